@@ -1,0 +1,145 @@
+#include "sdk/io.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "sdk/base/error.h"
+#include "sdk/vk/device.h"
+
+namespace vkllm::sdk {
+namespace {
+
+// Calls f(logical_index, element_offset) for every element of t in row-major order.
+template <class F>
+void for_each_element(const Tensor& t, F&& f) {
+  int r = t.rank();
+  int64_t n = t.numel();
+  std::vector<int64_t> idx(size_t(std::max(r, 1)), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t off = 0;
+    for (int d = 0; d < r; ++d) off += idx[size_t(d)] * t.stride(d);
+    f(i, off);
+    for (int d = r - 1; d >= 0; --d) {
+      if (++idx[size_t(d)] < t.dim(d)) break;
+      idx[size_t(d)] = 0;
+    }
+  }
+}
+
+void check_plain(const Tensor& t, const char* what) {
+  if (!t.defined()) throw InternalError(std::string("[io] ") + what + ": undefined tensor");
+  if (is_quantized(t.dtype())) {
+    throw InternalError(std::string("[io] ") + what + ": quantized tensor " + t.str());
+  }
+}
+
+}  // namespace
+
+void upload_bytes(const Tensor& t, const void* data, size_t bytes) {
+  if (bytes > t.extent_bytes()) {
+    throw InternalError(fmt::format("[io] {} bytes do not fit {}", bytes, t.str()));
+  }
+  if (bytes == 0) return;
+  const auto& mem = t.memory();
+  if (uint8_t* dst = mem->mapped()) {
+    std::memcpy(dst + t.byte_offset(), data, bytes);
+    return;
+  }
+  Device& dev = mem->device();
+  auto staging = dev.staging().allocate(bytes);
+  std::memcpy(staging->mapped(), data, bytes);
+  dev.run_once([&](VkCommandBuffer cb) {
+    VkBufferCopy region{staging->offset(), mem->offset() + t.byte_offset(), bytes};
+    vkCmdCopyBuffer(cb, staging->block()->buffer(), t.block().buffer(), 1, &region);
+  });
+}
+
+std::vector<uint8_t> download_bytes(const Tensor& t) {
+  uint64_t bytes = t.extent_bytes();
+  std::vector<uint8_t> out(bytes);
+  if (bytes == 0) return out;
+  const auto& mem = t.memory();
+  if (const uint8_t* src = mem->mapped()) {
+    std::memcpy(out.data(), src + t.byte_offset(), bytes);
+    return out;
+  }
+  Device& dev = mem->device();
+  auto staging = dev.staging().allocate(bytes);
+  dev.run_once([&](VkCommandBuffer cb) {
+    VkBufferCopy region{mem->offset() + t.byte_offset(), staging->offset(), bytes};
+    vkCmdCopyBuffer(cb, t.block().buffer(), staging->block()->buffer(), 1, &region);
+  });
+  std::memcpy(out.data(), staging->mapped(), bytes);
+  return out;
+}
+
+std::vector<uint8_t> encode_f32(const Tensor& t, std::span<const float> values) {
+  check_plain(t, "encode_f32");
+  if (int64_t(values.size()) != t.numel()) {
+    throw InternalError(fmt::format("[io] {} values for {}", values.size(), t.str()));
+  }
+  std::vector<uint8_t> bytes(t.extent_bytes(), 0);
+  size_t es = dtype_size(t.dtype());
+  for_each_element(t, [&](int64_t i, int64_t off) {
+    uint8_t* p = bytes.data() + size_t(off) * es;
+    float v = values[size_t(i)];
+    switch (t.dtype()) {
+      case Dtype::f32: std::memcpy(p, &v, 4); break;
+      case Dtype::f16: { uint16_t h = f32_to_f16(v); std::memcpy(p, &h, 2); break; }
+      case Dtype::bf16: { uint16_t h = f32_to_bf16(v); std::memcpy(p, &h, 2); break; }
+      case Dtype::i32: { int32_t x = int32_t(v); std::memcpy(p, &x, 4); break; }
+      default: break;
+    }
+  });
+  return bytes;
+}
+
+void upload_f32(const Tensor& t, std::span<const float> values) {
+  auto bytes = encode_f32(t, values);
+  upload_bytes(t, bytes.data(), bytes.size());
+}
+
+void upload_i32(const Tensor& t, std::span<const int32_t> values) {
+  check_plain(t, "upload_i32");
+  if (t.dtype() != Dtype::i32) throw InternalError("[io] upload_i32 into " + t.str());
+  if (int64_t(values.size()) != t.numel()) {
+    throw InternalError(fmt::format("[io] {} values for {}", values.size(), t.str()));
+  }
+  std::vector<uint8_t> bytes(t.extent_bytes(), 0);
+  for_each_element(t, [&](int64_t i, int64_t off) {
+    std::memcpy(bytes.data() + size_t(off) * 4, &values[size_t(i)], 4);
+  });
+  upload_bytes(t, bytes.data(), bytes.size());
+}
+
+std::vector<float> download_f32(const Tensor& t) {
+  check_plain(t, "download_f32");
+  auto bytes = download_bytes(t);
+  std::vector<float> out(size_t(t.numel()));
+  size_t es = dtype_size(t.dtype());
+  for_each_element(t, [&](int64_t i, int64_t off) {
+    const uint8_t* p = bytes.data() + size_t(off) * es;
+    switch (t.dtype()) {
+      case Dtype::f32: std::memcpy(&out[size_t(i)], p, 4); break;
+      case Dtype::f16: { uint16_t h; std::memcpy(&h, p, 2); out[size_t(i)] = f16_to_f32(h); break; }
+      case Dtype::bf16: { uint16_t h; std::memcpy(&h, p, 2); out[size_t(i)] = bf16_to_f32(h); break; }
+      case Dtype::i32: { int32_t x; std::memcpy(&x, p, 4); out[size_t(i)] = float(x); break; }
+      default: break;
+    }
+  });
+  return out;
+}
+
+std::vector<int32_t> download_i32(const Tensor& t) {
+  check_plain(t, "download_i32");
+  if (t.dtype() != Dtype::i32) throw InternalError("[io] download_i32 from " + t.str());
+  auto bytes = download_bytes(t);
+  std::vector<int32_t> out(size_t(t.numel()));
+  for_each_element(t, [&](int64_t i, int64_t off) {
+    std::memcpy(&out[size_t(i)], bytes.data() + size_t(off) * 4, 4);
+  });
+  return out;
+}
+
+}  // namespace vkllm::sdk

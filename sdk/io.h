@@ -1,0 +1,26 @@
+#pragma once
+// Moving data between host and tensors outside a graph (weights at load time, test inputs and
+// outputs). Inside a forward pass use Graph::upload / Graph::download so transfers are ordered.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "sdk/tensor.h"
+
+namespace vkllm::sdk {
+
+// Raw bytes into/out of a tensor's extent (layout as stored).
+void upload_bytes(const Tensor& t, const void* data, size_t bytes);
+std::vector<uint8_t> download_bytes(const Tensor& t);
+
+// Values in logical (row-major, outermost-first) order, converted to/from the tensor's dtype
+// (f32, f16, bf16 or i32). Strided tensors (padded weight rows, slices) are handled.
+void upload_f32(const Tensor& t, std::span<const float> values);
+void upload_i32(const Tensor& t, std::span<const int32_t> values);
+std::vector<float> download_f32(const Tensor& t);
+std::vector<int32_t> download_i32(const Tensor& t);
+
+// Host-side encode of logical values into a tensor's stored bytes (padding zero-filled).
+std::vector<uint8_t> encode_f32(const Tensor& t, std::span<const float> values);
+
+}  // namespace vkllm::sdk

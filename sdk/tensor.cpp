@@ -1,0 +1,222 @@
+#include "sdk/tensor.h"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "sdk/base/error.h"
+
+namespace vkllm::sdk {
+namespace {
+uint64_t align16(uint64_t v) { return (v + 15) / 16 * 16; }
+}  // namespace
+
+Shape::Shape(std::initializer_list<int64_t> dims) {
+  if (dims.size() > size_t(kMaxRank)) throw InternalError("[shape] rank > 5");
+  for (int64_t d : dims) d_[size_t(rank_++)] = d;
+}
+
+Shape Shape::of_rank(int rank, int64_t fill) {
+  Shape s;
+  s.rank_ = rank;
+  for (int i = 0; i < rank; ++i) s.d_[size_t(i)] = fill;
+  return s;
+}
+
+int64_t Shape::numel() const {
+  int64_t n = 1;
+  for (int i = 0; i < rank_; ++i) n *= d_[size_t(i)];
+  return n;
+}
+
+bool Shape::operator==(const Shape& o) const {
+  if (rank_ != o.rank_) return false;
+  for (int i = 0; i < rank_; ++i)
+    if (d_[size_t(i)] != o.d_[size_t(i)]) return false;
+  return true;
+}
+
+std::string Shape::str() const {
+  std::string s = "[";
+  for (int i = 0; i < rank_; ++i) s += (i ? ", " : "") + std::to_string(d_[size_t(i)]);
+  return s + "]";
+}
+
+void Shape::push_back(int64_t v) {
+  if (rank_ >= kMaxRank) throw InternalError("[shape] rank > 5");
+  d_[size_t(rank_++)] = v;
+}
+
+Tensor Tensor::allocate(MemoryPool& pool, Dtype dtype, const Shape& shape) {
+  if (is_quantized(dtype)) throw InternalError("[tensor] use allocate_quant for quantized dtypes");
+  for (int i = 0; i < shape.rank(); ++i) {
+    if (shape[i] < 0) throw InternalError("[tensor] negative dimension in " + shape.str());
+  }
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = shape;
+  int64_t s = 1;
+  for (int i = shape.rank() - 1; i >= 0; --i) {
+    t.strides_[size_t(i)] = s;
+    s *= shape[i];
+  }
+  t.mem_ = pool.allocate(uint64_t(shape.numel()) * dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::allocate_weight(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols) {
+  int64_t padded = (cols + 7) / 8 * 8;
+  Tensor t = allocate(pool, dtype, {rows, padded});
+  t.shape_ = {rows, cols};
+  t.strides_ = {padded, 1};
+  return t;
+}
+
+uint64_t Tensor::quant_values_bytes(Dtype dtype, int64_t rows, int64_t cols) {
+  return align16(uint64_t(rows) * uint64_t(cols) * uint64_t(quant_bits(dtype)) / 8);
+}
+
+uint64_t Tensor::quant_scales_bytes(int64_t rows, int64_t cols, int group, bool scales_f32) {
+  return align16(uint64_t(rows) * uint64_t(cols / group) * (scales_f32 ? 4 : 2));
+}
+
+Tensor Tensor::allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols, int group,
+                              bool scales_f32) {
+  if (!is_quantized(dtype)) throw InternalError("[tensor] allocate_quant needs a quantized dtype");
+  if (group <= 0 || group % 32 != 0 || cols % group != 0) {
+    throw InputError(fmt::format("[tensor] {} weight of {} columns cannot use group size {} "
+                                 "(columns must be a multiple of the group, the group of 32)",
+                                 dtype_name(dtype), cols, group));
+  }
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = {rows, cols};
+  t.strides_ = {cols, 1};
+  t.quant_.group = group;
+  t.quant_.scales_f32 = scales_f32;
+  uint64_t vb = quant_values_bytes(dtype, rows, cols);
+  uint64_t sb = quant_scales_bytes(rows, cols, group, scales_f32);
+  bool has_bias = dtype == Dtype::mlx4 || dtype == Dtype::mlx8;
+  t.quant_.scales_offset = vb;
+  t.quant_.biases_offset = has_bias ? vb + sb : 0;
+  t.mem_ = pool.allocate(vb + sb * (has_bias ? 2 : 1));
+  return t;
+}
+
+bool Tensor::contiguous() const {
+  int64_t s = 1;
+  for (int i = rank() - 1; i >= 0; --i) {
+    if (shape_[i] != 1 && strides_[size_t(i)] != s) return false;
+    s *= shape_[i];
+  }
+  return true;
+}
+
+uint64_t Tensor::extent_bytes() const {
+  if (!defined()) return 0;
+  if (is_quantized(dtype_)) return mem_->size() - offset_;
+  if (numel() == 0) return 0;
+  int64_t last = 0;
+  for (int i = 0; i < rank(); ++i) last += (shape_[i] - 1) * strides_[size_t(i)];
+  return uint64_t(last + 1) * dtype_size(dtype_);
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  if (shape.numel() != numel()) {
+    throw InternalError(fmt::format("[reshape] {} has {} elements, {} has {}", shape_.str(),
+                                    numel(), shape.str(), shape.numel()));
+  }
+  if (!contiguous() || is_quantized(dtype_)) {
+    throw InternalError("[reshape] needs a contiguous plain tensor, got " + str());
+  }
+  Tensor t = *this;
+  t.shape_ = shape;
+  int64_t s = 1;
+  for (int i = shape.rank() - 1; i >= 0; --i) {
+    t.strides_[size_t(i)] = s;
+    s *= shape[i];
+  }
+  return t;
+}
+
+Tensor Tensor::slice(int dim, int64_t start, int64_t length) const {
+  if (dim < 0) dim += rank();
+  if (dim < 0 || dim >= rank() || start < 0 || length < 0 || start + length > shape_[dim]) {
+    throw InternalError(fmt::format("[slice] dim {} [{}, {}) out of range for {}", dim, start,
+                                    start + length, str()));
+  }
+  if (is_quantized(dtype_)) throw InternalError("[slice] quantized tensors cannot be sliced");
+  Tensor t = *this;
+  t.offset_ += uint64_t(start * strides_[size_t(dim)]) * dtype_size(dtype_);
+  t.shape_[dim] = length;
+  return t;
+}
+
+Tensor Tensor::select(int dim, int64_t index) const {
+  if (dim < 0) dim += rank();
+  Tensor t = slice(dim, index, 1);
+  Shape s;
+  std::array<int64_t, kMaxRank> st{};
+  int r = 0;
+  for (int i = 0; i < rank(); ++i) {
+    if (i == dim) continue;
+    s.push_back(t.shape_[i]);
+    st[size_t(r++)] = t.strides_[size_t(i)];
+  }
+  t.shape_ = s;
+  t.strides_ = st;
+  return t;
+}
+
+Tensor Tensor::permute(std::initializer_list<int> order) const {
+  if (int(order.size()) != rank()) throw InternalError("[permute] order rank mismatch for " + str());
+  Tensor t = *this;
+  std::vector<bool> seen(size_t(rank()), false);
+  int i = 0;
+  for (int o : order) {
+    if (o < 0 || o >= rank() || seen[size_t(o)]) throw InternalError("[permute] bad order for " + str());
+    seen[size_t(o)] = true;
+    t.shape_[i] = shape_[o];
+    t.strides_[size_t(i)] = strides_[size_t(o)];
+    ++i;
+  }
+  return t;
+}
+
+Tensor Tensor::transpose(int a, int b) const {
+  if (a < 0) a += rank();
+  if (b < 0) b += rank();
+  Tensor t = *this;
+  std::swap(t.shape_[a], t.shape_[b]);
+  std::swap(t.strides_[size_t(a)], t.strides_[size_t(b)]);
+  return t;
+}
+
+Tensor Tensor::region(Region r) const {
+  if (!is_quantized(dtype_)) throw InternalError("[region] " + str() + " is not quantized");
+  Tensor t;
+  t.mem_ = mem_;
+  t.dtype_ = Dtype::i32;
+  uint64_t begin = offset_, end = offset_;
+  uint64_t vb = quant_values_bytes(dtype_, shape_[0], shape_[1]);
+  uint64_t sb = quant_scales_bytes(shape_[0], shape_[1], quant_.group, quant_.scales_f32);
+  switch (r) {
+    case Region::values: end = begin + vb; break;
+    case Region::scales: begin += quant_.scales_offset; end = begin + sb; break;
+    case Region::biases:
+      if (!quant_.biases_offset) throw InternalError("[region] " + str() + " has no biases");
+      begin += quant_.biases_offset;
+      end = begin + sb;
+      break;
+  }
+  t.offset_ = begin;
+  t.shape_ = {int64_t((end - begin) / 4)};
+  t.strides_ = {1};
+  return t;
+}
+
+std::string Tensor::str() const {
+  return std::string(dtype_name(dtype_)) + shape_.str();
+}
+
+}  // namespace vkllm::sdk

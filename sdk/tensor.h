@@ -1,0 +1,102 @@
+#pragma once
+// Tensor: a typed, shaped view of device memory. Shapes are written outermost first (PyTorch
+// order). Plain dtypes carry element strides; quantized weights are 2-D [rows, cols] with their
+// values, scales and (MLX) biases in separate regions of one allocation.
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+
+#include "sdk/base/dtype.h"
+#include "sdk/vk/memory.h"
+
+namespace vkllm::sdk {
+
+constexpr int kMaxRank = 5;
+
+class Shape {
+ public:
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> dims);
+  static Shape of_rank(int rank, int64_t fill = 1);
+
+  int rank() const { return rank_; }
+  int64_t operator[](int i) const { return d_[size_t(i < 0 ? i + rank_ : i)]; }
+  int64_t& operator[](int i) { return d_[size_t(i < 0 ? i + rank_ : i)]; }
+  int64_t numel() const;
+  bool operator==(const Shape& o) const;
+  std::string str() const;  // "[2, 3, 4]"
+  void push_back(int64_t v);
+
+ private:
+  std::array<int64_t, kMaxRank> d_{};
+  int rank_ = 0;
+};
+
+// Layout of a quantized weight inside its allocation.
+struct QuantLayout {
+  int group = 0;                 // values per scale: 32 for q8_0/q4_0; 32/64/128 for MLX
+  uint64_t scales_offset = 0;    // bytes from the tensor's start
+  uint64_t biases_offset = 0;    // MLX only
+  bool scales_f32 = false;       // scales (and biases) stored as f32 instead of f16
+};
+
+enum class Region { values, scales, biases };
+
+class Tensor {
+ public:
+  Tensor() = default;
+
+  // A contiguous plain tensor in `pool`.
+  static Tensor allocate(MemoryPool& pool, Dtype dtype, const Shape& shape);
+  // A 2-D dense weight whose rows are padded to a multiple of 8 elements (zero-filled by the
+  // caller's upload) so kernels can read whole 16-byte texels.
+  static Tensor allocate_weight(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols);
+  // A 2-D quantized weight [rows, cols]; cols must be a multiple of the group size.
+  static Tensor allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols,
+                               int group, bool scales_f32 = false);
+  // Byte sizes of the quantized regions of a [rows, cols] weight.
+  static uint64_t quant_values_bytes(Dtype dtype, int64_t rows, int64_t cols);
+  static uint64_t quant_scales_bytes(int64_t rows, int64_t cols, int group, bool scales_f32);
+
+  bool defined() const { return mem_ != nullptr; }
+  Dtype dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  int64_t dim(int i) const { return shape_[i]; }
+  int64_t numel() const { return shape_.numel(); }
+  int64_t stride(int i) const { return strides_[size_t(i < 0 ? i + rank() : i)]; }
+  bool contiguous() const;
+  // Rows (all but the last dim) may be strided but each row is contiguous.
+  bool rows_contiguous() const { return rank() == 0 || stride(-1) == 1; }
+  const QuantLayout& quant() const { return quant_; }
+
+  // Byte offset of element 0 from the start of the allocation.
+  uint64_t byte_offset() const { return offset_; }
+  // Bytes from element 0 to the end of the last element (whole tensor for quantized ones).
+  uint64_t extent_bytes() const;
+  const std::shared_ptr<Allocation>& memory() const { return mem_; }
+  Block& block() const { return *mem_->block(); }
+
+  // Views (no copy). reshape needs a contiguous tensor.
+  Tensor reshape(const Shape& shape) const;
+  Tensor slice(int dim, int64_t start, int64_t length) const;
+  Tensor select(int dim, int64_t index) const;  // drops `dim`
+  Tensor permute(std::initializer_list<int> order) const;
+  Tensor transpose(int a, int b) const;
+  // A quantized tensor's region as a flat tensor of 32-bit words.
+  Tensor region(Region r) const;
+
+  std::string str() const;  // "f32[2, 3]"
+
+ private:
+  std::shared_ptr<Allocation> mem_;
+  uint64_t offset_ = 0;
+  Dtype dtype_ = Dtype::f32;
+  Shape shape_;
+  std::array<int64_t, kMaxRank> strides_{};
+  QuantLayout quant_;
+};
+
+}  // namespace vkllm::sdk
