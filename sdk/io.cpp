@@ -79,7 +79,10 @@ std::vector<uint8_t> encode_f32(const Tensor& t, std::span<const float> values) 
   if (int64_t(values.size()) != t.numel()) {
     throw InternalError(fmt::format("[io] {} values for {}", values.size(), t.str()));
   }
-  std::vector<uint8_t> bytes(t.extent_bytes(), 0);
+  // Strided tensors keep whatever lies between their elements (other columns of a slice,
+  // zero padding of weight rows): read, patch, write back.
+  std::vector<uint8_t> bytes = t.contiguous() ? std::vector<uint8_t>(t.extent_bytes(), 0)
+                                              : download_bytes(t);
   size_t es = dtype_size(t.dtype());
   for_each_element(t, [&](int64_t i, int64_t off) {
     uint8_t* p = bytes.data() + size_t(off) * es;
@@ -106,7 +109,8 @@ void upload_i32(const Tensor& t, std::span<const int32_t> values) {
   if (int64_t(values.size()) != t.numel()) {
     throw InternalError(fmt::format("[io] {} values for {}", values.size(), t.str()));
   }
-  std::vector<uint8_t> bytes(t.extent_bytes(), 0);
+  std::vector<uint8_t> bytes = t.contiguous() ? std::vector<uint8_t>(t.extent_bytes(), 0)
+                                              : download_bytes(t);
   for_each_element(t, [&](int64_t i, int64_t off) {
     std::memcpy(bytes.data() + size_t(off) * 4, &values[size_t(i)], 4);
   });

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "sdk/base/error.h"
+#include "sdk/io.h"
 
 namespace vkllm::sdk {
 namespace {
@@ -65,8 +66,12 @@ Tensor Tensor::allocate(MemoryPool& pool, Dtype dtype, const Shape& shape) {
 }
 
 Tensor Tensor::allocate_weight(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols) {
-  int64_t padded = (cols + 7) / 8 * 8;
+  int64_t padded = (cols + 31) / 32 * 32;
   Tensor t = allocate(pool, dtype, {rows, padded});
+  if (padded != cols) {  // the padding must read as zeros
+    std::vector<uint8_t> zeros(t.extent_bytes(), 0);
+    upload_bytes(t, zeros.data(), zeros.size());
+  }
   t.shape_ = {rows, cols};
   t.strides_ = {padded, 1};
   return t;

@@ -50,8 +50,8 @@ class Tensor {
 
   // A contiguous plain tensor in `pool`.
   static Tensor allocate(MemoryPool& pool, Dtype dtype, const Shape& shape);
-  // A 2-D dense weight whose rows are padded to a multiple of 8 elements (zero-filled by the
-  // caller's upload) so kernels can read whole 16-byte texels.
+  // A 2-D dense weight whose rows are padded to a multiple of 32 elements (zero-filled by the
+  // caller's upload) so kernels read whole 32-value blocks.
   static Tensor allocate_weight(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols);
   // A 2-D quantized weight [rows, cols]; cols must be a multiple of the group size.
   static Tensor allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols,

@@ -82,4 +82,35 @@ void expect_close(std::span<const float> got, std::span<const double> want, Tole
                      << want[worst];
 }
 
+void expect_within(std::span<const float> got, std::span<const double> want,
+                   std::span<const double> bound, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  ASSERT_EQ(bound.size(), want.size()) << what;
+  size_t bad = 0, worst = 0;
+  double worst_ratio = -1;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double err = std::fabs(double(got[i]) - want[i]);
+    if (!(err <= bound[i])) {
+      ++bad;
+      double ratio = std::isnan(err) ? 1e300 : err / std::max(bound[i], 1e-300);
+      if (ratio > worst_ratio) {
+        worst_ratio = ratio;
+        worst = i;
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size()
+                     << " elements outside their bound; worst at " << worst << ": got "
+                     << got[worst] << ", want " << want[worst] << ", bound " << bound[worst];
+}
+
+std::vector<float> round_to(Dtype dt, std::span<const float> v) {
+  std::vector<float> out(v.begin(), v.end());
+  for (auto& x : out) {
+    if (dt == Dtype::f16) x = f16_to_f32(f32_to_f16(x));
+    if (dt == Dtype::bf16) x = bf16_to_f32(f32_to_bf16(x));
+  }
+  return out;
+}
+
 }  // namespace vkllm::test

@@ -50,4 +50,11 @@ struct Tolerance {
 void expect_close(std::span<const float> got, std::span<const double> want, Tolerance tol,
                   const std::string& what);
 
+// Expects |got[i] - want[i]| <= bound[i] (per-element error bounds, e.g. from sum |terms|).
+void expect_within(std::span<const float> got, std::span<const double> want,
+                   std::span<const double> bound, const std::string& what);
+
+// Values as the device stores them in `dt` (rounded to f16/bf16; f32 unchanged).
+std::vector<float> round_to(Dtype dt, std::span<const float> v);
+
 }  // namespace vkllm::test

@@ -1,0 +1,171 @@
+#version 450
+// y[m, n] = sum_k x[m, k] * w[n, k]  (+ bias[n]) (+ r[m, n])
+//
+// One invocation computes a TN x TM tile (TN weight rows, TM tokens) in registers, walking K in
+// blocks of 32: each block's raw weight texels are loaded once per row and decoded 8 values at
+// a time. Decode (M = 1) uses TM = 1; prefill uses larger TM so each weight load serves several
+// tokens. With LANES > 1 (GPUs), the LANES invocations of a subgroup split the K blocks of one
+// tile and reduce with subgroupAdd.
+//
+// Weight formats (WTYPE): 0 f32, 1 f16, 2 bf16 (dense rows, stride a multiple of 32, zero
+// padded), 3 8-bit affine, 4 4-bit affine (values packed in row order into 32-bit words; one
+// scale per GROUP values and either a stored bias (QBIAS) or the implied zero point ZP):
+//   w = q * s + b   or   w = (q - ZP) * s
+// so each block contributes  s * sum(q x) + beta * sum(x)  with beta = b or -ZP * s.
+#extension GL_KHR_shader_subgroup_arithmetic : enable
+#include "common.glsl"
+
+layout(constant_id = 1) const int WTYPE = 1;
+layout(constant_id = 2) const int TN = 4;
+layout(constant_id = 3) const int TM = 1;
+layout(constant_id = 4) const int GROUP = 32;
+layout(constant_id = 5) const bool QBIAS = false;
+layout(constant_id = 6) const int ZP = 0;
+layout(constant_id = 7) const bool SCALES_F32 = false;
+layout(constant_id = 8) const bool HAS_BIAS = false;
+layout(constant_id = 9) const bool HAS_RESIDUAL = false;
+layout(constant_id = 10) const int LANES = 1;
+
+TEXELS(0, X);
+TEXELS(1, W);
+WORDS(2, S);
+WORDS(3, QB);
+WORDS(4, BIAS);
+WORDS(5, R);
+OUT_F32(6, Y);
+layout(push_constant) uniform PC {
+  uint o_x, o_w, o_s, o_qb, o_bias, o_r, o_y;
+  uint M, N, K;
+  uint x_stride;   // floats between token rows (multiple of 4)
+  uint w_stride;   // dense: elements between weight rows (multiple of 32); quant: unused
+  uint y_stride;   // floats between output rows
+  uint r_stride;   // floats between residual rows
+} pc;
+
+const bool QUANT = WTYPE >= 3;
+// 16-byte texels per 32-value block
+const int BLOCK_TEXELS = WTYPE == 0 ? 8 : (WTYPE == 1 || WTYPE == 2) ? 4 : WTYPE == 3 ? 2 : 1;
+
+float load_scale(uint off, uint i) {
+  return SCALES_F32 ? uintBitsToFloat(fetch1(S, off + i)) : fetch_half(S, off, i);
+}
+float load_qbias(uint off, uint i) {
+  return SCALES_F32 ? uintBitsToFloat(fetch1(QB, off + i)) : fetch_half(QB, off, i);
+}
+
+// Texel index of block kb of weight row n.
+uint w_texel(uint n, uint kb) {
+  if (QUANT) return pc.o_w / 4u + (n * (pc.K / 32u) + kb) * uint(BLOCK_TEXELS);
+  uint per_row = WTYPE == 0 ? pc.w_stride / 4u : pc.w_stride / 8u;
+  return pc.o_w / 4u + n * per_row + kb * uint(BLOCK_TEXELS);
+}
+
+vec4 half4(uint a, uint b) { return vec4(unpackHalf2x16(a), unpackHalf2x16(b)); }
+vec4 bf4(uint a, uint b) { return vec4(bf16_lo(a), bf16_hi(a), bf16_lo(b), bf16_hi(b)); }
+vec4 nib4(uint w) { return vec4(uvec4(w, w >> 4, w >> 8, w >> 12) & 0xfu); }
+vec4 byte4(uint w) { return vec4(uvec4(w, w >> 8, w >> 16, w >> 24) & 0xffu); }
+
+// Values 8s .. 8s+7 of a block from its raw texels (unscaled for quantized formats).
+void decode8(uvec4 raw[8], int s, out vec4 a, out vec4 b) {
+  if (WTYPE == 0) {
+    a = uintBitsToFloat(raw[2 * s]);
+    b = uintBitsToFloat(raw[2 * s + 1]);
+  } else if (WTYPE == 1) {
+    uvec4 t = raw[s];
+    a = half4(t.x, t.y);
+    b = half4(t.z, t.w);
+  } else if (WTYPE == 2) {
+    uvec4 t = raw[s];
+    a = bf4(t.x, t.y);
+    b = bf4(t.z, t.w);
+  } else if (WTYPE == 3) {
+    uvec4 t = raw[s / 2];
+    uint w0 = (s & 1) == 0 ? t.x : t.z;
+    uint w1 = (s & 1) == 0 ? t.y : t.w;
+    a = byte4(w0);
+    b = byte4(w1);
+  } else {
+    uint w = raw[0][s];
+    a = nib4(w);
+    b = nib4(w >> 16);
+  }
+}
+
+void main() {
+  uint tile = global_index() / uint(LANES);
+  uint lane = LANES > 1 ? gl_LocalInvocationID.x % uint(LANES) : 0u;
+  uint n0 = tile * uint(TN);
+  uint m0 = gl_WorkGroupID.z * uint(TM);
+  if (n0 >= pc.N) return;
+
+  float acc[TN][TM];
+  [[unroll]] for (int n = 0; n < TN; ++n)
+    [[unroll]] for (int m = 0; m < TM; ++m) acc[n][m] = 0.0;
+
+  uint nblocks = (pc.K + 31u) / 32u;
+  uint groups_per_row = pc.K / uint(GROUP);
+  for (uint kb = lane; kb < nblocks; kb += uint(LANES)) {
+    uvec4 raw[TN][8];
+    [[unroll]] for (int n = 0; n < TN; ++n) {
+      uint t = w_texel(min(n0 + uint(n), pc.N - 1u), kb);
+      [[unroll]] for (int i = 0; i < BLOCK_TEXELS; ++i) raw[n][i] = fetch4(W, t + uint(i));
+    }
+    float part[TN][TM];
+    float xsum[TM];
+    [[unroll]] for (int m = 0; m < TM; ++m) {
+      xsum[m] = 0.0;
+      [[unroll]] for (int n = 0; n < TN; ++n) part[n][m] = 0.0;
+    }
+    bool tail = (kb + 1u) * 32u > pc.K;
+    [[unroll]] for (int s = 0; s < 4; ++s) {
+      vec4 xa[TM], xb[TM];
+      uint k = kb * 32u + uint(s) * 8u;
+      [[unroll]] for (int m = 0; m < TM; ++m) {
+        uint xt = (pc.o_x + min(m0 + uint(m), pc.M - 1u) * pc.x_stride + k) / 4u;
+        xa[m] = fetch4f(X, xt);
+        xb[m] = fetch4f(X, xt + 1u);
+        if (tail) {  // zero x beyond K by masking bits (NaN-safe, unlike arithmetic)
+          uvec4 ma = uvec4(lessThan(uvec4(k) + uvec4(0, 1, 2, 3), uvec4(pc.K))) * 0xffffffffu;
+          uvec4 mb = uvec4(lessThan(uvec4(k) + uvec4(4, 5, 6, 7), uvec4(pc.K))) * 0xffffffffu;
+          xa[m] = uintBitsToFloat(floatBitsToUint(xa[m]) & ma);
+          xb[m] = uintBitsToFloat(floatBitsToUint(xb[m]) & mb);
+        }
+        if (QUANT) xsum[m] += dot(xa[m] + xb[m], vec4(1.0));
+      }
+      [[unroll]] for (int n = 0; n < TN; ++n) {
+        vec4 wa, wb;
+        decode8(raw[n], s, wa, wb);
+        [[unroll]] for (int m = 0; m < TM; ++m) part[n][m] += dot(wa, xa[m]) + dot(wb, xb[m]);
+      }
+    }
+    [[unroll]] for (int n = 0; n < TN; ++n) {
+      if (QUANT) {
+        uint row = min(n0 + uint(n), pc.N - 1u);
+        uint gi = row * groups_per_row + (kb * 32u) / uint(GROUP);
+        float sc = load_scale(pc.o_s, gi);
+        float beta = QBIAS ? load_qbias(pc.o_qb, gi) : -float(ZP) * sc;
+        [[unroll]] for (int m = 0; m < TM; ++m) acc[n][m] += sc * part[n][m] + beta * xsum[m];
+      } else {
+        [[unroll]] for (int m = 0; m < TM; ++m) acc[n][m] += part[n][m];
+      }
+    }
+  }
+
+  if (LANES > 1) {
+    [[unroll]] for (int n = 0; n < TN; ++n)
+      [[unroll]] for (int m = 0; m < TM; ++m) acc[n][m] = subgroupAdd(acc[n][m]);
+    if (lane != 0u) return;
+  }
+  [[unroll]] for (int n = 0; n < TN; ++n) {
+    uint row = n0 + uint(n);
+    if (row >= pc.N) break;
+    float b = HAS_BIAS ? fetch1f(BIAS, pc.o_bias + row) : 0.0;
+    [[unroll]] for (int m = 0; m < TM; ++m) {
+      uint tok = m0 + uint(m);
+      if (tok >= pc.M) break;
+      float y = acc[n][m] + b;
+      if (HAS_RESIDUAL) y += fetch1f(R, pc.o_r + tok * pc.r_stride + row);
+      Y[pc.o_y + tok * pc.y_stride + row] = y;
+    }
+  }
+}

@@ -1,0 +1,122 @@
+#include "sdk/ops/matmul.h"
+
+#include "sdk/ops/detail.h"
+#include "sdk/ops/elementwise.h"
+#include "sdk/quant.h"
+
+namespace vkllm::ops {
+using namespace detail;
+using sdk::Binding;
+using sdk::KernelDesc;
+
+namespace {
+
+struct Params {
+  uint32_t M, N, K, x_stride, w_stride, y_stride, r_stride;
+};
+const KernelDesc kMatmul{"matmul",
+                         {Binding::texels, Binding::texels, Binding::words, Binding::words,
+                          Binding::words, Binding::words, Binding::storage},
+                         sizeof(Params)};
+
+int wtype(Dtype dt) {
+  switch (dt) {
+    case Dtype::f32: return 0;
+    case Dtype::f16: return 1;
+    case Dtype::bf16: return 2;
+    case Dtype::q8_0:
+    case Dtype::mlx8: return 3;
+    case Dtype::q4_0:
+    case Dtype::mlx4: return 4;
+    default: fail("matmul", "weights of dtype {} are not supported", dtype_name(dt));
+  }
+}
+
+struct Tiling {
+  int tn, tm, lanes;
+  uint32_t local;
+};
+
+// Per device class: llvmpipe wants many weight rows per invocation so each x load serves
+// several rows and many tokens per invocation in prefill; GPUs split K across a subgroup.
+Tiling choose_tiling(const Graph& g, int64_t M, bool quant) {
+  const auto& dev = g.device();
+  if (dev.kernel_class() == KernelClass::cpu) {
+    if (M == 1) return {quant ? 8 : 4, 1, 1, 8};
+    if (M < 8) return {4, int(M), 1, 8};
+    return {quant ? 4 : 8, 8, 1, 8};
+  }
+  int lanes = int(dev.features().subgroup_size);
+  if (lanes < 4 || lanes > 64 || !dev.features().subgroup_arith) lanes = 1;
+  if (M == 1) return {2, 1, lanes, uint32_t(std::max(lanes, 1) * 4)};
+  return {4, int(std::min<int64_t>(M, 4)), lanes, uint32_t(std::max(lanes, 1) * 2)};
+}
+
+}  // namespace
+
+Tensor matmul(Graph& g, const Tensor& x_in, const Tensor& w, MatmulOptions opt) {
+  const char* op = "matmul";
+  expect(w.rank() == 2, op, "weight must be 2-D, got " + w.str());
+  int64_t N = w.dim(0), K = w.dim(1);
+  expect(x_in.dtype() == Dtype::f32, op, "x must be f32, got " + x_in.str());
+  expect(x_in.rank() >= 1 && x_in.dim(-1) == K, op,
+         fmt::format("x {} does not match weight {} (K = {})", x_in.str(), w.str(), K));
+  bool quant = is_quantized(w.dtype());
+  if (!quant) {
+    expect(w.stride(1) == 1 && w.stride(0) % 32 == 0 && w.byte_offset() % 16 == 0, op,
+           "dense weight " + w.str() + " must come from Tensor::allocate_weight (rows padded to 32)");
+  }
+  // x rows must be contiguous, evenly strided, 16-byte aligned.
+  Tensor x = x_in;
+  int64_t M = x.numel() / std::max<int64_t>(K, 1);
+  bool rows_ok = x.rows_contiguous() && (x.rank() == 1 || x.stride(-2) % 4 == 0) &&
+                 (x.memory()->offset() + x.byte_offset()) % 16 == 0;
+  for (int i = x.rank() - 3; rows_ok && i >= 0; --i) {
+    rows_ok = x.dim(i) == 1 || x.stride(i) == x.stride(i + 1) * x.dim(i + 1);
+  }
+  if (!rows_ok) {
+    // Copy into rows padded to a multiple of 4 floats.
+    int64_t padded = (K + 3) / 4 * 4;
+    Tensor buf = g.alloc(Dtype::f32, {M, padded});
+    Tensor view = buf.slice(1, 0, K);
+    copy_into(g, x.rank() == 1 ? x.reshape({1, K}) : contiguous(g, x).reshape({M, K}), view);
+    x = view;
+  }
+  uint32_t x_stride = uint32_t(x.rank() >= 2 ? x.stride(-2) : ((K + 3) / 4 * 4));
+
+  sdk::Shape out_shape = x_in.shape();
+  out_shape[-1] = N;
+  Tensor y = g.alloc(Dtype::f32, out_shape);
+  if (opt.bias) {
+    expect(opt.bias->dtype() == Dtype::f32 && opt.bias->numel() == N && opt.bias->contiguous(), op,
+           "bias must be contiguous f32 [N], got " + opt.bias->str());
+  }
+  uint32_t r_stride = 0;
+  if (opt.residual) {
+    const Tensor& r = *opt.residual;
+    expect(r.dtype() == Dtype::f32 && r.numel() == M * N && r.rows_contiguous(), op,
+           "residual must be f32 with the output's shape, got " + r.str());
+    r_stride = uint32_t(r.rank() >= 2 ? r.stride(-2) : N);
+  }
+
+  Tiling t = choose_tiling(g, M, quant);
+  Tensor values = quant ? w.region(sdk::Region::values) : w;
+  Tensor scales = quant ? w.region(sdk::Region::scales) : w;
+  bool qbias = w.dtype() == Dtype::mlx4 || w.dtype() == Dtype::mlx8;
+  Tensor qb = qbias ? w.region(sdk::Region::biases) : scales;
+  Params p{uint32_t(M), uint32_t(N), uint32_t(K), x_stride,
+           uint32_t(quant ? 0 : w.stride(0)), uint32_t(N), r_stride};
+  uint64_t tiles = uint64_t((N + t.tn - 1) / t.tn) * uint64_t(t.lanes);
+  sdk::Groups groups = grid_1d(tiles, t.local);
+  groups.z = uint32_t((M + t.tm - 1) / t.tm);
+  // Absent optional inputs bind a read-only stand-in the kernel never reads.
+  const Tensor* bias = opt.bias ? opt.bias : &values;
+  const Tensor* res = opt.residual ? opt.residual : &values;
+  g.dispatch(kMatmul, {&x, &values, &scales, &qb, bias, res, &y}, &p, sizeof p, groups,
+             {int32_t(t.local), wtype(w.dtype()), t.tn, t.tm, quant ? w.quant().group : 32,
+              qbias ? 1 : 0, sdk::quant_zero_point(w.dtype()), w.quant().scales_f32 ? 1 : 0,
+              opt.bias ? 1 : 0, opt.residual ? 1 : 0, t.lanes});
+  return y;
+}
+
+}  // namespace vkllm::ops

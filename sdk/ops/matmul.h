@@ -1,0 +1,21 @@
+#pragma once
+// Matrix products against weights: y = x @ w^T (+ bias) (+ residual).
+#include "sdk/tensor.h"
+#include "sdk/vk/graph.h"
+
+namespace vkllm::ops {
+
+using sdk::Graph;
+using sdk::Tensor;
+
+struct MatmulOptions {
+  const Tensor* bias = nullptr;      // f32 [N], added to every row
+  const Tensor* residual = nullptr;  // f32 [..., N] like the output, added (fused residual)
+};
+
+// x: f32 [..., K] (rows contiguous); w: [N, K] dense weight from Tensor::allocate_weight (f32,
+// f16, bf16) or a quantized weight (q8_0, q4_0, mlx4, mlx8). Returns f32 [..., N].
+// One kernel serves decode (one token: matrix-vector) and prefill (register tiles of tokens).
+Tensor matmul(Graph& g, const Tensor& x, const Tensor& w, MatmulOptions opt = {});
+
+}  // namespace vkllm::ops

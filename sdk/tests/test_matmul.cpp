@@ -1,0 +1,151 @@
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "sdk/ops/matmul.h"
+#include "sdk/quant.h"
+#include "sdk/tests/fixture.h"
+
+namespace vkllm::test {
+namespace {
+
+class Matmul : public SdkTest {
+ protected:
+  // Uploads w [N, K] as `dt` and returns the tensor and the values the device sees.
+  std::pair<sdk::Tensor, std::vector<float>> weight(Dtype dt, int64_t N, int64_t K,
+                                                    std::span<const float> w, int group = 32) {
+    if (is_quantized(dt)) {
+      auto q = sdk::quantize(dt, w.data(), N, K, group);
+      return {sdk::upload_quant(dev().weights(), q), sdk::dequantize(q)};
+    }
+    auto t = sdk::Tensor::allocate_weight(dev().weights(), dt, N, K);
+    sdk::upload_f32(t, w);
+    return {t, round_to(dt, w)};
+  }
+
+  void check(Dtype dt, int64_t M, int64_t N, int64_t K, bool bias, bool residual, int group = 32) {
+    SCOPED_TRACE(fmt::format("{} M={} N={} K={} bias={} residual={} group={}", dtype_name(dt), M,
+                             N, K, bias, residual, group));
+    poison_arena(dev());
+    auto wv = randn(size_t(N * K), 0.5f);
+    auto [w, wd] = weight(dt, N, K, wv, group);
+    auto xv = randn(size_t(M * K));
+    auto x = input(Dtype::f32, {M, K}, xv);
+    auto bv = randn(size_t(N));
+    auto rv = randn(size_t(M * N));
+    auto b = input(Dtype::f32, {N}, bv);
+    auto r = input(Dtype::f32, {M, N}, rv);
+    auto g = graph();
+    auto y = ops::matmul(*g, x, w, {.bias = bias ? &b : nullptr, .residual = residual ? &r : nullptr});
+    g->run();
+    std::vector<double> want(size_t(M * N)), bound(size_t(M * N));
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t n = 0; n < N; ++n) {
+        double s = 0, mag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          double t = double(wd[size_t(n * K + k)]) * xv[size_t(m * K + k)];
+          s += t;
+          mag += std::fabs(t);
+        }
+        if (bias) s += bv[size_t(n)], mag += std::fabs(bv[size_t(n)]);
+        if (residual) s += rv[size_t(m * N + n)], mag += std::fabs(rv[size_t(m * N + n)]);
+        want[size_t(m * N + n)] = s;
+        // f32 accumulation: a few ulps of the sum of magnitudes.
+        bound[size_t(m * N + n)] = 4e-7 * mag * std::sqrt(double(K)) + 1e-6;
+      }
+    }
+    expect_within(sdk::download_f32(y), want, bound, "matmul");
+  }
+};
+
+TEST_F(Matmul, DenseAllShapes) {
+  for (Dtype dt : {Dtype::f32, Dtype::f16, Dtype::bf16}) {
+    for (auto [M, N, K] : {std::tuple{1, 1, 1}, std::tuple{1, 37, 29}, std::tuple{1, 64, 256},
+                           std::tuple{3, 19, 100}, std::tuple{8, 33, 64}, std::tuple{13, 70, 96},
+                           std::tuple{17, 9, 1176}}) {
+      check(dt, M, N, K, false, false);
+    }
+  }
+}
+
+TEST_F(Matmul, QuantizedAllShapes) {
+  for (Dtype dt : {Dtype::q8_0, Dtype::q4_0, Dtype::mlx8, Dtype::mlx4}) {
+    for (auto [M, N, K] : {std::tuple{1, 1, 32}, std::tuple{1, 37, 64}, std::tuple{1, 130, 256},
+                           std::tuple{5, 21, 128}, std::tuple{8, 64, 96}, std::tuple{19, 45, 160}}) {
+      check(dt, M, N, K, false, false);
+    }
+  }
+}
+
+TEST_F(Matmul, MlxGroupSizes) {
+  for (Dtype dt : {Dtype::mlx4, Dtype::mlx8}) {
+    for (int group : {32, 64, 128}) {
+      check(dt, 1, 29, 256, false, false, group);
+      check(dt, 9, 29, 384, false, false, group);
+    }
+  }
+}
+
+TEST_F(Matmul, BiasAndResidual) {
+  for (Dtype dt : {Dtype::f16, Dtype::q4_0}) {
+    check(dt, 1, 41, 64, true, false);
+    check(dt, 6, 41, 64, false, true);
+    check(dt, 11, 41, 64, true, true);
+  }
+}
+
+TEST_F(Matmul, StridedAndUnalignedInputs) {
+  // x as a column slice (rows strided) and with K not a multiple of 4 (rows unaligned).
+  int64_t M = 5, N = 23, K = 37;
+  auto wv = randn(size_t(N * K));
+  auto [w, wd] = weight(Dtype::f32, N, K, wv);
+  auto big = randn(size_t(M * (K + 11)));
+  auto xb = input(Dtype::f32, {M, K + 11}, big);
+  auto g = graph();
+  auto y = ops::matmul(*g, xb.slice(1, 3, K), w);
+  g->run();
+  std::vector<double> want, bound;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        double t = double(wd[size_t(n * K + k)]) * big[size_t(m * (K + 11) + 3 + k)];
+        s += t;
+        mag += std::fabs(t);
+      }
+      want.push_back(s);
+      bound.push_back(4e-7 * mag * std::sqrt(double(K)) + 1e-6);
+    }
+  expect_within(sdk::download_f32(y), want, bound, "strided matmul");
+}
+
+TEST_F(Matmul, GgufBlocksRoundTrip) {
+  for (Dtype dt : {Dtype::q8_0, Dtype::q4_0}) {
+    auto w = randn(64 * 3);
+    auto q = sdk::quantize(dt, w.data(), 3, 64);
+    auto blocks = sdk::to_gguf_blocks(q);
+    EXPECT_EQ(blocks.size(), size_t(dt == Dtype::q8_0 ? 6 * 34 : 6 * 18));
+    auto back = sdk::from_gguf_blocks(dt, blocks.data(), 3, 64);
+    EXPECT_EQ(back.values, q.values);
+    EXPECT_EQ(back.scales, q.scales);
+  }
+}
+
+TEST_F(Matmul, QuantizationErrorIsBounded) {
+  // q8_0: half a step plus the f16 rounding of its scale (127 * 2^-11 steps); q4_0 and MLX:
+  // one step (the extreme of the range can clip).
+  auto w = randn(4 * 128, 1.0f);
+  for (Dtype dt : {Dtype::q8_0, Dtype::q4_0, Dtype::mlx8, Dtype::mlx4}) {
+    auto q = sdk::quantize(dt, w.data(), 4, 128, dt == Dtype::mlx4 ? 64 : 32);
+    auto d = sdk::dequantize(q);
+    for (size_t i = 0; i < w.size(); ++i) {
+      size_t g = i / size_t(q.group);
+      double step = std::fabs(q.scales[g]);
+      double steps = dt == Dtype::q8_0 ? 0.5 + 127.0 / 2048 : 1.0;
+      EXPECT_LE(std::fabs(d[i] - w[i]), step * steps * (1 + 1e-6) + 1e-7) << dtype_name(dt) << " " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vkllm::test
