@@ -220,6 +220,31 @@ Tensor Tensor::region(Region r) const {
   return t;
 }
 
+Tensor Tensor::unflatten(int dim, int64_t a, int64_t b) const {
+  if (dim < 0) dim += rank();
+  if (dim < 0 || dim >= rank() || a * b != shape_[dim] || rank() >= kMaxRank) {
+    throw InternalError(fmt::format("[unflatten] cannot split dim {} of {} into {} x {}", dim, str(), a, b));
+  }
+  Tensor t = *this;
+  Shape s;
+  std::array<int64_t, kMaxRank> st{};
+  int r = 0;
+  for (int i = 0; i < rank(); ++i) {
+    if (i == dim) {
+      s.push_back(a);
+      st[size_t(r++)] = strides_[size_t(i)] * b;
+      s.push_back(b);
+      st[size_t(r++)] = strides_[size_t(i)];
+    } else {
+      s.push_back(shape_[i]);
+      st[size_t(r++)] = strides_[size_t(i)];
+    }
+  }
+  t.shape_ = s;
+  t.strides_ = st;
+  return t;
+}
+
 std::string Tensor::str() const {
   return std::string(dtype_name(dtype_)) + shape_.str();
 }

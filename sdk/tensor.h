@@ -85,6 +85,8 @@ class Tensor {
   Tensor select(int dim, int64_t index) const;  // drops `dim`
   Tensor permute(std::initializer_list<int> order) const;
   Tensor transpose(int a, int b) const;
+  // Splits dimension `dim` of size a*b into [a, b] (a view; works on strided tensors).
+  Tensor unflatten(int dim, int64_t a, int64_t b) const;
   // A quantized tensor's region as a flat tensor of 32-bit words.
   Tensor region(Region r) const;
 

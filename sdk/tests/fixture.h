@@ -1,6 +1,7 @@
 #pragma once
 // Shared test fixture: one device per test binary, random inputs, poisoned outputs and a check
 // that the validation layers (when enabled with VKLLM_VALIDATION=1) reported nothing.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>

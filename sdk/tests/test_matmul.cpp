@@ -132,8 +132,9 @@ TEST_F(Matmul, GgufBlocksRoundTrip) {
 }
 
 TEST_F(Matmul, QuantizationErrorIsBounded) {
-  // q8_0: half a step plus the f16 rounding of its scale (127 * 2^-11 steps); q4_0 and MLX:
-  // one step (the extreme of the range can clip).
+  // q8_0: half a step plus the f16 rounding of its scale (127 * 2^-11 steps); q4_0: one step
+  // (the positive extreme clips at 15); MLX: one step plus the f16 rounding of the scale
+  // across the range (n_bins * 2^-11 steps).
   auto w = randn(4 * 128, 1.0f);
   for (Dtype dt : {Dtype::q8_0, Dtype::q4_0, Dtype::mlx8, Dtype::mlx4}) {
     auto q = sdk::quantize(dt, w.data(), 4, 128, dt == Dtype::mlx4 ? 64 : 32);
@@ -141,7 +142,9 @@ TEST_F(Matmul, QuantizationErrorIsBounded) {
     for (size_t i = 0; i < w.size(); ++i) {
       size_t g = i / size_t(q.group);
       double step = std::fabs(q.scales[g]);
-      double steps = dt == Dtype::q8_0 ? 0.5 + 127.0 / 2048 : 1.0;
+      double steps = dt == Dtype::q8_0   ? 0.5 + 127.0 / 2048
+                     : dt == Dtype::q4_0 ? 1.0
+                                         : 1.0 + ((1 << quant_bits(dt)) - 1) / 2048.0;
       EXPECT_LE(std::fabs(d[i] - w[i]), step * steps * (1 + 1e-6) + 1e-7) << dtype_name(dt) << " " << i;
     }
   }

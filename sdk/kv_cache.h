@@ -1,0 +1,113 @@
+#pragma once
+// The paged KV cache. Every layer stores keys and values in f16 pools of fixed-size blocks
+// ([slots, kv_heads, head_dim], slot = block * block_size + offset). Layers with the same
+// attention window form a group that shares one block allocator and one block table per
+// sequence. Blocks are reference counted: fork() shares a sequence's blocks, and a write into
+// a shared, partly filled block copies it first. Sliding-window groups drop blocks that no
+// future query can see.
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "sdk/tensor.h"
+#include "sdk/vk/graph.h"
+
+namespace vkllm::sdk {
+
+struct KvLayerSpec {
+  int kv_heads = 0;
+  int head_dim = 0;
+  int window = 0;  // 0: full attention; > 0: sliding window of that many tokens
+};
+
+struct KvCacheOptions {
+  int block_size = 16;
+  int64_t max_tokens = 4096;  // capacity of full-attention groups (all sequences together)
+  int max_sequences = 4;      // sizes sliding-window groups: max_sequences * window tokens
+  // Extra tokens kept behind a window so truncate() (e.g. speculative rollback) can rewind
+  // that far.
+  int window_margin = 0;
+};
+
+using SeqId = int32_t;
+
+// One forward pass of one sequence: the new tokens' positions and, per group, the block table
+// and the slots they are written to (device tensors).
+struct KvStep {
+  SeqId seq = -1;
+  int64_t start = 0;  // sequence index of the first new token
+  int n = 0;          // new tokens
+  std::vector<Tensor> tables;
+  std::vector<Tensor> slots;
+};
+
+// What the attention and cache-write ops need for one layer.
+struct KvLayerView {
+  Tensor k, v;    // f16 pools [slots, kv_heads, head_dim]
+  Tensor table;   // i32 [logical blocks], -1 = dropped
+  Tensor slots;   // i32 [n]: where this step's tokens go
+  int64_t kv_len = 0;  // keys visible after the step: start + n
+  int block_size = 16;
+  int window = 0;
+};
+
+class KvCache {
+ public:
+  KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers, KvCacheOptions opt = {});
+  ~KvCache();
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+
+  SeqId create();
+  SeqId fork(SeqId src);
+  void release(SeqId seq);
+  int64_t length(SeqId seq) const;
+  // Keeps the first n tokens. Throws InputError when a window group already dropped blocks
+  // that positions >= n would need.
+  void truncate(SeqId seq, int64_t n);
+
+  // Reserves slots for n new tokens of `seq` (copying shared blocks it must write into, inside
+  // g) and uploads the tables. The sequence's length grows by n. Throws Error when the cache
+  // is full.
+  KvStep begin(Graph& g, SeqId seq, int n);
+  KvLayerView layer(const KvStep& step, int layer) const;
+
+  int layers() const { return int(layers_.size()); }
+  int groups() const { return int(groups_.size()); }
+  int block_size() const { return opt_.block_size; }
+  int64_t free_blocks(int group) const;
+  int64_t total_blocks(int group) const;
+  int64_t blocks_of(SeqId seq, int group) const;  // blocks held (not dropped)
+  int block_refcount(int group, int32_t block) const;
+  uint64_t bytes() const;  // device memory of all pools
+  const std::vector<int32_t>& table(SeqId seq, int group) const;
+
+ private:
+  struct Group {
+    int window = 0;
+    std::vector<int> layers;
+    int64_t blocks = 0;
+    std::vector<int32_t> free;
+    std::vector<int32_t> refs;
+  };
+  struct Sequence {
+    int64_t length = 0;
+    std::vector<std::vector<int32_t>> tables;  // per group
+  };
+  Sequence& seq_ref(SeqId s);
+  const Sequence& seq_ref(SeqId s) const;
+  int32_t take_block(int group);
+  void drop_block(int group, int32_t block);
+
+  std::shared_ptr<Device> device_;
+  std::vector<KvLayerSpec> layers_;
+  KvCacheOptions opt_;
+  std::vector<Group> groups_;
+  std::vector<int> group_of_;
+  std::vector<Tensor> k_, v_;  // per layer
+  std::unordered_map<SeqId, Sequence> seqs_;
+  SeqId next_ = 0;
+};
+
+}  // namespace vkllm::sdk

@@ -1,0 +1,157 @@
+#include <cmath>
+
+#include "sdk/kv_cache.h"
+#include "sdk/ops/attention.h"
+#include "sdk/tests/fixture.h"
+
+namespace vkllm::test {
+namespace {
+
+struct Spec {
+  float scale = 0.125f, softcap = 0;
+  bool causal = true;
+  int window = 0;
+  std::vector<std::pair<int, int>> spans;
+  bool bidir = false, restrict_to_spans = false;
+};
+
+// Reference in double: q [T, Hq, D], keys/values [Tk, Hkv, D], all row-major.
+std::vector<double> ref_attention(const std::vector<float>& q, const std::vector<float>& k,
+                                  const std::vector<float>& v, const std::vector<int32_t>& qpos,
+                                  int64_t Tk, int64_t Hq, int64_t Hkv, int64_t D, const Spec& s) {
+  int64_t T = int64_t(qpos.size());
+  std::vector<double> out(size_t(T * Hq * D), 0.0);
+  for (int64_t t = 0; t < T; ++t) {
+    int p = qpos[size_t(t)];
+    int qs = -1, qe = -1;
+    for (auto [a, b] : s.spans)
+      if (p >= a && p < b) qs = a, qe = b;
+    for (int64_t h = 0; h < Hq; ++h) {
+      int64_t hk = h / (Hq / Hkv);
+      std::vector<double> sc;
+      std::vector<int64_t> keys;
+      for (int64_t j = 0; j < Tk; ++j) {
+        bool in_span = qs >= 0 && j >= qs && j < qe;
+        if (s.restrict_to_spans && !in_span) continue;
+        if (s.causal && j > p && !(s.bidir && in_span)) continue;
+        if (s.window > 0 && p - j >= s.window) continue;
+        double d = 0;
+        for (int64_t i = 0; i < D; ++i)
+          d += double(q[size_t((t * Hq + h) * D + i)]) * double(k[size_t((j * Hkv + hk) * D + i)]);
+        d *= s.scale;
+        if (s.softcap > 0) d = s.softcap * std::tanh(d / s.softcap);
+        sc.push_back(d);
+        keys.push_back(j);
+      }
+      if (keys.empty()) continue;
+      double m = *std::max_element(sc.begin(), sc.end()), sum = 0;
+      for (auto& x : sc) sum += (x = std::exp(x - m));
+      for (size_t n = 0; n < keys.size(); ++n)
+        for (int64_t i = 0; i < D; ++i)
+          out[size_t((t * Hq + h) * D + i)] += sc[n] / sum * v[size_t((keys[n] * Hkv + hk) * D + i)];
+    }
+  }
+  return out;
+}
+
+class Attention : public SdkTest {
+ protected:
+  sdk::Tensor ints(const std::vector<int32_t>& v, sdk::Shape shape) {
+    auto t = sdk::Tensor::allocate(dev().weights(), Dtype::i32, shape);
+    sdk::upload_i32(t, v);
+    return t;
+  }
+  sdk::Tensor spans_tensor(const Spec& s) {
+    std::vector<int32_t> flat;
+    for (auto [a, b] : s.spans) flat.push_back(a), flat.push_back(b);
+    return ints(flat, {int64_t(s.spans.size()), 2});
+  }
+  ops::AttentionOptions options(const Spec& s, const sdk::Tensor* spans) {
+    return {.scale = s.scale, .softcap = s.softcap, .causal = s.causal, .window = s.window,
+            .spans = s.spans.empty() ? nullptr : spans, .bidirectional_spans = s.bidir,
+            .restrict_to_spans = s.restrict_to_spans};
+  }
+
+  // Runs a sequence through a paged cache in steps and checks every step's output.
+  void paged(int64_t Hq, int64_t Hkv, int64_t D, std::vector<int> steps, Spec s, int block_size,
+             int cache_window = 0) {
+    SCOPED_TRACE(fmt::format("Hq={} Hkv={} D={} block={} window={} softcap={} spans={}", Hq, Hkv,
+                             D, block_size, s.window, s.softcap, s.spans.size()));
+    int64_t total = 0;
+    for (int n : steps) total += n;
+    sdk::KvCache cache(device(), {{int(Hkv), int(D), cache_window}},
+                       {.block_size = block_size, .max_tokens = total + 64});
+    auto seq = cache.create();
+    auto keys = randn(size_t(total * Hkv * D)), vals = randn(size_t(total * Hkv * D));
+    auto kr = round_to(Dtype::f16, keys), vr = round_to(Dtype::f16, vals);
+    int64_t at = 0;
+    auto spans = spans_tensor(s);
+    for (int n : steps) {
+      poison_arena(dev());
+      auto qv = randn(size_t(n * Hq * D));
+      std::vector<int32_t> qpos(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) qpos[size_t(i)] = int32_t(at + i);
+      auto q = input(Dtype::f32, {n, Hq, D}, qv);
+      auto kt = input(Dtype::f32, {n, Hkv, D}, std::span<const float>(keys).subspan(size_t(at * Hkv * D), size_t(n * Hkv * D)));
+      auto vt = input(Dtype::f32, {n, Hkv, D}, std::span<const float>(vals).subspan(size_t(at * Hkv * D), size_t(n * Hkv * D)));
+      auto qp = ints(qpos, {n});
+      auto g = graph();
+      auto step = cache.begin(*g, seq, n);
+      auto view = cache.layer(step, 0);
+      ops::kv_write(*g, view, kt, vt);
+      auto o = ops::attention(*g, q, view, qp, options(s, &spans));
+      g->run();
+      at += n;
+      Spec rs = s;
+      if (cache_window) rs.window = cache_window;
+      auto want = ref_attention(qv, kr, vr, qpos, at, Hq, Hkv, D, rs);
+      expect_close(sdk::download_f32(o), want, {2e-5, 2e-4}, fmt::format("step ending at {}", at));
+    }
+  }
+};
+
+TEST_F(Attention, DenseBidirectionalWithWindows) {
+  for (auto [T, H, Hkv, D] : {std::tuple{1, 1, 1, 8}, std::tuple{17, 4, 2, 64}, std::tuple{30, 2, 2, 80}}) {
+    poison_arena(dev());
+    auto qv = randn(size_t(T * H * D)), kv = randn(size_t(T * Hkv * D)), vv = randn(size_t(T * Hkv * D));
+    std::vector<int32_t> qpos(static_cast<size_t>(T));
+    for (int i = 0; i < T; ++i) qpos[size_t(i)] = i;
+    auto q = input(Dtype::f32, {T, H, D}, qv), k = input(Dtype::f32, {T, Hkv, D}, kv),
+         v = input(Dtype::f32, {T, Hkv, D}, vv);
+    auto qp = ints(qpos, {T});
+    for (Spec s : {Spec{.scale = 0.3f, .causal = false},
+                   Spec{.scale = 0.2f, .causal = false, .spans = {{0, T / 2}, {T / 2, T}}, .restrict_to_spans = true}}) {
+      if (!s.spans.empty() && T < 2) continue;
+      auto spans = spans_tensor(s);
+      auto g = graph();
+      auto o = ops::attention_dense(*g, q, k, v, qp, options(s, &spans));
+      g->run();
+      expect_close(sdk::download_f32(o), ref_attention(qv, kv, vv, qpos, T, H, Hkv, D, s), {2e-5, 2e-4},
+                   fmt::format("dense T={} H={} D={} spans={}", T, H, D, s.spans.size()));
+    }
+  }
+}
+
+TEST_F(Attention, PagedCausalPrefillThenDecode) {
+  paged(4, 4, 64, {13, 1, 1, 1, 5}, {.scale = 0.125f}, 16);
+  paged(8, 2, 128, {40, 1, 1}, {.scale = 0.09f}, 16);  // GQA 4:1
+  paged(3, 1, 32, {7, 1}, {.scale = 0.2f}, 4);        // MQA, tiny blocks
+}
+
+TEST_F(Attention, PagedLongContextSplitsKeys) {
+  // One query head pair with hundreds of keys: the split-key path and its combine.
+  paged(2, 1, 64, {300, 1, 1}, {.scale = 0.125f}, 16);
+}
+
+TEST_F(Attention, SlidingWindowAndSoftcap) {
+  paged(4, 2, 64, {20, 1, 1, 1}, {.scale = 0.125f, .softcap = 5.0f, .window = 8}, 4);
+  // Window from the cache layer (blocks behind it are dropped).
+  paged(2, 2, 32, {10, 9, 1, 1, 1}, {.scale = 0.2f}, 4, 6);
+}
+
+TEST_F(Attention, BidirectionalImageSpans) {
+  paged(2, 1, 64, {12, 1}, {.scale = 0.125f, .spans = {{3, 8}}, .bidir = true}, 4);
+}
+
+}  // namespace
+}  // namespace vkllm::test

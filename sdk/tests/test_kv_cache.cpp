@@ -1,0 +1,142 @@
+#include <cmath>
+
+#include "sdk/base/error.h"
+#include "sdk/kv_cache.h"
+#include "sdk/ops/attention.h"
+#include "sdk/tests/fixture.h"
+
+namespace vkllm::test {
+namespace {
+
+constexpr int64_t H = 2, D = 16;
+
+// Keeps the host copy of each sequence's keys/values to check what attention reads.
+class KvCacheTest : public SdkTest {
+ protected:
+  struct Host {
+    std::vector<float> k, v;  // [len, H, D], f16-rounded
+  };
+
+  // Appends n random tokens to seq and checks a decode-style attention of one query at the
+  // last position against the host copy.
+  void append_and_check(sdk::KvCache& cache, sdk::SeqId seq, Host& host, int n, int window = 0) {
+    auto kn = round_to(Dtype::f16, randn(size_t(n * H * D)));
+    auto vn = round_to(Dtype::f16, randn(size_t(n * H * D)));
+    auto qv = randn(size_t(H * D));
+    int64_t last = cache.length(seq) + n - 1;
+    auto g = graph();
+    auto step = cache.begin(*g, seq, n);
+    auto view = cache.layer(step, 0);
+    auto kt = input(Dtype::f32, {n, H, D}, kn), vt = input(Dtype::f32, {n, H, D}, vn);
+    ops::kv_write(*g, view, kt, vt);
+    auto q = input(Dtype::f32, {1, H, D}, qv);
+    auto qp = sdk::Tensor::allocate(dev().weights(), Dtype::i32, {1});
+    sdk::upload_i32(qp, std::vector<int32_t>{int32_t(last)});
+    auto o = ops::attention(*g, q, view, qp, {.scale = 0.25f});
+    g->run();
+    host.k.insert(host.k.end(), kn.begin(), kn.end());
+    host.v.insert(host.v.end(), vn.begin(), vn.end());
+    // reference
+    std::vector<double> want(size_t(H * D), 0.0);
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<double> s;
+      int64_t first = window ? std::max<int64_t>(0, last - window + 1) : 0;
+      for (int64_t j = first; j <= last; ++j) {
+        double d = 0;
+        for (int64_t i = 0; i < D; ++i) d += double(qv[size_t(h * D + i)]) * host.k[size_t((j * H + h) * D + i)];
+        s.push_back(d * 0.25);
+      }
+      double m = *std::max_element(s.begin(), s.end()), sum = 0;
+      for (auto& x : s) sum += (x = std::exp(x - m));
+      for (int64_t j = first; j <= last; ++j)
+        for (int64_t i = 0; i < D; ++i)
+          want[size_t(h * D + i)] += s[size_t(j - first)] / sum * host.v[size_t((j * H + h) * D + i)];
+    }
+    expect_close(sdk::download_f32(o), want, {2e-5, 2e-4}, fmt::format("attention after {} tokens", last + 1));
+  }
+};
+
+TEST_F(KvCacheTest, AppendAccountsBlocks) {
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}, {int(H), int(D), 0}}, {.block_size = 4, .max_tokens = 64});
+  EXPECT_EQ(cache.groups(), 1);
+  EXPECT_EQ(cache.total_blocks(0), 16);
+  auto seq = cache.create();
+  Host host;
+  append_and_check(cache, seq, host, 10);
+  EXPECT_EQ(cache.length(seq), 10);
+  EXPECT_EQ(cache.blocks_of(seq, 0), 3);
+  EXPECT_EQ(cache.free_blocks(0), 13);
+  append_and_check(cache, seq, host, 1);
+  append_and_check(cache, seq, host, 1);
+  EXPECT_EQ(cache.blocks_of(seq, 0), 3);
+  append_and_check(cache, seq, host, 1);
+  EXPECT_EQ(cache.blocks_of(seq, 0), 4);
+  cache.release(seq);
+  EXPECT_EQ(cache.free_blocks(0), 16);
+}
+
+TEST_F(KvCacheTest, ForkSharesBlocksAndCopiesOnWrite) {
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}}, {.block_size = 4, .max_tokens = 64});
+  auto a = cache.create();
+  Host ha;
+  append_and_check(cache, a, ha, 10);
+  auto b = cache.fork(a);
+  Host hb = ha;
+  EXPECT_EQ(cache.free_blocks(0), 16 - 3);  // shared, nothing copied yet
+  for (int32_t blk : cache.table(a, 0)) EXPECT_EQ(cache.block_refcount(0, blk), 2);
+  // b writes into the shared, partly filled third block: it gets its own copy.
+  append_and_check(cache, b, hb, 1);
+  EXPECT_NE(cache.table(a, 0)[2], cache.table(b, 0)[2]);
+  EXPECT_EQ(cache.table(a, 0)[0], cache.table(b, 0)[0]);
+  EXPECT_EQ(cache.block_refcount(0, cache.table(a, 0)[2]), 1);
+  // a diverges with its own token; both still read their own histories
+  append_and_check(cache, a, ha, 1);
+  append_and_check(cache, b, hb, 3);
+  cache.release(a);
+  cache.release(b);
+  EXPECT_EQ(cache.free_blocks(0), 16);
+}
+
+TEST_F(KvCacheTest, TruncateRewinds) {
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}}, {.block_size = 4, .max_tokens = 64});
+  auto s = cache.create();
+  Host h;
+  append_and_check(cache, s, h, 11);
+  cache.truncate(s, 5);
+  h.k.resize(size_t(5 * H * D));
+  h.v.resize(size_t(5 * H * D));
+  EXPECT_EQ(cache.length(s), 5);
+  EXPECT_EQ(cache.blocks_of(s, 0), 2);
+  append_and_check(cache, s, h, 4);
+  EXPECT_THROW(cache.truncate(s, 10), InputError);
+}
+
+TEST_F(KvCacheTest, SlidingWindowDropsOldBlocks) {
+  int window = 6;
+  sdk::KvCache cache(device(), {{int(H), int(D), window}, {int(H), int(D), 0}},
+                     {.block_size = 4, .max_tokens = 128, .max_sequences = 1});
+  EXPECT_EQ(cache.groups(), 2);
+  EXPECT_LT(cache.total_blocks(0), cache.total_blocks(1));
+  auto s = cache.create();
+  Host h;
+  for (int i = 0; i < 30; ++i) append_and_check(cache, s, h, i == 0 ? 5 : 1, window);
+  // 34 tokens: the window layer keeps only the blocks a future query can see.
+  EXPECT_LE(cache.blocks_of(s, 0), 3);
+  EXPECT_EQ(cache.blocks_of(s, 1), 9);
+  EXPECT_THROW(cache.truncate(s, 20), InputError);  // dropped blocks cannot come back
+}
+
+TEST_F(KvCacheTest, FullCacheFailsAndLeavesSequenceIntact) {
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}}, {.block_size = 4, .max_tokens = 16});
+  auto s = cache.create();
+  Host h;
+  append_and_check(cache, s, h, 14);
+  auto g = graph();
+  EXPECT_THROW(cache.begin(*g, s, 5), Error);
+  EXPECT_EQ(cache.length(s), 14);
+  EXPECT_EQ(cache.free_blocks(0), 0);
+  append_and_check(cache, s, h, 2);
+}
+
+}  // namespace
+}  // namespace vkllm::test
