@@ -233,6 +233,35 @@ std::vector<DeviceFeatures> list_devices() {
   return out;
 }
 
+uint32_t choose_device(const std::vector<DeviceFeatures>& all, const DeviceOptions& options) {
+  if (all.empty()) throw DeviceError(std::string("[device] ") + kNoDeviceHint);
+  if (options.select.empty()) {
+    uint32_t best = 0;
+    for (auto& f : all) {
+      if (type_rank(f.type) < type_rank(all[best].type)) best = f.index;
+    }
+    return best;
+  }
+  bool numeric = std::all_of(options.select.begin(), options.select.end(),
+                             [](char c) { return c >= '0' && c <= '9'; });
+  if (numeric && options.select.size() < 9) {
+    size_t idx = std::stoul(options.select);
+    if (idx < all.size()) return uint32_t(idx);
+  } else if (!numeric) {
+    std::string lsel = options.select;
+    std::transform(lsel.begin(), lsel.end(), lsel.begin(), ::tolower);
+    for (auto& f : all) {
+      std::string lname = f.name;
+      std::transform(lname.begin(), lname.end(), lname.begin(), ::tolower);
+      if (lname.find(lsel) != std::string::npos) return f.index;
+    }
+  }
+  std::string names;
+  for (auto& f : all) names += fmt::format("\n  {}: {} ({})", f.index, f.name, f.type);
+  throw DeviceError(fmt::format("[device] VKLLM_DEVICE='{}' matches no device; devices:{}",
+                                options.select, names));
+}
+
 std::shared_ptr<Device> Device::create(const DeviceOptions& options) {
   return std::shared_ptr<Device>(new Device(options));
 }
@@ -273,36 +302,7 @@ Device::Device(const DeviceOptions& options) : options_(options) {
     auto pds = physical_devices(instance_);
     std::vector<DeviceFeatures> all;
     for (uint32_t i = 0; i < pds.size(); ++i) all.push_back(probe(pds[i], i));
-    int chosen = -1;
-    if (!options.select.empty()) {
-      bool numeric = std::all_of(options.select.begin(), options.select.end(),
-                                 [](char c) { return c >= '0' && c <= '9'; });
-      if (numeric) {
-        size_t idx = std::stoul(options.select);
-        if (idx < all.size()) chosen = int(idx);
-      } else {
-        for (auto& f : all) {
-          std::string lname = f.name, lsel = options.select;
-          std::transform(lname.begin(), lname.end(), lname.begin(), ::tolower);
-          std::transform(lsel.begin(), lsel.end(), lsel.begin(), ::tolower);
-          if (lname.find(lsel) != std::string::npos) {
-            chosen = int(f.index);
-            break;
-          }
-        }
-      }
-      if (chosen < 0) {
-        std::string names;
-        for (auto& f : all) names += fmt::format("\n  {}: {} ({})", f.index, f.name, f.type);
-        throw DeviceError(fmt::format("[device] VKLLM_DEVICE='{}' matches no device; devices:{}",
-                                      options.select, names));
-      }
-    } else {
-      chosen = 0;
-      for (auto& f : all) {
-        if (type_rank(f.type) < type_rank(all[size_t(chosen)].type)) chosen = int(f.index);
-      }
-    }
+    uint32_t chosen = choose_device(all, options);
     features_ = all[size_t(chosen)];
     physical_ = pds[size_t(chosen)];
     if (features_.api_version < VK_API_VERSION_1_2) {

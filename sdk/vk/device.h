@@ -55,6 +55,10 @@ struct DeviceFeatures {
 // unavailable or reports no device (naming the Debian package for the CPU driver).
 std::vector<DeviceFeatures> list_devices();
 
+// The index Device::create would pick among `devices` for `options` (VKLLM_DEVICE, else the
+// best type). Throws DeviceError naming the devices when the selection matches none.
+uint32_t choose_device(const std::vector<DeviceFeatures>& devices, const DeviceOptions& options);
+
 class Device : public std::enable_shared_from_this<Device> {
  public:
   static std::shared_ptr<Device> create(const DeviceOptions& options = DeviceOptions::from_env());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "sdk/base/error.h"
 #include "sdk/base/log.h"
@@ -135,7 +136,9 @@ std::shared_ptr<Allocation> MemoryPool::allocate(uint64_t bytes, uint64_t alignm
   bool map = kind_ == Kind::staging || device_.device_memory_host_visible();
   uint32_t type = kind_ == Kind::staging ? device_.staging_memory_type() : device_.device_memory_type();
   BlockState bs;
-  bs.block = std::make_shared<Block>(device_, type, size, next_id_++, map);
+  // Block ids are unique across pools: the graph's hazard tracking keys ranges on them.
+  static std::atomic<uint64_t> next_block_id{1};
+  bs.block = std::make_shared<Block>(device_, type, size, next_block_id++, map);
   bs.free.emplace(0, size);
   log::sdk().debug("[memory] {}: new block of {:.1f} MiB", name_, double(size) / (1 << 20));
   blocks_.push_back(std::move(bs));

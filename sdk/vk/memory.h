@@ -103,7 +103,7 @@ class MemoryPool {
   uint64_t block_size_;
   mutable std::mutex mu_;
   std::vector<BlockState> blocks_;
-  uint64_t in_use_ = 0, peak_ = 0, next_id_ = 1;
+  uint64_t in_use_ = 0, peak_ = 0;
 };
 
 }  // namespace vkllm::sdk

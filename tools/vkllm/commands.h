@@ -1,0 +1,13 @@
+#pragma once
+// Subcommands of the vkllm executable; each file registers one with the CLI11 app.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace vkllm::cli {
+
+// Every subcommand adds itself and returns the function to run when chosen.
+using Run = std::function<int()>;
+Run add_devices(CLI::App& app);
+
+}  // namespace vkllm::cli

@@ -1,0 +1,37 @@
+// vkllm: run language and vision-language models on Vulkan.
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+#include "commands.h"
+#include "sdk/base/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"vkllm: large language and vision-language models on Vulkan compute"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("vkllm ") + VKLLM_SDK_VERSION);
+  std::vector<std::pair<CLI::App*, vkllm::cli::Run>> commands;
+  auto add = [&](vkllm::cli::Run (*f)(CLI::App&)) {
+    size_t before = app.get_subcommands({}).size();
+    auto run = f(app);
+    commands.emplace_back(app.get_subcommands({})[before], std::move(run));
+  };
+  add(vkllm::cli::add_devices);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto& [sub, run] : commands) {
+      if (sub->parsed()) return run();
+    }
+  } catch (const vkllm::Error& e) {
+    std::fprintf(stderr, "vkllm: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vkllm: unexpected error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
