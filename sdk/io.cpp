@@ -81,18 +81,33 @@ std::vector<uint8_t> encode_f32(const Tensor& t, std::span<const float> values) 
   }
   // Strided tensors keep whatever lies between their elements (other columns of a slice,
   // zero padding of weight rows): read, patch, write back.
-  std::vector<uint8_t> bytes = t.contiguous() ? std::vector<uint8_t>(t.extent_bytes(), 0)
-                                              : download_bytes(t);
+  std::vector<uint8_t> bytes =
+      t.contiguous() ? std::vector<uint8_t>(t.extent_bytes(), 0) : download_bytes(t);
   size_t es = dtype_size(t.dtype());
   for_each_element(t, [&](int64_t i, int64_t off) {
     uint8_t* p = bytes.data() + size_t(off) * es;
     float v = values[size_t(i)];
     switch (t.dtype()) {
-      case Dtype::f32: std::memcpy(p, &v, 4); break;
-      case Dtype::f16: { uint16_t h = f32_to_f16(v); std::memcpy(p, &h, 2); break; }
-      case Dtype::bf16: { uint16_t h = f32_to_bf16(v); std::memcpy(p, &h, 2); break; }
-      case Dtype::i32: { int32_t x = int32_t(v); std::memcpy(p, &x, 4); break; }
-      default: break;
+      case Dtype::f32:
+        std::memcpy(p, &v, 4);
+        break;
+      case Dtype::f16: {
+        uint16_t h = f32_to_f16(v);
+        std::memcpy(p, &h, 2);
+        break;
+      }
+      case Dtype::bf16: {
+        uint16_t h = f32_to_bf16(v);
+        std::memcpy(p, &h, 2);
+        break;
+      }
+      case Dtype::i32: {
+        int32_t x = int32_t(v);
+        std::memcpy(p, &x, 4);
+        break;
+      }
+      default:
+        break;
     }
   });
   return bytes;
@@ -109,8 +124,8 @@ void upload_i32(const Tensor& t, std::span<const int32_t> values) {
   if (int64_t(values.size()) != t.numel()) {
     throw InternalError(fmt::format("[io] {} values for {}", values.size(), t.str()));
   }
-  std::vector<uint8_t> bytes = t.contiguous() ? std::vector<uint8_t>(t.extent_bytes(), 0)
-                                              : download_bytes(t);
+  std::vector<uint8_t> bytes =
+      t.contiguous() ? std::vector<uint8_t>(t.extent_bytes(), 0) : download_bytes(t);
   for_each_element(t, [&](int64_t i, int64_t off) {
     std::memcpy(bytes.data() + size_t(off) * 4, &values[size_t(i)], 4);
   });
@@ -125,11 +140,29 @@ std::vector<float> download_f32(const Tensor& t) {
   for_each_element(t, [&](int64_t i, int64_t off) {
     const uint8_t* p = bytes.data() + size_t(off) * es;
     switch (t.dtype()) {
-      case Dtype::f32: std::memcpy(&out[size_t(i)], p, 4); break;
-      case Dtype::f16: { uint16_t h; std::memcpy(&h, p, 2); out[size_t(i)] = f16_to_f32(h); break; }
-      case Dtype::bf16: { uint16_t h; std::memcpy(&h, p, 2); out[size_t(i)] = bf16_to_f32(h); break; }
-      case Dtype::i32: { int32_t x; std::memcpy(&x, p, 4); out[size_t(i)] = float(x); break; }
-      default: break;
+      case Dtype::f32:
+        std::memcpy(&out[size_t(i)], p, 4);
+        break;
+      case Dtype::f16: {
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        out[size_t(i)] = f16_to_f32(h);
+        break;
+      }
+      case Dtype::bf16: {
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        out[size_t(i)] = bf16_to_f32(h);
+        break;
+      }
+      case Dtype::i32: {
+        int32_t x;
+        std::memcpy(&x, p, 4);
+        out[size_t(i)] = float(x);
+        break;
+      }
+      default:
+        break;
     }
   });
   return out;

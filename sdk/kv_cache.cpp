@@ -9,7 +9,8 @@
 
 namespace vkllm::sdk {
 
-KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers, KvCacheOptions opt)
+KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers,
+                 KvCacheOptions opt)
     : device_(std::move(device)), layers_(std::move(layers)), opt_(opt) {
   if (opt_.block_size <= 0 || opt_.max_tokens <= 0 || opt_.max_sequences <= 0) {
     throw InputError("[kv_cache] block size, capacity and sequences must be positive");
@@ -18,9 +19,10 @@ KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
     if (l.kv_heads <= 0 || l.head_dim <= 0 || l.head_dim % 8 != 0 || l.window < 0) {
-      throw InputError(fmt::format("[kv_cache] layer {}: {} kv heads of dim {} (window {}) "
-                                   "not supported; head_dim must be a multiple of 8",
-                                   i, l.kv_heads, l.head_dim, l.window));
+      throw InputError(
+          fmt::format("[kv_cache] layer {}: {} kv heads of dim {} (window {}) "
+                      "not supported; head_dim must be a multiple of 8",
+                      i, l.kv_heads, l.head_dim, l.window));
     }
     auto it = std::find_if(groups_.begin(), groups_.end(),
                            [&](const Group& g) { return g.window == l.window; });
@@ -69,10 +71,11 @@ const KvCache::Sequence& KvCache::seq_ref(SeqId s) const {
 int32_t KvCache::take_block(int group) {
   auto& g = groups_[size_t(group)];
   if (g.free.empty()) {
-    throw Error(fmt::format("[kv_cache] out of cache blocks ({} blocks of {} tokens{}); raise "
-                            "the context size or release sequences",
-                            g.blocks, opt_.block_size,
-                            g.window ? fmt::format(", window {}", g.window) : std::string()));
+    throw Error(
+        fmt::format("[kv_cache] out of cache blocks ({} blocks of {} tokens{}); raise "
+                    "the context size or release sequences",
+                    g.blocks, opt_.block_size,
+                    g.window ? fmt::format(", window {}", g.window) : std::string()));
   }
   int32_t b = g.free.back();
   g.free.pop_back();
@@ -118,7 +121,8 @@ int64_t KvCache::length(SeqId seq) const { return seq_ref(seq).length; }
 void KvCache::truncate(SeqId seq, int64_t n) {
   Sequence& s = seq_ref(seq);
   if (n < 0 || n > s.length) {
-    throw InputError(fmt::format("[kv_cache] cannot truncate a sequence of {} tokens to {}", s.length, n));
+    throw InputError(
+        fmt::format("[kv_cache] cannot truncate a sequence of {} tokens to {}", s.length, n));
   }
   int64_t bs = opt_.block_size;
   int64_t keep = (n + bs - 1) / bs;
@@ -130,9 +134,11 @@ void KvCache::truncate(SeqId seq, int64_t n) {
       int64_t need = std::max<int64_t>(0, n - window + 1) / bs;
       for (int64_t b = need; b < keep && b < int64_t(table.size()); ++b) {
         if (table[size_t(b)] < 0) {
-          throw InputError(fmt::format("[kv_cache] cannot rewind the sliding-window cache to {} "
-                                       "tokens: blocks behind the window were already dropped "
-                                       "(keep more with window_margin)", n));
+          throw InputError(
+              fmt::format("[kv_cache] cannot rewind the sliding-window cache to {} "
+                          "tokens: blocks behind the window were already dropped "
+                          "(keep more with window_margin)",
+                          n));
         }
       }
     }
@@ -167,7 +173,8 @@ KvStep KvCache::begin(Graph& g, SeqId seq, int n) {
           int32_t fresh = take_block(int(gi));
           taken[gi].push_back(fresh);
           for (int li : groups_[gi].layers) {
-            uint64_t row = uint64_t(layers_[size_t(li)].kv_heads) * layers_[size_t(li)].head_dim * 2;
+            uint64_t row =
+                uint64_t(layers_[size_t(li)].kv_heads) * layers_[size_t(li)].head_dim * 2;
             uint64_t bytes = uint64_t(start % bs) * row;
             for (Tensor* pool : {&k_[size_t(li)], &v_[size_t(li)]}) {
               Tensor src = pool->slice(0, int64_t(old) * bs, bs);
@@ -234,7 +241,9 @@ KvLayerView KvCache::layer(const KvStep& step, int layer) const {
   return v;
 }
 
-int64_t KvCache::free_blocks(int group) const { return int64_t(groups_[size_t(group)].free.size()); }
+int64_t KvCache::free_blocks(int group) const {
+  return int64_t(groups_[size_t(group)].free.size());
+}
 int64_t KvCache::total_blocks(int group) const { return groups_[size_t(group)].blocks; }
 
 int64_t KvCache::blocks_of(SeqId seq, int group) const {

@@ -44,9 +44,9 @@ struct KvStep {
 
 // What the attention and cache-write ops need for one layer.
 struct KvLayerView {
-  Tensor k, v;    // f16 pools [slots, kv_heads, head_dim]
-  Tensor table;   // i32 [logical blocks], -1 = dropped
-  Tensor slots;   // i32 [n]: where this step's tokens go
+  Tensor k, v;         // f16 pools [slots, kv_heads, head_dim]
+  Tensor table;        // i32 [logical blocks], -1 = dropped
+  Tensor slots;        // i32 [n]: where this step's tokens go
   int64_t kv_len = 0;  // keys visible after the step: start + n
   int block_size = 16;
   int window = 0;

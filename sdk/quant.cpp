@@ -15,9 +15,10 @@ namespace {
 void check_shape(Dtype dtype, int64_t rows, int64_t cols, int group) {
   if (!is_quantized(dtype)) throw InternalError("[quant] not a quantized dtype");
   if (rows < 0 || cols <= 0 || group <= 0 || group % 32 || cols % group) {
-    throw InputError(fmt::format("[quant] cannot quantize [{}, {}] to {} with group {}: columns "
-                                 "must be a positive multiple of the group size (a multiple of 32)",
-                                 rows, cols, dtype_name(dtype), group));
+    throw InputError(
+        fmt::format("[quant] cannot quantize [{}, {}] to {} with group {}: columns "
+                    "must be a positive multiple of the group size (a multiple of 32)",
+                    rows, cols, dtype_name(dtype), group));
   }
 }
 
@@ -42,9 +43,12 @@ bool fits_f16(float x) { return f16_to_f32(f32_to_f16(x)) == x; }
 
 int quant_zero_point(Dtype dtype) {
   switch (dtype) {
-    case Dtype::q4_0: return 8;
-    case Dtype::q8_0: return 128;
-    default: return 0;
+    case Dtype::q4_0:
+      return 8;
+    case Dtype::q8_0:
+      return 128;
+    default:
+      return 0;
   }
 }
 
@@ -188,7 +192,8 @@ std::vector<uint8_t> to_gguf_blocks(const QuantHost& q) {
 QuantHost from_mlx(int bits, const uint32_t* packed, const float* scales, const float* biases,
                    int64_t rows, int64_t cols, int group) {
   if (bits != 4 && bits != 8) {
-    throw InputError(fmt::format("[quant] MLX {}-bit quantization is not supported (4 or 8)", bits));
+    throw InputError(
+        fmt::format("[quant] MLX {}-bit quantization is not supported (4 or 8)", bits));
   }
   Dtype dtype = bits == 4 ? Dtype::mlx4 : Dtype::mlx8;
   check_shape(dtype, rows, cols, group);

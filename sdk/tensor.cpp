@@ -89,9 +89,10 @@ Tensor Tensor::allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64
                               bool scales_f32) {
   if (!is_quantized(dtype)) throw InternalError("[tensor] allocate_quant needs a quantized dtype");
   if (group <= 0 || group % 32 != 0 || cols % group != 0) {
-    throw InputError(fmt::format("[tensor] {} weight of {} columns cannot use group size {} "
-                                 "(columns must be a multiple of the group, the group of 32)",
-                                 dtype_name(dtype), cols, group));
+    throw InputError(
+        fmt::format("[tensor] {} weight of {} columns cannot use group size {} "
+                    "(columns must be a multiple of the group, the group of 32)",
+                    dtype_name(dtype), cols, group));
   }
   Tensor t;
   t.dtype_ = dtype;
@@ -174,12 +175,14 @@ Tensor Tensor::select(int dim, int64_t index) const {
 }
 
 Tensor Tensor::permute(std::initializer_list<int> order) const {
-  if (int(order.size()) != rank()) throw InternalError("[permute] order rank mismatch for " + str());
+  if (int(order.size()) != rank())
+    throw InternalError("[permute] order rank mismatch for " + str());
   Tensor t = *this;
   std::vector<bool> seen(size_t(rank()), false);
   int i = 0;
   for (int o : order) {
-    if (o < 0 || o >= rank() || seen[size_t(o)]) throw InternalError("[permute] bad order for " + str());
+    if (o < 0 || o >= rank() || seen[size_t(o)])
+      throw InternalError("[permute] bad order for " + str());
     seen[size_t(o)] = true;
     t.shape_[i] = shape_[o];
     t.strides_[size_t(i)] = strides_[size_t(o)];
@@ -206,8 +209,13 @@ Tensor Tensor::region(Region r) const {
   uint64_t vb = quant_values_bytes(dtype_, shape_[0], shape_[1]);
   uint64_t sb = quant_scales_bytes(shape_[0], shape_[1], quant_.group, quant_.scales_f32);
   switch (r) {
-    case Region::values: end = begin + vb; break;
-    case Region::scales: begin += quant_.scales_offset; end = begin + sb; break;
+    case Region::values:
+      end = begin + vb;
+      break;
+    case Region::scales:
+      begin += quant_.scales_offset;
+      end = begin + sb;
+      break;
     case Region::biases:
       if (!quant_.biases_offset) throw InternalError("[region] " + str() + " has no biases");
       begin += quant_.biases_offset;
@@ -223,7 +231,8 @@ Tensor Tensor::region(Region r) const {
 Tensor Tensor::unflatten(int dim, int64_t a, int64_t b) const {
   if (dim < 0) dim += rank();
   if (dim < 0 || dim >= rank() || a * b != shape_[dim] || rank() >= kMaxRank) {
-    throw InternalError(fmt::format("[unflatten] cannot split dim {} of {} into {} x {}", dim, str(), a, b));
+    throw InternalError(
+        fmt::format("[unflatten] cannot split dim {} of {} into {} x {}", dim, str(), a, b));
   }
   Tensor t = *this;
   Shape s;
@@ -245,8 +254,6 @@ Tensor Tensor::unflatten(int dim, int64_t a, int64_t b) const {
   return t;
 }
 
-std::string Tensor::str() const {
-  return std::string(dtype_name(dtype_)) + shape_.str();
-}
+std::string Tensor::str() const { return std::string(dtype_name(dtype_)) + shape_.str(); }
 
 }  // namespace vkllm::sdk

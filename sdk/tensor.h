@@ -36,10 +36,10 @@ class Shape {
 
 // Layout of a quantized weight inside its allocation.
 struct QuantLayout {
-  int group = 0;                 // values per scale: 32 for q8_0/q4_0; 32/64/128 for MLX
-  uint64_t scales_offset = 0;    // bytes from the tensor's start
-  uint64_t biases_offset = 0;    // MLX only
-  bool scales_f32 = false;       // scales (and biases) stored as f32 instead of f16
+  int group = 0;               // values per scale: 32 for q8_0/q4_0; 32/64/128 for MLX
+  uint64_t scales_offset = 0;  // bytes from the tensor's start
+  uint64_t biases_offset = 0;  // MLX only
+  bool scales_f32 = false;     // scales (and biases) stored as f32 instead of f16
 };
 
 enum class Region { values, scales, biases };
@@ -54,8 +54,8 @@ class Tensor {
   // caller's upload) so kernels read whole 32-value blocks.
   static Tensor allocate_weight(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols);
   // A 2-D quantized weight [rows, cols]; cols must be a multiple of the group size.
-  static Tensor allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols,
-                               int group, bool scales_f32 = false);
+  static Tensor allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols, int group,
+                               bool scales_f32 = false);
   // Byte sizes of the quantized regions of a [rows, cols] weight.
   static uint64_t quant_values_bytes(Dtype dtype, int64_t rows, int64_t cols);
   static uint64_t quant_scales_bytes(int64_t rows, int64_t cols, int group, bool scales_f32);

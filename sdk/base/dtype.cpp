@@ -8,14 +8,22 @@ namespace vkllm {
 
 std::string_view dtype_name(Dtype dt) {
   switch (dt) {
-    case Dtype::f32: return "f32";
-    case Dtype::f16: return "f16";
-    case Dtype::bf16: return "bf16";
-    case Dtype::i32: return "i32";
-    case Dtype::q8_0: return "q8_0";
-    case Dtype::q4_0: return "q4_0";
-    case Dtype::mlx4: return "mlx4";
-    case Dtype::mlx8: return "mlx8";
+    case Dtype::f32:
+      return "f32";
+    case Dtype::f16:
+      return "f16";
+    case Dtype::bf16:
+      return "bf16";
+    case Dtype::i32:
+      return "i32";
+    case Dtype::q8_0:
+      return "q8_0";
+    case Dtype::q4_0:
+      return "q4_0";
+    case Dtype::mlx4:
+      return "mlx4";
+    case Dtype::mlx8:
+      return "mlx8";
   }
   return "?";
 }
@@ -33,10 +41,10 @@ uint16_t f32_to_f16(float f) {
   uint32_t x = f32_bits(f);
   uint32_t sign = (x >> 16) & 0x8000u;
   uint32_t abs = x & 0x7fffffffu;
-  if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);   // NaN
   if (abs >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // overflow to inf (incl. rounding)
-  if (abs < 0x38800000u) {                                 // subnormal or zero in f16
-    if (abs < 0x33000000u) return uint16_t(sign);          // rounds to zero
+  if (abs < 0x38800000u) {                                  // subnormal or zero in f16
+    if (abs < 0x33000000u) return uint16_t(sign);           // rounds to zero
     uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
     int shift = 126 - int(abs >> 23);  // 14..24
     uint32_t half = mant >> shift;

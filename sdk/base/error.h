@@ -54,12 +54,13 @@ class InternalError : public Error {
   ~InternalError() override;
 };
 
-[[noreturn]] void fail_internal(const char* file, int line, const char* expr, const std::string& msg);
+[[noreturn]] void fail_internal(const char* file, int line, const char* expr,
+                                const std::string& msg);
 
 }  // namespace vkllm
 
 // Internal invariants only; anything input can reach throws a typed Error instead.
-#define VKLLM_ASSERT(cond, msg)                                               \
-  do {                                                                        \
-    if (!(cond)) ::vkllm::fail_internal(__FILE__, __LINE__, #cond, (msg));    \
+#define VKLLM_ASSERT(cond, msg)                                            \
+  do {                                                                     \
+    if (!(cond)) ::vkllm::fail_internal(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)

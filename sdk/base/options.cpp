@@ -26,9 +26,12 @@ DeviceOptions DeviceOptions::from_env() {
   o.select = env("VKLLM_DEVICE").value_or("");
   o.validation = env_flag("VKLLM_VALIDATION");
   if (auto k = env("VKLLM_KERNELS"); k && !k->empty()) {
-    if (*k == "cpu") o.kernels = KernelClass::cpu;
-    else if (*k == "gpu") o.kernels = KernelClass::gpu;
-    else throw InputError("VKLLM_KERNELS must be 'cpu' or 'gpu', got '" + *k + "'");
+    if (*k == "cpu")
+      o.kernels = KernelClass::cpu;
+    else if (*k == "gpu")
+      o.kernels = KernelClass::gpu;
+    else
+      throw InputError("VKLLM_KERNELS must be 'cpu' or 'gpu', got '" + *k + "'");
   }
   o.no_push_descriptor = env_flag("VKLLM_NO_PUSH_DESCRIPTOR");
   o.no_host_visible = env_flag("VKLLM_NO_HOST_VISIBLE");

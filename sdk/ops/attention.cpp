@@ -13,10 +13,10 @@ namespace {
 struct WriteParams {
   uint32_t T, H, D, k_row, k_head, v_row, v_head, slots;
 };
-const KernelDesc kKvWrite{"kv_write",
-                          {Binding::words, Binding::words, Binding::words, Binding::storage,
-                           Binding::storage},
-                          sizeof(WriteParams)};
+const KernelDesc kKvWrite{
+    "kv_write",
+    {Binding::words, Binding::words, Binding::words, Binding::storage, Binding::storage},
+    sizeof(WriteParams)};
 
 struct AttnParams {
   uint32_t T, Hq, Hkv, kv_len, block_size;
@@ -31,8 +31,8 @@ const KernelDesc kAttention{"attention",
 struct CombineParams {
   uint32_t rows, splits, D;
 };
-const KernelDesc kCombine{"attention_combine", {Binding::words, Binding::words, Binding::storage},
-                          sizeof(CombineParams)};
+const KernelDesc kCombine{
+    "attention_combine", {Binding::words, Binding::words, Binding::storage}, sizeof(CombineParams)};
 
 // q with 16-byte aligned rows and heads, else a contiguous copy.
 Tensor aligned_heads(Graph& g, const Tensor& t, const char* op, const char* what) {
@@ -52,14 +52,17 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
   int64_t Hkv = k.dim(1);
   expect(k.dim(2) == D && v.dim(2) == D && v.dim(1) == Hkv, op,
          fmt::format("q {} does not match k {} / v {}", q.str(), k.str(), v.str()));
-  expect(Hkv > 0 && Hq % Hkv == 0, op, fmt::format("{} query heads not a multiple of {} kv heads", Hq, Hkv));
-  expect(D % 8 == 0 && D <= 512, op, fmt::format("head_dim {} must be a multiple of 8, at most 512", D));
+  expect(Hkv > 0 && Hq % Hkv == 0, op,
+         fmt::format("{} query heads not a multiple of {} kv heads", Hq, Hkv));
+  expect(D % 8 == 0 && D <= 512, op,
+         fmt::format("head_dim {} must be a multiple of 8, at most 512", D));
   expect(qpos.dtype() == Dtype::i32 && qpos.numel() == T && qpos.contiguous(), op,
          "qpos must be contiguous i32 [T], got " + qpos.str());
   uint32_t n_spans = 0;
   if (opt.spans) {
     expect(opt.spans->dtype() == Dtype::i32 && opt.spans->rank() == 2 && opt.spans->dim(1) == 2 &&
-               opt.spans->contiguous(), op, "spans must be contiguous i32 [n, 2], got " + opt.spans->str());
+               opt.spans->contiguous(),
+           op, "spans must be contiguous i32 [n, 2], got " + opt.spans->str());
     n_spans = uint32_t(opt.spans->dim(0));
   }
   expect(!opt.restrict_to_spans || n_spans > 0, op, "restrict_to_spans needs spans");
@@ -73,24 +76,37 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
     splits = std::max<uint32_t>(splits, 1);
   }
   uint32_t chunk = uint32_t((kv_len + splits - 1) / splits);
-  if (paged) chunk = (chunk + uint32_t(block_size) - 1) / uint32_t(block_size) * uint32_t(block_size);
+  if (paged)
+    chunk = (chunk + uint32_t(block_size) - 1) / uint32_t(block_size) * uint32_t(block_size);
 
   Tensor out = g.alloc(Dtype::f32, {T, Hq, D});
   Tensor part = splits > 1 ? g.alloc(Dtype::f32, {T * Hq, int64_t(splits), D}) : out;
   Tensor ml = splits > 1 ? g.alloc(Dtype::f32, {T * Hq, int64_t(splits), 2}) : out;
-  AttnParams p{uint32_t(T), uint32_t(Hq), uint32_t(Hkv), uint32_t(kv_len), uint32_t(block_size),
-               uint32_t(q.stride(0)), uint32_t(q.stride(1)),
-               uint32_t(paged ? 0 : k.stride(0)), uint32_t(paged ? 0 : k.stride(1)),
-               uint32_t(paged ? 0 : v.stride(0)), uint32_t(paged ? 0 : v.stride(1)),
-               uint32_t(window), n_spans, splits, chunk, opt.scale, opt.softcap};
+  AttnParams p{uint32_t(T),
+               uint32_t(Hq),
+               uint32_t(Hkv),
+               uint32_t(kv_len),
+               uint32_t(block_size),
+               uint32_t(q.stride(0)),
+               uint32_t(q.stride(1)),
+               uint32_t(paged ? 0 : k.stride(0)),
+               uint32_t(paged ? 0 : k.stride(1)),
+               uint32_t(paged ? 0 : v.stride(0)),
+               uint32_t(paged ? 0 : v.stride(1)),
+               uint32_t(window),
+               n_spans,
+               splits,
+               chunk,
+               opt.scale,
+               opt.softcap};
   const Tensor* tb = table ? table : &qpos;
   const Tensor* sp = opt.spans ? opt.spans : &qpos;
   uint32_t local = g.device().kernel_class() == KernelClass::cpu ? 8 : 64;
-  g.dispatch(kAttention, {&q, &k, &v, tb, &qpos, sp, &part, &ml}, &p, sizeof p,
-             grid_1d(pairs * splits, local),
-             {int32_t(local), int32_t(D), paged ? 1 : 0, opt.causal ? 1 : 0,
-              opt.restrict_to_spans ? 1 : 0, opt.bidirectional_spans ? 1 : 0,
-              opt.softcap > 0 ? 1 : 0, splits > 1 ? 1 : 0});
+  g.dispatch(
+      kAttention, {&q, &k, &v, tb, &qpos, sp, &part, &ml}, &p, sizeof p,
+      grid_1d(pairs * splits, local),
+      {int32_t(local), int32_t(D), paged ? 1 : 0, opt.causal ? 1 : 0, opt.restrict_to_spans ? 1 : 0,
+       opt.bidirectional_spans ? 1 : 0, opt.softcap > 0 ? 1 : 0, splits > 1 ? 1 : 0});
   if (splits > 1) {
     CombineParams c{uint32_t(T * Hq), splits, uint32_t(D)};
     uint32_t cl = elementwise_local(g);
@@ -108,11 +124,14 @@ void kv_write(Graph& g, const sdk::KvLayerView& kv, const Tensor& k, const Tenso
   int64_t H = kv.k.dim(1), D = kv.k.dim(2);
   for (const Tensor* t : {&k, &v}) {
     expect(t->dtype() == Dtype::f32 && t->rank() == 3 && t->dim(0) == n && t->dim(1) == H &&
-               t->dim(2) == D && t->stride(2) == 1, op,
-           fmt::format("keys/values must be f32 [{}, {}, {}] with contiguous heads, got {}", n, H, D, t->str()));
+               t->dim(2) == D && t->stride(2) == 1,
+           op,
+           fmt::format("keys/values must be f32 [{}, {}, {}] with contiguous heads, got {}", n, H,
+                       D, t->str()));
   }
-  WriteParams p{uint32_t(n), uint32_t(H), uint32_t(D), uint32_t(k.stride(0)), uint32_t(k.stride(1)),
-                uint32_t(v.stride(0)), uint32_t(v.stride(1)), uint32_t(kv.k.dim(0))};
+  WriteParams p{uint32_t(n),           uint32_t(H),           uint32_t(D),
+                uint32_t(k.stride(0)), uint32_t(k.stride(1)), uint32_t(v.stride(0)),
+                uint32_t(v.stride(1)), uint32_t(kv.k.dim(0))};
   uint32_t local = elementwise_local(g);
   g.dispatch(kKvWrite, {&k, &v, &kv.slots, &kv.k, &kv.v}, &p, sizeof p,
              grid_1d(uint64_t(n * H * D / 2), local), {int32_t(local)});

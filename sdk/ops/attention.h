@@ -14,7 +14,7 @@ struct AttentionOptions {
   float scale = 1.0f;    // usually head_dim^-0.5 (query_pre_attn_scalar^-0.5 for Gemma)
   float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap)
   bool causal = true;
-  int window = 0;        // > 0: keys at least `window` positions behind the query are hidden
+  int window = 0;  // > 0: keys at least `window` positions behind the query are hidden
   // Spans of sequence indexes, i32 [n, 2] ([start, end) per row), e.g. the tokens of each image.
   const Tensor* spans = nullptr;
   bool bidirectional_spans = false;  // with causal: a query in a span sees the whole span

@@ -44,11 +44,16 @@ inline uint32_t elementwise_local(const Graph& g) {
 // Kernel dtype code shared by the conversion kernels: 0 f32, 1 f16, 2 bf16, 3 i32.
 inline int dtype_code(Dtype dt, const char* op) {
   switch (dt) {
-    case Dtype::f32: return 0;
-    case Dtype::f16: return 1;
-    case Dtype::bf16: return 2;
-    case Dtype::i32: return 3;
-    default: fail(op, "dtype {} not supported here", dtype_name(dt));
+    case Dtype::f32:
+      return 0;
+    case Dtype::f16:
+      return 1;
+    case Dtype::bf16:
+      return 2;
+    case Dtype::i32:
+      return 3;
+    default:
+      fail(op, "dtype {} not supported here", dtype_name(dt));
   }
 }
 

@@ -47,13 +47,16 @@ void copy_into(Graph& g, const Tensor& x, const Tensor& out) {
   auto xs = dims4(x, op), ys = dims4(out, op);
   struct {
     uint32_t n, d1, d2, d3, sx[4], sy[4];
-  } p{uint32_t(x.numel()), xs.d[1], xs.d[2], xs.d[3],
-      {xs.s[0], xs.s[1], xs.s[2], xs.s[3]}, {ys.s[0], ys.s[1], ys.s[2], ys.s[3]}};
+  } p{uint32_t(x.numel()),
+      xs.d[1],
+      xs.d[2],
+      xs.d[3],
+      {xs.s[0], xs.s[1], xs.s[2], xs.s[3]},
+      {ys.s[0], ys.s[1], ys.s[2], ys.s[3]}};
   // Words/halves addressing: f16/bf16 sources are indexed in halves by the kernel.
   uint32_t local = elementwise_local(g);
   uint64_t inv = dst == 1 ? (uint64_t(x.numel()) + 1) / 2 : uint64_t(x.numel());
-  g.dispatch(kCopy, {&x, &out}, &p, sizeof p, grid_1d(inv, local),
-             {int32_t(local), src, dst});
+  g.dispatch(kCopy, {&x, &out}, &p, sizeof p, grid_1d(inv, local), {int32_t(local), src, dst});
 }
 
 Tensor copy(Graph& g, const Tensor& x, Dtype dtype) {
@@ -91,7 +94,7 @@ Tensor binary(Graph& g, BinaryOp bop, const Tensor& a, const Tensor& b) {
   Tensor y = g.alloc(Dtype::f32, out);
   struct {
     uint32_t n, d1, d2, d3, sa[4], sb[4];
-  } p{uint32_t(y.numel()), d[1], d[2], d[3], {sa[0], sa[1], sa[2], sa[3]},
+  } p{uint32_t(y.numel()),         d[1], d[2], d[3], {sa[0], sa[1], sa[2], sa[3]},
       {sb[0], sb[1], sb[2], sb[3]}};
   uint32_t local = elementwise_local(g);
   g.dispatch(kBinary, {&a, &b, &y}, &p, sizeof p, grid_1d(y.numel(), local),
@@ -123,7 +126,9 @@ Tensor act_impl(Graph& g, Act a, const Tensor& x, const Tensor* up, ActOptions o
 }
 }  // namespace
 
-Tensor act(Graph& g, Act a, const Tensor& x, ActOptions opt) { return act_impl(g, a, x, nullptr, opt); }
+Tensor act(Graph& g, Act a, const Tensor& x, ActOptions opt) {
+  return act_impl(g, a, x, nullptr, opt);
+}
 
 Tensor gated(Graph& g, Act a, const Tensor& gate, const Tensor& up, ActOptions opt) {
   return act_impl(g, a, gate, &up, opt);

@@ -18,8 +18,12 @@ Tensor contiguous(Graph& g, const Tensor& x);
 enum class BinaryOp { add, mul, sub, div };
 // y = a (op) b, broadcasting b (or a) over leading or size-1 dimensions. f32.
 Tensor binary(Graph& g, BinaryOp op, const Tensor& a, const Tensor& b);
-inline Tensor add(Graph& g, const Tensor& a, const Tensor& b) { return binary(g, BinaryOp::add, a, b); }
-inline Tensor mul(Graph& g, const Tensor& a, const Tensor& b) { return binary(g, BinaryOp::mul, a, b); }
+inline Tensor add(Graph& g, const Tensor& a, const Tensor& b) {
+  return binary(g, BinaryOp::add, a, b);
+}
+inline Tensor mul(Graph& g, const Tensor& a, const Tensor& b) {
+  return binary(g, BinaryOp::mul, a, b);
+}
 
 enum class Act { identity, silu, gelu, gelu_tanh, relu, tanh, softcap, sigmoid, exp };
 struct ActOptions {

@@ -14,15 +14,15 @@ struct EmbedParams {
   uint32_t T, D, vocab, w_stride;
   float scale;
 };
-const KernelDesc kEmbed{"embed",
-                        {Binding::words, Binding::words, Binding::words, Binding::words,
-                         Binding::storage},
-                        sizeof(EmbedParams)};
+const KernelDesc kEmbed{
+    "embed",
+    {Binding::words, Binding::words, Binding::words, Binding::words, Binding::storage},
+    sizeof(EmbedParams)};
 struct ScatterParams {
   uint32_t n, D, x_stride, y_stride, y_rows;
 };
-const KernelDesc kScatter{"scatter_rows", {Binding::words, Binding::words, Binding::storage},
-                          sizeof(ScatterParams)};
+const KernelDesc kScatter{
+    "scatter_rows", {Binding::words, Binding::words, Binding::storage}, sizeof(ScatterParams)};
 }  // namespace
 
 Tensor embedding(Graph& g, const Tensor& ids, const Tensor& w, float scale) {
@@ -34,14 +34,25 @@ Tensor embedding(Graph& g, const Tensor& ids, const Tensor& w, float scale) {
   bool quant = is_quantized(w.dtype());
   int wt = 0;
   switch (w.dtype()) {
-    case Dtype::f32: wt = 0; break;
-    case Dtype::f16: wt = 1; break;
-    case Dtype::bf16: wt = 2; break;
+    case Dtype::f32:
+      wt = 0;
+      break;
+    case Dtype::f16:
+      wt = 1;
+      break;
+    case Dtype::bf16:
+      wt = 2;
+      break;
     case Dtype::q8_0:
-    case Dtype::mlx8: wt = 3; break;
+    case Dtype::mlx8:
+      wt = 3;
+      break;
     case Dtype::q4_0:
-    case Dtype::mlx4: wt = 4; break;
-    default: fail(op, "weight dtype {} not supported", dtype_name(w.dtype()));
+    case Dtype::mlx4:
+      wt = 4;
+      break;
+    default:
+      fail(op, "weight dtype {} not supported", dtype_name(w.dtype()));
   }
   if (!quant) expect(w.stride(1) == 1, op, "weight rows must be contiguous");
   Tensor values = quant ? w.region(sdk::Region::values) : w;
@@ -51,7 +62,8 @@ Tensor embedding(Graph& g, const Tensor& ids, const Tensor& w, float scale) {
   Tensor y = g.alloc(Dtype::f32, {T, D});
   EmbedParams p{uint32_t(T), uint32_t(D), uint32_t(V), uint32_t(quant ? D : w.stride(0)), scale};
   uint32_t local = elementwise_local(g);
-  g.dispatch(kEmbed, {&ids, &values, &scales, &qb, &y}, &p, sizeof p, grid_1d(uint64_t(T * D), local),
+  g.dispatch(kEmbed, {&ids, &values, &scales, &qb, &y}, &p, sizeof p,
+             grid_1d(uint64_t(T * D), local),
              {int32_t(local), wt, quant ? w.quant().group : 32, qbias ? 1 : 0,
               sdk::quant_zero_point(w.dtype()), w.quant().scales_f32 ? 1 : 0});
   return y;
@@ -83,7 +95,8 @@ Tensor concat(Graph& g, const std::vector<Tensor>& parts, int dim) {
   for (const auto& p : parts) {
     expect(p.rank() == first.rank(), op, "rank mismatch: " + p.str() + " vs " + first.str());
     for (int i = 0; i < p.rank(); ++i) {
-      expect(i == dim || p.dim(i) == first.dim(i), op, "shape mismatch: " + p.str() + " vs " + first.str());
+      expect(i == dim || p.dim(i) == first.dim(i), op,
+             "shape mismatch: " + p.str() + " vs " + first.str());
     }
     total += p.dim(dim);
   }

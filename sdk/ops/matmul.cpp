@@ -21,14 +21,20 @@ const KernelDesc kMatmul{"matmul",
 
 int wtype(Dtype dt) {
   switch (dt) {
-    case Dtype::f32: return 0;
-    case Dtype::f16: return 1;
-    case Dtype::bf16: return 2;
+    case Dtype::f32:
+      return 0;
+    case Dtype::f16:
+      return 1;
+    case Dtype::bf16:
+      return 2;
     case Dtype::q8_0:
-    case Dtype::mlx8: return 3;
+    case Dtype::mlx8:
+      return 3;
     case Dtype::q4_0:
-    case Dtype::mlx4: return 4;
-    default: fail("matmul", "weights of dtype {} are not supported", dtype_name(dt));
+    case Dtype::mlx4:
+      return 4;
+    default:
+      fail("matmul", "weights of dtype {} are not supported", dtype_name(dt));
   }
 }
 
@@ -63,8 +69,9 @@ Tensor matmul(Graph& g, const Tensor& x_in, const Tensor& w, MatmulOptions opt) 
          fmt::format("x {} does not match weight {} (K = {})", x_in.str(), w.str(), K));
   bool quant = is_quantized(w.dtype());
   if (!quant) {
-    expect(w.stride(1) == 1 && w.stride(0) % 32 == 0 && w.byte_offset() % 16 == 0, op,
-           "dense weight " + w.str() + " must come from Tensor::allocate_weight (rows padded to 32)");
+    expect(
+        w.stride(1) == 1 && w.stride(0) % 32 == 0 && w.byte_offset() % 16 == 0, op,
+        "dense weight " + w.str() + " must come from Tensor::allocate_weight (rows padded to 32)");
   }
   // x rows must be contiguous, evenly strided, 16-byte aligned.
   Tensor x = x_in;
@@ -104,8 +111,8 @@ Tensor matmul(Graph& g, const Tensor& x_in, const Tensor& w, MatmulOptions opt) 
   Tensor scales = quant ? w.region(sdk::Region::scales) : w;
   bool qbias = w.dtype() == Dtype::mlx4 || w.dtype() == Dtype::mlx8;
   Tensor qb = qbias ? w.region(sdk::Region::biases) : scales;
-  Params p{uint32_t(M), uint32_t(N), uint32_t(K), x_stride,
-           uint32_t(quant ? 0 : w.stride(0)), uint32_t(N), r_stride};
+  Params p{uint32_t(M), uint32_t(N), uint32_t(K), x_stride, uint32_t(quant ? 0 : w.stride(0)),
+           uint32_t(N), r_stride};
   uint64_t tiles = uint64_t((N + t.tn - 1) / t.tn) * uint64_t(t.lanes);
   sdk::Groups groups = grid_1d(tiles, t.local);
   groups.z = uint32_t((M + t.tm - 1) / t.tm);

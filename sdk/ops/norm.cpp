@@ -68,10 +68,10 @@ Tensor norm_impl(Graph& g, bool layer, const Tensor& x, const Tensor* r, const T
   int lanes = lanes_for(g, rows);
   uint32_t local = lanes > 1 ? uint32_t(lanes) * 2 : 16;
   NormParams p{rows, dim, xs, rs, opt.eps, opt.weight_offset};
-  g.dispatch(kNorm, {&x, r ? r : &x, w.defined() ? &w : &x, b.defined() ? &b : &x, &y, &h}, &p,
-             sizeof p, grid_1d(uint64_t(rows) * uint32_t(lanes), local),
-             {int32_t(local), layer ? 1 : 0, w.defined() ? 1 : 0, b.defined() ? 1 : 0, r ? 1 : 0,
-              lanes});
+  g.dispatch(
+      kNorm, {&x, r ? r : &x, w.defined() ? &w : &x, b.defined() ? &b : &x, &y, &h}, &p, sizeof p,
+      grid_1d(uint64_t(rows) * uint32_t(lanes), local),
+      {int32_t(local), layer ? 1 : 0, w.defined() ? 1 : 0, b.defined() ? 1 : 0, r ? 1 : 0, lanes});
   if (sum_out) *sum_out = h;
   return y;
 }

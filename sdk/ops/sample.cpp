@@ -11,8 +11,8 @@ namespace {
 struct Params {
   uint32_t rows, cols, x_stride, chunk, chunks;
 };
-const KernelDesc kTopk{"topk", {Binding::words, Binding::words, Binding::storage, Binding::storage},
-                       sizeof(Params)};
+const KernelDesc kTopk{
+    "topk", {Binding::words, Binding::words, Binding::storage, Binding::storage}, sizeof(Params)};
 }  // namespace
 
 TopK topk(Graph& g, const Tensor& x_in, int k) {
@@ -21,7 +21,8 @@ TopK topk(Graph& g, const Tensor& x_in, int k) {
   expect(x.dtype() == Dtype::f32 && x.rank() == 2 && x.stride(1) == 1, op,
          "x must be f32 [rows, cols] with contiguous rows, got " + x_in.str());
   int64_t rows = x.dim(0), cols = x.dim(1);
-  expect(k >= 1 && k <= 64 && k <= cols, op, fmt::format("k = {} must be in [1, min(64, {})]", k, cols));
+  expect(k >= 1 && k <= 64 && k <= cols, op,
+         fmt::format("k = {} must be in [1, min(64, {})]", k, cols));
   // Pass 1 over chunks of the row in parallel, pass 2 merges chunks * k candidates per row.
   uint32_t chunk = uint32_t(std::max<int64_t>(256, (cols + 255) / 256));
   chunk = std::max<uint32_t>(chunk, uint32_t(4 * k));
@@ -34,8 +35,8 @@ TopK topk(Graph& g, const Tensor& x_in, int k) {
              {int32_t(local), 0, k});
   TopK out{g.alloc(Dtype::f32, {rows, k}), g.alloc(Dtype::i32, {rows, k})};
   Params p2{uint32_t(rows), uint32_t(cols), 0, 0, chunks};
-  g.dispatch(kTopk, {&cv, &ci, &out.values, &out.indices}, &p2, sizeof p2, grid_1d(uint64_t(rows), local),
-             {int32_t(local), 1, k});
+  g.dispatch(kTopk, {&cv, &ci, &out.values, &out.indices}, &p2, sizeof p2,
+             grid_1d(uint64_t(rows), local), {int32_t(local), 1, k});
   return out;
 }
 

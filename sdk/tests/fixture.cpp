@@ -7,8 +7,10 @@
 namespace vkllm::test {
 
 std::shared_ptr<sdk::Device> device() {
-  static std::shared_ptr<sdk::Device> d = sdk::Device::create();
-  return d;
+  // Kept until the process ends: destroying the device unloads JIT-compiled llvmpipe code whose
+  // driver-internal allocations LeakSanitizer could then not attribute (or suppress).
+  static auto* d = new std::shared_ptr<sdk::Device>(sdk::Device::create());
+  return *d;
 }
 
 void SdkTest::SetUp() {

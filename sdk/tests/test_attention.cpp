@@ -48,7 +48,8 @@ std::vector<double> ref_attention(const std::vector<float>& q, const std::vector
       for (auto& x : sc) sum += (x = std::exp(x - m));
       for (size_t n = 0; n < keys.size(); ++n)
         for (int64_t i = 0; i < D; ++i)
-          out[size_t((t * Hq + h) * D + i)] += sc[n] / sum * v[size_t((keys[n] * Hkv + hk) * D + i)];
+          out[size_t((t * Hq + h) * D + i)] +=
+              sc[n] / sum * v[size_t((keys[n] * Hkv + hk) * D + i)];
     }
   }
   return out;
@@ -67,16 +68,20 @@ class Attention : public SdkTest {
     return ints(flat, {int64_t(s.spans.size()), 2});
   }
   ops::AttentionOptions options(const Spec& s, const sdk::Tensor* spans) {
-    return {.scale = s.scale, .softcap = s.softcap, .causal = s.causal, .window = s.window,
-            .spans = s.spans.empty() ? nullptr : spans, .bidirectional_spans = s.bidir,
+    return {.scale = s.scale,
+            .softcap = s.softcap,
+            .causal = s.causal,
+            .window = s.window,
+            .spans = s.spans.empty() ? nullptr : spans,
+            .bidirectional_spans = s.bidir,
             .restrict_to_spans = s.restrict_to_spans};
   }
 
   // Runs a sequence through a paged cache in steps and checks every step's output.
   void paged(int64_t Hq, int64_t Hkv, int64_t D, std::vector<int> steps, Spec s, int block_size,
              int cache_window = 0) {
-    SCOPED_TRACE(fmt::format("Hq={} Hkv={} D={} block={} window={} softcap={} spans={}", Hq, Hkv,
-                             D, block_size, s.window, s.softcap, s.spans.size()));
+    SCOPED_TRACE(fmt::format("Hq={} Hkv={} D={} block={} window={} softcap={} spans={}", Hq, Hkv, D,
+                             block_size, s.window, s.softcap, s.spans.size()));
     int64_t total = 0;
     for (int n : steps) total += n;
     sdk::KvCache cache(device(), {{int(Hkv), int(D), cache_window}},
@@ -92,8 +97,12 @@ class Attention : public SdkTest {
       std::vector<int32_t> qpos(static_cast<size_t>(n));
       for (int i = 0; i < n; ++i) qpos[size_t(i)] = int32_t(at + i);
       auto q = input(Dtype::f32, {n, Hq, D}, qv);
-      auto kt = input(Dtype::f32, {n, Hkv, D}, std::span<const float>(keys).subspan(size_t(at * Hkv * D), size_t(n * Hkv * D)));
-      auto vt = input(Dtype::f32, {n, Hkv, D}, std::span<const float>(vals).subspan(size_t(at * Hkv * D), size_t(n * Hkv * D)));
+      auto kt =
+          input(Dtype::f32, {n, Hkv, D},
+                std::span<const float>(keys).subspan(size_t(at * Hkv * D), size_t(n * Hkv * D)));
+      auto vt =
+          input(Dtype::f32, {n, Hkv, D},
+                std::span<const float>(vals).subspan(size_t(at * Hkv * D), size_t(n * Hkv * D)));
       auto qp = ints(qpos, {n});
       auto g = graph();
       auto step = cache.begin(*g, seq, n);
@@ -111,22 +120,27 @@ class Attention : public SdkTest {
 };
 
 TEST_F(Attention, DenseBidirectionalWithWindows) {
-  for (auto [T, H, Hkv, D] : {std::tuple{1, 1, 1, 8}, std::tuple{17, 4, 2, 64}, std::tuple{30, 2, 2, 80}}) {
+  for (auto [T, H, Hkv, D] :
+       {std::tuple{1, 1, 1, 8}, std::tuple{17, 4, 2, 64}, std::tuple{30, 2, 2, 80}}) {
     poison_arena(dev());
-    auto qv = randn(size_t(T * H * D)), kv = randn(size_t(T * Hkv * D)), vv = randn(size_t(T * Hkv * D));
+    auto qv = randn(size_t(T * H * D)), kv = randn(size_t(T * Hkv * D)),
+         vv = randn(size_t(T * Hkv * D));
     std::vector<int32_t> qpos(static_cast<size_t>(T));
     for (int i = 0; i < T; ++i) qpos[size_t(i)] = i;
     auto q = input(Dtype::f32, {T, H, D}, qv), k = input(Dtype::f32, {T, Hkv, D}, kv),
          v = input(Dtype::f32, {T, Hkv, D}, vv);
     auto qp = ints(qpos, {T});
-    for (Spec s : {Spec{.scale = 0.3f, .causal = false},
-                   Spec{.scale = 0.2f, .causal = false, .spans = {{0, T / 2}, {T / 2, T}}, .restrict_to_spans = true}}) {
+    for (Spec s : {Spec{.scale = 0.3f, .causal = false}, Spec{.scale = 0.2f,
+                                                         .causal = false,
+                                                         .spans = {{0, T / 2}, {T / 2, T}},
+                                                         .restrict_to_spans = true}}) {
       if (!s.spans.empty() && T < 2) continue;
       auto spans = spans_tensor(s);
       auto g = graph();
       auto o = ops::attention_dense(*g, q, k, v, qp, options(s, &spans));
       g->run();
-      expect_close(sdk::download_f32(o), ref_attention(qv, kv, vv, qpos, T, H, Hkv, D, s), {2e-5, 2e-4},
+      expect_close(sdk::download_f32(o), ref_attention(qv, kv, vv, qpos, T, H, Hkv, D, s),
+                   {2e-5, 2e-4},
                    fmt::format("dense T={} H={} D={} spans={}", T, H, D, s.spans.size()));
     }
   }
@@ -135,7 +149,7 @@ TEST_F(Attention, DenseBidirectionalWithWindows) {
 TEST_F(Attention, PagedCausalPrefillThenDecode) {
   paged(4, 4, 64, {13, 1, 1, 1, 5}, {.scale = 0.125f}, 16);
   paged(8, 2, 128, {40, 1, 1}, {.scale = 0.09f}, 16);  // GQA 4:1
-  paged(3, 1, 32, {7, 1}, {.scale = 0.2f}, 4);        // MQA, tiny blocks
+  paged(3, 1, 32, {7, 1}, {.scale = 0.2f}, 4);         // MQA, tiny blocks
 }
 
 TEST_F(Attention, PagedLongContextSplitsKeys) {

@@ -93,7 +93,8 @@ void main() {
     EXPECT_EQ(sdk::download_f32(y), (std::vector<float>{3, 6, 9, 12, 15}));
   }
   auto d = sdk::Device::create(o);
-  EXPECT_THROW(d->pipelines().register_glsl("broken", "#version 450\nvoid main() { nope; }"), PluginError);
+  EXPECT_THROW(d->pipelines().register_glsl("broken", "#version 450\nvoid main() { nope; }"),
+               PluginError);
   fs::remove_all(dir);
 }
 
@@ -128,7 +129,8 @@ TEST_F(DeviceTest, ArenaRangesAreReusedWithinAGraph) {
   EXPECT_LE(dev().arena().bytes_in_use() - before, 2u * (1u << 18));
   g->run();
   auto av = sdk::download_f32(a);
-  expect_close(sdk::download_f32(x), std::vector<double>(av.begin(), av.end()), {0, 0}, "identity chain");
+  expect_close(sdk::download_f32(x), std::vector<double>(av.begin(), av.end()), {0, 0},
+               "identity chain");
 }
 
 TEST_F(DeviceTest, StagingPathWithoutHostVisibleMemory) {

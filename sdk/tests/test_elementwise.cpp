@@ -12,16 +12,24 @@ class Elementwise : public SdkTest {};
 
 double ref_act(ops::Act a, double x, double cap) {
   switch (a) {
-    case ops::Act::identity: return x;
-    case ops::Act::silu: return x / (1 + std::exp(-x));
-    case ops::Act::gelu: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    case ops::Act::identity:
+      return x;
+    case ops::Act::silu:
+      return x / (1 + std::exp(-x));
+    case ops::Act::gelu:
+      return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
     case ops::Act::gelu_tanh:
       return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-    case ops::Act::relu: return x > 0 ? x : 0;
-    case ops::Act::tanh: return std::tanh(x);
-    case ops::Act::softcap: return cap * std::tanh(x / cap);
-    case ops::Act::sigmoid: return 1 / (1 + std::exp(-x));
-    case ops::Act::exp: return std::exp(x);
+    case ops::Act::relu:
+      return x > 0 ? x : 0;
+    case ops::Act::tanh:
+      return std::tanh(x);
+    case ops::Act::softcap:
+      return cap * std::tanh(x / cap);
+    case ops::Act::sigmoid:
+      return 1 / (1 + std::exp(-x));
+    case ops::Act::exp:
+      return std::exp(x);
   }
   return 0;
 }
@@ -40,8 +48,9 @@ TEST_F(Elementwise, CopyConvertsDtypesAndStrides) {
         // Expected: rounding to src, then to dst.
         std::vector<double> want(v.size());
         for (size_t i = 0; i < v.size(); ++i) {
-          float s = src == Dtype::f16 ? f16_to_f32(f32_to_f16(v[i]))
-                    : src == Dtype::bf16 ? bf16_to_f32(f32_to_bf16(v[i])) : v[i];
+          float s = src == Dtype::f16    ? f16_to_f32(f32_to_f16(v[i]))
+                    : src == Dtype::bf16 ? bf16_to_f32(f32_to_bf16(v[i]))
+                                         : v[i];
           want[i] = dst == Dtype::f16 ? f16_to_f32(f32_to_f16(s)) : s;
         }
         expect_close(got, want, {0, 0}, "copy " + x.str() + " -> " + std::string(dtype_name(dst)));
@@ -80,9 +89,10 @@ TEST_F(Elementwise, BinaryBroadcasts) {
   struct Case {
     Shape a, b;
   };
-  for (auto c : {Case{{5}, {5}}, Case{{4, 33}, {33}}, Case{{2, 3, 5}, {3, 1}},
-                 Case{{1, 7}, {6, 1}}, Case{{2, 1, 4, 3}, {5, 1, 3}}}) {
-    for (auto op : {ops::BinaryOp::add, ops::BinaryOp::mul, ops::BinaryOp::sub, ops::BinaryOp::div}) {
+  for (auto c : {Case{{5}, {5}}, Case{{4, 33}, {33}}, Case{{2, 3, 5}, {3, 1}}, Case{{1, 7}, {6, 1}},
+                 Case{{2, 1, 4, 3}, {5, 1, 3}}}) {
+    for (auto op :
+         {ops::BinaryOp::add, ops::BinaryOp::mul, ops::BinaryOp::sub, ops::BinaryOp::div}) {
       poison_arena(dev());
       auto va = randn(size_t(c.a.numel()));
       auto vb = uniform(size_t(c.b.numel()), 0.5f, 2.0f);
@@ -100,12 +110,20 @@ TEST_F(Elementwise, BinaryBroadcasts) {
           int64_t idx = rem % y.dim(d);
           rem /= y.dim(d);
           int da = d - (rank - a.rank()), db = d - (rank - b.rank());
-          if (da >= 0) { ia += (a.dim(da) == 1 ? 0 : idx) * sa; sa *= a.dim(da); }
-          if (db >= 0) { ib += (b.dim(db) == 1 ? 0 : idx) * sb; sb *= b.dim(db); }
+          if (da >= 0) {
+            ia += (a.dim(da) == 1 ? 0 : idx) * sa;
+            sa *= a.dim(da);
+          }
+          if (db >= 0) {
+            ib += (b.dim(db) == 1 ? 0 : idx) * sb;
+            sb *= b.dim(db);
+          }
         }
         double x1 = va[size_t(ia)], x2 = vb[size_t(ib)];
-        want[size_t(i)] = op == ops::BinaryOp::add ? x1 + x2 : op == ops::BinaryOp::mul ? x1 * x2
-                        : op == ops::BinaryOp::sub ? x1 - x2 : x1 / x2;
+        want[size_t(i)] = op == ops::BinaryOp::add   ? x1 + x2
+                          : op == ops::BinaryOp::mul ? x1 * x2
+                          : op == ops::BinaryOp::sub ? x1 - x2
+                                                     : x1 / x2;
       }
       expect_close(got, want, {1e-6, 1e-6}, "binary " + a.str() + " " + b.str());
     }
@@ -143,7 +161,8 @@ TEST_F(Elementwise, GatedTakesColumnSlices) {
       std::vector<double> want;
       for (int r = 0; r < rows; ++r)
         for (int c = 0; c < cols; ++c)
-          want.push_back(ref_act(a, v[size_t(r * 2 * cols + c)], 0) * v[size_t(r * 2 * cols + cols + c)]);
+          want.push_back(ref_act(a, v[size_t(r * 2 * cols + c)], 0) *
+                         v[size_t(r * 2 * cols + cols + c)]);
       expect_close(sdk::download_f32(y), want, {2e-6, 2e-6}, "gated");
     }
   }

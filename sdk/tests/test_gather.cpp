@@ -17,7 +17,8 @@ TEST_F(Gather, EmbeddingEveryWeightFormat) {
   int64_t V = 37, D = 64;
   auto wv = randn(size_t(V * D));
   std::vector<int32_t> ids = {0, 36, 5, 5, 17, 2, 36};
-  for (Dtype dt : {Dtype::f32, Dtype::f16, Dtype::bf16, Dtype::q8_0, Dtype::q4_0, Dtype::mlx4, Dtype::mlx8}) {
+  for (Dtype dt :
+       {Dtype::f32, Dtype::f16, Dtype::bf16, Dtype::q8_0, Dtype::q4_0, Dtype::mlx4, Dtype::mlx8}) {
     poison_arena(dev());
     sdk::Tensor w;
     std::vector<float> wd;
@@ -38,7 +39,8 @@ TEST_F(Gather, EmbeddingEveryWeightFormat) {
     std::vector<double> want;
     for (int32_t id : ids)
       for (int64_t d = 0; d < D; ++d) want.push_back(0.5 * wd[size_t(id * D + d)]);
-    expect_close(sdk::download_f32(y), want, {1e-6, 1e-6}, std::string("embedding ") + std::string(dtype_name(dt)));
+    expect_close(sdk::download_f32(y), want, {1e-6, 1e-6},
+                 std::string("embedding ") + std::string(dtype_name(dt)));
   }
 }
 
@@ -78,7 +80,8 @@ TEST_F(Gather, ConcatAlongEachDim) {
 TEST_F(Gather, PatchEmbedMatchesConvolution) {
   for (auto [C, H, W, P, O] : {std::tuple{3, 28, 42, 14, 16}, std::tuple{1, 6, 4, 2, 5}}) {
     poison_arena(dev());
-    auto img = randn(size_t(C * H * W)), wv = randn(size_t(O * C * P * P), 0.2f), bv = randn(size_t(O));
+    auto img = randn(size_t(C * H * W)), wv = randn(size_t(O * C * P * P), 0.2f),
+         bv = randn(size_t(O));
     auto x = input(Dtype::f32, {C, H, W}, img);
     auto w = sdk::Tensor::allocate_weight(dev().weights(), Dtype::f32, O, C * P * P);
     sdk::upload_f32(w, wv);
@@ -115,15 +118,17 @@ TEST_F(Gather, AvgPoolTokenGrid) {
       for (int64_t d = 0; d < D; ++d) {
         double s = 0;
         for (int64_t ky = 0; ky < K; ++ky)
-          for (int64_t kx = 0; kx < K; ++kx) s += v[size_t(((oy * K + ky) * W + ox * K + kx) * D + d)];
+          for (int64_t kx = 0; kx < K; ++kx)
+            s += v[size_t(((oy * K + ky) * W + ox * K + kx) * D + d)];
         want.push_back(s / double(K * K));
       }
   expect_close(sdk::download_f32(y), want, {1e-6, 1e-6}, "avg_pool2d");
 }
 
 TEST_F(Gather, TopKAndArgmax) {
-  for (auto [rows, cols, k] : {std::tuple{1, 1, 1}, std::tuple{1, 151936, 40}, std::tuple{3, 1000, 5},
-                               std::tuple{2, 70, 64}, std::tuple{4, 32000, 1}}) {
+  for (auto [rows, cols, k] :
+       {std::tuple{1, 1, 1}, std::tuple{1, 151936, 40}, std::tuple{3, 1000, 5},
+        std::tuple{2, 70, 64}, std::tuple{4, 32000, 1}}) {
     poison_arena(dev());
     auto v = randn(size_t(rows * cols));
     // ties: duplicate the row maximum at a later index

@@ -43,21 +43,25 @@ class KvCacheTest : public SdkTest {
       int64_t first = window ? std::max<int64_t>(0, last - window + 1) : 0;
       for (int64_t j = first; j <= last; ++j) {
         double d = 0;
-        for (int64_t i = 0; i < D; ++i) d += double(qv[size_t(h * D + i)]) * host.k[size_t((j * H + h) * D + i)];
+        for (int64_t i = 0; i < D; ++i)
+          d += double(qv[size_t(h * D + i)]) * host.k[size_t((j * H + h) * D + i)];
         s.push_back(d * 0.25);
       }
       double m = *std::max_element(s.begin(), s.end()), sum = 0;
       for (auto& x : s) sum += (x = std::exp(x - m));
       for (int64_t j = first; j <= last; ++j)
         for (int64_t i = 0; i < D; ++i)
-          want[size_t(h * D + i)] += s[size_t(j - first)] / sum * host.v[size_t((j * H + h) * D + i)];
+          want[size_t(h * D + i)] +=
+              s[size_t(j - first)] / sum * host.v[size_t((j * H + h) * D + i)];
     }
-    expect_close(sdk::download_f32(o), want, {2e-5, 2e-4}, fmt::format("attention after {} tokens", last + 1));
+    expect_close(sdk::download_f32(o), want, {2e-5, 2e-4},
+                 fmt::format("attention after {} tokens", last + 1));
   }
 };
 
 TEST_F(KvCacheTest, AppendAccountsBlocks) {
-  sdk::KvCache cache(device(), {{int(H), int(D), 0}, {int(H), int(D), 0}}, {.block_size = 4, .max_tokens = 64});
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}, {int(H), int(D), 0}},
+                     {.block_size = 4, .max_tokens = 64});
   EXPECT_EQ(cache.groups(), 1);
   EXPECT_EQ(cache.total_blocks(0), 16);
   auto seq = cache.create();

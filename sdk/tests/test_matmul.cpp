@@ -24,8 +24,8 @@ class Matmul : public SdkTest {
   }
 
   void check(Dtype dt, int64_t M, int64_t N, int64_t K, bool bias, bool residual, int group = 32) {
-    SCOPED_TRACE(fmt::format("{} M={} N={} K={} bias={} residual={} group={}", dtype_name(dt), M,
-                             N, K, bias, residual, group));
+    SCOPED_TRACE(fmt::format("{} M={} N={} K={} bias={} residual={} group={}", dtype_name(dt), M, N,
+                             K, bias, residual, group));
     poison_arena(dev());
     auto wv = randn(size_t(N * K), 0.5f);
     auto [w, wd] = weight(dt, N, K, wv, group);
@@ -36,7 +36,8 @@ class Matmul : public SdkTest {
     auto b = input(Dtype::f32, {N}, bv);
     auto r = input(Dtype::f32, {M, N}, rv);
     auto g = graph();
-    auto y = ops::matmul(*g, x, w, {.bias = bias ? &b : nullptr, .residual = residual ? &r : nullptr});
+    auto y =
+        ops::matmul(*g, x, w, {.bias = bias ? &b : nullptr, .residual = residual ? &r : nullptr});
     g->run();
     std::vector<double> want(size_t(M * N)), bound(size_t(M * N));
     for (int64_t m = 0; m < M; ++m) {
@@ -70,8 +71,9 @@ TEST_F(Matmul, DenseAllShapes) {
 
 TEST_F(Matmul, QuantizedAllShapes) {
   for (Dtype dt : {Dtype::q8_0, Dtype::q4_0, Dtype::mlx8, Dtype::mlx4}) {
-    for (auto [M, N, K] : {std::tuple{1, 1, 32}, std::tuple{1, 37, 64}, std::tuple{1, 130, 256},
-                           std::tuple{5, 21, 128}, std::tuple{8, 64, 96}, std::tuple{19, 45, 160}}) {
+    for (auto [M, N, K] :
+         {std::tuple{1, 1, 32}, std::tuple{1, 37, 64}, std::tuple{1, 130, 256},
+          std::tuple{5, 21, 128}, std::tuple{8, 64, 96}, std::tuple{19, 45, 160}}) {
       check(dt, M, N, K, false, false);
     }
   }
@@ -145,7 +147,8 @@ TEST_F(Matmul, QuantizationErrorIsBounded) {
       double steps = dt == Dtype::q8_0   ? 0.5 + 127.0 / 2048
                      : dt == Dtype::q4_0 ? 1.0
                                          : 1.0 + ((1 << quant_bits(dt)) - 1) / 2048.0;
-      EXPECT_LE(std::fabs(d[i] - w[i]), step * steps * (1 + 1e-6) + 1e-7) << dtype_name(dt) << " " << i;
+      EXPECT_LE(std::fabs(d[i] - w[i]), step * steps * (1 + 1e-6) + 1e-7)
+          << dtype_name(dt) << " " << i;
     }
   }
 }

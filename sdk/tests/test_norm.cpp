@@ -41,8 +41,9 @@ TEST_F(Norm, RmsNormShapesAndOffset) {
       auto g = graph();
       auto y = ops::rms_norm(*g, x, w, {.eps = 1e-5f, .weight_offset = offset});
       g->run();
-      expect_close(sdk::download_f32(y), ref_norm(false, xv, nullptr, wv, nullptr, rows, dim, 1e-5, offset),
-                   {1e-5, 1e-5}, fmt::format("rms_norm {}x{} offset {}", rows, dim, offset));
+      expect_close(sdk::download_f32(y),
+                   ref_norm(false, xv, nullptr, wv, nullptr, rows, dim, 1e-5, offset), {1e-5, 1e-5},
+                   fmt::format("rms_norm {}x{} offset {}", rows, dim, offset));
     }
   }
 }
@@ -75,13 +76,14 @@ TEST_F(Norm, AddRmsNormWritesSumAndNorm) {
     std::vector<double> sum(xv.size());
     for (size_t i = 0; i < sum.size(); ++i) sum[i] = double(xv[i]) + rv[i];
     expect_close(sdk::download_f32(out.sum), sum, {1e-6, 1e-6}, "sum");
-    expect_close(sdk::download_f32(out.normed), ref_norm(false, xv, &rv, wv, nullptr, rows, dim, 1e-6, 0),
-                 {1e-5, 1e-5}, "normed");
+    expect_close(sdk::download_f32(out.normed),
+                 ref_norm(false, xv, &rv, wv, nullptr, rows, dim, 1e-6, 0), {1e-5, 1e-5}, "normed");
   }
 }
 
 TEST_F(Norm, SoftmaxRows) {
-  for (auto [rows, cols] : {std::pair{1, 1}, std::pair{1, 1000}, std::pair{7, 33}, std::pair{40, 129}}) {
+  for (auto [rows, cols] :
+       {std::pair{1, 1}, std::pair{1, 1000}, std::pair{7, 33}, std::pair{40, 129}}) {
     poison_arena(dev());
     auto xv = randn(size_t(rows * cols), 4.0f);
     auto x = input(Dtype::f32, {rows, cols}, xv);
@@ -93,7 +95,8 @@ TEST_F(Norm, SoftmaxRows) {
       double m = -1e300, s = 0;
       for (int c = 0; c < cols; ++c) m = std::max(m, 0.7 * xv[size_t(r * cols + c)]);
       for (int c = 0; c < cols; ++c) s += std::exp(0.7 * xv[size_t(r * cols + c)] - m);
-      for (int c = 0; c < cols; ++c) want[size_t(r * cols + c)] = std::exp(0.7 * xv[size_t(r * cols + c)] - m) / s;
+      for (int c = 0; c < cols; ++c)
+        want[size_t(r * cols + c)] = std::exp(0.7 * xv[size_t(r * cols + c)] - m) / s;
     }
     expect_close(sdk::download_f32(y), want, {1e-7, 1e-5}, "softmax");
   }

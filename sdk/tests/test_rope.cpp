@@ -9,8 +9,9 @@ namespace {
 class Rope : public SdkTest {
  protected:
   // Reference: pair p rotates by pos[sec(p)] * freq[p].
-  std::vector<double> ref(const std::vector<float>& x, int64_t T, int64_t H, int64_t D, int64_t stride_t,
-                          int64_t stride_h, int64_t col0, const std::vector<int32_t>& pos, const std::vector<float>& freq,
+  std::vector<double> ref(const std::vector<float>& x, int64_t T, int64_t H, int64_t D,
+                          int64_t stride_t, int64_t stride_h, int64_t col0,
+                          const std::vector<int32_t>& pos, const std::vector<float>& freq,
                           const ops::RopeOptions& o) {
     int rot = o.rot_dim ? o.rot_dim : int(D);
     std::vector<double> y(size_t(T * H * D));
@@ -50,15 +51,16 @@ class Rope : public SdkTest {
     for (auto& p : pos) p = int32_t(rng()() % 5000);
     auto freq = ops::rope_inv_freq(10000.0, rot);
     for (auto& f : freq) f *= 0.5f + float(rng()() % 100) / 100.0f;  // arbitrary scaling
-    auto pt = sdk::Tensor::allocate(dev().weights(), Dtype::i32, rows == 1 ? sdk::Shape{T} : sdk::Shape{rows, T});
+    auto pt = sdk::Tensor::allocate(dev().weights(), Dtype::i32,
+                                    rows == 1 ? sdk::Shape{T} : sdk::Shape{rows, T});
     sdk::upload_i32(pt, pos);
     auto ft = input(Dtype::f32, {int64_t(freq.size())}, freq);
     auto g = graph();
     auto y = ops::rope(*g, x, pt, ft, o);
     g->run();
-    expect_close(sdk::download_f32(y), ref(xv, T, H, D, row, D, strided ? D : 0, pos, freq, o), {2e-5, 2e-5}, "rope");
+    expect_close(sdk::download_f32(y), ref(xv, T, H, D, row, D, strided ? D : 0, pos, freq, o),
+                 {2e-5, 2e-5}, "rope");
   }
-
 };
 
 TEST_F(Rope, NeoxAndInterleaved) {

@@ -24,8 +24,9 @@ bool has_layer(const char* name) {
   vkEnumerateInstanceLayerProperties(&n, nullptr);
   std::vector<VkLayerProperties> layers(n);
   vkEnumerateInstanceLayerProperties(&n, layers.data());
-  return std::any_of(layers.begin(), layers.end(),
-                     [&](const VkLayerProperties& l) { return std::strcmp(l.layerName, name) == 0; });
+  return std::any_of(layers.begin(), layers.end(), [&](const VkLayerProperties& l) {
+    return std::strcmp(l.layerName, name) == 0;
+  });
 }
 
 bool has_instance_extension(const char* name) {
@@ -54,11 +55,16 @@ bool contains(const std::vector<std::string>& v, const char* s) {
 
 const char* type_name(VkPhysicalDeviceType t) {
   switch (t) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete";
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated";
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual";
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "cpu";
-    default: return "other";
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+      return "discrete";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+      return "integrated";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+      return "virtual";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+      return "cpu";
+    default:
+      return "other";
   }
 }
 
@@ -75,12 +81,13 @@ VkInstance create_instance(bool validation, bool* debug_utils) {
   app.pApplicationName = "vkllm";
   app.pEngineName = "vkllm";
   uint32_t loader_version = VK_API_VERSION_1_0;
-  if (vkEnumerateInstanceVersion(&loader_version) != VK_SUCCESS) loader_version = VK_API_VERSION_1_0;
+  if (vkEnumerateInstanceVersion(&loader_version) != VK_SUCCESS)
+    loader_version = VK_API_VERSION_1_0;
   if (loader_version < VK_API_VERSION_1_2) {
-    throw DeviceError(fmt::format("[device] the Vulkan loader supports only version {}.{}; vkllm "
-                                  "needs Vulkan 1.2 (update libvulkan1)",
-                                  VK_API_VERSION_MAJOR(loader_version),
-                                  VK_API_VERSION_MINOR(loader_version)));
+    throw DeviceError(
+        fmt::format("[device] the Vulkan loader supports only version {}.{}; vkllm "
+                    "needs Vulkan 1.2 (update libvulkan1)",
+                    VK_API_VERSION_MAJOR(loader_version), VK_API_VERSION_MINOR(loader_version)));
   }
   app.apiVersion = loader_version >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2;
   std::vector<const char*> layers, exts;
@@ -89,9 +96,10 @@ VkInstance create_instance(bool validation, bool* debug_utils) {
     if (has_layer(kValidationLayer)) {
       layers.push_back(kValidationLayer);
     } else {
-      log::sdk().warn("VKLLM_VALIDATION is set but {} is not installed (Debian package "
-                      "vulkan-validationlayers)",
-                      kValidationLayer);
+      log::sdk().warn(
+          "VKLLM_VALIDATION is set but {} is not installed (Debian package "
+          "vulkan-validationlayers)",
+          kValidationLayer);
     }
     if (has_instance_extension(VK_EXT_DEBUG_UTILS_EXTENSION_NAME)) {
       exts.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
@@ -112,7 +120,8 @@ VkInstance create_instance(bool validation, bool* debug_utils) {
   }
   VkInstance instance = VK_NULL_HANDLE;
   VkResult r = vkCreateInstance(&ci, nullptr, &instance);
-  if (r == VK_ERROR_INCOMPATIBLE_DRIVER) throw DeviceError(std::string("[device] ") + kNoDeviceHint);
+  if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+    throw DeviceError(std::string("[device] ") + kNoDeviceHint);
   vk_check(r, "vkCreateInstance");
   return instance;
 }
@@ -122,12 +131,16 @@ DeviceFeatures probe(VkPhysicalDevice pd, uint32_t index) {
   f.index = index;
   auto exts = device_extensions(pd);
 
-  auto sub = vk_struct<VkPhysicalDeviceSubgroupProperties>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES);
-  auto drv = vk_struct<VkPhysicalDeviceDriverProperties>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES);
+  auto sub = vk_struct<VkPhysicalDeviceSubgroupProperties>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES);
+  auto drv = vk_struct<VkPhysicalDeviceDriverProperties>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES);
   drv.pNext = &sub;
-  auto props = vk_struct<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
+  auto props =
+      vk_struct<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
   props.pNext = &drv;
-  auto dotp = vk_struct<VkPhysicalDeviceShaderIntegerDotProductProperties>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES);
+  auto dotp = vk_struct<VkPhysicalDeviceShaderIntegerDotProductProperties>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES);
   bool has_dot = contains(exts, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
   if (has_dot) {
     dotp.pNext = props.pNext;
@@ -136,8 +149,10 @@ DeviceFeatures probe(VkPhysicalDevice pd, uint32_t index) {
   vkGetPhysicalDeviceProperties2(pd, &props);
   const auto& p = props.properties;
 
-  auto f12 = vk_struct<VkPhysicalDeviceVulkan12Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
-  auto f11 = vk_struct<VkPhysicalDeviceVulkan11Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
+  auto f12 = vk_struct<VkPhysicalDeviceVulkan12Features>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
+  auto f11 = vk_struct<VkPhysicalDeviceVulkan11Features>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
   f11.pNext = &f12;
   auto feats = vk_struct<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
   feats.pNext = &f11;
@@ -169,13 +184,15 @@ DeviceFeatures probe(VkPhysicalDevice pd, uint32_t index) {
   f.min_texel_offset_alignment = uint32_t(p.limits.minTexelBufferOffsetAlignment);
   f.max_push_constants_bytes = p.limits.maxPushConstantsSize;
   f.timestamp_period_ns = p.limits.timestampPeriod;
-  f.cooperative_matrix = contains(exts, "VK_KHR_cooperative_matrix") ||
-                         contains(exts, "VK_NV_cooperative_matrix");
+  f.cooperative_matrix =
+      contains(exts, "VK_KHR_cooperative_matrix") || contains(exts, "VK_NV_cooperative_matrix");
   f.push_descriptor = contains(exts, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
   f.buffer_device_address = f12.bufferDeviceAddress;
 
-  auto m3 = vk_struct<VkPhysicalDeviceMaintenance3Properties>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES);
-  auto props_m3 = vk_struct<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
+  auto m3 = vk_struct<VkPhysicalDeviceMaintenance3Properties>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES);
+  auto props_m3 =
+      vk_struct<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
   props_m3.pNext = &m3;
   vkGetPhysicalDeviceProperties2(pd, &props_m3);
   f.max_allocation_bytes = m3.maxMemoryAllocationSize;
@@ -184,7 +201,8 @@ DeviceFeatures probe(VkPhysicalDevice pd, uint32_t index) {
   vkGetPhysicalDeviceMemoryProperties(pd, &mem);
   for (uint32_t i = 0; i < mem.memoryHeapCount; ++i) {
     if (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) {
-      f.device_local_heap_bytes = std::max<uint64_t>(f.device_local_heap_bytes, mem.memoryHeaps[i].size);
+      f.device_local_heap_bytes =
+          std::max<uint64_t>(f.device_local_heap_bytes, mem.memoryHeaps[i].size);
     }
   }
   for (uint32_t i = 0; i < mem.memoryTypeCount; ++i) {
@@ -197,7 +215,8 @@ DeviceFeatures probe(VkPhysicalDevice pd, uint32_t index) {
   return f;
 }
 
-int find_memory_type(VkPhysicalDevice pd, VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid = 0) {
+int find_memory_type(VkPhysicalDevice pd, VkMemoryPropertyFlags want,
+                     VkMemoryPropertyFlags avoid = 0) {
   VkPhysicalDeviceMemoryProperties mem;
   vkGetPhysicalDeviceMemoryProperties(pd, &mem);
   for (uint32_t i = 0; i < mem.memoryTypeCount; ++i) {
@@ -288,7 +307,8 @@ Device::Device(const DeviceOptions& options) : options_(options) {
     if (debug_utils) {
       auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
           vkGetInstanceProcAddr(instance_, "vkCreateDebugUtilsMessengerEXT"));
-      auto ci = vk_struct<VkDebugUtilsMessengerCreateInfoEXT>(VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT);
+      auto ci = vk_struct<VkDebugUtilsMessengerCreateInfoEXT>(
+          VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT);
       ci.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
                            VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
       ci.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
@@ -310,8 +330,8 @@ Device::Device(const DeviceOptions& options) : options_(options) {
                                     features_.name, VK_API_VERSION_MAJOR(features_.api_version),
                                     VK_API_VERSION_MINOR(features_.api_version)));
     }
-    kernel_class_ = options.kernels.value_or(features_.type == "cpu" ? KernelClass::cpu
-                                                                       : KernelClass::gpu);
+    kernel_class_ =
+        options.kernels.value_or(features_.type == "cpu" ? KernelClass::cpu : KernelClass::gpu);
 
     // Queue: the first family with compute.
     uint32_t nq = 0;
@@ -337,32 +357,39 @@ Device::Device(const DeviceOptions& options) : options_(options) {
     }
 
     // Enable what we probed, and nothing we did not.
-    auto have12 = vk_struct<VkPhysicalDeviceVulkan12Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
-    auto have11 = vk_struct<VkPhysicalDeviceVulkan11Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
+    auto have12 = vk_struct<VkPhysicalDeviceVulkan12Features>(
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
+    auto have11 = vk_struct<VkPhysicalDeviceVulkan11Features>(
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
     have11.pNext = &have12;
     auto have = vk_struct<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
     have.pNext = &have11;
     vkGetPhysicalDeviceFeatures2(physical_, &have);
 
-    auto f12 = vk_struct<VkPhysicalDeviceVulkan12Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
+    auto f12 = vk_struct<VkPhysicalDeviceVulkan12Features>(
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
     f12.shaderFloat16 = have12.shaderFloat16;
     f12.shaderInt8 = have12.shaderInt8;
     f12.storageBuffer8BitAccess = have12.storageBuffer8BitAccess;
     f12.uniformAndStorageBuffer8BitAccess = have12.uniformAndStorageBuffer8BitAccess;
     f12.shaderSubgroupExtendedTypes = have12.shaderSubgroupExtendedTypes;
-    auto f11 = vk_struct<VkPhysicalDeviceVulkan11Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
+    auto f11 = vk_struct<VkPhysicalDeviceVulkan11Features>(
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
     f11.storageBuffer16BitAccess = have11.storageBuffer16BitAccess;
     f11.uniformAndStorageBuffer16BitAccess = have11.uniformAndStorageBuffer16BitAccess;
     f11.pNext = &f12;
-    auto ssc = vk_struct<VkPhysicalDeviceSubgroupSizeControlFeatures>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES);
+    auto ssc = vk_struct<VkPhysicalDeviceSubgroupSizeControlFeatures>(
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES);
     auto feats = vk_struct<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
     feats.features.shaderInt16 = have.features.shaderInt16;
     feats.features.shaderInt64 = have.features.shaderInt64;
     feats.features.robustBufferAccess = VK_FALSE;
     feats.pNext = &f11;
     if (features_.subgroup_size_control) {
-      auto have_ssc = vk_struct<VkPhysicalDeviceSubgroupSizeControlFeatures>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES);
-      auto probe_ssc = vk_struct<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
+      auto have_ssc = vk_struct<VkPhysicalDeviceSubgroupSizeControlFeatures>(
+          VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES);
+      auto probe_ssc =
+          vk_struct<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
       probe_ssc.pNext = &have_ssc;
       vkGetPhysicalDeviceFeatures2(physical_, &probe_ssc);
       ssc.subgroupSizeControl = have_ssc.subgroupSizeControl;
@@ -403,10 +430,11 @@ Device::Device(const DeviceOptions& options) : options_(options) {
                                               VK_MEMORY_PROPERTY_HOST_COHERENT_BIT |
                                               VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
     if (stg < 0) {
-      stg = find_memory_type(physical_, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
-                                            VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+      stg = find_memory_type(
+          physical_, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
     }
-    if (dev < 0 || stg < 0) throw DeviceError("[device] " + features_.name + " has no usable memory type");
+    if (dev < 0 || stg < 0)
+      throw DeviceError("[device] " + features_.name + " has no usable memory type");
     device_type_ = uint32_t(dev);
     staging_type_ = uint32_t(stg);
     host_visible_device_local_ = use_hv;

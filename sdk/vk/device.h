@@ -29,7 +29,7 @@ struct DeviceFeatures {
   bool storage16 = false;
   bool storage8 = false;
   bool int8_arith = false;
-  bool int_dot = false;          // VK_KHR_shader_integer_dot_product
+  bool int_dot = false;  // VK_KHR_shader_integer_dot_product
   bool int_dot_accelerated = false;
   uint32_t subgroup_size = 0;
   bool subgroup_arith = false;

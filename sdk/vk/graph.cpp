@@ -78,7 +78,8 @@ void Graph::touch_range(const Block& b, uint64_t begin, uint64_t end, bool write
                        VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                        VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    VkPipelineStageFlags stages =
+        VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     vkCmdPipelineBarrier(cb_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
     ++barriers_;
     pending_writes_.clear();
@@ -131,11 +132,14 @@ void Graph::dispatch(const KernelDesc& kernel, std::span<const Tensor* const> ar
   std::vector<uint32_t> push(n + (param_bytes + 3) / 4, 0);
   for (size_t i = 0; i < n; ++i) {
     const Tensor& t = *args[i];
-    if (!t.defined()) throw InternalError(fmt::format("[graph] {} binding {} is undefined", kernel.name, i));
+    if (!t.defined())
+      throw InternalError(fmt::format("[graph] {} binding {} is undefined", kernel.name, i));
     Block& b = t.block();
     uint64_t begin = t.memory()->offset() + t.byte_offset();
     uint64_t extent = std::max<uint64_t>(t.extent_bytes(), 4);
-    if (begin % 4) throw InternalError(fmt::format("[graph] {} binding {}: offset not 4-byte aligned", kernel.name, i));
+    if (begin % 4)
+      throw InternalError(
+          fmt::format("[graph] {} binding {}: offset not 4-byte aligned", kernel.name, i));
     writes[i] = vk_struct<VkWriteDescriptorSet>(VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET);
     writes[i].dstBinding = uint32_t(i);
     writes[i].descriptorCount = 1;
@@ -156,9 +160,10 @@ void Graph::dispatch(const KernelDesc& kernel, std::span<const Tensor* const> ar
         uint64_t base = begin / align * align;
         uint64_t range = std::min<uint64_t>(feats.max_storage_buffer_range, b.size() - base);
         if (begin + extent > base + range) {
-          throw DeviceError(fmt::format("[graph] {} writes {} bytes; this device binds at most {} "
-                                        "bytes as a storage buffer",
-                                        kernel.name, extent, feats.max_storage_buffer_range));
+          throw DeviceError(
+              fmt::format("[graph] {} writes {} bytes; this device binds at most {} "
+                          "bytes as a storage buffer",
+                          kernel.name, extent, feats.max_storage_buffer_range));
         }
         infos[i] = {b.buffer(), base, range};
         writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
@@ -178,10 +183,11 @@ void Graph::dispatch(const KernelDesc& kernel, std::span<const Tensor* const> ar
     bound_ = pipe.pipeline;
   }
   if (device_->use_push_descriptors()) {
-    device_->push_descriptor_fn()(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, pipe.layout, 0,
-                                  uint32_t(n), writes.data());
+    device_->push_descriptor_fn()(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, pipe.layout, 0, uint32_t(n),
+                                  writes.data());
   } else {
-    auto ai = vk_struct<VkDescriptorSetAllocateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO);
+    auto ai =
+        vk_struct<VkDescriptorSetAllocateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO);
     ai.descriptorSetCount = 1;
     ai.pSetLayouts = &pipe.set_layout;
     VkDescriptorSet set = VK_NULL_HANDLE;
@@ -193,7 +199,8 @@ void Graph::dispatch(const KernelDesc& kernel, std::span<const Tensor* const> ar
     if (r != VK_SUCCESS) {
       VkDescriptorPoolSize sizes[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1024},
                                        {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, 1024}};
-      auto pci = vk_struct<VkDescriptorPoolCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO);
+      auto pci =
+          vk_struct<VkDescriptorPoolCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO);
       pci.maxSets = 256;
       pci.poolSizeCount = 2;
       pci.pPoolSizes = sizes;
@@ -205,7 +212,8 @@ void Graph::dispatch(const KernelDesc& kernel, std::span<const Tensor* const> ar
     }
     for (auto& w : writes) w.dstSet = set;
     vkUpdateDescriptorSets(device_->vk(), uint32_t(n), writes.data(), 0, nullptr);
-    vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, pipe.layout, 0, 1, &set, 0, nullptr);
+    vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, pipe.layout, 0, 1, &set, 0,
+                            nullptr);
   }
   vkCmdPushConstants(cb_, pipe.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
                      uint32_t(n * 4 + param_bytes), push.data());
@@ -244,7 +252,8 @@ void Graph::fill(const Tensor& dst, uint32_t word) {
 void Graph::copy_bytes(const Tensor& src, const Tensor& dst, uint64_t bytes) {
   if (!recording_) throw InternalError("[graph] copy after submit");
   if (bytes > src.extent_bytes() || bytes > dst.extent_bytes()) {
-    throw InternalError(fmt::format("[graph] copy of {} bytes from {} to {}", bytes, src.str(), dst.str()));
+    throw InternalError(
+        fmt::format("[graph] copy of {} bytes from {} to {}", bytes, src.str(), dst.str()));
   }
   if (bytes == 0) return;
   touch(src, false);

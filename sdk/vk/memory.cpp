@@ -72,8 +72,10 @@ std::pair<VkBufferView, uint64_t> Block::view(VkFormat format, uint32_t texel_by
     start = offset / granule * granule;
     if (offset + bytes > start + max_range) start = offset / align * align;
     if (offset + bytes > start + max_range) {
-      throw DeviceError(fmt::format("[memory] a tensor of {} bytes exceeds this device's texel "
-                                    "buffer range ({} bytes)", bytes, max_range));
+      throw DeviceError(
+          fmt::format("[memory] a tensor of {} bytes exceeds this device's texel "
+                      "buffer range ({} bytes)",
+                      bytes, max_range));
     }
   }
   std::lock_guard lock(views_mu_);
@@ -97,7 +99,8 @@ Allocation::~Allocation() {
 
 MemoryPool::MemoryPool(Device& device, Kind kind, std::string name)
     : device_(device), kind_(kind), name_(std::move(name)) {
-  uint64_t want = kind == Kind::staging ? (64ull << 20) : (name_ == "arena" ? (128ull << 20) : (512ull << 20));
+  uint64_t want =
+      kind == Kind::staging ? (64ull << 20) : (name_ == "arena" ? (128ull << 20) : (512ull << 20));
   block_size_ = std::min<uint64_t>(want, device.features().max_allocation_bytes);
 }
 
@@ -128,13 +131,15 @@ std::shared_ptr<Allocation> MemoryPool::allocate(uint64_t bytes, uint64_t alignm
   }
   uint64_t size = std::max(block_size_, align_up(bytes, 1 << 20));
   if (size > device_.features().max_allocation_bytes) {
-    throw DeviceError(fmt::format("[memory] {} needs {:.1f} MiB in one allocation; {} allows at "
-                                  "most {:.1f} MiB",
-                                  name_, double(bytes) / (1 << 20), device_.features().name,
-                                  double(device_.features().max_allocation_bytes) / (1 << 20)));
+    throw DeviceError(
+        fmt::format("[memory] {} needs {:.1f} MiB in one allocation; {} allows at "
+                    "most {:.1f} MiB",
+                    name_, double(bytes) / (1 << 20), device_.features().name,
+                    double(device_.features().max_allocation_bytes) / (1 << 20)));
   }
   bool map = kind_ == Kind::staging || device_.device_memory_host_visible();
-  uint32_t type = kind_ == Kind::staging ? device_.staging_memory_type() : device_.device_memory_type();
+  uint32_t type =
+      kind_ == Kind::staging ? device_.staging_memory_type() : device_.device_memory_type();
   BlockState bs;
   // Block ids are unique across pools: the graph's hazard tracking keys ranges on them.
   static std::atomic<uint64_t> next_block_id{1};
@@ -196,7 +201,8 @@ void MemoryPool::reset_peak() {
 
 void MemoryPool::trim() {
   std::lock_guard lock(mu_);
-  std::erase_if(blocks_, [](const BlockState& bs) { return bs.used == 0 && bs.block.use_count() == 1; });
+  std::erase_if(blocks_,
+                [](const BlockState& bs) { return bs.used == 0 && bs.block.use_count() == 1; });
 }
 
 }  // namespace vkllm::sdk

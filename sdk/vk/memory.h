@@ -51,7 +51,11 @@ class Allocation {
  public:
   Allocation(std::shared_ptr<Device> device, std::shared_ptr<Block> block, uint64_t offset,
              uint64_t size, MemoryPool* pool)
-      : device_(std::move(device)), block_(std::move(block)), offset_(offset), size_(size), pool_(pool) {}
+      : device_(std::move(device)),
+        block_(std::move(block)),
+        offset_(offset),
+        size_(size),
+        pool_(pool) {}
   ~Allocation();
   Allocation(const Allocation&) = delete;
   Allocation& operator=(const Allocation&) = delete;

@@ -139,7 +139,7 @@ VkShaderModule Pipelines::module(const std::string& name) {
 
 const Pipeline& Pipelines::get(const KernelDesc& desc, std::span<const int32_t> spec) {
   std::string key = desc.name;
-  for (int32_t v : spec) key += ":" + std::to_string(v);
+  for (int32_t v : spec) key += fmt::format(":{}", v);
   std::lock_guard lock(mu_);
   if (auto it = pipelines_.find(key); it != pipelines_.end()) return *it->second;
 
@@ -149,11 +149,12 @@ const Pipeline& Pipelines::get(const KernelDesc& desc, std::span<const int32_t> 
   for (Binding b : desc.bindings) sig += char('0' + int(b));
   uint32_t push_bytes = uint32_t(desc.bindings.size()) * 4 + desc.param_bytes;
   if (push_bytes > device_.features().max_push_constants_bytes) {
-    throw InternalError(fmt::format("[pipelines] {} needs {} bytes of push constants; the "
-                                    "device allows {}",
-                                    desc.name, push_bytes, device_.features().max_push_constants_bytes));
+    throw InternalError(
+        fmt::format("[pipelines] {} needs {} bytes of push constants; the "
+                    "device allows {}",
+                    desc.name, push_bytes, device_.features().max_push_constants_bytes));
   }
-  sig += "/" + std::to_string(push_bytes);
+  sig += fmt::format("/{}", push_bytes);
   VkDescriptorSetLayout set_layout;
   if (auto it = set_layouts_.find(sig); it != set_layouts_.end()) {
     set_layout = it->second;
@@ -164,12 +165,15 @@ const Pipeline& Pipelines::get(const KernelDesc& desc, std::span<const int32_t> 
       b.binding = i;
       b.descriptorCount = 1;
       b.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
-      b.descriptorType = desc.bindings[i] == Binding::storage ? VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
-                                                              : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+      b.descriptorType = desc.bindings[i] == Binding::storage
+                             ? VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+                             : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
       bindings.push_back(b);
     }
-    auto ci = vk_struct<VkDescriptorSetLayoutCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO);
-    if (device_.use_push_descriptors()) ci.flags = VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR;
+    auto ci = vk_struct<VkDescriptorSetLayoutCreateInfo>(
+        VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO);
+    if (device_.use_push_descriptors())
+      ci.flags = VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR;
     ci.bindingCount = uint32_t(bindings.size());
     ci.pBindings = bindings.data();
     VK_CHECK(vkCreateDescriptorSetLayout(dev, &ci, nullptr, &set_layout));

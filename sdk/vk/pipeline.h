@@ -28,10 +28,10 @@ enum class Binding : uint8_t {
 // Every kernel's push constants start with one uint per binding: the binding's offset in 32-bit
 // words from what the shader sees as index 0. Op parameters follow.
 struct KernelDesc {
-  const char* name;                // SPIR-V module (kernel file stem)
+  const char* name;  // SPIR-V module (kernel file stem)
   std::vector<Binding> bindings;
-  uint32_t param_bytes = 0;        // size of the op parameters after the offsets
-  bool full_subgroups = false;     // require full subgroups (subgroup-reduction kernels)
+  uint32_t param_bytes = 0;     // size of the op parameters after the offsets
+  bool full_subgroups = false;  // require full subgroups (subgroup-reduction kernels)
 };
 
 struct Pipeline {

@@ -23,15 +23,16 @@ Run add_devices(CLI::App& app) {
                  VK_API_VERSION_MINOR(f.api_version), VK_API_VERSION_PATCH(f.api_version));
       fmt::print("    fp16 arithmetic: {}, 16-bit storage: {}, 8-bit storage: {}, int8: {}\n",
                  f.fp16_arith, f.storage16, f.storage8, f.int8_arith);
-      fmt::print("    integer dot product: {} (accelerated: {}), cooperative matrix: {}\n", f.int_dot,
-                 f.int_dot_accelerated, f.cooperative_matrix);
+      fmt::print("    integer dot product: {} (accelerated: {}), cooperative matrix: {}\n",
+                 f.int_dot, f.int_dot_accelerated, f.cooperative_matrix);
       fmt::print("    subgroup: {} lanes (arithmetic: {}, shuffle: {}, size control: {})\n",
                  f.subgroup_size, f.subgroup_arith, f.subgroup_shuffle, f.subgroup_size_control);
       fmt::print("    shared memory: {} KiB, max storage range: {} MiB, max texels: {}M\n",
                  f.shared_memory_bytes / 1024, f.max_storage_buffer_range >> 20,
                  f.max_texel_buffer_elements >> 20);
       fmt::print("    device-local heap: {:.1f} GiB, unified memory: {}, push descriptors: {}\n",
-                 double(f.device_local_heap_bytes) / (1u << 30), f.unified_memory, f.push_descriptor);
+                 double(f.device_local_heap_bytes) / (1u << 30), f.unified_memory,
+                 f.push_descriptor);
     }
     if (chosen >= 0) {
       fmt::print("(* = default device; choose another with VKLLM_DEVICE=<index|name>)\n");
