@@ -1,4 +1,163 @@
-// The model-type registry arrives with the host issue; this unit keeps the library non-empty.
+#include "registry/registry.h"
+
+#include <fmt/format.h>
+
+#include "sdk/base/error.h"
+#include "sdk/plugin_api/descriptor.h"
+
 namespace vkllm::registry {
-int registry_version() { return 1; }
+
+extern const char* const kModelTypesJson;  // generated from model_types.json
+
+namespace {
+
+const std::pair<const char*, uint64_t> kCaps[] = {
+    {"text", VKLLM_CAP_TEXT},           {"vision", VKLLM_CAP_VISION},
+    {"multi_image", VKLLM_CAP_MULTI_IMAGE}, {"video", VKLLM_CAP_VIDEO},
+    {"sliding_window", VKLLM_CAP_SLIDING_WINDOW}, {"mrope", VKLLM_CAP_MROPE},
+    {"kv_quant", VKLLM_CAP_KV_QUANT},   {"prefix_cache", VKLLM_CAP_PREFIX_CACHE},
+    {"speculative", VKLLM_CAP_SPECULATIVE},
+};
+
+}  // namespace
+
+uint64_t capability_bits(const std::vector<std::string>& names) {
+  uint64_t bits = 0;
+  for (const auto& n : names) {
+    bool found = false;
+    for (auto& [name, bit] : kCaps) {
+      if (n == name) {
+        bits |= bit;
+        found = true;
+      }
+    }
+    if (!found) throw ModelError("[registry] unknown capability '" + n + "'");
+  }
+  return bits;
+}
+
+std::vector<std::string> capability_names(uint64_t bits) {
+  std::vector<std::string> out;
+  for (auto& [name, bit] : kCaps)
+    if (bits & bit) out.emplace_back(name);
+  return out;
+}
+
+Registry Registry::parse(const std::string& text, const std::string& origin) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(fmt::format("[registry] {}: not valid JSON: {}", origin, e.what()));
+  }
+  Registry r;
+  try {
+    const auto& fams = j.at("families");
+    for (const auto& [type, m] : j.at("model_types").items()) {
+      Entry e;
+      e.model_type = type;
+      e.family = m.at("family").get<std::string>();
+      if (!fams.contains(e.family)) {
+        throw ModelError(fmt::format("[registry] {}: model type '{}' names unknown family '{}'",
+                                     origin, type, e.family));
+      }
+      const auto& fam = fams.at(e.family);
+      e.kind = fam.at("kind").get<std::string>();
+      e.capabilities = capability_bits(fam.at("capabilities").get<std::vector<std::string>>());
+      if (m.contains("defaults")) e.defaults = m.at("defaults");
+      r.entries_[type] = std::move(e);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(fmt::format("[registry] {}: {}", origin, e.what()));
+  }
+  return r;
+}
+
+const Registry& Registry::builtin() {
+  static const Registry r = parse(kModelTypesJson, "registry/model_types.json");
+  return r;
+}
+
+const Entry* Registry::find(const std::string& model_type) const {
+  auto it = entries_.find(model_type);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> Registry::model_types() const {
+  std::vector<std::string> out;
+  for (auto& [k, v] : entries_) out.push_back(k);
+  return out;
+}
+
+void Registry::add(Entry e) { entries_[e.model_type] = std::move(e); }
+
+const Entry& Registry::route(const nlohmann::json& config, const std::string& where) const {
+  if (!config.is_object() || !config.contains("model_type") || !config["model_type"].is_string()) {
+    throw ModelError(fmt::format("[registry] {}: no \"model_type\" string", where));
+  }
+  std::string type = config["model_type"].get<std::string>();
+  if (const Entry* e = find(type)) return *e;
+  if (config.contains("vision_config")) {
+    for (const auto& [k, e] : entries_) {
+      if (e.family == "generic-vlm") return e;
+    }
+  }
+  std::string known;
+  for (const auto& [k, e] : entries_) known += (known.empty() ? "" : ", ") + k;
+  throw ModelError(fmt::format("[registry] {}: unknown model_type '{}'; known model types: {}",
+                               where, type, known));
+}
+
+nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& entry,
+                                   const std::string& where) const {
+  nlohmann::json out = config;
+  if (config.contains("text_config") && config["text_config"].is_object()) {
+    // Text settings live under text_config in multimodal configs; the top level keeps
+    // model_type, vision_config and the multimodal keys.
+    for (const auto& [k, v] : config["text_config"].items()) {
+      if (k == "model_type") {
+        out["text_model_type"] = v;
+      } else {
+        out[k] = v;
+      }
+    }
+    out.erase("text_config");
+  }
+  for (const auto& [k, v] : entry.defaults.items()) {
+    if (!out.contains(k) || out[k].is_null()) out[k] = v;
+  }
+  // Quantization: MLX writes "quantization" (and "quantization_config") as
+  // {"group_size": g, "bits": b, "<module path>": {...} | false, ...}.
+  nlohmann::json q;
+  for (const char* key : {"quantization", "quantization_config"}) {
+    if (config.contains(key) && !config[key].is_null()) {
+      q = config[key];
+      break;
+    }
+  }
+  out.erase("quantization_config");
+  if (!q.is_null()) {
+    if (!q.is_object()) throw ModelError(fmt::format("[registry] {}: \"quantization\" is not an object", where));
+    if (q.contains("quant_method") && q["quant_method"] != "mlx") {
+      throw ModelError(fmt::format("[registry] {}: quantization method '{}' is not supported "
+                                   "(MLX affine 4/8-bit checkpoints are; or load a f16/bf16 "
+                                   "checkpoint with --quantize)",
+                                   where, q["quant_method"].dump()));
+    }
+    nlohmann::json n = {{"bits", q.value("bits", 4)}, {"group_size", q.value("group_size", 64)},
+                        {"overrides", nlohmann::json::object()}};
+    for (const auto& [k, v] : q.items()) {
+      if (v.is_object() || v.is_boolean()) n["overrides"][k] = v;
+    }
+    int bits = n["bits"].get<int>(), group = n["group_size"].get<int>();
+    if ((bits != 4 && bits != 8) || (group != 32 && group != 64 && group != 128)) {
+      throw ModelError(fmt::format("[registry] {}: {}-bit quantization with group size {} is not "
+                                   "supported (4 or 8 bits, groups of 32, 64 or 128)",
+                                   where, bits, group));
+    }
+    out["quantization"] = n;
+  }
+  return out;
+}
+
 }  // namespace vkllm::registry

@@ -200,6 +200,15 @@ Tensor Tensor::transpose(int a, int b) const {
   return t;
 }
 
+Tensor Tensor::with_padding() const {
+  if (rank() != 2 || stride(1) != 1 || is_quantized(dtype_)) {
+    throw InternalError("[with_padding] needs a 2-D plain tensor with contiguous rows, got " + str());
+  }
+  Tensor t = *this;
+  t.shape_ = {shape_[0], strides_[0]};
+  return t;
+}
+
 Tensor Tensor::region(Region r) const {
   if (!is_quantized(dtype_)) throw InternalError("[region] " + str() + " is not quantized");
   Tensor t;

@@ -87,6 +87,8 @@ class Tensor {
   Tensor transpose(int a, int b) const;
   // Splits dimension `dim` of size a*b into [a, b] (a view; works on strided tensors).
   Tensor unflatten(int dim, int64_t a, int64_t b) const;
+  // A 2-D tensor with padded rows viewed with its padding: [rows, row stride], contiguous.
+  Tensor with_padding() const;
   // A quantized tensor's region as a flat tensor of 32-bit words.
   Tensor region(Region r) const;
 

@@ -15,8 +15,8 @@ pkgs=(
   nodejs npm python3
 )
 if [[ ${1:-} == --dev ]]; then
-  pkgs+=(python3-torch python3-numpy python3-pil python3-regex python3-yaml python3-requests
-         python3-tqdm python3-filelock python3-packaging)
+  pkgs+=(python3-torch libopenblas0-pthread python3-numpy python3-pil python3-regex python3-yaml python3-requests
+         python3-tqdm python3-filelock python3-packaging bible-kjv bible-kjv-text)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,5 +9,8 @@ namespace vkllm::cli {
 // Every subcommand adds itself and returns the function to run when chosen.
 using Run = std::function<int()>;
 Run add_devices(CLI::App& app);
+Run add_plugins(CLI::App& app);
+Run add_inspect(CLI::App& app);
+Run add_generate(CLI::App& app);
 
 }  // namespace vkllm::cli

@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
     commands.emplace_back(app.get_subcommands({})[before], std::move(run));
   };
   add(vkllm::cli::add_devices);
+  add(vkllm::cli::add_plugins);
+  add(vkllm::cli::add_inspect);
+  add(vkllm::cli::add_generate);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

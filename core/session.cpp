@@ -1,0 +1,116 @@
+#include "core/session.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "sdk/base/error.h"
+#include "sdk/ops/sample.h"
+
+namespace vkllm::core {
+
+Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
+    : model_(std::move(model)), opt_(opt) {
+  const auto& info = model_->info();
+  context_ = opt.context > 0 ? opt.context : std::min<int64_t>(info.max_context > 0 ? info.max_context : 4096, 4096);
+  cache_ = std::make_unique<sdk::KvCache>(model_->device(), info.kv,
+                                          sdk::KvCacheOptions{.block_size = opt.block_size,
+                                                              .max_tokens = context_,
+                                                              .max_sequences = 1});
+  seq_ = cache_->create();
+}
+
+Session::~Session() = default;
+
+void Session::check_ids(std::span<const int32_t> ids) const {
+  int64_t vocab = model_->info().vocab_size;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab) {
+      throw InputError(fmt::format("token id {} at position {} is outside the vocabulary [0, {})",
+                                   ids[i], length() + int64_t(i), vocab));
+    }
+  }
+  if (length() + int64_t(ids.size()) > context_) {
+    throw InputError(fmt::format("{} tokens do not fit the context: {} already held, context is {} "
+                                 "tokens (raise it with --context)",
+                                 ids.size(), length(), context_));
+  }
+}
+
+sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids, int64_t logits_begin) {
+  const int64_t T = int64_t(ids.size());
+  const auto& info = model_->info();
+  plugin::Batch b;
+  b.tokens = g.alloc(Dtype::i32, {T});
+  g.upload(b.tokens, ids.data(), ids.size() * 4);
+  std::vector<int32_t> pos(static_cast<size_t>(T));
+  for (int64_t i = 0; i < T; ++i) pos[size_t(i)] = int32_t(length() + i);
+  b.seq_pos = g.alloc(Dtype::i32, {T});
+  g.upload(b.seq_pos, pos.data(), pos.size() * 4);
+  if (info.position_rows == 1) {
+    b.positions = b.seq_pos;
+  } else {  // text-only positions for multi-row schemes: every row is the sequence index
+    std::vector<int32_t> rows;
+    for (int r = 0; r < info.position_rows; ++r) rows.insert(rows.end(), pos.begin(), pos.end());
+    b.positions = g.alloc(Dtype::i32, {info.position_rows, T});
+    g.upload(b.positions, rows.data(), rows.size() * 4);
+  }
+  sdk::KvStep step = cache_->begin(g, seq_, int(T));
+  b.kv = &step;
+  b.cache = cache_.get();
+  b.logits_begin = logits_begin;
+  sdk::Tensor logits = model_->model().forward(g, b);
+  tokens_.insert(tokens_.end(), ids.begin(), ids.end());
+  return logits;
+}
+
+std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions& opt) {
+  if (ids.empty()) throw InputError("nothing to evaluate: the prompt has no tokens");
+  check_ids(ids);
+  const int64_t vocab = model_->info().vocab_size;
+  const int64_t n = int64_t(ids.size());
+  const int64_t chunk = std::max(1, opt_.prefill_chunk);
+  std::vector<float> out;
+  if (opt.all_logits) out.reserve(size_t(n * vocab));
+  for (int64_t at = 0; at < n; at += chunk) {
+    if (opt.cancel && opt.cancel->load()) throw Cancelled(fmt::format("cancelled after {} of {} prompt tokens", at, n));
+    int64_t len = std::min(chunk, n - at);
+    bool last = at + len == n;
+    sdk::Graph g(model_->device());
+    int64_t before = length();
+    sdk::Tensor logits;
+    try {
+      logits = forward(g, ids.subspan(size_t(at), size_t(len)), opt.all_logits ? 0 : len - 1);
+    } catch (...) {
+      truncate(before);
+      throw;
+    }
+    std::shared_ptr<sdk::Readback> rb;
+    if (opt.all_logits || last) rb = g.download(logits);
+    g.run();
+    if (rb) {
+      auto v = rb->as<float>();
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    if (opt.progress) opt.progress(at + len, n);
+  }
+  return out;
+}
+
+int32_t Session::eval_argmax(int32_t id) {
+  std::array<int32_t, 1> ids{id};
+  check_ids(ids);
+  sdk::Graph g(model_->device());
+  sdk::Tensor logits = forward(g, ids, 0);
+  auto rb = g.download(ops::argmax(g, logits));
+  g.run();
+  return rb->as<int32_t>()[0];
+}
+
+void Session::truncate(int64_t n) {
+  if (n < 0 || n > length()) throw InternalError("[session] truncate out of range");
+  cache_->truncate(seq_, n);
+  tokens_.resize(size_t(n));
+}
+
+}  // namespace vkllm::core

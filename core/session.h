@@ -1,0 +1,61 @@
+#pragma once
+// One sequence on a loaded model: its KV cache, the tokens it holds, and forward passes over
+// new tokens (prefill in chunks, decode one token at a time).
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/model.h"
+#include "sdk/kv_cache.h"
+
+namespace vkllm::core {
+
+struct SessionOptions {
+  int64_t context = 0;       // tokens the cache holds (0: min(max_position_embeddings, 4096))
+  int block_size = 16;
+  int prefill_chunk = 512;   // tokens per forward pass during prefill
+};
+
+struct EvalOptions {
+  bool all_logits = false;  // logits of every new token (else of the last one)
+  // Called after each chunk with (tokens processed, tokens to process).
+  std::function<void(int64_t, int64_t)> progress;
+  const std::atomic<bool>* cancel = nullptr;  // checked between chunks
+};
+
+class Session {
+ public:
+  explicit Session(std::shared_ptr<LoadedModel> model, SessionOptions opt = {});
+  ~Session();
+
+  LoadedModel& model() { return *model_; }
+  int64_t context() const { return context_; }
+  int64_t length() const { return int64_t(tokens_.size()); }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  int64_t vocab() const { return model_->info().vocab_size; }
+
+  // Runs `ids` through the model and returns f32 logits: [vocab] for the last token, or
+  // [ids.size() * vocab] with all_logits. Throws InputError when the tokens do not fit the
+  // context or an id is outside the vocabulary; Cancelled when cancelled (the tokens of the
+  // chunks that completed stay in the cache).
+  std::vector<float> eval(std::span<const int32_t> ids, const EvalOptions& opt = {});
+  // One decode step whose next token is picked on the device (argmax): returns that token.
+  int32_t eval_argmax(int32_t id);
+  // Drops tokens past n.
+  void truncate(int64_t n);
+
+ private:
+  sdk::Tensor forward(sdk::Graph& g, std::span<const int32_t> ids, int64_t logits_begin);
+  void check_ids(std::span<const int32_t> ids) const;
+
+  std::shared_ptr<LoadedModel> model_;
+  SessionOptions opt_;
+  int64_t context_ = 0;
+  std::unique_ptr<sdk::KvCache> cache_;
+  sdk::SeqId seq_ = -1;
+  std::vector<int32_t> tokens_;
+};
+
+}  // namespace vkllm::core

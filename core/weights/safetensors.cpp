@@ -1,0 +1,187 @@
+#include "core/weights/safetensors.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "sdk/base/error.h"
+
+namespace vkllm::core {
+namespace {
+
+constexpr uint64_t kMaxHeader = 100ull << 20;
+
+struct DtypeName {
+  const char* name;
+  StDtype dt;
+  size_t size;
+};
+const DtypeName kDtypes[] = {
+    {"F64", StDtype::F64, 8}, {"F32", StDtype::F32, 4}, {"F16", StDtype::F16, 2},
+    {"BF16", StDtype::BF16, 2}, {"I64", StDtype::I64, 8}, {"I32", StDtype::I32, 4},
+    {"I16", StDtype::I16, 2}, {"I8", StDtype::I8, 1}, {"U64", StDtype::U64, 8},
+    {"U32", StDtype::U32, 4}, {"U16", StDtype::U16, 2}, {"U8", StDtype::U8, 1},
+    {"BOOL", StDtype::BOOL, 1},
+};
+
+}  // namespace
+
+size_t st_dtype_size(StDtype dt) {
+  for (auto& d : kDtypes)
+    if (d.dt == dt) return d.size;
+  return 0;
+}
+
+const char* st_dtype_name(StDtype dt) {
+  for (auto& d : kDtypes)
+    if (d.dt == dt) return d.name;
+  return "?";
+}
+
+int64_t StTensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw ModelError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw ModelError(fmt::format("{}: not a regular file", path));
+  }
+  size_ = uint64_t(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      ::close(fd);
+      throw ModelError(fmt::format("{}: cannot map: {}", path, std::strerror(errno)));
+    }
+    data_ = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+std::map<std::string, StTensor> SafetensorsFile::parse_header(const uint8_t* bytes, uint64_t file_size,
+                                                              const std::string& where,
+                                                              uint64_t* data_start) {
+  if (file_size < 8) {
+    throw ModelError(fmt::format("{}: truncated: {} bytes, a safetensors file starts with an "
+                                 "8-byte header length", where, file_size));
+  }
+  uint64_t n = 0;
+  std::memcpy(&n, bytes, 8);
+  if (n > kMaxHeader || n > file_size - 8) {
+    throw ModelError(fmt::format("{}: header length {} exceeds the file ({} bytes){}", where, n,
+                                 file_size, n > kMaxHeader ? " or the 100 MiB limit" : ""));
+  }
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(bytes + 8, bytes + 8 + n);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(fmt::format("{}: header is not valid JSON: {}", where, e.what()));
+  }
+  if (!h.is_object()) throw ModelError(fmt::format("{}: header is not a JSON object", where));
+  *data_start = 8 + n;
+  uint64_t data_size = file_size - *data_start;
+  std::map<std::string, StTensor> out;
+  for (const auto& [name, v] : h.items()) {
+    if (name == "__metadata__") continue;
+    auto bad = [&](const std::string& what) {
+      return ModelError(fmt::format("{}: tensor '{}': {}", where, name, what));
+    };
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets")) {
+      throw bad("entry needs dtype, shape and data_offsets");
+    }
+    StTensor t;
+    t.name = name;
+    if (!v["dtype"].is_string()) throw bad("dtype is not a string");
+    std::string dt = v["dtype"].get<std::string>();
+    bool known = false;
+    for (auto& d : kDtypes) {
+      if (dt == d.name) {
+        t.dtype = d.dt;
+        known = true;
+      }
+    }
+    if (!known) throw bad("unknown dtype '" + dt + "'");
+    if (!v["shape"].is_array()) throw bad("shape is not an array");
+    uint64_t numel = 1;
+    for (const auto& d : v["shape"]) {
+      if (!d.is_number_unsigned()) throw bad("shape has a negative or non-integer dimension");
+      uint64_t x = d.get<uint64_t>();
+      if (x != 0 && numel > std::numeric_limits<uint64_t>::max() / 16 / x) throw bad("shape overflows");
+      numel *= x;
+      t.shape.push_back(int64_t(x));
+    }
+    const auto& off = v["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
+      throw bad("data_offsets must be two non-negative integers");
+    }
+    t.begin = off[0].get<uint64_t>();
+    t.end = off[1].get<uint64_t>();
+    if (t.begin > t.end || t.end > data_size) {
+      throw bad(fmt::format("data_offsets [{}, {}] lie outside the data section ({} bytes; the "
+                            "file may be truncated)", t.begin, t.end, data_size));
+    }
+    uint64_t need = numel * st_dtype_size(t.dtype);
+    if (t.end - t.begin != need) {
+      throw bad(fmt::format("shape {} of {} needs {} bytes, data_offsets give {}",
+                            v["shape"].dump(), dt, need, t.end - t.begin));
+    }
+    out.emplace(name, std::move(t));
+  }
+  return out;
+}
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : map_(path) {
+  tensors_ = parse_header(map_.data(), map_.size(), path, &data_start_);
+  uint64_t n = data_start_ - 8;
+  auto h = nlohmann::json::parse(map_.data() + 8, map_.data() + 8 + n);
+  if (h.contains("__metadata__") && h["__metadata__"].is_object()) {
+    for (const auto& [k, v] : h["__metadata__"].items()) {
+      if (v.is_string()) metadata_[k] = v.get<std::string>();
+    }
+  }
+}
+
+std::span<const uint8_t> SafetensorsFile::bytes(const StTensor& t) const {
+  return {map_.data() + data_start_ + t.begin, size_t(t.end - t.begin)};
+}
+
+void write_safetensors(const std::string& path, const std::vector<StWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  nlohmann::json h = nlohmann::json::object();
+  uint64_t offset = 0;
+  for (const auto& t : tensors) {
+    h[t.name] = {{"dtype", st_dtype_name(t.dtype)}, {"shape", t.shape},
+                 {"data_offsets", {offset, offset + t.bytes}}};
+    offset += t.bytes;
+  }
+  if (!metadata.empty()) h["__metadata__"] = metadata;
+  std::string header = h.dump();
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw InputError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+  uint64_t n = header.size();
+  out.write(reinterpret_cast<const char*>(&n), 8);
+  out.write(header.data(), std::streamsize(header.size()));
+  for (const auto& t : tensors) out.write(static_cast<const char*>(t.data), std::streamsize(t.bytes));
+  if (!out) throw InputError(fmt::format("{}: write failed", path));
+}
+
+}  // namespace vkllm::core

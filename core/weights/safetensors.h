@@ -1,0 +1,74 @@
+#pragma once
+// Read-only, memory-mapped safetensors files. Every header field is validated against the file
+// before any tensor is touched: a truncated file or a header that lies about offsets, shapes or
+// dtypes fails with a ModelError naming the file and the tensor.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace vkllm::core {
+
+enum class StDtype { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL };
+size_t st_dtype_size(StDtype dt);
+const char* st_dtype_name(StDtype dt);
+
+struct StTensor {
+  std::string name;
+  StDtype dtype = StDtype::F32;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;  // byte range within the data section
+  int64_t numel() const;
+};
+
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);  // throws ModelError
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+class SafetensorsFile {
+ public:
+  explicit SafetensorsFile(const std::string& path);
+  // Parses a header from memory (used by the fuzzer and tests); `file_size` is the whole
+  // file's size including the 8-byte length and the data section.
+  static std::map<std::string, StTensor> parse_header(const uint8_t* bytes, uint64_t file_size,
+                                                      const std::string& where,
+                                                      uint64_t* data_start);
+
+  const std::string& path() const { return map_.path(); }
+  const std::map<std::string, StTensor>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  std::span<const uint8_t> bytes(const StTensor& t) const;
+
+ private:
+  MappedFile map_;
+  uint64_t data_start_ = 0;
+  std::map<std::string, StTensor> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// Writes a safetensors file (for --logits-out, tests and tools).
+struct StWrite {
+  std::string name;
+  StDtype dtype;
+  std::vector<int64_t> shape;
+  const void* data;
+  uint64_t bytes;
+};
+void write_safetensors(const std::string& path, const std::vector<StWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace vkllm::core

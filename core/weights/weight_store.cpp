@@ -1,0 +1,309 @@
+#include "core/weights/weight_store.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "sdk/base/error.h"
+#include "sdk/base/log.h"
+#include "sdk/io.h"
+#include "sdk/quant.h"
+
+namespace vkllm::core {
+namespace fs = std::filesystem;
+
+namespace {
+
+float half_to_f32(const uint8_t* p, StDtype dt) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return dt == StDtype::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+Dtype device_dtype(StDtype dt) {
+  switch (dt) {
+    case StDtype::F32: return Dtype::f32;
+    case StDtype::F16: return Dtype::f16;
+    case StDtype::BF16: return Dtype::bf16;
+    default: return Dtype::i32;
+  }
+}
+
+// "model.layers.0.mlp.up_proj.weight" -> "model.layers.0.mlp.up_proj"
+std::string module_of(const std::string& name) {
+  auto dot = name.rfind('.');
+  return dot == std::string::npos ? name : name.substr(0, dot);
+}
+
+}  // namespace
+
+WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config,
+                         std::shared_ptr<sdk::Device> device, WeightOptions options)
+    : folder_(folder), device_(std::move(device)), options_(options) {
+  if (config.contains("quantization")) quant_ = config["quantization"];
+  fs::path dir(folder);
+  std::vector<fs::path> shards;
+  fs::path index = dir / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    nlohmann::json j;
+    try {
+      std::ifstream in(index);
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      throw ModelError(fmt::format("{}: not valid JSON: {}", index.string(), e.what()));
+    }
+    if (!j.contains("weight_map") || !j["weight_map"].is_object()) {
+      throw ModelError(fmt::format("{}: no \"weight_map\" object", index.string()));
+    }
+    std::set<std::string> names;
+    for (const auto& [t, f] : j["weight_map"].items()) {
+      if (!f.is_string()) throw ModelError(fmt::format("{}: weight_map['{}'] is not a file name", index.string(), t));
+      names.insert(f.get<std::string>());
+    }
+    for (const auto& n : names) {
+      if (n.find('/') != std::string::npos || n.find("..") != std::string::npos) {
+        throw ModelError(fmt::format("{}: shard name '{}' leaves the model folder", index.string(), n));
+      }
+      fs::path p = dir / n;
+      if (!fs::exists(p)) {
+        throw ModelError(fmt::format("{}: shard '{}' listed in the index is missing", index.string(), n));
+      }
+      shards.push_back(p);
+    }
+  } else if (fs::exists(dir / "model.safetensors")) {
+    shards.push_back(dir / "model.safetensors");
+  } else {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.path().extension() == ".safetensors") shards.push_back(e.path());
+    }
+    std::sort(shards.begin(), shards.end());
+  }
+  if (shards.empty()) {
+    throw ModelError(fmt::format("{}: no model.safetensors (or shards with an index) found", folder));
+  }
+  for (const auto& p : shards) {
+    files_.push_back(std::make_unique<SafetensorsFile>(p.string()));
+    const auto& f = *files_.back();
+    for (const auto& [name, t] : f.tensors()) {
+      auto [it, fresh] = index_.emplace(name, Ref{&f, &t});
+      if (!fresh) {
+        throw ModelError(fmt::format("tensor '{}' appears in both {} and {}", name,
+                                     it->second.file->path(), f.path()));
+      }
+    }
+  }
+}
+
+WeightStore::~WeightStore() = default;
+
+bool WeightStore::has(const std::string& name) const { return index_.count(name) != 0; }
+
+std::vector<std::string> WeightStore::names() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : index_) out.push_back(k);
+  return out;
+}
+
+WeightStore::Ref WeightStore::ref(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) {
+    throw ModelError(fmt::format("{}: tensor '{}' is missing from the checkpoint", folder_, name));
+  }
+  return it->second;
+}
+
+bool WeightStore::mlx_quantized(const std::string& name) const {
+  auto r = index_.find(name);
+  if (r == index_.end() || r->second.tensor->dtype != StDtype::U32) return false;
+  return has(module_of(name) + ".scales");
+}
+
+std::pair<int, int> WeightStore::mlx_params(const std::string& name) const {
+  int bits = quant_.is_object() ? quant_.value("bits", 4) : 4;
+  int group = quant_.is_object() ? quant_.value("group_size", 64) : 64;
+  if (quant_.is_object() && quant_.contains("overrides")) {
+    const auto& ov = quant_["overrides"];
+    std::string mod = module_of(name);
+    if (ov.contains(mod) && ov[mod].is_object()) {
+      bits = ov[mod].value("bits", bits);
+      group = ov[mod].value("group_size", group);
+    }
+  }
+  return {bits, group};
+}
+
+plugin::WeightInfo WeightStore::info(const std::string& name) const {
+  Ref r = ref(name);
+  plugin::WeightInfo i;
+  i.dtype = st_dtype_name(r.tensor->dtype);
+  i.shape = r.tensor->shape;
+  i.file = r.file->path();
+  i.quantized = mlx_quantized(name);
+  if (i.quantized && i.shape.size() == 2) i.shape[1] = i.shape[1] * 32 / mlx_params(name).first;
+  return i;
+}
+
+std::vector<float> WeightStore::to_f32(const Ref& r) const {
+  auto bytes = r.file->bytes(*r.tensor);
+  int64_t n = r.tensor->numel();
+  std::vector<float> out(static_cast<size_t>(n));
+  switch (r.tensor->dtype) {
+    case StDtype::F32: std::memcpy(out.data(), bytes.data(), size_t(n) * 4); break;
+    case StDtype::F16:
+    case StDtype::BF16:
+      for (int64_t i = 0; i < n; ++i) out[size_t(i)] = half_to_f32(bytes.data() + 2 * i, r.tensor->dtype);
+      break;
+    default:
+      throw ModelError(fmt::format("{}: tensor '{}' has dtype {}; a float tensor was expected",
+                                   r.file->path(), r.tensor->name, st_dtype_name(r.tensor->dtype)));
+  }
+  return out;
+}
+
+std::vector<float> WeightStore::read_f32(const std::string& name) {
+  used_.insert(name);
+  return to_f32(ref(name));
+}
+
+void WeightStore::skip(const std::string& name) { used_.insert(name); }
+
+sdk::Tensor WeightStore::load_rows(const std::vector<std::string>& names, plugin::WeightUse use) {
+  if (names.empty()) throw InternalError("[weights] load_rows needs a name");
+  std::vector<Ref> refs;
+  for (const auto& n : names) {
+    refs.push_back(ref(n));
+    used_.insert(n);
+  }
+  const std::string& name = names.front();
+  auto where = [&](const Ref& r) { return fmt::format("{}: tensor '{}'", r.file->path(), r.tensor->name); };
+  auto what = [&] {
+    std::string s;
+    for (const auto& n : names) s += (s.empty() ? "" : " + ") + n;
+    return s;
+  };
+
+  if (use == plugin::WeightUse::vector) {
+    std::vector<float> v;
+    for (const auto& r : refs) {
+      auto part = to_f32(r);
+      v.insert(v.end(), part.begin(), part.end());
+    }
+    sdk::Shape shape;
+    if (refs.size() == 1) {
+      for (int64_t d : refs[0].tensor->shape) shape.push_back(d);
+    } else {
+      shape.push_back(int64_t(v.size()));
+    }
+    if (shape.rank() == 0) shape.push_back(1);
+    auto out = sdk::Tensor::allocate(device_->weights(), Dtype::f32, shape);
+    sdk::upload_f32(out, v);
+    bytes_uploaded_ += v.size() * 4;
+    return out;
+  }
+
+  bool quant = mlx_quantized(name);
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const StTensor& t = *refs[i].tensor;
+    if (t.shape.size() != 2) {
+      throw ModelError(fmt::format("{}: expected a 2-D weight, shape has {} dims", where(refs[i]), t.shape.size()));
+    }
+    if (mlx_quantized(names[i]) != quant || t.dtype != refs[0].tensor->dtype ||
+        t.shape[1] != refs[0].tensor->shape[1] || (quant && mlx_params(names[i]) != mlx_params(name))) {
+      throw ModelError(fmt::format("{}: cannot be fused with '{}' (dtype, columns or quantization differ)",
+                                   where(refs[i]), name));
+    }
+  }
+
+  if (quant) {
+    auto [bits, group] = mlx_params(name);
+    int64_t cols = refs[0].tensor->shape[1] * 32 / bits, rows = 0;
+    std::vector<uint8_t> packed;
+    std::vector<float> scales, biases;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      std::string mod = module_of(names[i]);
+      used_.insert(mod + ".scales");
+      used_.insert(mod + ".biases");
+      auto s = to_f32(ref(mod + ".scales"));
+      auto b = to_f32(ref(mod + ".biases"));
+      int64_t r = refs[i].tensor->shape[0];
+      if (int64_t(s.size()) != r * cols / group || b.size() != s.size()) {
+        throw ModelError(fmt::format("{}: {} scales/biases for a [{}, {}] weight with {}-bit groups of {}",
+                                     where(refs[i]), s.size(), r, cols, bits, group));
+      }
+      auto bytes = refs[i].file->bytes(*refs[i].tensor);
+      packed.insert(packed.end(), bytes.begin(), bytes.end());
+      scales.insert(scales.end(), s.begin(), s.end());
+      biases.insert(biases.end(), b.begin(), b.end());
+      rows += r;
+    }
+    auto q = sdk::from_mlx(bits, reinterpret_cast<const uint32_t*>(packed.data()), scales.data(),
+                           biases.data(), rows, cols, group);
+    auto out = sdk::upload_quant(device_->weights(), q);
+    bytes_uploaded_ += out.memory()->size();
+    return out;
+  }
+
+  const StTensor& t0 = *refs[0].tensor;
+  if (t0.dtype != StDtype::F32 && t0.dtype != StDtype::F16 && t0.dtype != StDtype::BF16) {
+    throw ModelError(fmt::format("{}: dtype {} cannot be used as a weight (F32, F16, BF16 or "
+                                 "MLX-quantized U32)", where(refs[0]), st_dtype_name(t0.dtype)));
+  }
+  int64_t cols = t0.shape[1], rows = 0;
+  for (const auto& r : refs) rows += r.tensor->shape[0];
+  if (options_.quantize && cols % 32 == 0) {
+    std::vector<float> v;
+    for (const auto& r : refs) {
+      auto part = to_f32(r);
+      v.insert(v.end(), part.begin(), part.end());
+    }
+    auto q = sdk::quantize(*options_.quantize, v.data(), rows, cols);
+    auto out = sdk::upload_quant(device_->weights(), q);
+    bytes_uploaded_ += out.memory()->size();
+    return out;
+  }
+  if (options_.quantize) {
+    log::get("core")->warn("{}: {} columns are not a multiple of 32; kept as {}", what(), cols,
+                           st_dtype_name(t0.dtype));
+  }
+  // Same dtype on the device: copy rows into the padded layout without converting.
+  Dtype dt = device_dtype(t0.dtype);
+  auto out = sdk::Tensor::allocate_weight(device_->weights(), dt, rows, cols);
+  size_t es = dtype_size(dt);
+  size_t row_bytes = size_t(cols) * es, stride_bytes = size_t(out.stride(0)) * es;
+  std::vector<uint8_t> buf(size_t(rows) * stride_bytes, 0);
+  int64_t at = 0;
+  for (const auto& r : refs) {
+    auto src = r.file->bytes(*r.tensor);
+    for (int64_t i = 0; i < r.tensor->shape[0]; ++i, ++at) {
+      std::memcpy(buf.data() + size_t(at) * stride_bytes, src.data() + size_t(i) * row_bytes, row_bytes);
+    }
+  }
+  sdk::upload_bytes(out.with_padding(), buf.data(), buf.size());
+  bytes_uploaded_ += buf.size();
+  return out;
+}
+
+std::vector<std::string> WeightStore::unused() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : index_)
+    if (!used_.count(k)) out.push_back(k);
+  return out;
+}
+
+int64_t WeightStore::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& [k, r] : index_) {
+    if (k.size() > 7 && (k.ends_with(".scales") || k.ends_with(".biases")) && has(module_of(k) + ".weight") &&
+        mlx_quantized(module_of(k) + ".weight")) {
+      continue;
+    }
+    int64_t e = r.tensor->numel();
+    if (mlx_quantized(k)) e = e * 32 / mlx_params(k).first;
+    n += e;
+  }
+  return n;
+}
+
+}  // namespace vkllm::core

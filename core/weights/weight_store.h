@@ -1,0 +1,66 @@
+#pragma once
+// A model folder's weights: one safetensors file or shards listed by
+// model.safetensors.index.json, memory-mapped. Implements the plugin's WeightSource: dense
+// tensors keep their checkpoint dtype (f32/f16/bf16) unless --quantize asks for q8_0/q4_0;
+// MLX-quantized tensors (packed U32 weight + scales + biases) load as mlx4/mlx8.
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/weights/safetensors.h"
+#include "sdk/plugin_api/family.h"
+
+namespace vkllm::core {
+
+struct WeightOptions {
+  std::optional<Dtype> quantize;  // q8_0 or q4_0 for matmul/embedding weights
+};
+
+class WeightStore : public plugin::WeightSource {
+ public:
+  // config: the normalised config (for its "quantization" block). Throws ModelError when the
+  // folder has no safetensors, an index names a missing shard, or two shards hold one tensor.
+  WeightStore(const std::string& folder, const nlohmann::json& config,
+              std::shared_ptr<sdk::Device> device, WeightOptions options = {});
+  ~WeightStore() override;
+
+  bool has(const std::string& name) const override;
+  std::vector<std::string> names() const override;
+  plugin::WeightInfo info(const std::string& name) const override;
+  sdk::Tensor load_rows(const std::vector<std::string>& names, plugin::WeightUse use) override;
+  using plugin::WeightSource::load;
+  std::vector<float> read_f32(const std::string& name) override;
+  void skip(const std::string& name) override;
+
+  // Tensors neither loaded nor skipped (warned about after a load).
+  std::vector<std::string> unused() const;
+  uint64_t bytes_uploaded() const { return bytes_uploaded_; }
+  // Parameter count of all tensors (MLX-quantized ones counted unpacked).
+  int64_t parameter_count() const;
+
+ private:
+  struct Ref {
+    const SafetensorsFile* file;
+    const StTensor* tensor;
+  };
+  Ref ref(const std::string& name) const;
+  bool mlx_quantized(const std::string& name) const;
+  std::pair<int, int> mlx_params(const std::string& name) const;  // bits, group
+  std::vector<float> to_f32(const Ref& r) const;
+
+  std::string folder_;
+  nlohmann::json quant_;
+  std::shared_ptr<sdk::Device> device_;
+  WeightOptions options_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, Ref> index_;
+  std::set<std::string> used_;
+  uint64_t bytes_uploaded_ = 0;
+};
+
+}  // namespace vkllm::core

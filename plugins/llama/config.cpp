@@ -1,0 +1,82 @@
+#include "config.h"
+
+#include <fmt/format.h>
+
+#include "sdk/base/error.h"
+
+namespace vkllm::llama {
+namespace {
+
+template <class T>
+T get(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) throw ModelError(fmt::format("config.json: \"{}\" is missing", key));
+  try {
+    return j[key].get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw ModelError(fmt::format("config.json: \"{}\" has the wrong type ({})", key, j[key].dump()));
+  }
+}
+
+template <class T>
+T get(const nlohmann::json& j, const char* key, T fallback) {
+  return j.contains(key) && !j[key].is_null() ? get<T>(j, key) : fallback;
+}
+
+}  // namespace
+
+Config Config::parse(const nlohmann::json& j) {
+  Config c;
+  c.model_type = get<std::string>(j, "model_type");
+  c.vocab_size = get<int64_t>(j, "vocab_size");
+  c.hidden_size = get<int>(j, "hidden_size");
+  c.intermediate_size = get<int>(j, "intermediate_size");
+  c.num_hidden_layers = get<int>(j, "num_hidden_layers");
+  c.num_attention_heads = get<int>(j, "num_attention_heads");
+  c.num_key_value_heads = get<int>(j, "num_key_value_heads", c.num_attention_heads);
+  if (c.num_attention_heads <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 || c.vocab_size <= 0) {
+    throw ModelError("config.json: sizes must be positive");
+  }
+  c.head_dim = get<int>(j, "head_dim", c.hidden_size / c.num_attention_heads);
+  if (c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads) {
+    throw ModelError(fmt::format("config.json: {} attention heads are not a multiple of {} key/value heads",
+                                 c.num_attention_heads, c.num_key_value_heads));
+  }
+  c.rms_norm_eps = get<double>(j, "rms_norm_eps", 1e-6);
+  c.rope_theta = get<double>(j, "rope_theta", 10000.0);
+  if (j.contains("rope_scaling")) c.rope_scaling = j["rope_scaling"];
+  c.max_position_embeddings = get<int64_t>(j, "max_position_embeddings", 2048);
+  c.tie_word_embeddings = get<bool>(j, "tie_word_embeddings", false);
+  c.attention_bias = get<bool>(j, "attention_bias", false);
+  c.qkv_bias = get<bool>(j, "qkv_bias", false) || c.attention_bias;
+  c.mlp_bias = get<bool>(j, "mlp_bias", false);
+  std::string act = get<std::string>(j, "hidden_act", std::string("silu"));
+  if (act != "silu") throw ModelError(fmt::format("config.json: hidden_act '{}' is not supported (silu)", act));
+  // Sliding windows: Mistral applies "sliding_window" to every layer; Qwen2 only with
+  // use_sliding_window, to layers at or past max_window_layers.
+  int window = get<int>(j, "sliding_window", 0);
+  c.sliding_window.assign(size_t(c.num_hidden_layers), 0);
+  if (j.contains("use_sliding_window")) {
+    if (get<bool>(j, "use_sliding_window", false)) {
+      int from = get<int>(j, "max_window_layers", 0);
+      for (int i = from; i < c.num_hidden_layers; ++i) c.sliding_window[size_t(i)] = window;
+    }
+  } else {
+    for (auto& w : c.sliding_window) w = window;
+  }
+  return c;
+}
+
+nn::RopeParams Config::rope() const {
+  return {.theta = rope_theta, .rot_dim = head_dim, .max_position = max_position_embeddings,
+          .scaling = rope_scaling};
+}
+
+int64_t Config::parameters() const {
+  int64_t d = hidden_size, hd = head_dim;
+  int64_t attn = d * hd * (num_attention_heads * 2 + num_key_value_heads * 2);
+  int64_t mlp = 3 * d * intermediate_size;
+  int64_t per_layer = attn + mlp + 2 * d;
+  return num_hidden_layers * per_layer + vocab_size * d * (tie_word_embeddings ? 1 : 2) + d;
+}
+
+}  // namespace vkllm::llama

@@ -1,0 +1,46 @@
+// Checkpoint names (Hugging Face LlamaForCausalLM) -> the model's fused weights.
+#include <fmt/format.h>
+
+#include "model.h"
+
+namespace vkllm::llama {
+
+using plugin::WeightUse;
+
+Weights load_weights(const Config& c, plugin::WeightSource& src, sdk::Device& /*device*/) {
+  Weights w;
+  w.embed_tokens = src.load("model.embed_tokens.weight", WeightUse::embedding);
+  w.norm = src.load("model.norm.weight", WeightUse::vector);
+  if (c.tie_word_embeddings || !src.has("lm_head.weight")) {
+    w.lm_head = w.embed_tokens;
+    if (src.has("lm_head.weight")) src.skip("lm_head.weight");
+  } else {
+    w.lm_head = src.load("lm_head.weight", WeightUse::matmul);
+  }
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    std::string p = fmt::format("model.layers.{}.", i);
+    Layer l;
+    l.input_layernorm = src.load(p + "input_layernorm.weight", WeightUse::vector);
+    l.post_attention_layernorm = src.load(p + "post_attention_layernorm.weight", WeightUse::vector);
+    std::string a = p + "self_attn.";
+    l.qkv_proj = src.load_rows({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
+                               WeightUse::matmul);
+    if (c.qkv_bias) {
+      l.qkv_bias = src.load_rows({a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"}, WeightUse::vector);
+    }
+    l.o_proj = src.load(a + "o_proj.weight", WeightUse::matmul);
+    if (c.attention_bias) l.o_bias = src.load(a + "o_proj.bias", WeightUse::vector);
+    std::string m = p + "mlp.";
+    l.gate_up_proj = src.load_rows({m + "gate_proj.weight", m + "up_proj.weight"}, WeightUse::matmul);
+    l.down_proj = src.load(m + "down_proj.weight", WeightUse::matmul);
+    if (c.mlp_bias) {
+      l.gate_up_bias = src.load_rows({m + "gate_proj.bias", m + "up_proj.bias"}, WeightUse::vector);
+      l.down_bias = src.load(m + "down_proj.bias", WeightUse::vector);
+    }
+    if (src.has(a + "rotary_emb.inv_freq")) src.skip(a + "rotary_emb.inv_freq");
+    w.layers.push_back(std::move(l));
+  }
+  return w;
+}
+
+}  // namespace vkllm::llama

@@ -1,0 +1,54 @@
+#pragma once
+// The model-metadata registry: which family plugin serves a config.json, what that family can
+// do, and how configs are normalised before a plugin sees them. Data first: the table is
+// registry/model_types.json (compiled in); code only where data cannot say it.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vkllm::registry {
+
+struct Entry {
+  std::string model_type;
+  std::string family;
+  std::string kind;           // "text" or "vision"
+  uint64_t capabilities = 0;  // VkllmCapability bits
+  nlohmann::json defaults = nlohmann::json::object();
+};
+
+// Capability names as in model_types.json ("text", "vision", ...) <-> VkllmCapability bits.
+uint64_t capability_bits(const std::vector<std::string>& names);
+std::vector<std::string> capability_names(uint64_t bits);
+
+class Registry {
+ public:
+  // The compiled-in table.
+  static const Registry& builtin();
+  // A table from JSON text (throws ModelError with the offending key).
+  static Registry parse(const std::string& json_text, const std::string& origin);
+
+  const Entry* find(const std::string& model_type) const;
+  std::vector<std::string> model_types() const;
+  const std::map<std::string, Entry>& entries() const { return entries_; }
+  // Adds an entry (e.g. a model type a plugin declares that the table does not list).
+  void add(Entry e);
+
+  // The entry for a config: its model_type, or, for a vision-language config whose type is
+  // unknown, the generic-vlm family when one is registered. Throws ModelError listing the
+  // known types otherwise; `where` names the config file.
+  const Entry& route(const nlohmann::json& config, const std::string& where) const;
+
+  // The config a plugin sees: text_config merged into the top level (vision_config kept),
+  // the entry's defaults for absent keys, quantization blocks in one form:
+  //   "quantization": {"bits": 4, "group_size": 64, "overrides": {"<tensor prefix>": {...}}}
+  nlohmann::json normalize(const nlohmann::json& config, const Entry& entry,
+                           const std::string& where) const;
+
+ private:
+  std::map<std::string, Entry> entries_;
+};
+
+}  // namespace vkllm::registry

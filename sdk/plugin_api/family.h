@@ -1,0 +1,98 @@
+#pragma once
+// What a model-family plugin implements, in C++ (host and plugin are built against the same
+// SDK version, which the host checks). A family turns a normalised config.json into ModelInfo
+// (so the host can size the KV cache without knowing the family) and loads Models whose
+// forward() records a pass over SDK ops.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sdk/kv_cache.h"
+#include "sdk/tensor.h"
+#include "sdk/vk/device.h"
+#include "sdk/vk/graph.h"
+
+namespace vkllm::plugin {
+
+// How a weight will be used, so the host can pick its device layout.
+enum class WeightUse {
+  matmul,     // [out, in] for ops::matmul: dense (rows padded) or quantized
+  embedding,  // [vocab, dim] for ops::embedding (and, when tied, ops::matmul)
+  vector,     // f32, any shape, contiguous (norm weights, biases)
+};
+
+struct WeightInfo {
+  std::string dtype;            // safetensors dtype: F32, F16, BF16, U32, ...
+  std::vector<int64_t> shape;   // as stored
+  std::string file;
+  bool quantized = false;       // an MLX-quantized weight (packed U32 + scales + biases)
+};
+
+// The host's view of a checkpoint. Errors name the tensor and the file.
+class WeightSource {
+ public:
+  virtual ~WeightSource();
+  virtual bool has(const std::string& name) const = 0;
+  virtual std::vector<std::string> names() const = 0;
+  virtual WeightInfo info(const std::string& name) const = 0;
+  // Uploads a tensor for `use`. matmul/embedding weights may be quantized by the host
+  // (--quantize) or come quantized (MLX); `shape` is the logical [rows, cols].
+  sdk::Tensor load(const std::string& name, WeightUse use) { return load_rows({name}, use); }
+  // Uploads the row-wise concatenation of several tensors as one (fused projections such as
+  // Q/K/V). They must agree in dtype, columns and quantization.
+  virtual sdk::Tensor load_rows(const std::vector<std::string>& names, WeightUse use) = 0;
+  // Reads a tensor on the host as f32 (small tensors: rope tables, norms for folding).
+  virtual std::vector<float> read_f32(const std::string& name) = 0;
+  // Marks a tensor as intentionally unused (the host warns about tensors never loaded).
+  virtual void skip(const std::string& name) = 0;
+};
+
+struct ModelInfo {
+  std::string family;
+  int64_t vocab_size = 0;
+  int hidden_size = 0;
+  int num_layers = 0;
+  int64_t max_context = 0;           // max_position_embeddings
+  std::vector<sdk::KvLayerSpec> kv;  // one per layer
+  int position_rows = 1;             // 1, or 3 for M-RoPE
+  int64_t parameters = 0;            // from the config (embedding counted once when tied)
+  std::string dtype;                 // torch_dtype of the checkpoint
+};
+
+// One forward pass over T tokens of one sequence.
+struct Batch {
+  sdk::Tensor tokens;     // i32 [T]
+  sdk::Tensor positions;  // i32 [position_rows, T] (or [T]): rotary positions
+  sdk::Tensor seq_pos;    // i32 [T]: sequence index of each token (masks)
+  const sdk::KvStep* kv = nullptr;
+  sdk::KvCache* cache = nullptr;
+  // Logits are wanted for rows [logits_begin, T): the last token when generating, all rows
+  // for --logits-out, the last k+1 when verifying speculative drafts.
+  int64_t logits_begin = 0;
+  // Image embeddings to place at placeholder rows (vision families), f32 [n, hidden].
+  sdk::Tensor embeds;
+  sdk::Tensor embed_rows;    // i32 [n]: rows of the T tokens they replace
+  sdk::Tensor spans;         // i32 [n_spans, 2]: bidirectional spans (sequence indexes)
+};
+
+class Model {
+ public:
+  virtual ~Model();
+  virtual const ModelInfo& info() const = 0;
+  // Records the forward pass into g and returns f32 logits [T - logits_begin, vocab].
+  virtual sdk::Tensor forward(sdk::Graph& g, const Batch& batch) = 0;
+};
+
+class Family {
+ public:
+  virtual ~Family();
+  // config: config.json after the registry's normalisation. Throws ModelError naming the key.
+  virtual ModelInfo describe(const nlohmann::json& config) const = 0;
+  virtual std::unique_ptr<Model> load(const nlohmann::json& config, WeightSource& weights,
+                                      std::shared_ptr<sdk::Device> device) = 0;
+};
+
+}  // namespace vkllm::plugin
