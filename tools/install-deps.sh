@@ -10,7 +10,7 @@ pkgs=(
   glslc libshaderc-dev glslang-dev glslang-tools spirv-tools
   nlohmann-json3-dev libspdlog-dev libfmt-dev libboost-dev libboost-filesystem-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libcpp-httplib-dev
-  libstb-dev libpcre2-dev
+  libstb-dev libpcre2-dev libicu-dev
   clang libclang-rt-14-dev
   nodejs npm python3
 )
