@@ -1,32 +1,27 @@
-// vkllm generate: text (or token ids) in, a continuation out.
+// vkllm generate: a prompt (text, chat-templated text or token ids) in, a continuation out.
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "commands.h"
-#include "core/model.h"
-#include "core/plugin_host.h"
-#include "core/session.h"
 #include "core/weights/safetensors.h"
+#include "options.h"
 #include "sdk/base/error.h"
+#include "vkllm/engine.h"
 
 namespace vkllm::cli {
 namespace {
-
-struct Args {
-  std::string model, prompt, prompt_ids, system, logits_out, quantize;
-  int max_tokens = 64;
-  float temp = 0.0f;
-  bool json = false;
-  int64_t context = 0;
-};
 
 std::vector<int32_t> parse_ids(const std::string& s) {
   std::vector<int32_t> ids;
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
+    size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b == std::string::npos) continue;
+    item = item.substr(b, e - b + 1);
     try {
       size_t used = 0;
       long v = std::stol(item, &used);
@@ -44,43 +39,76 @@ std::vector<int32_t> parse_ids(const std::string& s) {
 
 Run add_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate a continuation of a prompt");
-  static Args a;
-  cmd->add_option("--model,-m", a.model, "Model folder")->required();
-  cmd->add_option("--prompt,-p", a.prompt, "Prompt text");
-  cmd->add_option("--prompt-ids", a.prompt_ids, "Comma-separated token ids as they enter the model");
-  cmd->add_option("--max-tokens,-n", a.max_tokens, "Tokens to generate")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--temp", a.temp, "Sampling temperature (0: greedy)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--logits-out", a.logits_out, "Write the prompt's logits [positions, vocab] (f32) here");
-  cmd->add_option("--quantize", a.quantize, "Quantize weights at load time (q8_0, q4_0)");
-  cmd->add_option("--context", a.context, "Context length in tokens");
-  cmd->add_flag("--json", a.json, "One JSON object per generated token");
+  static ModelArgs m;
+  static SamplingArgs s;
+  static std::string prompt, prompt_ids, system, logits_out;
+  static bool json = false, raw = false;
+  m.add(cmd);
+  s.add(cmd);
+  cmd->add_option("--prompt,-p", prompt, "Prompt text (the chat template is applied unless --raw)");
+  cmd->add_option("--prompt-ids", prompt_ids, "Comma-separated token ids as they enter the model");
+  cmd->add_option("--system", system, "System message (chat template)");
+  cmd->add_flag("--raw", raw, "Use the prompt as is, without the chat template");
+  cmd->add_option("--logits-out", logits_out,
+                  "Write the prompt's logits [positions, vocab] (f32 safetensors)");
+  cmd->add_flag("--json", json, "One JSON object per generated token: id, text, logprob");
   return [] {
-    if (a.prompt_ids.empty()) throw InputError("give --prompt-ids (text prompts need the tokenizer)");
-    auto ids = parse_ids(a.prompt_ids);
-    core::PluginHost host;
-    auto device = sdk::Device::create();
-    core::LoadOptions lo;
-    if (!a.quantize.empty()) lo.quantize = parse_dtype(a.quantize);
-    auto model = core::LoadedModel::load(a.model, device, host, lo);
-    core::Session session(model, {.context = a.context});
-    bool all = !a.logits_out.empty();
-    auto logits = session.eval(ids, {.all_logits = all});
-    int64_t vocab = session.vocab();
-    if (all) {
-      core::write_safetensors(a.logits_out, {{"logits", core::StDtype::F32,
-                                              {int64_t(ids.size()), vocab}, logits.data(),
-                                              logits.size() * 4}});
+    if (prompt.empty() == prompt_ids.empty())
+      throw InputError("give exactly one of --prompt and --prompt-ids");
+    auto engine = m.load();
+    Request r = s.request();
+    if (!prompt_ids.empty()) {
+      r.prompt_ids = parse_ids(prompt_ids);
+    } else if (raw || !m.has_chat_template(*engine)) {
+      r.prompt = system.empty() ? prompt : system + "\n\n" + prompt;
+    } else {
+      if (!system.empty()) r.messages.push_back({"system", system});
+      r.messages.push_back({"user", prompt});
     }
-    const float* last = logits.data() + (logits.size() - size_t(vocab));
-    int32_t next = int32_t(std::max_element(last, last + vocab) - last);
-    std::vector<int32_t> out;
-    for (int i = 0; i < a.max_tokens; ++i) {
-      out.push_back(next);
-      if (a.json) fmt::print("{{\"id\": {}}}\n", next);
-      if (i + 1 == a.max_tokens || session.length() >= session.context()) break;
-      next = session.eval_argmax(next);
+    r.prompt_logits = !logits_out.empty();
+    if (json && r.logprobs < 0) r.logprobs = 0;
+    Progress bar("prefill");
+    r.on_prefill = [&](int64_t done, int64_t total) { bar.update(done, total); };
+    auto res = engine->generate(r, [&](const Chunk& c) {
+      if (json) {
+        if (c.id < 0) return;  // a final flush of held-back text goes with the summary
+        nlohmann::json j = {{"id", c.id}, {"text", c.text}};
+        j["logprob"] = c.logprob ? nlohmann::json(c.logprob->logprob) : nlohmann::json(nullptr);
+        if (c.logprob && !c.logprob->top.empty()) {
+          auto top = nlohmann::json::array();
+          for (auto [id, lp] : c.logprob->top) top.push_back({{"id", id}, {"logprob", lp}});
+          j["top_logprobs"] = top;
+        }
+        fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      } else {
+        fmt::print("{}", c.text);
+      }
+      std::fflush(stdout);
+    });
+    bar.done();
+    if (!logits_out.empty()) {
+      int64_t vocab = engine->description().vocab_size;
+      int64_t rows = int64_t(res.prompt_logits.size()) / vocab;
+      core::write_safetensors(logits_out, {{"logits",
+                                            core::StDtype::F32,
+                                            {rows, vocab},
+                                            res.prompt_logits.data(),
+                                            res.prompt_logits.size() * 4}});
     }
-    if (!a.json) fmt::print("{}\n", fmt::join(out, ","));
+    if (!json) fmt::print("\n");
+    if (json) {
+      nlohmann::json end = {{"finish_reason", res.finish_reason},
+                            {"prompt_tokens", res.prompt_tokens},
+                            {"generated_tokens", res.generated_tokens},
+                            {"prompt_tokens_per_s", res.prompt_tokens_per_s},
+                            {"decode_tokens_per_s", res.decode_tokens_per_s}};
+      fmt::print(stderr, "{}\n", end.dump());
+    } else if (m.verbose) {
+      fmt::print(stderr,
+                 "[{} prompt tokens at {:.1f} tok/s, {} generated at {:.1f} tok/s, finish: {}]\n",
+                 res.prompt_tokens, res.prompt_tokens_per_s, res.generated_tokens,
+                 res.decode_tokens_per_s, res.finish_reason);
+    }
     return 0;
   };
 }

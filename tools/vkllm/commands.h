@@ -12,5 +12,7 @@ Run add_devices(CLI::App& app);
 Run add_plugins(CLI::App& app);
 Run add_inspect(CLI::App& app);
 Run add_generate(CLI::App& app);
+Run add_chat(CLI::App& app);
+Run add_tokenize(CLI::App& app);
 
 }  // namespace vkllm::cli

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   add(vkllm::cli::add_plugins);
   add(vkllm::cli::add_inspect);
   add(vkllm::cli::add_generate);
+  add(vkllm::cli::add_chat);
+  add(vkllm::cli::add_tokenize);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,136 @@
+// The C API over vkllm::Engine: every entry point catches everything and reports a status;
+// the message is kept per thread for vkllm_last_error().
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "sdk/base/error.h"
+#include "vkllm/engine.h"
+#include "vkllm/vkllm.h"
+
+struct vkllm_engine {
+  std::unique_ptr<vkllm::Engine> engine;
+};
+
+namespace {
+thread_local std::string g_last_error;
+
+template <class F>
+vkllm_status guarded(F&& f) {
+  try {
+    f();
+    g_last_error.clear();
+    return VKLLM_OK;
+  } catch (const vkllm::Cancelled& e) {
+    g_last_error = e.what();
+    return VKLLM_ERROR_CANCELLED;
+  } catch (const vkllm::InputError& e) {
+    g_last_error = e.what();
+    return VKLLM_ERROR_INPUT;
+  } catch (const vkllm::ModelError& e) {
+    g_last_error = e.what();
+    return VKLLM_ERROR_MODEL;
+  } catch (const vkllm::PluginError& e) {
+    g_last_error = e.what();
+    return VKLLM_ERROR_PLUGIN;
+  } catch (const vkllm::DeviceError& e) {
+    g_last_error = e.what();
+    return VKLLM_ERROR_DEVICE;
+  } catch (const std::bad_alloc&) {
+    g_last_error = "out of memory";
+    return VKLLM_ERROR_INTERNAL;
+  } catch (const std::exception& e) {
+    g_last_error = e.what();
+    return VKLLM_ERROR_INTERNAL;
+  } catch (...) {
+    g_last_error = "unknown error";
+    return VKLLM_ERROR_INTERNAL;
+  }
+}
+
+char* dup(const std::string& s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (!p) throw std::bad_alloc();
+  std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+}  // namespace
+
+extern "C" {
+
+void vkllm_sampling_default(vkllm_sampling* s) {
+  if (!s) return;
+  *s = vkllm_sampling{-1.0f, -1, -1.0f, -1.0f, -1.0f, 256, 0, 0};
+}
+
+vkllm_status vkllm_engine_load(const char* model_dir, const char* quantize, int64_t context,
+                               vkllm_engine** out) {
+  return guarded([&] {
+    if (!model_dir || !out)
+      throw vkllm::InputError("vkllm_engine_load: model_dir and out are required");
+    *out = nullptr;
+    vkllm::EngineOptions o;
+    if (quantize) o.quantize = quantize;
+    o.context = context;
+    auto e = std::make_unique<vkllm_engine>();
+    e->engine = vkllm::Engine::load(model_dir, o);
+    *out = e.release();
+  });
+}
+
+void vkllm_engine_free(vkllm_engine* engine) { delete engine; }
+
+vkllm_status vkllm_engine_generate(vkllm_engine* engine, const char* prompt,
+                                   int32_t use_chat_template, const vkllm_sampling* sampling,
+                                   vkllm_token_fn on_token, void* user, char** out_text) {
+  return guarded([&] {
+    if (!engine || !prompt)
+      throw vkllm::InputError("vkllm_engine_generate: engine and prompt are required");
+    if (out_text) *out_text = nullptr;
+    vkllm::Request r;
+    if (use_chat_template)
+      r.messages = {{"user", prompt}};
+    else
+      r.prompt = prompt;
+    vkllm_sampling s;
+    vkllm_sampling_default(&s);
+    if (sampling) s = *sampling;
+    if (s.temperature >= 0) r.sampling.temperature = s.temperature;
+    if (s.top_k >= 0) r.sampling.top_k = s.top_k;
+    if (s.top_p >= 0) r.sampling.top_p = s.top_p;
+    if (s.min_p >= 0) r.sampling.min_p = s.min_p;
+    if (s.repetition_penalty >= 0) r.sampling.repetition_penalty = s.repetition_penalty;
+    if (s.has_seed) r.sampling.seed = s.seed;
+    r.max_tokens = s.max_tokens;
+    auto res = engine->engine->generate(r, [&](const vkllm::Chunk& c) {
+      if (on_token && on_token(c.text.c_str(), c.id, user) != 0) engine->engine->cancel();
+    });
+    if (out_text) *out_text = dup(res.text);
+  });
+}
+
+void vkllm_engine_cancel(vkllm_engine* engine) {
+  if (engine) engine->engine->cancel();
+}
+
+vkllm_status vkllm_engine_tokenize(vkllm_engine* engine, const char* text, int32_t add_special,
+                                   int32_t** out_ids, size_t* out_count) {
+  return guarded([&] {
+    if (!engine || !text || !out_ids || !out_count)
+      throw vkllm::InputError("vkllm_engine_tokenize: null argument");
+    auto ids = engine->engine->tokenize(text, add_special != 0);
+    auto* p = static_cast<int32_t*>(std::malloc(std::max<size_t>(ids.size(), 1) * sizeof(int32_t)));
+    if (!p) throw std::bad_alloc();
+    std::memcpy(p, ids.data(), ids.size() * sizeof(int32_t));
+    *out_ids = p;
+    *out_count = ids.size();
+  });
+}
+
+void vkllm_string_free(char* s) { std::free(s); }
+void vkllm_ids_free(int32_t* ids) { std::free(ids); }
+const char* vkllm_last_error(void) { return g_last_error.c_str(); }
+const char* vkllm_version(void) { return VKLLM_SDK_VERSION; }
+
+}  // extern "C"

@@ -1,0 +1,205 @@
+// vkllm::Engine: a model folder on the default device with its tokenizer, chat template and one
+// session whose cached prefix later requests reuse.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <mutex>
+
+#include "core/generate.h"
+#include "core/jinja/error.h"
+#include "core/jinja/template.h"
+#include "core/model.h"
+#include "core/plugin_host.h"
+#include "core/session.h"
+#include "core/tokenizer/tokenizer.h"
+#include "sdk/base/error.h"
+#include "vkllm/engine.h"
+
+namespace vkllm {
+namespace fs = std::filesystem;
+
+struct Engine::Impl {
+  std::unique_ptr<core::PluginHost> plugins;
+  std::shared_ptr<sdk::Device> device;
+  std::shared_ptr<core::LoadedModel> model;
+  std::shared_ptr<core::Tokenizer> tokenizer;
+  std::unique_ptr<core::jinja::Template> chat_template;
+  std::unique_ptr<core::Session> session;
+  nlohmann::json generation_config;
+  std::vector<int32_t> eos_ids;
+  ModelDescription desc;
+  std::atomic<bool> cancel{false};
+  std::mutex busy;
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions& opt) {
+  auto impl = std::make_unique<Impl>();
+  impl->plugins = std::make_unique<core::PluginHost>(opt.plugin_dirs);
+  impl->device = sdk::Device::create();
+  core::LoadOptions lo;
+  if (!opt.quantize.empty()) {
+    Dtype q = parse_dtype(opt.quantize);
+    if (q != Dtype::q8_0 && q != Dtype::q4_0) {
+      throw InputError("--quantize takes q8_0 or q4_0, not '" + opt.quantize + "'");
+    }
+    lo.quantize = q;
+  }
+  lo.progress = opt.on_load_progress;
+  impl->model = core::LoadedModel::load(dir, impl->device, *impl->plugins, lo);
+  if (fs::exists(fs::path(dir) / "tokenizer.json")) {
+    impl->tokenizer = core::Tokenizer::from_folder(dir);
+    const std::string& tpl = impl->tokenizer->chat_template();
+    if (!tpl.empty()) {
+      try {
+        impl->chat_template = std::make_unique<core::jinja::Template>(tpl);
+      } catch (const core::jinja::TemplateError& e) {
+        throw ModelError(fmt::format("{}: chat template: {}", dir, e.what()));
+      }
+    }
+  }
+  fs::path gc = fs::path(dir) / "generation_config.json";
+  if (fs::exists(gc)) impl->generation_config = core::read_json_file(gc.string());
+  auto add_eos = [&](const nlohmann::json& j) {
+    if (j.is_number_integer()) impl->eos_ids.push_back(j.get<int32_t>());
+    if (j.is_array())
+      for (const auto& e : j)
+        if (e.is_number_integer()) impl->eos_ids.push_back(e.get<int32_t>());
+  };
+  if (impl->generation_config.contains("eos_token_id"))
+    add_eos(impl->generation_config["eos_token_id"]);
+  if (impl->model->config().contains("eos_token_id"))
+    add_eos(impl->model->config()["eos_token_id"]);
+  if (impl->tokenizer && impl->tokenizer->eos_id())
+    impl->eos_ids.push_back(*impl->tokenizer->eos_id());
+  impl->session = std::make_unique<core::Session>(
+      impl->model,
+      core::SessionOptions{.context = opt.context, .prefill_chunk = opt.prefill_chunk});
+  const auto& info = impl->model->info();
+  impl->desc = {dir,
+                impl->model->entry().model_type,
+                impl->model->entry().family,
+                impl->device->features().name,
+                impl->model->plugin_path(),
+                info.parameters,
+                info.vocab_size,
+                impl->session->context(),
+                impl->model->weight_bytes()};
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+const ModelDescription& Engine::description() const { return impl_->desc; }
+
+std::string Engine::apply_chat_template(const std::vector<Message>& messages,
+                                        bool add_generation_prompt) const {
+  if (!impl_->chat_template) {
+    throw InputError(
+        fmt::format("{}: the model has no chat template (chat_template.jinja or "
+                    "tokenizer_config.json); use a plain prompt",
+                    impl_->desc.folder));
+  }
+  nlohmann::ordered_json ctx;
+  auto msgs = nlohmann::ordered_json::array();
+  for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  ctx["messages"] = msgs;
+  ctx["add_generation_prompt"] = add_generation_prompt;
+  ctx["tools"] = nullptr;
+  const auto& t = *impl_->tokenizer;
+  ctx["bos_token"] = t.bos_token();
+  ctx["eos_token"] = t.eos_token();
+  for (const char* k : {"unk_token", "pad_token"}) {
+    const auto& c = t.config();
+    if (c.is_object() && c.contains(k) && c[k].is_string()) ctx[k] = c[k];
+  }
+  return impl_->chat_template->render(core::jinja::Value::from_json(ctx));
+}
+
+std::vector<int32_t> Engine::tokenize(const std::string& text, bool add_special) const {
+  if (!impl_->tokenizer) throw InputError(impl_->desc.folder + ": tokenizer.json is missing");
+  return impl_->tokenizer->encode(text, add_special);
+}
+
+std::string Engine::detokenize(const std::vector<int32_t>& ids) const {
+  if (!impl_->tokenizer) throw InputError(impl_->desc.folder + ": tokenizer.json is missing");
+  return impl_->tokenizer->decode(ids, true);
+}
+
+void Engine::cancel() { impl_->cancel = true; }
+
+Result Engine::generate(const Request& req, const std::function<void(const Chunk&)>& on_chunk) {
+  std::unique_lock lock(impl_->busy, std::try_to_lock);
+  if (!lock) throw InputError("the engine is already generating (one request at a time)");
+  impl_->cancel = false;
+  int given = int(!req.messages.empty()) + int(!req.prompt.empty()) + int(!req.prompt_ids.empty());
+  if (given != 1) throw InputError("a request needs exactly one of messages, prompt or prompt_ids");
+  std::vector<int32_t> ids;
+  if (!req.prompt_ids.empty()) {
+    ids = req.prompt_ids;
+  } else if (!req.messages.empty()) {
+    ids = tokenize(apply_chat_template(req.messages, req.add_generation_prompt), false);
+  } else {
+    ids = tokenize(req.prompt, true);
+  }
+  if (ids.empty()) throw InputError("the prompt is empty");
+
+  core::GenerateParams p;
+  const auto& gc = impl_->generation_config;
+  bool sample = gc.is_object() ? gc.value("do_sample", true) : true;
+  p.sampling.temperature = req.sampling.temperature.value_or(
+      sample && gc.is_object() ? gc.value("temperature", 1.0f) : (sample ? 1.0f : 0.0f));
+  p.sampling.top_k = req.sampling.top_k.value_or(gc.is_object() ? gc.value("top_k", 0) : 0);
+  p.sampling.top_p = req.sampling.top_p.value_or(gc.is_object() ? gc.value("top_p", 1.0f) : 1.0f);
+  p.sampling.min_p = req.sampling.min_p.value_or(gc.is_object() ? gc.value("min_p", 0.0f) : 0.0f);
+  p.sampling.repetition_penalty = req.sampling.repetition_penalty.value_or(
+      gc.is_object() ? gc.value("repetition_penalty", 1.0f) : 1.0f);
+  p.sampling.presence_penalty = req.sampling.presence_penalty;
+  p.sampling.frequency_penalty = req.sampling.frequency_penalty;
+  p.sampling.seed = req.sampling.seed;
+  p.max_tokens = req.max_tokens;
+  p.stop = req.stop;
+  p.eos_ids = impl_->eos_ids;
+  p.ignore_eos = req.ignore_eos;
+  p.logprobs = req.logprobs;
+  p.prompt_logits = req.prompt_logits;
+
+  // Reuse the longest common prefix of the session (at least one token is evaluated).
+  core::Session& s = *impl_->session;
+  size_t common = 0;
+  const auto& held = s.tokens();
+  while (common < held.size() && common < ids.size() && held[common] == ids[common]) ++common;
+  if (common == ids.size()) --common;
+  if (req.prompt_logits) common = 0;
+  s.truncate(int64_t(common));
+  std::span<const int32_t> rest(ids.data() + common, ids.size() - common);
+
+  core::GenerateHooks hooks;
+  hooks.cancel = &impl_->cancel;
+  hooks.on_prefill = req.on_prefill;
+  if (on_chunk) {
+    hooks.on_token = [&](const core::StreamEvent& e) {
+      Chunk c{e.text, e.id, std::nullopt};
+      if (e.logprob) c.logprob = TokenInfo{e.logprob->id, e.logprob->logprob, e.logprob->top};
+      on_chunk(c);
+    };
+  }
+  auto r = core::generate(s, impl_->tokenizer.get(), rest, p, hooks);
+  Result out;
+  out.text = std::move(r.text);
+  out.ids = std::move(r.ids);
+  for (const auto& l : r.logprobs) out.logprobs.push_back({l.id, l.logprob, l.top});
+  out.finish_reason = core::finish_reason_name(r.finish);
+  out.prompt_logits = std::move(r.prompt_logits);
+  out.prompt_tokens = int64_t(ids.size());
+  out.cached_tokens = int64_t(common);
+  out.generated_tokens = r.timings.generated_tokens;
+  out.prompt_ms = r.timings.prompt_ms;
+  out.decode_ms = r.timings.decode_ms;
+  out.prompt_tokens_per_s =
+      r.timings.prompt_ms > 0 ? double(rest.size()) * 1e3 / r.timings.prompt_ms : 0;
+  out.decode_tokens_per_s = r.timings.decode_tps();
+  return out;
+}
+
+}  // namespace vkllm

@@ -1,0 +1,109 @@
+#pragma once
+// The generation loop shared by every family: logit processors (repetition, presence and
+// frequency penalties), sampling (temperature, top-k, top-p, min-p, seed), EOS ids, stop strings
+// that may span tokens, logprobs with top alternatives, streaming, cancellation and timings.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/session.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace vkllm::core {
+
+struct SamplingParams {
+  float temperature = 1.0f;         // 0: greedy
+  int top_k = 0;                    // 0: off
+  float top_p = 1.0f;               // 1: off
+  float min_p = 0.0f;               // 0: off
+  float repetition_penalty = 1.0f;  // HF semantics, over prompt and output (within the window)
+  float presence_penalty = 0.0f;    // OpenAI semantics, over the output
+  float frequency_penalty = 0.0f;
+  int penalty_window = 0;        // last N tokens the repetition penalty sees (0: all)
+  std::optional<uint64_t> seed;  // unset: random
+  bool greedy() const { return temperature <= 0.0f || top_k == 1; }
+  bool penalized() const {
+    return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
+  }
+};
+
+struct GenerateParams {
+  SamplingParams sampling;
+  int max_tokens = 256;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+  std::vector<int32_t> eos_ids;   // end-of-sequence ids (defaults come from the model)
+  bool ignore_eos = false;
+  int logprobs = -1;           // -1: none; 0: the chosen token's; k: and the top k
+  bool prompt_logits = false;  // return the logits of every prompt position
+};
+
+enum class FinishReason { stop, length, cancelled };
+const char* finish_reason_name(FinishReason r);
+
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // the k most likely tokens
+};
+
+struct Timings {
+  int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
+  double prompt_ms = 0, decode_ms = 0;
+  double prompt_tps() const {
+    return prompt_ms > 0 ? double(prompt_tokens - cached_tokens) * 1e3 / prompt_ms : 0;
+  }
+  double decode_tps() const {
+    return decode_ms > 0 ? double(generated_tokens) * 1e3 / decode_ms : 0;
+  }
+};
+
+// One generated token as it streams: the text it completes (may be empty while a character or
+// a possible stop string is pending), its id and logprob.
+struct StreamEvent {
+  std::string text;
+  int32_t id = 0;
+  std::optional<TokenLogprob> logprob;
+};
+
+struct GenerateResult {
+  std::string text;
+  std::vector<int32_t> ids;
+  std::vector<TokenLogprob> logprobs;
+  FinishReason finish = FinishReason::length;
+  std::string stop_string;           // which stop string ended it, if any
+  std::vector<float> prompt_logits;  // [prompt tokens, vocab] when asked for
+  Timings timings;
+};
+
+struct GenerateHooks {
+  std::function<void(const StreamEvent&)> on_token;
+  std::function<void(int64_t, int64_t)> on_prefill;  // (processed, total) after each chunk
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Turns logits into the next token. Deterministic for a given seed.
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& p);
+  // Applies the penalties in place (history: prompt + output; output_start: where output begins).
+  void penalize(std::span<float> logits, std::span<const int32_t> history,
+                size_t output_start) const;
+  int32_t sample(std::span<const float> logits);
+  static TokenLogprob logprob_of(std::span<const float> logits, int32_t id, int top);
+
+ private:
+  SamplingParams p_;
+  uint64_t state_;
+};
+
+// Continues the session's sequence with `prompt` and then generated tokens. tokenizer may be
+// null (ids in, ids out; stop strings then need a tokenizer and are rejected).
+GenerateResult generate(Session& session, const Tokenizer* tokenizer,
+                        std::span<const int32_t> prompt, const GenerateParams& params,
+                        const GenerateHooks& hooks = {});
+
+}  // namespace vkllm::core

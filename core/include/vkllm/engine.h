@@ -1,0 +1,121 @@
+#pragma once
+// vkllm's C++ API for applications: load a model folder, generate text (streamed), cancel from
+// another thread. Errors are vkllm::Error subclasses (InputError, ModelError, PluginError,
+// DeviceError, Cancelled) whose message names what failed and where.
+//
+//   auto engine = vkllm::Engine::load("models/tiny-kjv");
+//   vkllm::Request req;
+//   req.messages = {{"user", "In the beginning"}};
+//   auto res = engine->generate(req, [](const vkllm::Chunk& c) { std::cout << c.text; });
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vkllm {
+
+struct EngineOptions {
+  std::string quantize;                  // "", "q8_0" or "q4_0": quantize weights at load time
+  int64_t context = 0;                   // tokens (0: min(model maximum, 4096))
+  int prefill_chunk = 512;               // tokens per forward pass during prefill
+  std::vector<std::string> plugin_dirs;  // empty: build tree, install prefix, VKLLM_PLUGIN_PATH
+  // Called while weights load with (bytes done, bytes total).
+  std::function<void(uint64_t, uint64_t)> on_load_progress;
+};
+
+struct Message {
+  std::string role;  // system, user, assistant, tool
+  std::string content;
+};
+
+struct Sampling {
+  std::optional<float> temperature;  // 0: greedy; unset: generation_config.json, else 1
+  std::optional<int> top_k;
+  std::optional<float> top_p;
+  std::optional<float> min_p;
+  std::optional<float> repetition_penalty;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::optional<uint64_t> seed;
+};
+
+struct Request {
+  // Exactly one of: messages (the chat template is applied), prompt (text as is; the
+  // tokenizer's special tokens such as BOS are added), prompt_ids (ids as they enter the model).
+  std::vector<Message> messages;
+  std::string prompt;
+  std::vector<int32_t> prompt_ids;
+  bool add_generation_prompt = true;
+  Sampling sampling;
+  int max_tokens = 256;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  int logprobs = -1;           // -1: none, 0: the chosen token's, k: and the top k alternatives
+  bool prompt_logits = false;  // return the logits of every prompt position (no prefix reuse)
+  // Called after each prefill chunk with (tokens processed, tokens to process).
+  std::function<void(int64_t, int64_t)> on_prefill;
+};
+
+struct TokenInfo {
+  int32_t id = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;
+};
+
+// One streamed step: the text it adds (may be empty while a UTF-8 character or a possible stop
+// string is incomplete) and the token.
+struct Chunk {
+  std::string text;
+  int32_t id = -1;
+  std::optional<TokenInfo> logprob;
+};
+
+struct Result {
+  std::string text;
+  std::vector<int32_t> ids;
+  std::vector<TokenInfo> logprobs;
+  std::string finish_reason;         // "stop", "length" or "cancelled"
+  std::vector<float> prompt_logits;  // [prompt tokens, vocab] when asked for
+  int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
+  double prompt_ms = 0, decode_ms = 0;
+  double prompt_tokens_per_s = 0, decode_tokens_per_s = 0;
+};
+
+struct ModelDescription {
+  std::string folder, model_type, family, device, plugin;
+  int64_t parameters = 0, vocab_size = 0, context = 0;
+  uint64_t weight_bytes = 0;
+};
+
+class Engine {
+ public:
+  static std::unique_ptr<Engine> load(const std::string& model_dir,
+                                      const EngineOptions& options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Generates for the request, calling on_chunk for every token. Reuses the cached prefix of the
+  // previous request (multi-turn chat re-uses its history). Not reentrant: one request at a time.
+  Result generate(const Request& request, const std::function<void(const Chunk&)>& on_chunk = {});
+  // Stops the running generate() (from any thread) within one chunk or decode step; it returns
+  // with finish_reason "cancelled".
+  void cancel();
+
+  std::string apply_chat_template(const std::vector<Message>& messages,
+                                  bool add_generation_prompt) const;
+  std::vector<int32_t> tokenize(const std::string& text, bool add_special = false) const;
+  std::string detokenize(const std::vector<int32_t>& ids) const;
+  const ModelDescription& description() const;
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vkllm

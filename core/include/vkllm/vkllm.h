@@ -1,0 +1,61 @@
+/* vkllm's C API: opaque handles, sized integers, a status code per call and
+ * vkllm_last_error() (per thread) for the message. No call lets a C++ exception escape. */
+#ifndef VKLLM_H
+#define VKLLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum vkllm_status {
+  VKLLM_OK = 0,
+  VKLLM_ERROR_INPUT = 1,  /* bad request, prompt, file or argument */
+  VKLLM_ERROR_MODEL = 2,  /* the model folder cannot be loaded */
+  VKLLM_ERROR_PLUGIN = 3, /* no usable plugin for the model */
+  VKLLM_ERROR_DEVICE = 4, /* Vulkan or device memory */
+  VKLLM_ERROR_CANCELLED = 5,
+  VKLLM_ERROR_INTERNAL = 6
+} vkllm_status;
+
+typedef struct vkllm_engine vkllm_engine;
+
+typedef struct vkllm_sampling {
+  float temperature;        /* < 0: the model's default; 0: greedy */
+  int32_t top_k;            /* < 0: default; 0: off */
+  float top_p;              /* < 0: default */
+  float min_p;              /* < 0: default */
+  float repetition_penalty; /* < 0: default */
+  int32_t max_tokens;
+  int32_t has_seed;
+  uint64_t seed;
+} vkllm_sampling;
+
+/* Returns nonzero to stop generation. token_id is -1 for a final flush of held-back text. */
+typedef int32_t (*vkllm_token_fn)(const char* text, int32_t token_id, void* user);
+
+void vkllm_sampling_default(vkllm_sampling* s);
+/* quantize: NULL, "q8_0" or "q4_0"; context: 0 for the default. */
+vkllm_status vkllm_engine_load(const char* model_dir, const char* quantize, int64_t context,
+                               vkllm_engine** out);
+void vkllm_engine_free(vkllm_engine* engine);
+/* Generates from a prompt: with use_chat_template the prompt is one user message. The full
+ * text is returned in *out_text (free with vkllm_string_free) when out_text is not NULL. */
+vkllm_status vkllm_engine_generate(vkllm_engine* engine, const char* prompt,
+                                   int32_t use_chat_template, const vkllm_sampling* sampling,
+                                   vkllm_token_fn on_token, void* user, char** out_text);
+void vkllm_engine_cancel(vkllm_engine* engine);
+vkllm_status vkllm_engine_tokenize(vkllm_engine* engine, const char* text, int32_t add_special,
+                                   int32_t** out_ids, size_t* out_count);
+void vkllm_string_free(char* s);
+void vkllm_ids_free(int32_t* ids);
+const char* vkllm_last_error(void);
+const char* vkllm_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VKLLM_H */

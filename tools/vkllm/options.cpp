@@ -1,0 +1,91 @@
+#include "options.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+namespace vkllm::cli {
+
+void ModelArgs::add(CLI::App* cmd) {
+  cmd->add_option("--model,-m", model, "Model folder (config.json, *.safetensors, tokenizer.json)")
+      ->required();
+  cmd->add_option("--quantize", quantize, "Quantize weights at load time: q8_0 or q4_0");
+  cmd->add_option("--context,-c", context, "Context length in tokens (default: min(model, 4096))");
+  cmd->add_option("--prefill-chunk", prefill_chunk, "Tokens per forward pass in prefill")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--verbose,-v", verbose, "Print timings");
+}
+
+std::unique_ptr<Engine> ModelArgs::load() const {
+  EngineOptions o;
+  o.quantize = quantize;
+  o.context = context;
+  o.prefill_chunk = prefill_chunk;
+  auto bar = std::make_shared<Progress>("loading");
+  o.on_load_progress = [bar](uint64_t done, uint64_t total) {
+    bar->update(int64_t(done >> 20), int64_t(total >> 20));
+  };
+  auto e = Engine::load(model, o);
+  bar->done();
+  return e;
+}
+
+bool ModelArgs::has_chat_template(const Engine& e) {
+  try {
+    e.apply_chat_template({{"user", "x"}}, true);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+void SamplingArgs::add(CLI::App* cmd) {
+  cmd->add_option("--max-tokens,-n", max_tokens, "Tokens to generate")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temp,--temperature", temp,
+                  "Temperature (0: greedy; default from generation_config.json)");
+  cmd->add_option("--top-k", top_k, "Keep the k most likely tokens (0: off)");
+  cmd->add_option("--top-p", top_p, "Nucleus sampling threshold");
+  cmd->add_option("--min-p", min_p, "Drop tokens below min_p times the most likely");
+  cmd->add_option("--repeat-penalty", repeat_penalty, "Repetition penalty (1: off)");
+  cmd->add_option("--presence-penalty", presence, "Presence penalty");
+  cmd->add_option("--frequency-penalty", frequency, "Frequency penalty");
+  cmd->add_option("--seed", seed, "Random seed");
+  cmd->add_option("--stop", stop, "Stop string (repeatable)");
+  cmd->add_option("--logprobs", logprobs,
+                  "Report logprobs with this many alternatives (0: only the token's)");
+  cmd->add_flag("--ignore-eos", ignore_eos, "Keep generating past end-of-sequence tokens");
+}
+
+Request SamplingArgs::request() const {
+  Request r;
+  r.sampling.temperature = temp;
+  r.sampling.top_k = top_k;
+  r.sampling.top_p = top_p;
+  r.sampling.min_p = min_p;
+  r.sampling.repetition_penalty = repeat_penalty;
+  r.sampling.presence_penalty = presence;
+  r.sampling.frequency_penalty = frequency;
+  r.sampling.seed = seed;
+  r.max_tokens = max_tokens;
+  r.stop = stop;
+  r.ignore_eos = ignore_eos;
+  r.logprobs = logprobs;
+  return r;
+}
+
+Progress::Progress(std::string label) : label_(std::move(label)), tty_(::isatty(2) != 0) {}
+
+void Progress::update(int64_t done, int64_t total) {
+  if (!tty_ || total <= 0) return;
+  int width = 30, fill = int(double(done) / double(total) * width);
+  fmt::print(stderr, "\r{} [{}{}] {}/{}", label_, std::string(size_t(fill), '#'),
+             std::string(size_t(width - fill), ' '), done, total);
+  shown_ = true;
+}
+
+void Progress::done() {
+  if (shown_) fmt::print(stderr, "\r\033[K");
+  shown_ = false;
+}
+
+}  // namespace vkllm::cli

@@ -1,0 +1,49 @@
+#pragma once
+// Options shared by the commands that load a model and sample from it, and a terminal progress
+// bar.
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "vkllm/engine.h"
+
+namespace vkllm::cli {
+
+struct ModelArgs {
+  std::string model, quantize;
+  int64_t context = 0;
+  int prefill_chunk = 512;
+  bool verbose = false;
+  void add(CLI::App* cmd);
+  std::unique_ptr<Engine> load() const;  // with a progress bar on a terminal
+  static bool has_chat_template(const Engine& e);
+};
+
+struct SamplingArgs {
+  std::optional<float> temp, top_p, min_p, repeat_penalty;
+  std::optional<int> top_k;
+  std::optional<uint64_t> seed;
+  float presence = 0, frequency = 0;
+  int max_tokens = 256;
+  int logprobs = -1;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  void add(CLI::App* cmd);
+  Request request() const;  // sampling fields filled
+};
+
+// A one-line progress bar on stderr when it is a terminal; silent otherwise.
+class Progress {
+ public:
+  explicit Progress(std::string label);
+  void update(int64_t done, int64_t total);
+  void done();
+
+ private:
+  std::string label_;
+  bool tty_, shown_ = false;
+};
+
+}  // namespace vkllm::cli
