@@ -91,6 +91,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
 }
 
 const ModelDescription& Engine::description() const { return impl_->desc; }
+bool Engine::has_tokenizer() const { return impl_->tokenizer != nullptr; }
 
 std::string Engine::apply_chat_template(const std::vector<Message>& messages,
                                         bool add_generation_prompt) const {

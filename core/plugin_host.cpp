@@ -15,6 +15,7 @@
 
 #ifndef VKLLM_BUILD_PLUGIN_DIR
 #define VKLLM_BUILD_PLUGIN_DIR ""
+#define VKLLM_BUILD_CORE_DIR ""
 #endif
 
 namespace vkllm::core {
@@ -32,14 +33,16 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 
 std::vector<std::string> PluginHost::default_dirs() {
   std::vector<std::string> dirs;
-  std::string build = VKLLM_BUILD_PLUGIN_DIR;
-  if (!build.empty()) dirs.push_back(build);
+  // The build tree's plugins when this libvkllm.so is the build tree's; otherwise
   // <libdir>/vkllm/plugins next to the installed libvkllm.so.
   boost::system::error_code ec;
   auto here = boost::dll::this_line_location(ec);
-  if (!ec) {
-    auto installed = fs::path(here.string()).parent_path() / "vkllm" / "plugins";
-    if (installed.string() != build) dirs.push_back(installed.string());
+  fs::path lib_dir = ec ? fs::path() : fs::path(here.string()).parent_path();
+  std::error_code fe;
+  if (!lib_dir.empty() && fs::equivalent(lib_dir, VKLLM_BUILD_CORE_DIR, fe)) {
+    dirs.push_back(VKLLM_BUILD_PLUGIN_DIR);
+  } else if (!lib_dir.empty()) {
+    dirs.push_back((lib_dir / "vkllm" / "plugins").string());
   }
   if (const char* env = std::getenv("VKLLM_PLUGIN_PATH")) {
     std::string s = env;

@@ -1,6 +1,6 @@
 #pragma once
 // Hugging Face tokenizer.json: normalizers, pre-tokenizers, the BPE model (byte-level as in
-// GPT-2/Llama 3/Qwen2, or SentencePiece-style with byte fallback as in Llama 2/Mistral/Gemma),
+// GPT-2 and its successors, or SentencePiece-style with byte fallback),
 // added and special tokens, post-processors and decoders.
 #include <nlohmann/json.hpp>
 

@@ -95,6 +95,9 @@ Run add_generate(CLI::App& app) {
                                             res.prompt_logits.data(),
                                             res.prompt_logits.size() * 4}});
     }
+    if (!json && !engine->has_tokenizer()) {
+      fmt::print("{}", fmt::join(res.ids, ","));  // no tokenizer: the ids are the output
+    }
     if (!json) fmt::print("\n");
     if (json) {
       nlohmann::json end = {{"finish_reason", res.finish_reason},

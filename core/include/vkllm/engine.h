@@ -110,6 +110,7 @@ class Engine {
   std::vector<int32_t> tokenize(const std::string& text, bool add_special = false) const;
   std::string detokenize(const std::vector<int32_t>& ids) const;
   const ModelDescription& description() const;
+  bool has_tokenizer() const;
 
   struct Impl;
 

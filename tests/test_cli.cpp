@@ -1,0 +1,163 @@
+// The vkllm executable end to end: normal use on the test checkpoints, and every kind of bad
+// input failing with a message that names what and where (never a crash).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace vkllm::test {
+namespace {
+namespace fs = std::filesystem;
+
+struct Out {
+  int rc;
+  std::string text;
+};
+
+Out vkllm(const std::string& args) {
+  std::string cmd = std::string(VKLLM_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  int status = pclose(p);
+  int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return {rc, text};
+}
+
+std::string fixture(const std::string& v) { return std::string(VKLLM_TEST_DATA) + "/llama/" + v; }
+
+fs::path scratch(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("vkllm-cli-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A failure: nonzero exit (1 = reported error, not a crash) and a message with every needle.
+void expect_error(const Out& o, std::initializer_list<std::string> needles) {
+  EXPECT_EQ(o.rc, 1) << o.text;
+  for (const auto& n : needles) EXPECT_NE(o.text.find(n), std::string::npos) << "missing '" << n << "' in: " << o.text;
+}
+
+TEST(Cli, GenerateJsonPrintsOneObjectPerToken) {
+  auto o = vkllm("generate -m " + fixture("qwen2") + " --prompt-ids 5,6,7 -n 4 --temp 0 --json");
+  ASSERT_EQ(o.rc, 0) << o.text;
+  std::istringstream in(o.text);
+  std::string line;
+  int tokens = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("finish_reason")) continue;
+    EXPECT_TRUE(j.contains("id") && j.contains("text") && j.contains("logprob")) << line;
+    EXPECT_LE(j["logprob"].get<double>(), 0.0);
+    ++tokens;
+  }
+  EXPECT_EQ(tokens, 4);
+}
+
+TEST(Cli, LogitsOutWritesEveryPosition) {
+  fs::path d = scratch("logits");
+  auto o = vkllm("generate -m " + fixture("llama3") + " --prompt-ids 1,2,3,4,5 -n 1 --temp 0 --logits-out " +
+                 (d / "l.safetensors").string());
+  ASSERT_EQ(o.rc, 0) << o.text;
+  std::ifstream f(d / "l.safetensors", std::ios::binary);
+  uint64_t n = 0;
+  f.read(reinterpret_cast<char*>(&n), 8);
+  std::string header(n, ' ');
+  f.read(header.data(), long(n));
+  auto h = nlohmann::json::parse(header);
+  EXPECT_EQ(h["logits"]["shape"], nlohmann::json({5, 384}));
+  EXPECT_EQ(h["logits"]["dtype"], "F32");
+  fs::remove_all(d);
+}
+
+TEST(Cli, InspectAndPlugins) {
+  auto o = vkllm("inspect " + fixture("llama3") + " --json");
+  ASSERT_EQ(o.rc, 0) << o.text;
+  auto j = nlohmann::json::parse(o.text);
+  EXPECT_EQ(j["family"], "llama");
+  EXPECT_GT(j["parameters"].get<int64_t>(), 100000);
+  auto p = vkllm("plugins");
+  EXPECT_EQ(p.rc, 0);
+  EXPECT_NE(p.text.find("libvkllm-llama.so"), std::string::npos) << p.text;
+}
+
+TEST(Cli, MissingFolder) {
+  expect_error(vkllm("generate -m /nonexistent/model --prompt-ids 1"), {"/nonexistent/model", "no such model folder"});
+}
+
+TEST(Cli, UnknownModelTypeListsKnownOnes) {
+  fs::path d = scratch("unknown");
+  std::ofstream(d / "config.json") << R"({"model_type": "frobnicator", "vocab_size": 10})";
+  expect_error(vkllm("generate -m " + d.string() + " --prompt-ids 1"), {"frobnicator", "known model types", "llama"});
+  fs::remove_all(d);
+}
+
+TEST(Cli, CorruptWeightsNameTheFile) {
+  fs::path d = scratch("corrupt");
+  fs::copy(fixture("qwen2"), d, fs::copy_options::recursive);
+  fs::path st = d / "model.safetensors";
+  fs::resize_file(st, fs::file_size(st) / 2);  // truncated
+  expect_error(vkllm("generate -m " + d.string() + " --prompt-ids 1"), {st.string(), "truncated"});
+  // a header that lies about a shape
+  {
+    std::string header = R"({"x":{"dtype":"F32","shape":[4,4],"data_offsets":[0,60]}})";
+    std::ofstream f(st, std::ios::binary | std::ios::trunc);
+    uint64_t n = header.size();
+    f.write(reinterpret_cast<const char*>(&n), 8);
+    f << header << std::string(60, '\0');
+  }
+  expect_error(vkllm("generate -m " + d.string() + " --prompt-ids 1"), {st.string(), "tensor 'x'", "needs 64 bytes"});
+  std::ofstream(st, std::ios::trunc) << "garbage";
+  expect_error(vkllm("generate -m " + d.string() + " --prompt-ids 1"), {st.string()});
+  fs::remove_all(d);
+}
+
+TEST(Cli, MissingTensorIsNamed) {
+  fs::path d = scratch("missing");
+  fs::copy(fixture("qwen2"), d, fs::copy_options::recursive);
+  // rewrite the checkpoint without one tensor
+  fs::path st = d / "model.safetensors";
+  std::ifstream in(st, std::ios::binary);
+  uint64_t n = 0;
+  in.read(reinterpret_cast<char*>(&n), 8);
+  std::string header(n, ' ');
+  in.read(header.data(), long(n));
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  auto h = nlohmann::ordered_json::parse(header);
+  h.erase("model.layers.1.mlp.down_proj.weight");
+  std::string nh = h.dump();
+  nh.append((8 - nh.size() % 8) % 8, ' ');
+  std::ofstream out(st, std::ios::binary | std::ios::trunc);
+  uint64_t nn = nh.size();
+  out.write(reinterpret_cast<const char*>(&nn), 8);
+  out << nh << data;
+  out.close();
+  expect_error(vkllm("generate -m " + d.string() + " --prompt-ids 1"), {"model.layers.1.mlp.down_proj.weight", "missing"});
+  fs::remove_all(d);
+}
+
+TEST(Cli, PromptLongerThanContext) {
+  std::string ids;
+  for (int i = 0; i < 20; ++i) ids += (i ? "," : "") + std::to_string(i + 1);
+  expect_error(vkllm("generate -m " + fixture("qwen2") + " --context 8 --prompt-ids " + ids), {"context", "20"});
+}
+
+TEST(Cli, BadIds) {
+  expect_error(vkllm("generate -m " + fixture("qwen2") + " --prompt-ids 1,x,3"), {"'x'", "not a token id"});
+  expect_error(vkllm("generate -m " + fixture("qwen2") + " --prompt-ids 1,99999"), {"99999", "outside the vocabulary"});
+}
+
+TEST(Cli, BadDtypeAndTokenizer) {
+  expect_error(vkllm("generate -m " + fixture("qwen2") + " --quantize q3_k --prompt-ids 1"), {"q3_k"});
+  expect_error(vkllm("tokenize -t " + fixture("qwen2") + " --text hi"), {"tokenizer.json", "missing"});
+}
+
+}  // namespace
+}  // namespace vkllm::test
