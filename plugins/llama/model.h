@@ -21,6 +21,8 @@ struct Weights {
 
 // Maps checkpoint names to Weights (fusing Q/K/V and gate/up).
 Weights load_weights(const Config& c, plugin::WeightSource& src, sdk::Device& device);
+// Writes c's weights as a llama.cpp GGUF (architecture llama or qwen2).
+void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& out, Dtype type);
 
 class LlamaModel : public plugin::Model {
  public:

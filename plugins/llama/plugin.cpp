@@ -23,6 +23,11 @@ class LlamaFamily : public plugin::Family {
     return info;
   }
 
+  void export_gguf(const nlohmann::json& config, plugin::WeightSource& weights, sdk::GgufWriter& out,
+                   Dtype type) const override {
+    llama::export_gguf(Config::parse(config), weights, out, type);
+  }
+
   std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
                                       std::shared_ptr<sdk::Device> device) override {
     Config c = Config::parse(config);

@@ -2,8 +2,13 @@
 // every plugin.
 #include "sdk/plugin_api/family.h"
 
+#include "sdk/base/error.h"
+
 namespace vkllm::plugin {
 WeightSource::~WeightSource() = default;
 Model::~Model() = default;
 Family::~Family() = default;
+void Family::export_gguf(const nlohmann::json&, WeightSource&, sdk::GgufWriter&, Dtype) const {
+  throw PluginError("[gguf] this model family has no GGUF export");
+}
 }  // namespace vkllm::plugin

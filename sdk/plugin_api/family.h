@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sdk/gguf.h"
 #include "sdk/kv_cache.h"
 #include "sdk/tensor.h"
 #include "sdk/vk/device.h"
@@ -89,6 +90,11 @@ class Model {
 class Family {
  public:
   virtual ~Family();
+  // Writes the architecture metadata and tensors of a llama.cpp GGUF file (the host adds the
+  // tokenizer), tensors stored as `type`. Families without a GGUF mapping keep the default,
+  // which refuses.
+  virtual void export_gguf(const nlohmann::json& config, WeightSource& weights, sdk::GgufWriter& out,
+                           Dtype type) const;
   // config: config.json after the registry's normalisation. Throws ModelError naming the key.
   virtual ModelInfo describe(const nlohmann::json& config) const = 0;
   virtual std::unique_ptr<Model> load(const nlohmann::json& config, WeightSource& weights,

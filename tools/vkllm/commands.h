@@ -14,5 +14,6 @@ Run add_inspect(CLI::App& app);
 Run add_generate(CLI::App& app);
 Run add_chat(CLI::App& app);
 Run add_tokenize(CLI::App& app);
+Run add_export(CLI::App& app);
 
 }  // namespace vkllm::cli

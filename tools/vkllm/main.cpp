@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add(vkllm::cli::add_generate);
   add(vkllm::cli::add_chat);
   add(vkllm::cli::add_tokenize);
+  add(vkllm::cli::add_export);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,142 @@
+#include "sdk/gguf.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "sdk/base/error.h"
+#include "sdk/quant.h"
+
+namespace vkllm::sdk {
+namespace {
+
+enum : uint32_t { kU8 = 0, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kString, kArray, kU64, kI64, kF64 };
+
+template <class T>
+void put(std::vector<uint8_t>& b, T v) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&v);
+  b.insert(b.end(), p, p + sizeof(T));
+}
+void put_str(std::vector<uint8_t>& b, const std::string& s) {
+  put<uint64_t>(b, s.size());
+  b.insert(b.end(), s.begin(), s.end());
+}
+
+}  // namespace
+
+void GgufWriter::kv(const std::string& key, const std::string& v) {
+  put_str(kvs_, key);
+  put<uint32_t>(kvs_, kString);
+  put_str(kvs_, v);
+  ++n_kv_;
+}
+void GgufWriter::kv(const std::string& key, uint32_t v) {
+  put_str(kvs_, key);
+  put<uint32_t>(kvs_, kU32);
+  put<uint32_t>(kvs_, v);
+  ++n_kv_;
+}
+void GgufWriter::kv(const std::string& key, int32_t v) {
+  put_str(kvs_, key);
+  put<uint32_t>(kvs_, kI32);
+  put<int32_t>(kvs_, v);
+  ++n_kv_;
+}
+void GgufWriter::kv(const std::string& key, float v) {
+  put_str(kvs_, key);
+  put<uint32_t>(kvs_, kF32);
+  put<float>(kvs_, v);
+  ++n_kv_;
+}
+void GgufWriter::kv(const std::string& key, bool v) {
+  put_str(kvs_, key);
+  put<uint32_t>(kvs_, kBool);
+  put<uint8_t>(kvs_, v ? 1 : 0);
+  ++n_kv_;
+}
+void GgufWriter::kv(const std::string& key, const std::vector<std::string>& v) {
+  put_str(kvs_, key);
+  put<uint32_t>(kvs_, kArray);
+  put<uint32_t>(kvs_, kString);
+  put<uint64_t>(kvs_, v.size());
+  for (const auto& s : v) put_str(kvs_, s);
+  ++n_kv_;
+}
+void GgufWriter::kv(const std::string& key, const std::vector<float>& v) {
+  put_str(kvs_, key);
+  put<uint32_t>(kvs_, kArray);
+  put<uint32_t>(kvs_, kF32);
+  put<uint64_t>(kvs_, v.size());
+  for (float x : v) put<float>(kvs_, x);
+  ++n_kv_;
+}
+void GgufWriter::kv(const std::string& key, const std::vector<int32_t>& v) {
+  put_str(kvs_, key);
+  put<uint32_t>(kvs_, kArray);
+  put<uint32_t>(kvs_, kI32);
+  put<uint64_t>(kvs_, v.size());
+  for (int32_t x : v) put<int32_t>(kvs_, x);
+  ++n_kv_;
+}
+
+void GgufWriter::tensor(const std::string& name, const std::vector<int64_t>& shape,
+                        const std::vector<float>& values, Dtype type) {
+  Tensor t{name, shape, 0, {}};
+  int64_t cols = shape.back(), rows = int64_t(values.size()) / std::max<int64_t>(cols, 1);
+  switch (type) {
+    case Dtype::f32:
+      t.ggml_type = 0;
+      t.data.resize(values.size() * 4);
+      std::memcpy(t.data.data(), values.data(), t.data.size());
+      break;
+    case Dtype::f16:
+      t.ggml_type = 1;
+      for (float x : values) put<uint16_t>(t.data, f32_to_f16(x));
+      break;
+    case Dtype::q8_0:
+    case Dtype::q4_0: {
+      if (cols % 32) throw InputError(fmt::format("[gguf] {}: {} columns cannot be {}", name, cols, dtype_name(type)));
+      t.ggml_type = type == Dtype::q8_0 ? 8 : 2;
+      t.data = to_gguf_blocks(quantize(type, values.data(), rows, cols));
+      break;
+    }
+    default: throw InputError(fmt::format("[gguf] {} cannot be written", dtype_name(type)));
+  }
+  tensors_.push_back(std::move(t));
+}
+
+void GgufWriter::write(const std::string& path) const {
+  constexpr uint64_t kAlign = 32;
+  std::vector<uint8_t> head;
+  head.insert(head.end(), {'G', 'G', 'U', 'F'});
+  put<uint32_t>(head, 3);
+  put<uint64_t>(head, tensors_.size());
+  put<uint64_t>(head, n_kv_ + 1);
+  head.insert(head.end(), kvs_.begin(), kvs_.end());
+  put_str(head, "general.alignment");
+  put<uint32_t>(head, kU32);
+  put<uint32_t>(head, uint32_t(kAlign));
+  uint64_t offset = 0;
+  for (const auto& t : tensors_) {
+    put_str(head, t.name);
+    put<uint32_t>(head, uint32_t(t.shape.size()));
+    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) put<uint64_t>(head, uint64_t(*it));  // innermost first
+    put<uint32_t>(head, t.ggml_type);
+    put<uint64_t>(head, offset);
+    offset += (t.data.size() + kAlign - 1) / kAlign * kAlign;
+  }
+  head.resize((head.size() + kAlign - 1) / kAlign * kAlign, 0);
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw InputError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+  out.write(reinterpret_cast<const char*>(head.data()), long(head.size()));
+  for (const auto& t : tensors_) {
+    out.write(reinterpret_cast<const char*>(t.data.data()), long(t.data.size()));
+    std::vector<char> pad((kAlign - t.data.size() % kAlign) % kAlign, 0);
+    out.write(pad.data(), long(pad.size()));
+  }
+  if (!out) throw InputError(fmt::format("{}: write failed", path));
+}
+
+}  // namespace vkllm::sdk

@@ -1,0 +1,43 @@
+#pragma once
+// Writes GGUF v3 files (llama.cpp's format): metadata key/values and tensors in F32, F16,
+// Q8_0 or Q4_0, so other engines can run the very weights vkllm runs.
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "sdk/base/dtype.h"
+
+namespace vkllm::sdk {
+
+class GgufWriter {
+ public:
+  GgufWriter() = default;
+  void kv(const std::string& key, const std::string& v);
+  void kv(const std::string& key, uint32_t v);
+  void kv(const std::string& key, int32_t v);
+  void kv(const std::string& key, float v);
+  void kv(const std::string& key, bool v);
+  void kv(const std::string& key, const std::vector<std::string>& v);
+  void kv(const std::string& key, const std::vector<float>& v);
+  void kv(const std::string& key, const std::vector<int32_t>& v);
+  // A 2-D [rows, cols] or 1-D tensor from f32 values, stored as `type` (f32, f16, q8_0, q4_0;
+  // quantized types need cols % 32 == 0). Shapes are given outermost first.
+  void tensor(const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& values,
+              Dtype type);
+  // Writes the file (InputError when it cannot).
+  void write(const std::string& path) const;
+
+ private:
+  struct Tensor {
+    std::string name;
+    std::vector<int64_t> shape;
+    uint32_t ggml_type;
+    std::vector<uint8_t> data;
+  };
+  std::vector<uint8_t> kvs_;
+  uint64_t n_kv_ = 0;
+  std::vector<Tensor> tensors_;
+};
+
+}  // namespace vkllm::sdk

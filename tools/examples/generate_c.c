@@ -1,0 +1,38 @@
+/* Embedding vkllm through its C API.
+ *   example_generate_c <model dir> <prompt> */
+#include <stdio.h>
+#include <vkllm/vkllm.h>
+
+static int32_t on_token(const char* text, int32_t id, void* user) {
+  (void)id;
+  ++*(int*)user;
+  fputs(text, stdout);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s <model dir> <prompt>\n", argv[0]);
+    return 2;
+  }
+  vkllm_engine* engine = NULL;
+  if (vkllm_engine_load(argv[1], NULL, 0, &engine) != VKLLM_OK) {
+    fprintf(stderr, "load failed: %s\n", vkllm_last_error());
+    return 1;
+  }
+  vkllm_sampling s;
+  vkllm_sampling_default(&s);
+  s.temperature = 0.0f;
+  s.max_tokens = 24;
+  int tokens = 0;
+  char* text = NULL;
+  vkllm_status st = vkllm_engine_generate(engine, argv[2], 0, &s, on_token, &tokens, &text);
+  printf("\n");
+  if (st != VKLLM_OK) fprintf(stderr, "generate failed: %s\n", vkllm_last_error());
+  vkllm_string_free(text);
+  /* A bad call reports an error instead of crashing. */
+  vkllm_engine* none = NULL;
+  if (vkllm_engine_load("/nonexistent", NULL, 0, &none) == VKLLM_OK || vkllm_last_error()[0] == '\0') return 1;
+  vkllm_engine_free(engine);
+  return st == VKLLM_OK && tokens > 0 ? 0 : 1;
+}
