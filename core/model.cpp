@@ -57,7 +57,7 @@ std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& folder,
   m->device_ = device;
   m->plugin_path_ = r.plugin->path;
   m->family_ = plugins.create_family(*r.plugin);
-  WeightStore weights(folder, r.config, device, {.quantize = opt.quantize});
+  WeightStore weights(folder, r.config, device, {.quantize = opt.quantize, .progress = opt.progress});
   m->model_ = m->family_->load(r.config, weights, device);
   if (!m->model_) throw PluginError(fmt::format("[plugins] {}: load returned no model", r.plugin->path));
   m->weight_bytes_ = weights.bytes_uploaded();

@@ -85,6 +85,7 @@ WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config
   }
   for (const auto& p : shards) {
     files_.push_back(std::make_unique<SafetensorsFile>(p.string()));
+    bytes_total_ += files_.back()->tensors().empty() ? 0 : fs::file_size(p);
     const auto& f = *files_.back();
     for (const auto& [name, t] : f.tensors()) {
       auto [it, fresh] = index_.emplace(name, Ref{&f, &t});
@@ -169,7 +170,21 @@ std::vector<float> WeightStore::read_f32(const std::string& name) {
 
 void WeightStore::skip(const std::string& name) { used_.insert(name); }
 
+void WeightStore::report(const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    auto it = index_.find(n);
+    if (it != index_.end()) bytes_read_ += it->second.tensor->end - it->second.tensor->begin;
+  }
+  if (options_.progress) options_.progress(std::min(bytes_read_, bytes_total_), bytes_total_);
+}
+
 sdk::Tensor WeightStore::load_rows(const std::vector<std::string>& names, plugin::WeightUse use) {
+  sdk::Tensor t = load_rows_impl(names, use);
+  report(names);
+  return t;
+}
+
+sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names, plugin::WeightUse use) {
   if (names.empty()) throw InternalError("[weights] load_rows needs a name");
   std::vector<Ref> refs;
   for (const auto& n : names) {

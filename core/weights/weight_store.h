@@ -5,6 +5,7 @@
 // MLX-quantized tensors (packed U32 weight + scales + biases) load as mlx4/mlx8.
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,6 +20,8 @@ namespace vkllm::core {
 
 struct WeightOptions {
   std::optional<Dtype> quantize;  // q8_0 or q4_0 for matmul/embedding weights
+  // Called after each upload with (checkpoint bytes consumed, checkpoint bytes in total).
+  std::function<void(uint64_t, uint64_t)> progress;
 };
 
 class WeightStore : public plugin::WeightSource {
@@ -61,6 +64,9 @@ class WeightStore : public plugin::WeightSource {
   std::map<std::string, Ref> index_;
   std::set<std::string> used_;
   uint64_t bytes_uploaded_ = 0;
+  uint64_t bytes_read_ = 0, bytes_total_ = 0;
+  void report(const std::vector<std::string>& names);
+  sdk::Tensor load_rows_impl(const std::vector<std::string>& names, plugin::WeightUse use);
 };
 
 }  // namespace vkllm::core
