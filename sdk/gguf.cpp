@@ -12,12 +12,27 @@
 namespace vkllm::sdk {
 namespace {
 
-enum : uint32_t { kU8 = 0, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kString, kArray, kU64, kI64, kF64 };
+enum : uint32_t {
+  kU8 = 0,
+  kI8,
+  kU16,
+  kI16,
+  kU32,
+  kI32,
+  kF32,
+  kBool,
+  kString,
+  kArray,
+  kU64,
+  kI64,
+  kF64
+};
 
 template <class T>
 void put(std::vector<uint8_t>& b, T v) {
-  const auto* p = reinterpret_cast<const uint8_t*>(&v);
-  b.insert(b.end(), p, p + sizeof(T));
+  size_t at = b.size();
+  b.resize(at + sizeof(T));
+  std::memcpy(b.data() + at, &v, sizeof(T));
 }
 void put_str(std::vector<uint8_t>& b, const std::string& s) {
   put<uint64_t>(b, s.size());
@@ -97,14 +112,53 @@ void GgufWriter::tensor(const std::string& name, const std::vector<int64_t>& sha
       break;
     case Dtype::q8_0:
     case Dtype::q4_0: {
-      if (cols % 32) throw InputError(fmt::format("[gguf] {}: {} columns cannot be {}", name, cols, dtype_name(type)));
+      if (cols % 32)
+        throw InputError(
+            fmt::format("[gguf] {}: {} columns cannot be {}", name, cols, dtype_name(type)));
       t.ggml_type = type == Dtype::q8_0 ? 8 : 2;
       t.data = to_gguf_blocks(quantize(type, values.data(), rows, cols));
       break;
     }
-    default: throw InputError(fmt::format("[gguf] {} cannot be written", dtype_name(type)));
+    default:
+      throw InputError(fmt::format("[gguf] {} cannot be written", dtype_name(type)));
   }
   tensors_.push_back(std::move(t));
+}
+
+void GgufWriter::vocab_byte_bpe(const std::vector<std::string>& tokens,
+                                const std::vector<int32_t>& types,
+                                const std::vector<std::string>& merges, int32_t bos, int32_t eos) {
+  kv("tokenizer.ggml.model", std::string("gpt2"));
+  kv("tokenizer.ggml.pre", std::string("gpt-2"));
+  kv("tokenizer.ggml.tokens", tokens);
+  kv("tokenizer.ggml.token_type", types);
+  kv("tokenizer.ggml.merges", merges);
+  if (bos >= 0) kv("tokenizer.ggml.bos_token_id", uint32_t(bos));
+  if (eos >= 0) kv("tokenizer.ggml.eos_token_id", uint32_t(eos));
+  kv("tokenizer.ggml.add_bos_token", bos >= 0);
+}
+
+void GgufWriter::vocab_placeholder(int64_t n) {
+  std::vector<std::string> tokens(static_cast<size_t>(n));
+  std::vector<float> scores(static_cast<size_t>(n), 0.0f);
+  std::vector<int32_t> types(static_cast<size_t>(n), 1);
+  for (int64_t i = 0; i < n; ++i) tokens[size_t(i)] = fmt::format("\xe2\x96\x81t{}", i);
+  const char* specials[] = {"<unk>", "<s>", "</s>"};
+  for (int i = 0; i < 3 && i < n; ++i) {
+    tokens[size_t(i)] = specials[i];
+    types[size_t(i)] = i == 0 ? 2 : 3;
+  }
+  // llama.cpp's SentencePiece vocabulary needs the byte tokens (it looks up <0x0A>).
+  for (int b = 0; b < 256 && 3 + b < n; ++b) {
+    tokens[size_t(3 + b)] = fmt::format("<0x{:02X}>", b);
+    types[size_t(3 + b)] = 6;
+  }
+  kv("tokenizer.ggml.model", std::string("llama"));  // GGUF's name for SentencePiece vocabularies
+  kv("tokenizer.ggml.tokens", tokens);
+  kv("tokenizer.ggml.scores", scores);
+  kv("tokenizer.ggml.token_type", types);
+  kv("tokenizer.ggml.bos_token_id", uint32_t(1));
+  kv("tokenizer.ggml.eos_token_id", uint32_t(2));
 }
 
 void GgufWriter::write(const std::string& path) const {
@@ -122,7 +176,8 @@ void GgufWriter::write(const std::string& path) const {
   for (const auto& t : tensors_) {
     put_str(head, t.name);
     put<uint32_t>(head, uint32_t(t.shape.size()));
-    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) put<uint64_t>(head, uint64_t(*it));  // innermost first
+    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it)
+      put<uint64_t>(head, uint64_t(*it));  // innermost first
     put<uint32_t>(head, t.ggml_type);
     put<uint64_t>(head, offset);
     offset += (t.data.size() + kAlign - 1) / kAlign * kAlign;

@@ -23,8 +23,15 @@ class GgufWriter {
   void kv(const std::string& key, const std::vector<int32_t>& v);
   // A 2-D [rows, cols] or 1-D tensor from f32 values, stored as `type` (f32, f16, q8_0, q4_0;
   // quantized types need cols % 32 == 0). Shapes are given outermost first.
-  void tensor(const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& values,
-              Dtype type);
+  void tensor(const std::string& name, const std::vector<int64_t>& shape,
+              const std::vector<float>& values, Dtype type);
+  // Tokenizer metadata. A byte-level BPE vocabulary (GGUF's "gpt2" model): tokens by id, their
+  // types (1 normal, 3 control, 5 unused), merges "a b"; bos/eos < 0 when absent.
+  void vocab_byte_bpe(const std::vector<std::string>& tokens, const std::vector<int32_t>& types,
+                      const std::vector<std::string>& merges, int32_t bos, int32_t eos);
+  // A placeholder SentencePiece vocabulary of n tokens (<unk>, <s>, </s>, the 256 byte tokens,
+  // then fillers) for checkpoints without a tokenizer: runs by token id still work.
+  void vocab_placeholder(int64_t n);
   // Writes the file (InputError when it cannot).
   void write(const std::string& path) const;
 

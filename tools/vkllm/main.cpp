@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   add(vkllm::cli::add_chat);
   add(vkllm::cli::add_tokenize);
   add(vkllm::cli::add_export);
+  add(vkllm::cli::add_bench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,131 @@
+// vkllm bench: prefill and decode tokens/s of a model folder (median and spread over repeats),
+// device memory, and the decode floor that the device's copy bandwidth sets.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "commands.h"
+#include "core/model.h"
+#include "core/plugin_host.h"
+#include "core/session.h"
+#include "sdk/vk/graph.h"
+#include "sdk/vk/memory.h"
+
+namespace vkllm::cli {
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Stats {
+  double median, min, max;
+};
+Stats stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v[v.size() / 2], v.front(), v.back()};
+}
+
+// Read + write bytes per second of a 64 MiB device copy.
+double copy_bandwidth(const std::shared_ptr<sdk::Device>& dev) {
+  const int64_t n = 64 << 20;
+  auto a = sdk::Tensor::allocate(dev->arena(), Dtype::i32, {n / 4});
+  auto b = sdk::Tensor::allocate(dev->arena(), Dtype::i32, {n / 4});
+  double best = 1e30;
+  for (int i = 0; i < 4; ++i) {
+    sdk::Graph g(dev);
+    g.copy_bytes(a, b, uint64_t(n));
+    double t = now_s();
+    g.run();
+    best = std::min(best, now_s() - t);
+  }
+  return 2.0 * double(n) / best;
+}
+
+}  // namespace
+
+Run add_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Measure prefill and decode speed of a model folder");
+  static std::string dir, quantize;
+  static int p = 512, n = 128, r = 5;
+  static bool json = false;
+  cmd->add_option("model", dir, "Model folder")->required();
+  cmd->add_option("-p,--prompt-tokens", p, "Prompt tokens (prefill)")->check(CLI::PositiveNumber);
+  cmd->add_option("-n,--gen-tokens", n, "Generated tokens (decode)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-r,--repeats", r, "Repetitions")->check(CLI::PositiveNumber);
+  cmd->add_option("--quantize", quantize, "Quantize weights at load time: q8_0 or q4_0");
+  cmd->add_flag("--json", json, "Print one JSON object");
+  return [] {
+    core::PluginHost host;
+    auto dev = sdk::Device::create();
+    core::LoadOptions lo;
+    if (!quantize.empty()) lo.quantize = parse_dtype(quantize);
+    double t0 = now_s();
+    auto model = core::LoadedModel::load(dir, dev, host, lo);
+    double load_s = now_s() - t0;
+    core::Session s(model, {.context = p + n + 1});
+    std::mt19937 rng(7);
+    std::vector<int32_t> prompt(static_cast<size_t>(p));
+    for (auto& id : prompt) id = int32_t(rng() % uint32_t(model->info().vocab_size));
+    std::vector<double> prefill, decode;
+    for (int rep = 0; rep < r + 1; ++rep) {  // the first round warms up pipelines
+      s.truncate(0);
+      double a = now_s();
+      s.eval(prompt);
+      double b = now_s();
+      int32_t tok = prompt.back();
+      for (int i = 0; i < n; ++i) tok = s.eval_argmax(tok);
+      double c = now_s();
+      if (rep == 0) continue;
+      prefill.push_back(double(p) / (b - a));
+      if (n > 0) decode.push_back(double(n) / (c - b));
+    }
+    if (decode.empty()) decode.push_back(0);
+    Stats pf = stats(prefill), dc = stats(decode);
+    double bw = copy_bandwidth(dev);
+    uint64_t weights = model->weight_bytes();
+    // Decode reads every weight once per token; the copy rate counts read + write bytes.
+    double floor_tps = bw / 2.0 / double(weights);
+    uint64_t mem = dev->weights().bytes_reserved() + dev->arena().bytes_reserved();
+    if (json) {
+      nlohmann::json j = {{"model", dir},
+                          {"device", dev->features().name},
+                          {"quantize", quantize},
+                          {"prompt_tokens", p},
+                          {"gen_tokens", n},
+                          {"repeats", r},
+                          {"prefill_tps", pf.median},
+                          {"prefill_tps_min", pf.min},
+                          {"prefill_tps_max", pf.max},
+                          {"decode_tps", dc.median},
+                          {"decode_tps_min", dc.min},
+                          {"decode_tps_max", dc.max},
+                          {"weight_bytes", weights},
+                          {"device_memory_bytes", mem},
+                          {"copy_bandwidth_gbs", bw / 1e9},
+                          {"decode_floor_tps", floor_tps},
+                          {"load_s", load_s}};
+      fmt::print("{}\n", j.dump());
+      return 0;
+    }
+    fmt::print("model        {} ({}) on {}\n", dir, model->entry().model_type,
+               dev->features().name);
+    fmt::print("weights      {:.1f} MiB{}; device memory {:.1f} MiB; loaded in {:.2f} s\n",
+               double(weights) / (1 << 20), quantize.empty() ? "" : " (" + quantize + ")",
+               double(mem) / (1 << 20), load_s);
+    fmt::print("prefill      {:8.1f} tok/s  (median of {}, {:.1f} .. {:.1f}), {} tokens\n",
+               pf.median, r, pf.min, pf.max, p);
+    fmt::print("decode       {:8.1f} tok/s  (median of {}, {:.1f} .. {:.1f}), {} tokens\n",
+               dc.median, r, dc.min, dc.max, n);
+    fmt::print(
+        "decode floor {:8.1f} tok/s  (weights / copy bandwidth {:.1f} GB/s read+write); at {:.0f}% "
+        "of it\n",
+        floor_tps, bw / 1e9, floor_tps > 0 ? 100.0 * dc.median / floor_tps : 0.0);
+    return 0;
+  };
+}
+
+}  // namespace vkllm::cli
