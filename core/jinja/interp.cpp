@@ -25,7 +25,9 @@ Value Interpreter::lookup(const std::string& name) const {
   return Value::undefined(name);
 }
 
-void Interpreter::assign(const std::string& name, Value v) { scopes_.back()->set(name, std::move(v)); }
+void Interpreter::assign(const std::string& name, Value v) {
+  scopes_.back()->set(name, std::move(v));
+}
 
 Value Interpreter::compare(const std::string& op, const Value& a, const Value& b, int line) {
   try {
@@ -41,7 +43,9 @@ Value Interpreter::compare(const std::string& op, const Value& a, const Value& b
   if (op == "in" || op == "not in") {
     bool in = false;
     if (b.is_string()) {
-      if (!a.is_string()) throw TemplateError("'in <string>' requires a string on the left, got " + a.type_name(), line);
+      if (!a.is_string())
+        throw TemplateError("'in <string>' requires a string on the left, got " + a.type_name(),
+                            line);
       in = b.as_string().find(a.as_string()) != std::string::npos;
     } else if (b.is_array()) {
       for (const auto& x : b.array()) in = in || x.equals(a);
@@ -80,7 +84,9 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
   }
   bool numeric = (a.is_number() || a.is_bool()) && (b.is_number() || b.is_bool());
   if (!numeric) {
-    throw TemplateError(fmt::format("unsupported operand type(s) for {}: '{}' and '{}'", op, a.type_name(), b.type_name()), line);
+    throw TemplateError(fmt::format("unsupported operand type(s) for {}: '{}' and '{}'", op,
+                                    a.type_name(), b.type_name()),
+                        line);
   }
   bool ints = !a.is_float() && !b.is_float();
   double x = a.as_double(), y = b.as_double();
@@ -119,8 +125,10 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
 
 Value Interpreter::eval(const Expr& e) {
   switch (e.kind) {
-    case Expr::Literal: return e.literal;
-    case Expr::Name: return lookup(e.name);
+    case Expr::Literal:
+      return e.literal;
+    case Expr::Name:
+      return lookup(e.name);
     case Expr::Attr: {
       Value obj = eval(*e.a);
       return get_attr(obj, e.name, e.line);
@@ -174,7 +182,8 @@ Value Interpreter::eval(const Expr& e) {
       for (const auto& a : e.items) args.pos.push_back(eval(*a));
       for (const auto& [k, v] : e.kwargs) args.kw.emplace_back(k, eval(*v));
       if (f.is_undefined()) {
-        throw TemplateError("'" + f.undefined_name() + "' is undefined (called as a function)", e.line);
+        throw TemplateError("'" + f.undefined_name() + "' is undefined (called as a function)",
+                            e.line);
       }
       return call(f, args, e.line);
     }
@@ -198,12 +207,15 @@ Value Interpreter::eval(const Expr& e) {
     case Expr::Unary: {
       Value v = eval(*e.a);
       if (!v.is_number() && !v.is_bool()) {
-        throw TemplateError(fmt::format("bad operand type for unary {}: '{}'", e.name, v.type_name()), e.line);
+        throw TemplateError(
+            fmt::format("bad operand type for unary {}: '{}'", e.name, v.type_name()), e.line);
       }
       if (e.name == "+") return v;
-      return v.is_float() ? Value(-v.as_double()) : Value(-(v.is_bool() ? int64_t(v.as_bool()) : v.as_int()));
+      return v.is_float() ? Value(-v.as_double())
+                          : Value(-(v.is_bool() ? int64_t(v.as_bool()) : v.as_int()));
     }
-    case Expr::Binary: return binary(e.name, eval(*e.a), eval(*e.b), e.line);
+    case Expr::Binary:
+      return binary(e.name, eval(*e.a), eval(*e.b), e.line);
     case Expr::Compare: {
       Value left = eval(*e.items[0]);
       for (size_t i = 0; i < e.ops.size(); ++i) {
@@ -240,7 +252,8 @@ Value Interpreter::eval(const Expr& e) {
       Value a = eval(*e.a);
       return a.truthy() ? a : eval(*e.b);
     }
-    case Expr::Not: return !eval(*e.a).truthy();
+    case Expr::Not:
+      return !eval(*e.a).truthy();
     case Expr::Concat: {
       std::string s;
       for (const auto& x : e.items) s += eval(*x).str();
@@ -250,8 +263,14 @@ Value Interpreter::eval(const Expr& e) {
   throw TemplateError("bad expression", e.line);
 }
 
-Value Interpreter::call_macro(const Node& m, const std::vector<std::shared_ptr<Object>>& closure, Args& args,
-                              const Value& caller, int line) {
+Value Interpreter::call_macro(const Node& m, const std::vector<std::weak_ptr<Object>>& weak_closure,
+                              Args& args, const Value& caller, int line) {
+  std::vector<std::shared_ptr<Object>> closure;
+  for (const auto& w : weak_closure) {
+    auto s = w.lock();
+    if (!s) throw TemplateError("macro called after its scope ended", line);
+    closure.push_back(std::move(s));
+  }
   if (++depth_ > kMaxDepth) {
     depth_ = 0;
     throw TemplateError("macro recursion is too deep", line);
@@ -296,9 +315,15 @@ void Interpreter::exec(const Body& body, std::string& out) {
 
 void Interpreter::exec_node(const Node& n, std::string& out) {
   switch (n.kind) {
-    case Node::Text: out += n.text; return;
-    case Node::Output: out += eval(*n.expr).str(); return;
-    case Node::Block: exec(n.body, out); return;
+    case Node::Text:
+      out += n.text;
+      return;
+    case Node::Output:
+      out += eval(*n.expr).str();
+      return;
+    case Node::Block:
+      exec(n.body, out);
+      return;
     case Node::If:
       for (const auto& [cond, body] : n.branches) {
         if (!cond || eval(*cond).truthy()) {
@@ -310,8 +335,10 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
     case Node::For: {
       Value it = eval(*n.expr);
       Array items;
-      if (it.is_array()) items = it.array();
-      else if (it.is_object()) for (const auto& [k, v] : it.object_ref().items()) items.push_back(Value(k));
+      if (it.is_array())
+        items = it.array();
+      else if (it.is_object())
+        for (const auto& [k, v] : it.object_ref().items()) items.push_back(Value(k));
       else if (it.is_string()) {
         const std::string& s = it.as_string();
         for (size_t i = 0; i < s.size();) {
@@ -331,7 +358,8 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
           return;
         }
         if (!item.is_array() || item.array().size() != n.targets.size()) {
-          throw TemplateError(fmt::format("cannot unpack {} into {} names", item.repr(), n.targets.size()), n.line);
+          throw TemplateError(
+              fmt::format("cannot unpack {} into {} names", item.repr(), n.targets.size()), n.line);
         }
         for (size_t k = 0; k < n.targets.size(); ++k) frame.set(n.targets[k], item.array()[k]);
       };
@@ -366,11 +394,14 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
         loop->set("depth", Value(1));
         loop->set("depth0", Value(0));
         loop->set("previtem", i > 0 ? items[size_t(i - 1)] : Value::undefined("loop.previtem"));
-        loop->set("nextitem", i + 1 < len ? items[size_t(i + 1)] : Value::undefined("loop.nextitem"));
+        loop->set("nextitem",
+                  i + 1 < len ? items[size_t(i + 1)] : Value::undefined("loop.nextitem"));
         loop->set("cycle", Value(Callable{"loop.cycle", [i](Args& a) -> Value {
-                               if (a.pos.empty()) throw TemplateError("loop.cycle() needs arguments", a.line);
-                               return a.pos[size_t(i) % a.pos.size()];
-                             }}));
+                                            if (a.pos.empty())
+                                              throw TemplateError("loop.cycle() needs arguments",
+                                                                  a.line);
+                                            return a.pos[size_t(i) % a.pos.size()];
+                                          }}));
         frame->set("loop", Value(loop));
         scopes_.push_back(frame);
         try {
@@ -414,7 +445,8 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
       if (n.filter) {
         // The filter chain was parsed over a placeholder literal; evaluate it on the capture.
         std::vector<const Expr*> chain;
-        for (const Expr* f = n.filter.get(); f && f->kind == Expr::Filter; f = f->a.get()) chain.push_back(f);
+        for (const Expr* f = n.filter.get(); f && f->kind == Expr::Filter; f = f->a.get())
+          chain.push_back(f);
         for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
           Args args;
           args.line = n.line;
@@ -431,7 +463,8 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
       exec(n.body, captured);
       Value v(captured);
       std::vector<const Expr*> chain;
-      for (const Expr* f = n.filter.get(); f && f->kind == Expr::Filter; f = f->a.get()) chain.push_back(f);
+      for (const Expr* f = n.filter.get(); f && f->kind == Expr::Filter; f = f->a.get())
+        chain.push_back(f);
       for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
         Args args;
         args.line = n.line;
@@ -442,12 +475,14 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
       return;
     }
     case Node::Macro: {
-      auto closure = scopes_;
+      // The macro is stored in one of these scopes: capture them weakly (no reference cycle).
+      std::vector<std::weak_ptr<Object>> closure(scopes_.begin(), scopes_.end());
       const Node* node = &n;
       Interpreter* self = this;
       assign(n.name, Value(Callable{n.name, [self, node, closure](Args& a) -> Value {
                                       Value caller = a.get(1000, "caller");
-                                      std::erase_if(a.kw, [](auto& kv) { return kv.first == "caller"; });
+                                      std::erase_if(a.kw,
+                                                    [](auto& kv) { return kv.first == "caller"; });
                                       return self->call_macro(*node, closure, a, caller, a.line);
                                     }}));
       return;
@@ -455,7 +490,7 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
     case Node::CallBlock: {
       const Node* node = &n;
       Interpreter* self = this;
-      auto closure = scopes_;
+      std::vector<std::weak_ptr<Object>> closure(scopes_.begin(), scopes_.end());
       Value caller(Callable{"caller", [self, node, closure](Args& a) -> Value {
                               Node body(Node::Macro, node->line);
                               body.params = node->params;
@@ -463,7 +498,8 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
                               return self->call_macro(body, closure, a, Value::undefined(), a.line);
                             }});
       const Expr& call_expr = *n.expr;
-      if (call_expr.kind != Expr::Call) throw TemplateError("{% call %} needs a macro call", n.line);
+      if (call_expr.kind != Expr::Call)
+        throw TemplateError("{% call %} needs a macro call", n.line);
       Value f = eval(*call_expr.a);
       Args args;
       args.line = n.line;
@@ -486,8 +522,10 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
       scopes_.pop_back();
       return;
     }
-    case Node::Break: throw LoopControl{LoopControl::Break};
-    case Node::Continue: throw LoopControl{LoopControl::Continue};
+    case Node::Break:
+      throw LoopControl{LoopControl::Break};
+    case Node::Continue:
+      throw LoopControl{LoopControl::Continue};
   }
 }
 

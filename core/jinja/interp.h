@@ -38,7 +38,7 @@ class Interpreter {
 
  private:
   void exec_node(const Node& n, std::string& out);
-  Value call_macro(const Node& macro, const std::vector<std::shared_ptr<Object>>& closure, Args& args,
+  Value call_macro(const Node& macro, const std::vector<std::weak_ptr<Object>>& closure, Args& args,
                    const Value& caller, int line);
   Value compare(const std::string& op, const Value& a, const Value& b, int line);
   Value binary(const std::string& op, const Value& a, const Value& b, int line);

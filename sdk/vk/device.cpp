@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <dlfcn.h>
+#include <link.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -76,6 +79,21 @@ int type_rank(const std::string& t) {
   return 4;
 }
 
+// Keeps the Vulkan drivers and layers the loader opened resident for the life of the process:
+// creating a second device (or engine) then skips reloading and re-initialising them, and their
+// allocations stay attributable to a named library for leak checkers.
+void pin_loaded_drivers() {
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t, void*) -> int {
+        const char* name = info->dlpi_name;
+        if (name && (std::strstr(name, "libvulkan_") || std::strstr(name, "libVkLayer"))) {
+          dlopen(name, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+        }
+        return 0;
+      },
+      nullptr);
+}
+
 VkInstance create_instance(bool validation, bool* debug_utils) {
   auto app = vk_struct<VkApplicationInfo>(VK_STRUCTURE_TYPE_APPLICATION_INFO);
   app.pApplicationName = "vkllm";
@@ -123,6 +141,7 @@ VkInstance create_instance(bool validation, bool* debug_utils) {
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
     throw DeviceError(std::string("[device] ") + kNoDeviceHint);
   vk_check(r, "vkCreateInstance");
+  pin_loaded_drivers();
   return instance;
 }
 
