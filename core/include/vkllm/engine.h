@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "sdk/base/error.h"  // vkllm::Error and its subclasses
+
 namespace vkllm {
 
 struct EngineOptions {
