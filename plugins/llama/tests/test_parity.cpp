@@ -3,8 +3,8 @@
 // the greedy continuation identical.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -45,18 +45,20 @@ TEST_P(LlamaParity, LogitsAndGreedyMatchTransformers) {
   auto res = engine->generate(r);
   ASSERT_EQ(res.prompt_logits.size(), want.size());
   double worst = 0;
-  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(double(res.prompt_logits[i]) - want[i]));
+  for (size_t i = 0; i < want.size(); ++i)
+    worst = std::max(worst, std::fabs(double(res.prompt_logits[i]) - want[i]));
   EXPECT_LE(worst, kLogitTolerance) << "max |logit difference|";
   EXPECT_EQ(res.ids, greedy);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, LlamaParity, ::testing::Values("llama3", "llama2", "mistral", "qwen2"));
+INSTANTIATE_TEST_SUITE_P(Variants, LlamaParity,
+                         ::testing::Values("llama3", "llama2", "mistral", "qwen2"));
 
 TEST(LlamaQuantized, Q8AndQ4StayCloseToF32) {
   // Load-time quantization of the f32 Llama 3 fixture moves the logits by quantization noise
   // only: RMS of the change relative to the RMS of the logits (measured 2026-11-22: q8_0 1.8%,
-  // q4_0 35%: random tiny weights make logits sensitive), and most greedy picks survive. Exact parity of quantized kernels is checked op
-  // by op in sdk/tests/test_matmul.cpp.
+  // q4_0 35%: random tiny weights make logits sensitive), and most greedy picks survive. Exact
+  // parity of quantized kernels is checked op by op in sdk/tests/test_matmul.cpp.
   std::string dir = std::string(VKLLM_TEST_DATA) + "/llama/llama3";
   core::SafetensorsFile ref(dir + "/reference.safetensors");
   auto ids = read_tensor<int32_t>(ref, "input_ids");
@@ -80,12 +82,16 @@ TEST(LlamaQuantized, Q8AndQ4StayCloseToF32) {
     EXPECT_GT(rel, 0.0) << q << " should differ from f32 at all";
     size_t vocab = want.size() / ids.size(), agree = 0;
     for (size_t t = 0; t < ids.size(); ++t) {
-      auto a = std::max_element(want.begin() + long(t * vocab), want.begin() + long((t + 1) * vocab));
-      auto b = std::max_element(res.prompt_logits.begin() + long(t * vocab), res.prompt_logits.begin() + long((t + 1) * vocab));
-      agree += (a - want.begin()) - long(t * vocab) == (b - res.prompt_logits.begin()) - long(t * vocab);
+      auto a =
+          std::max_element(want.begin() + long(t * vocab), want.begin() + long((t + 1) * vocab));
+      auto b = std::max_element(res.prompt_logits.begin() + long(t * vocab),
+                                res.prompt_logits.begin() + long((t + 1) * vocab));
+      agree +=
+          (a - want.begin()) - long(t * vocab) == (b - res.prompt_logits.begin()) - long(t * vocab);
     }
     EXPECT_GE(double(agree) / double(ids.size()), q == std::string("q8_0") ? 0.75 : 0.5) << q;
-    std::printf("%s: relative RMS logit change %.4f, argmax agreement %zu/%zu\n", q, rel, agree, ids.size());
+    std::printf("%s: relative RMS logit change %.4f, argmax agreement %zu/%zu\n", q, rel, agree,
+                ids.size());
   }
 }
 
