@@ -2,10 +2,11 @@
 // each weight format, attention over 512 and 2048 cached tokens, beside the device's measured
 // copy bandwidth. Prints one row per case; --json prints one JSON object per line instead.
 //
-//   vkllm_bench_ops [--quick] [--json] [--filter SUBSTRING]
+//   vkllm_bench_ops [--quick] [--json] [--filter SUBSTRING] [--shape NxK ...]
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -91,6 +92,10 @@ bool wanted(const std::string& name) {
 
 int main(int argc, char** argv) {
   bool quick = false;
+  struct Shape {
+    int64_t N, K;
+  };
+  std::vector<Shape> custom;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick")
@@ -99,8 +104,17 @@ int main(int argc, char** argv) {
       g_json = true;
     else if (a == "--filter" && i + 1 < argc)
       g_filter = argv[++i];
-    else {
-      fmt::print(stderr, "usage: vkllm_bench_ops [--quick] [--json] [--filter SUBSTRING]\n");
+    else if (a == "--shape" && i + 1 < argc) {
+      long long n = 0, k = 0;
+      if (std::sscanf(argv[++i], "%lldx%lld", &n, &k) != 2 || n <= 0 || k <= 0) {
+        fmt::print(stderr, "--shape wants NxK (weight rows x columns), got '{}'\n", argv[i]);
+        return 2;
+      }
+      custom.push_back({n, k});
+    } else {
+      fmt::print(stderr,
+                 "usage: vkllm_bench_ops [--quick] [--json] [--filter SUBSTRING] [--shape NxK "
+                 "...]\n");
       return 2;
     }
   }
@@ -122,11 +136,9 @@ int main(int argc, char** argv) {
   report(fmt::format("copy {} MiB (read+write)", copy_n >> 20), copy_s, 2.0 * double(copy_n), 0,
          copy_gbs);
 
-  struct Shape {
-    int64_t N, K;
-  };
   std::vector<Shape> shapes = {{4096, 4096}, {11008, 4096}};
   if (quick) shapes = {{4096, 4096}};
+  if (!custom.empty()) shapes = custom;
   for (Dtype dt : {Dtype::f16, Dtype::q8_0, Dtype::q4_0, Dtype::mlx4}) {
     for (auto s : shapes) {
       std::string base = fmt::format("{} {}x{}", dtype_name(dt), s.N, s.K);

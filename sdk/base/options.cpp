@@ -36,6 +36,7 @@ DeviceOptions DeviceOptions::from_env() {
   o.no_push_descriptor = env_flag("VKLLM_NO_PUSH_DESCRIPTOR");
   o.no_host_visible = env_flag("VKLLM_NO_HOST_VISIBLE");
   o.cache_dir = env("VKLLM_CACHE_DIR");
+  o.profile = env_flag("VKLLM_PROFILE");
   return o;
 }
 

@@ -23,6 +23,9 @@ struct DeviceOptions {
   // VKLLM_CACHE_DIR: where runtime-compiled SPIR-V and the pipeline cache live
   // (default: $XDG_CACHE_HOME/vkllm or ~/.cache/vkllm; empty string disables the disk cache).
   std::optional<std::string> cache_dir;
+  // VKLLM_PROFILE=1: time every dispatch with timestamp queries; Device::profile() sums them
+  // per kernel (costs a little time per dispatch).
+  bool profile = false;
 
   static DeviceOptions from_env();
 };

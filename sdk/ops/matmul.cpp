@@ -45,10 +45,12 @@ struct Tiling {
 
 // Per device class: llvmpipe wants many weight rows per invocation so each x load serves
 // several rows and many tokens per invocation in prefill; GPUs split K across a subgroup.
+// Decode on llvmpipe: 16 rows per invocation measured best on the 134M llama (f16 decode
+// 15 -> 23 tok/s, q4_0 31 -> 44 tok/s against 4 rows; 32 rows spill and lose again).
 Tiling choose_tiling(const Graph& g, int64_t M, bool quant) {
   const auto& dev = g.device();
   if (dev.kernel_class() == KernelClass::cpu) {
-    if (M == 1) return {quant ? 8 : 4, 1, 1, 8};
+    if (M == 1) return {16, 1, 1, 8};
     if (M < 8) return {4, int(M), 1, 8};
     return {quant ? 4 : 8, 8, 1, 8};
   }

@@ -521,6 +521,23 @@ void Device::wait_in_flight(VkFence except) {
   }
 }
 
+void Device::add_profile(const std::string& kernel, double ms) {
+  std::lock_guard lock(profile_mu_);
+  auto& k = profile_[kernel];
+  k.dispatches++;
+  k.ms += ms;
+}
+
+std::map<std::string, Device::KernelTime> Device::profile() const {
+  std::lock_guard lock(profile_mu_);
+  return profile_;
+}
+
+void Device::reset_profile() {
+  std::lock_guard lock(profile_mu_);
+  profile_.clear();
+}
+
 MemoryPool& Device::weights() { return *weights_; }
 MemoryPool& Device::arena() { return *arena_; }
 MemoryPool& Device::staging() { return *staging_; }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -95,6 +96,15 @@ class Device : public std::enable_shared_from_this<Device> {
 
   PFN_vkCmdPushDescriptorSetKHR push_descriptor_fn() const { return push_descriptor_fn_; }
 
+  // Per-kernel device time gathered when options().profile is set.
+  struct KernelTime {
+    uint64_t dispatches = 0;
+    double ms = 0;
+  };
+  void add_profile(const std::string& kernel, double ms);
+  std::map<std::string, KernelTime> profile() const;
+  void reset_profile();
+
   // Graphs in flight (submitted, not yet waited). A graph allocating arena memory first waits
   // for the others, so a range one of them still reads is never handed out again.
   void add_in_flight(VkFence fence);
@@ -127,6 +137,8 @@ class Device : public std::enable_shared_from_this<Device> {
   uint32_t device_type_ = 0, staging_type_ = 0;
   bool host_visible_device_local_ = false;
   std::atomic<uint64_t> validation_messages_{0};
+  mutable std::mutex profile_mu_;
+  std::map<std::string, KernelTime> profile_;
   std::mutex in_flight_mu_;
   std::vector<VkFence> in_flight_;
   PFN_vkCmdPushDescriptorSetKHR push_descriptor_fn_ = nullptr;

@@ -41,6 +41,7 @@ Graph::~Graph() {
     device_->remove_in_flight(fence_);
   }
   for (auto p : descriptor_pools_) vkDestroyDescriptorPool(dev, p, nullptr);
+  if (queries_) vkDestroyQueryPool(dev, queries_, nullptr);
   vkDestroyFence(dev, fence_, nullptr);
   vkDestroyCommandPool(dev, pool_, nullptr);
 }
@@ -217,7 +218,25 @@ void Graph::dispatch(const KernelDesc& kernel, std::span<const Tensor* const> ar
   }
   vkCmdPushConstants(cb_, pipe.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
                      uint32_t(n * 4 + param_bytes), push.data());
+  bool timed = device_->options().profile && profiled_.size() < 4096;
+  if (timed) {
+    if (!queries_) {
+      query_capacity_ = 8192;
+      auto qi = vk_struct<VkQueryPoolCreateInfo>(VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO);
+      qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+      qi.queryCount = query_capacity_;
+      VK_CHECK(vkCreateQueryPool(device_->vk(), &qi, nullptr, &queries_));
+      vkCmdResetQueryPool(cb_, queries_, 0, query_capacity_);
+    }
+    vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_,
+                        uint32_t(2 * profiled_.size()));
+  }
   vkCmdDispatch(cb_, groups.x, groups.y, groups.z);
+  if (timed) {
+    vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_,
+                        uint32_t(2 * profiled_.size() + 1));
+    profiled_.emplace_back(kernel.name);
+  }
   ++dispatches_;
 }
 
@@ -310,6 +329,17 @@ void Graph::wait() {
   if (!submitted_) throw InternalError("[graph] wait before submit");
   VK_CHECK(vkWaitForFences(device_->vk(), 1, &fence_, VK_TRUE, UINT64_MAX));
   device_->remove_in_flight(fence_);
+  if (queries_ && !profiled_.empty()) {
+    std::vector<uint64_t> ts(2 * profiled_.size());
+    if (vkGetQueryPoolResults(device_->vk(), queries_, 0, uint32_t(ts.size()), ts.size() * 8,
+                              ts.data(), 8, VK_QUERY_RESULT_64_BIT) == VK_SUCCESS) {
+      double period = device_->features().timestamp_period_ns;
+      for (size_t i = 0; i < profiled_.size(); ++i) {
+        device_->add_profile(profiled_[i], double(ts[2 * i + 1] - ts[2 * i]) * period / 1e6);
+      }
+    }
+    profiled_.clear();
+  }
   for (auto& r : reads_) {
     r.out->bytes.resize(r.bytes);
     std::memcpy(r.out->bytes.data(), r.src->mapped() + r.offset, r.bytes);

@@ -100,6 +100,10 @@ class Graph {
   std::vector<PendingRead> reads_;
   VkPipeline bound_ = VK_NULL_HANDLE;
   uint32_t dispatches_ = 0, barriers_ = 0;
+  // Profiling (VKLLM_PROFILE): a timestamp before and after each dispatch.
+  VkQueryPool queries_ = VK_NULL_HANDLE;
+  uint32_t query_capacity_ = 0;
+  std::vector<std::string> profiled_;
 };
 
 }  // namespace vkllm::sdk

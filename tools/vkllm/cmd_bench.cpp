@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -45,6 +46,31 @@ double copy_bandwidth(const std::shared_ptr<sdk::Device>& dev) {
   return 2.0 * double(n) / best;
 }
 
+using Profile = std::map<std::string, sdk::Device::KernelTime>;
+
+// Moves the device's per-kernel times into `into` (VKLLM_PROFILE=1 turns timing on).
+void take_profile(sdk::Device& dev, Profile& into) {
+  for (auto& [k, t] : dev.profile()) {
+    into[k].dispatches += t.dispatches;
+    into[k].ms += t.ms;
+  }
+  dev.reset_profile();
+}
+
+void print_profile(const char* phase, const Profile& prof, double per, const char* unit) {
+  std::vector<std::pair<std::string, sdk::Device::KernelTime>> rows(prof.begin(), prof.end());
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.ms > b.second.ms; });
+  double total = 0;
+  for (auto& r : rows) total += r.second.ms;
+  fmt::print("\n{} profile: {:.3f} ms of kernels per {}\n", phase, total / per, unit);
+  fmt::print("  {:<28} {:>10} {:>12} {:>7}\n", "kernel", "dispatches", "ms/" + std::string(unit),
+             "share");
+  for (auto& [k, t] : rows) {
+    fmt::print("  {:<28} {:>10.1f} {:>12.4f} {:>6.1f}%\n", k, double(t.dispatches) / per,
+               t.ms / per, total > 0 ? 100.0 * t.ms / total : 0.0);
+  }
+}
+
 }  // namespace
 
 Run add_bench(CLI::App& app) {
@@ -71,14 +97,17 @@ Run add_bench(CLI::App& app) {
     std::vector<int32_t> prompt(static_cast<size_t>(p));
     for (auto& id : prompt) id = int32_t(rng() % uint32_t(model->info().vocab_size));
     std::vector<double> prefill, decode;
+    Profile prefill_prof, decode_prof, discard;
     for (int rep = 0; rep < r + 1; ++rep) {  // the first round warms up pipelines
       s.truncate(0);
       double a = now_s();
       s.eval(prompt);
       double b = now_s();
+      take_profile(*dev, rep ? prefill_prof : discard);
       int32_t tok = prompt.back();
       for (int i = 0; i < n; ++i) tok = s.eval_argmax(tok);
       double c = now_s();
+      take_profile(*dev, rep ? decode_prof : discard);
       if (rep == 0) continue;
       prefill.push_back(double(p) / (b - a));
       if (n > 0) decode.push_back(double(n) / (c - b));
@@ -124,6 +153,8 @@ Run add_bench(CLI::App& app) {
         "decode floor {:8.1f} tok/s  (weights / copy bandwidth {:.1f} GB/s read+write); at {:.0f}% "
         "of it\n",
         floor_tps, bw / 1e9, floor_tps > 0 ? 100.0 * dc.median / floor_tps : 0.0);
+    if (!prefill_prof.empty()) print_profile("prefill", prefill_prof, double(r), "prompt");
+    if (!decode_prof.empty() && n > 0) print_profile("decode", decode_prof, double(r) * n, "token");
     return 0;
   };
 }
