@@ -1,5 +1,7 @@
 // The C API over vkllm::Engine: every entry point catches everything and reports a status;
 // the message is kept per thread for vkllm_last_error().
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -73,6 +75,34 @@ vkllm_status vkllm_engine_load(const char* model_dir, const char* quantize, int6
     vkllm::EngineOptions o;
     if (quantize) o.quantize = quantize;
     o.context = context;
+    auto e = std::make_unique<vkllm_engine>();
+    e->engine = vkllm::Engine::load(model_dir, o);
+    *out = e.release();
+  });
+}
+
+void vkllm_engine_options_default(vkllm_engine_options* o) {
+  if (!o) return;
+  *o = vkllm_engine_options{sizeof(vkllm_engine_options), nullptr, 0, 512, 16, 32};
+}
+
+vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
+                                  vkllm_engine** out) {
+  return guarded([&] {
+    if (!model_dir || !options || !out)
+      throw vkllm::InputError("vkllm_engine_load_ex: model_dir, options and out are required");
+    if (options->struct_size != sizeof(vkllm_engine_options))
+      throw vkllm::InputError(fmt::format(
+          "vkllm_engine_load_ex: options.struct_size is {}, this library expects {} (built "
+          "against another vkllm.h?)",
+          options->struct_size, sizeof(vkllm_engine_options)));
+    *out = nullptr;
+    vkllm::EngineOptions o;
+    if (options->quantize) o.quantize = options->quantize;
+    o.context = options->context;
+    o.prefill_chunk = options->prefill_chunk;
+    o.kv_bits = options->kv_bits;
+    o.kv_group_size = options->kv_group_size;
     auto e = std::make_unique<vkllm_engine>();
     e->engine = vkllm::Engine::load(model_dir, o);
     *out = e.release();

@@ -75,8 +75,10 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
   if (impl->tokenizer && impl->tokenizer->eos_id())
     impl->eos_ids.push_back(*impl->tokenizer->eos_id());
   impl->session = std::make_unique<core::Session>(
-      impl->model,
-      core::SessionOptions{.context = opt.context, .prefill_chunk = opt.prefill_chunk});
+      impl->model, core::SessionOptions{.context = opt.context,
+                                        .prefill_chunk = opt.prefill_chunk,
+                                        .kv_bits = opt.kv_bits,
+                                        .kv_group_size = opt.kv_group_size});
   const auto& info = impl->model->info();
   impl->desc = {dir,
                 impl->model->entry().model_type,

@@ -12,11 +12,15 @@ namespace vkllm::core {
 Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
     : model_(std::move(model)), opt_(opt) {
   const auto& info = model_->info();
-  context_ = opt.context > 0 ? opt.context : std::min<int64_t>(info.max_context > 0 ? info.max_context : 4096, 4096);
+  context_ = opt.context > 0
+                 ? opt.context
+                 : std::min<int64_t>(info.max_context > 0 ? info.max_context : 4096, 4096);
   cache_ = std::make_unique<sdk::KvCache>(model_->device(), info.kv,
                                           sdk::KvCacheOptions{.block_size = opt.block_size,
                                                               .max_tokens = context_,
-                                                              .max_sequences = 1});
+                                                              .max_sequences = 1,
+                                                              .bits = opt.kv_bits,
+                                                              .group = opt.kv_group_size});
   seq_ = cache_->create();
 }
 
@@ -31,9 +35,10 @@ void Session::check_ids(std::span<const int32_t> ids) const {
     }
   }
   if (length() + int64_t(ids.size()) > context_) {
-    throw InputError(fmt::format("{} tokens do not fit the context: {} already held, context is {} "
-                                 "tokens (raise it with --context)",
-                                 ids.size(), length(), context_));
+    throw InputError(
+        fmt::format("{} tokens do not fit the context: {} already held, context is {} "
+                    "tokens (raise it with --context)",
+                    ids.size(), length(), context_));
   }
 }
 
@@ -73,7 +78,8 @@ std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions
   std::vector<float> out;
   if (opt.all_logits) out.reserve(size_t(n * vocab));
   for (int64_t at = 0; at < n; at += chunk) {
-    if (opt.cancel && opt.cancel->load()) throw Cancelled(fmt::format("cancelled after {} of {} prompt tokens", at, n));
+    if (opt.cancel && opt.cancel->load())
+      throw Cancelled(fmt::format("cancelled after {} of {} prompt tokens", at, n));
     int64_t len = std::min(chunk, n - at);
     bool last = at + len == n;
     sdk::Graph g(model_->device());

@@ -13,9 +13,11 @@
 namespace vkllm::core {
 
 struct SessionOptions {
-  int64_t context = 0;       // tokens the cache holds (0: min(max_position_embeddings, 4096))
+  int64_t context = 0;  // tokens the cache holds (0: min(max_position_embeddings, 4096))
   int block_size = 16;
-  int prefill_chunk = 512;   // tokens per forward pass during prefill
+  int prefill_chunk = 512;  // tokens per forward pass during prefill
+  int kv_bits = 16;         // KV cache storage: 16 (f16), 8 or 4 bits per value
+  int kv_group_size = 32;   // values per scale of a quantized cache
 };
 
 struct EvalOptions {

@@ -15,6 +15,10 @@ KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers
   if (opt_.block_size <= 0 || opt_.max_tokens <= 0 || opt_.max_sequences <= 0) {
     throw InputError("[kv_cache] block size, capacity and sequences must be positive");
   }
+  if (opt_.bits != 16 && opt_.bits != 8 && opt_.bits != 4) {
+    throw InputError(
+        fmt::format("[kv_cache] {} bits per value not supported: 16, 8 or 4", opt_.bits));
+  }
   group_of_.resize(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
@@ -23,6 +27,13 @@ KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers
           fmt::format("[kv_cache] layer {}: {} kv heads of dim {} (window {}) "
                       "not supported; head_dim must be a multiple of 8",
                       i, l.kv_heads, l.head_dim, l.window));
+    }
+    if (opt_.bits < 16 && (l.head_dim % 32 != 0 || opt_.group < 8 || opt_.group % 8 != 0 ||
+                           l.head_dim % opt_.group != 0)) {
+      throw InputError(fmt::format(
+          "[kv_cache] layer {}: a {}-bit cache needs head_dim a multiple of 32 and a group size "
+          "(multiple of 8) dividing it; got head_dim {}, group {}",
+          i, opt_.bits, l.head_dim, opt_.group));
     }
     auto it = std::find_if(groups_.begin(), groups_.end(),
                            [&](const Group& g) { return g.window == l.window; });
@@ -49,8 +60,18 @@ KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
     int64_t slots = groups_[size_t(group_of_[i])].blocks * bs;
-    k_[i] = Tensor::allocate(device_->weights(), Dtype::f16, {slots, l.kv_heads, l.head_dim});
-    v_[i] = Tensor::allocate(device_->weights(), Dtype::f16, {slots, l.kv_heads, l.head_dim});
+    if (opt_.bits == 16) {
+      k_[i] = Tensor::allocate(device_->weights(), Dtype::f16, {slots, l.kv_heads, l.head_dim});
+      v_[i] = Tensor::allocate(device_->weights(), Dtype::f16, {slots, l.kv_heads, l.head_dim});
+      continue;
+    }
+    int64_t words = l.head_dim * opt_.bits / 32, groups = l.head_dim / opt_.group;
+    ks_.resize(layers_.size());
+    vs_.resize(layers_.size());
+    k_[i] = Tensor::allocate(device_->weights(), Dtype::i32, {slots, l.kv_heads, words});
+    v_[i] = Tensor::allocate(device_->weights(), Dtype::i32, {slots, l.kv_heads, words});
+    ks_[i] = Tensor::allocate(device_->weights(), Dtype::f32, {slots, l.kv_heads, groups});
+    vs_[i] = Tensor::allocate(device_->weights(), Dtype::f32, {slots, l.kv_heads, groups});
   }
 }
 
@@ -173,10 +194,11 @@ KvStep KvCache::begin(Graph& g, SeqId seq, int n) {
           int32_t fresh = take_block(int(gi));
           taken[gi].push_back(fresh);
           for (int li : groups_[gi].layers) {
-            uint64_t row =
-                uint64_t(layers_[size_t(li)].kv_heads) * layers_[size_t(li)].head_dim * 2;
-            uint64_t bytes = uint64_t(start % bs) * row;
-            for (Tensor* pool : {&k_[size_t(li)], &v_[size_t(li)]}) {
+            std::vector<Tensor*> pools{&k_[size_t(li)], &v_[size_t(li)]};
+            if (!ks_.empty()) pools.insert(pools.end(), {&ks_[size_t(li)], &vs_[size_t(li)]});
+            for (Tensor* pool : pools) {
+              uint64_t row = uint64_t(pool->stride(0)) * dtype_size(pool->dtype());
+              uint64_t bytes = uint64_t(start % bs) * row;
               Tensor src = pool->slice(0, int64_t(old) * bs, bs);
               Tensor dst = pool->slice(0, int64_t(fresh) * bs, bs);
               g.copy_bytes(src, dst, bytes);
@@ -233,6 +255,14 @@ KvLayerView KvCache::layer(const KvStep& step, int layer) const {
   KvLayerView v;
   v.k = k_[size_t(layer)];
   v.v = v_[size_t(layer)];
+  if (!ks_.empty()) {
+    v.k_scales = ks_[size_t(layer)];
+    v.v_scales = vs_[size_t(layer)];
+  }
+  v.bits = opt_.bits;
+  v.group = opt_.group;
+  v.kv_heads = layers_[size_t(layer)].kv_heads;
+  v.head_dim = layers_[size_t(layer)].head_dim;
   v.table = step.tables[size_t(gi)];
   v.slots = step.slots[size_t(gi)];
   v.kv_len = step.start + step.n;
@@ -262,7 +292,15 @@ const std::vector<int32_t>& KvCache::table(SeqId seq, int group) const {
 uint64_t KvCache::bytes() const {
   uint64_t total = 0;
   for (size_t i = 0; i < k_.size(); ++i) total += k_[i].extent_bytes() + v_[i].extent_bytes();
+  for (size_t i = 0; i < ks_.size(); ++i) total += ks_[i].extent_bytes() + vs_[i].extent_bytes();
   return total;
+}
+
+uint64_t KvCache::bytes_per_token(const KvLayerSpec& layer, int bits, int group) {
+  uint64_t values = uint64_t(layer.kv_heads) * uint64_t(layer.head_dim);
+  uint64_t one =
+      bits == 16 ? values * 2 : values * uint64_t(bits) / 8 + values / uint64_t(group) * 4;
+  return 2 * one;  // keys and values
 }
 
 }  // namespace vkllm::sdk

@@ -1,6 +1,7 @@
 #pragma once
-// The paged KV cache. Every layer stores keys and values in f16 pools of fixed-size blocks
-// ([slots, kv_heads, head_dim], slot = block * block_size + offset). Layers with the same
+// The paged KV cache. Every layer stores keys and values in pools of fixed-size blocks
+// ([slots, kv_heads, head_dim], slot = block * block_size + offset): f16, or 8- / 4-bit
+// integers with one f32 scale per `group` values (KvCacheOptions::bits). Layers with the same
 // attention window form a group that shares one block allocator and one block table per
 // sequence. Blocks are reference counted: fork() shares a sequence's blocks, and a write into
 // a shared, partly filled block copies it first. Sliding-window groups drop blocks that no
@@ -28,6 +29,10 @@ struct KvCacheOptions {
   // Extra tokens kept behind a window so truncate() (e.g. speculative rollback) can rewind
   // that far.
   int window_margin = 0;
+  // Storage: 16 (f16), 8 or 4 bits per value; quantized pools keep one f32 scale per `group`
+  // consecutive values of a head (group divides head_dim; head_dim a multiple of 32).
+  int bits = 16;
+  int group = 32;
 };
 
 using SeqId = int32_t;
@@ -44,7 +49,12 @@ struct KvStep {
 
 // What the attention and cache-write ops need for one layer.
 struct KvLayerView {
-  Tensor k, v;         // f16 pools [slots, kv_heads, head_dim]
+  // Pools: f16 [slots, kv_heads, head_dim]; quantized: i32 [slots, kv_heads, head_dim * bits
+  // / 32] of packed values and f32 scales [slots, kv_heads, head_dim / group].
+  Tensor k, v;
+  Tensor k_scales, v_scales;  // quantized pools only
+  int bits = 16, group = 32;
+  int kv_heads = 0, head_dim = 0;
   Tensor table;        // i32 [logical blocks], -1 = dropped
   Tensor slots;        // i32 [n]: where this step's tokens go
   int64_t kv_len = 0;  // keys visible after the step: start + n
@@ -81,6 +91,9 @@ class KvCache {
   int64_t blocks_of(SeqId seq, int group) const;  // blocks held (not dropped)
   int block_refcount(int group, int32_t block) const;
   uint64_t bytes() const;  // device memory of all pools
+  // Device bytes one token occupies in one layer (keys, values and their scales).
+  static uint64_t bytes_per_token(const KvLayerSpec& layer, int bits, int group);
+  const KvCacheOptions& options() const { return opt_; }
   const std::vector<int32_t>& table(SeqId seq, int group) const;
 
  private:
@@ -105,7 +118,8 @@ class KvCache {
   KvCacheOptions opt_;
   std::vector<Group> groups_;
   std::vector<int> group_of_;
-  std::vector<Tensor> k_, v_;  // per layer
+  std::vector<Tensor> k_, v_;    // per layer
+  std::vector<Tensor> ks_, vs_;  // per layer, quantized pools only
   std::unordered_map<SeqId, Sequence> seqs_;
   SeqId next_ = 0;
 };

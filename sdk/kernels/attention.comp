@@ -2,8 +2,9 @@
 // Attention, flash style: each invocation owns one (query token, query head, key split) and
 // streams its keys with an online softmax, so no score matrix is ever stored.
 //
-// Keys come from the paged KV cache (PAGED: f16 pools [slots, Hkv, D] addressed through the
-// sequence's block table, -1 = block dropped) or from dense tensors [Tk, Hkv, D] (KV_F16 false:
+// Keys come from the paged KV cache (PAGED: pools [slots, Hkv, D] addressed through the
+// sequence's block table, -1 = block dropped; f16, or with BITS 8/4 packed signed integers with
+// one f32 scale per GROUP values, as kv_write.comp stores them) or from dense tensors [Tk, Hkv, D] (KV_F16 false:
 // f32 with strides). Key j is the token at sequence index j. Visibility of key j to a query at
 // sequence index p (qpos):
 //   RESTRICT: j must lie in the query's span (vision windows / per-image attention);
@@ -21,6 +22,8 @@ layout(constant_id = 4) const bool RESTRICT = false;
 layout(constant_id = 5) const bool BIDIR = false;
 layout(constant_id = 6) const bool SOFTCAP = false;
 layout(constant_id = 7) const bool SPLIT = false;
+layout(constant_id = 8) const int BITS = 16;
+layout(constant_id = 9) const int GROUP = 32;
 
 TEXELS(0, Q);
 TEXELS(1, K);
@@ -30,8 +33,10 @@ WORDS(4, QPOS);
 WORDS(5, SPANS);
 OUT_F32(6, O);
 OUT_F32(7, ML);
+WORDS(8, KS);
+WORDS(9, VS);
 layout(push_constant) uniform PC {
-  uint o_q, o_k, o_v, o_table, o_qpos, o_spans, o_o, o_ml;
+  uint o_q, o_k, o_v, o_table, o_qpos, o_spans, o_o, o_ml, o_ks, o_vs;
   uint T, Hq, Hkv, kv_len, block_size;
   uint q_row, q_head, k_row, k_head, v_row, v_head;
   uint window, n_spans, splits, chunk;
@@ -39,11 +44,35 @@ layout(push_constant) uniform PC {
 } pc;
 
 const int NV = HEAD_DIM / 4;  // vec4s per head
+const bool QUANT = PAGED && BITS < 16;
+const int PER_WORD = 32 / BITS;
 
 // Texel index of key/value row (slot, head) given word offsets.
 uint kv_texel(uint o, uint slot, uint head, uint row_stride, uint head_stride) {
-  if (PAGED) return (o + ((slot * pc.Hkv + head) * uint(HEAD_DIM)) / 2u) / 4u;
+  if (PAGED) return (o + (slot * pc.Hkv + head) * uint(HEAD_DIM / PER_WORD)) / 4u;
   return (o + slot * row_stride + head * head_stride) / 4u;
+}
+
+// Row of a quantized pool: integers from the packed words, times their group's scale.
+void load_row_q(usamplerBuffer B, usamplerBuffer S, uint o_s, uint texel, uint row,
+                out vec4 r[NV]) {
+  [[unroll]] for (int i = 0; i < HEAD_DIM / PER_WORD / 4; ++i) {
+    uvec4 t = fetch4(B, texel + uint(i));
+    [[unroll]] for (int c = 0; c < 4; ++c) {
+      uint w = t[c];
+      if (BITS == 8) {
+        r[4 * i + c] = vec4(ivec4(uvec4(w << 24, w << 16, w << 8, w)) >> 24);
+      } else {
+        r[8 * i + 2 * c] = vec4(uvec4(w, w >> 4, w >> 8, w >> 12) & 0xfu) - 8.0;
+        r[8 * i + 2 * c + 1] = vec4(uvec4(w >> 16, w >> 20, w >> 24, w >> 28) & 0xfu) - 8.0;
+      }
+    }
+  }
+  uint sb = o_s + row * uint(HEAD_DIM / GROUP);
+  [[unroll]] for (int gi = 0; gi < HEAD_DIM / GROUP; ++gi) {
+    float s = fetch1f(S, sb + uint(gi));
+    [[unroll]] for (int i = gi * GROUP / 4; i < (gi + 1) * GROUP / 4; ++i) r[i] *= s;
+  }
 }
 
 void load_row(usamplerBuffer B, uint texel, out vec4 r[NV]) {
@@ -114,12 +143,18 @@ void main() {
       slot = uint(blk) * pc.block_size + uint(j) % pc.block_size;
     }
     vec4 k[NV];
-    load_row(K, kv_texel(pc.o_k, slot, hk, pc.k_row, pc.k_head), k);
+    if (QUANT)
+      load_row_q(K, KS, pc.o_ks, kv_texel(pc.o_k, slot, hk, 0u, 0u), slot * pc.Hkv + hk, k);
+    else
+      load_row(K, kv_texel(pc.o_k, slot, hk, pc.k_row, pc.k_head), k);
     float s = 0.0;
     [[unroll]] for (int i = 0; i < NV; ++i) s += dot(q[i], k[i]);
     if (SOFTCAP) s = pc.softcap * tanh(clamp(s / pc.softcap, -15.0, 15.0));
     vec4 v[NV];
-    load_row(V, kv_texel(pc.o_v, slot, hk, pc.v_row, pc.v_head), v);
+    if (QUANT)
+      load_row_q(V, VS, pc.o_vs, kv_texel(pc.o_v, slot, hk, 0u, 0u), slot * pc.Hkv + hk, v);
+    else
+      load_row(V, kv_texel(pc.o_v, slot, hk, pc.v_row, pc.v_head), v);
     if (s > m) {
       float corr = exp(m - s);
       l *= corr;

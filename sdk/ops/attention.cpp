@@ -13,10 +13,10 @@ namespace {
 struct WriteParams {
   uint32_t T, H, D, k_row, k_head, v_row, v_head, slots;
 };
-const KernelDesc kKvWrite{
-    "kv_write",
-    {Binding::words, Binding::words, Binding::words, Binding::storage, Binding::storage},
-    sizeof(WriteParams)};
+const KernelDesc kKvWrite{"kv_write",
+                          {Binding::words, Binding::words, Binding::words, Binding::storage,
+                           Binding::storage, Binding::storage, Binding::storage},
+                          sizeof(WriteParams)};
 
 struct AttnParams {
   uint32_t T, Hq, Hkv, kv_len, block_size;
@@ -24,10 +24,11 @@ struct AttnParams {
   uint32_t window, n_spans, splits, chunk;
   float scale, softcap;
 };
-const KernelDesc kAttention{"attention",
-                            {Binding::texels, Binding::texels, Binding::texels, Binding::words,
-                             Binding::words, Binding::words, Binding::storage, Binding::storage},
-                            sizeof(AttnParams)};
+const KernelDesc kAttention{
+    "attention",
+    {Binding::texels, Binding::texels, Binding::texels, Binding::words, Binding::words,
+     Binding::words, Binding::storage, Binding::storage, Binding::words, Binding::words},
+    sizeof(AttnParams)};
 struct CombineParams {
   uint32_t rows, splits, D;
 };
@@ -43,14 +44,18 @@ Tensor aligned_heads(Graph& g, const Tensor& t, const char* op, const char* what
   return ok ? t : copy(g, t);
 }
 
+// Keys and values: dense f32 tensors, or the pools of a cache layer (`kv`).
 Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const Tensor* table,
            int64_t kv_len, int block_size, int window, const Tensor& qpos,
-           const AttentionOptions& opt, bool paged) {
+           const AttentionOptions& opt, const sdk::KvLayerView* kv) {
   const char* op = "attention";
+  bool paged = kv != nullptr;
+  int bits = kv ? kv->bits : 32;
   Tensor q = aligned_heads(g, q_in, op, "q");
   int64_t T = q.dim(0), Hq = q.dim(1), D = q.dim(2);
   int64_t Hkv = k.dim(1);
-  expect(k.dim(2) == D && v.dim(2) == D && v.dim(1) == Hkv, op,
+  int64_t kD = bits < 16 ? int64_t(kv->head_dim) : k.dim(2);
+  expect(kD == D && v.dim(2) == k.dim(2) && v.dim(1) == Hkv, op,
          fmt::format("q {} does not match k {} / v {}", q.str(), k.str(), v.str()));
   expect(Hkv > 0 && Hq % Hkv == 0, op,
          fmt::format("{} query heads not a multiple of {} kv heads", Hq, Hkv));
@@ -101,12 +106,15 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
                opt.softcap};
   const Tensor* tb = table ? table : &qpos;
   const Tensor* sp = opt.spans ? opt.spans : &qpos;
+  const Tensor* ks = bits < 16 ? &kv->k_scales : &qpos;
+  const Tensor* vs = bits < 16 ? &kv->v_scales : &qpos;
   uint32_t local = g.device().kernel_class() == KernelClass::cpu ? 8 : 64;
   g.dispatch(
-      kAttention, {&q, &k, &v, tb, &qpos, sp, &part, &ml}, &p, sizeof p,
+      kAttention, {&q, &k, &v, tb, &qpos, sp, &part, &ml, ks, vs}, &p, sizeof p,
       grid_1d(pairs * splits, local),
       {int32_t(local), int32_t(D), paged ? 1 : 0, opt.causal ? 1 : 0, opt.restrict_to_spans ? 1 : 0,
-       opt.bidirectional_spans ? 1 : 0, opt.softcap > 0 ? 1 : 0, splits > 1 ? 1 : 0});
+       opt.bidirectional_spans ? 1 : 0, opt.softcap > 0 ? 1 : 0, splits > 1 ? 1 : 0,
+       std::min(bits, 16), kv ? kv->group : 32});
   if (splits > 1) {
     CombineParams c{uint32_t(T * Hq), splits, uint32_t(D)};
     uint32_t cl = elementwise_local(g);
@@ -121,7 +129,7 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
 void kv_write(Graph& g, const sdk::KvLayerView& kv, const Tensor& k, const Tensor& v) {
   const char* op = "kv_write";
   int64_t n = kv.slots.numel();
-  int64_t H = kv.k.dim(1), D = kv.k.dim(2);
+  int64_t H = kv.k.dim(1), D = kv.bits < 16 ? kv.head_dim : kv.k.dim(2);
   for (const Tensor* t : {&k, &v}) {
     expect(t->dtype() == Dtype::f32 && t->rank() == 3 && t->dim(0) == n && t->dim(1) == H &&
                t->dim(2) == D && t->stride(2) == 1,
@@ -133,14 +141,18 @@ void kv_write(Graph& g, const sdk::KvLayerView& kv, const Tensor& k, const Tenso
                 uint32_t(k.stride(0)), uint32_t(k.stride(1)), uint32_t(v.stride(0)),
                 uint32_t(v.stride(1)), uint32_t(kv.k.dim(0))};
   uint32_t local = elementwise_local(g);
-  g.dispatch(kKvWrite, {&k, &v, &kv.slots, &kv.k, &kv.v}, &p, sizeof p,
-             grid_1d(uint64_t(n * H * D / 2), local), {int32_t(local)});
+  bool quant = kv.bits < 16;
+  const Tensor* ks = quant ? &kv.k_scales : &kv.k;
+  const Tensor* vs = quant ? &kv.v_scales : &kv.v;
+  uint64_t items = uint64_t(n * H) * uint64_t(quant ? D / kv.group : D / 2);
+  g.dispatch(kKvWrite, {&k, &v, &kv.slots, &kv.k, &kv.v, ks, vs}, &p, sizeof p,
+             grid_1d(items, local), {int32_t(local), kv.bits, kv.group});
 }
 
 Tensor attention(Graph& g, const Tensor& q, const sdk::KvLayerView& kv, const Tensor& qpos,
                  const AttentionOptions& opt) {
   int window = opt.window ? opt.window : kv.window;
-  return run(g, q, kv.k, kv.v, &kv.table, kv.kv_len, kv.block_size, window, qpos, opt, true);
+  return run(g, q, kv.k, kv.v, &kv.table, kv.kv_len, kv.block_size, window, qpos, opt, &kv);
 }
 
 Tensor attention_dense(Graph& g, const Tensor& q, const Tensor& k_in, const Tensor& v_in,
@@ -148,7 +160,7 @@ Tensor attention_dense(Graph& g, const Tensor& q, const Tensor& k_in, const Tens
   Tensor k = aligned_heads(g, k_in, "attention", "k");
   Tensor v = aligned_heads(g, v_in, "attention", "v");
   expect(k.dim(0) == v.dim(0), "attention", "k and v differ in length");
-  return run(g, q, k, v, nullptr, k.dim(0), 1, opt.window, qpos, opt, false);
+  return run(g, q, k, v, nullptr, k.dim(0), 1, opt.window, qpos, opt, nullptr);
 }
 
 }  // namespace vkllm::ops

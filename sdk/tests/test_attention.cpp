@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "sdk/base/error.h"
 #include "sdk/kv_cache.h"
 #include "sdk/ops/attention.h"
 #include "sdk/tests/fixture.h"
@@ -77,15 +78,61 @@ class Attention : public SdkTest {
             .restrict_to_spans = s.restrict_to_spans};
   }
 
+  // The values a quantized pool holds for sequence indexes [0, n), dequantized on the host
+  // ([n, H, D]); checks each against the value written, within half a quantization step of its
+  // group (scale = max |x| / qmax).
+  std::vector<float> dequantized(const sdk::KvLayerView& view, const sdk::Tensor& pool,
+                                 const sdk::Tensor& scales, const std::vector<int32_t>& table,
+                                 const std::vector<float>& orig, int64_t n, int block_size) {
+    int64_t H = view.kv_heads, D = view.head_dim, G = view.group;
+    int64_t words = D * view.bits / 32, groups = D / G;
+    double qmax = view.bits == 8 ? 127 : 7;
+    auto packed = sdk::download_i32(pool);
+    auto sc = sdk::download_f32(scales);
+    std::vector<float> out(size_t(n * H * D));
+    int bad = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      int32_t block = table[size_t(j / block_size)];
+      if (block < 0) continue;  // dropped behind a window: invisible, left zero
+      int64_t slot = int64_t(block) * block_size + j % block_size;
+      for (int64_t h = 0; h < H; ++h) {
+        for (int64_t gi = 0; gi < groups; ++gi) {
+          const float* x = &orig[size_t((j * H + h) * D + gi * G)];
+          double amax = 0;
+          for (int64_t i = 0; i < G; ++i) amax = std::max(amax, double(std::fabs(x[i])));
+          float s = sc[size_t((slot * H + h) * groups + gi)];
+          if (std::fabs(s - amax / qmax) > 1e-6 * amax && bad++ == 0)
+            ADD_FAILURE() << "scale of token " << j << " head " << h << " group " << gi << ": " << s
+                          << ", want " << amax / qmax;
+          for (int64_t i = 0; i < G; ++i) {
+            int64_t e = gi * G + i;
+            uint32_t w = uint32_t(packed[size_t((slot * H + h) * words + e * view.bits / 32)]);
+            int sh = int(e % (32 / view.bits)) * view.bits;
+            int q = view.bits == 8 ? int(int8_t(uint8_t(w >> sh))) : int((w >> sh) & 15u) - 8;
+            if (std::fabs(double(q) * s - x[i]) > 0.5 * s * (1 + 1e-5) + 1e-7 && bad++ == 0)
+              ADD_FAILURE() << "token " << j << " head " << h << " value " << e << ": " << x[i]
+                            << " stored as " << q << " * " << s;
+            out[size_t((j * H + h) * D + e)] = float(q) * s;
+          }
+        }
+      }
+    }
+    EXPECT_EQ(bad, 0) << "values off by more than half a quantization step";
+    return out;
+  }
+
   // Runs a sequence through a paged cache in steps and checks every step's output.
   void paged(int64_t Hq, int64_t Hkv, int64_t D, std::vector<int> steps, Spec s, int block_size,
-             int cache_window = 0) {
-    SCOPED_TRACE(fmt::format("Hq={} Hkv={} D={} block={} window={} softcap={} spans={}", Hq, Hkv, D,
-                             block_size, s.window, s.softcap, s.spans.size()));
+             int cache_window = 0, int bits = 16, int group = 32) {
+    SCOPED_TRACE(
+        fmt::format("Hq={} Hkv={} D={} block={} window={} softcap={} spans={} bits={} "
+                    "group={}",
+                    Hq, Hkv, D, block_size, s.window, s.softcap, s.spans.size(), bits, group));
     int64_t total = 0;
     for (int n : steps) total += n;
-    sdk::KvCache cache(device(), {{int(Hkv), int(D), cache_window}},
-                       {.block_size = block_size, .max_tokens = total + 64});
+    sdk::KvCache cache(
+        device(), {{int(Hkv), int(D), cache_window}},
+        {.block_size = block_size, .max_tokens = total + 64, .bits = bits, .group = group});
     auto seq = cache.create();
     auto keys = randn(size_t(total * Hkv * D)), vals = randn(size_t(total * Hkv * D));
     auto kr = round_to(Dtype::f16, keys), vr = round_to(Dtype::f16, vals);
@@ -113,6 +160,11 @@ class Attention : public SdkTest {
       at += n;
       Spec rs = s;
       if (cache_window) rs.window = cache_window;
+      if (bits < 16) {  // the reference attends over exactly what the cache holds
+        const auto& table = cache.table(seq, 0);
+        kr = dequantized(view, view.k, view.k_scales, table, keys, at, block_size);
+        vr = dequantized(view, view.v, view.v_scales, table, vals, at, block_size);
+      }
       auto want = ref_attention(qv, kr, vr, qpos, at, Hq, Hkv, D, rs);
       expect_close(sdk::download_f32(o), want, {2e-5, 2e-4}, fmt::format("step ending at {}", at));
     }
@@ -161,6 +213,25 @@ TEST_F(Attention, SlidingWindowAndSoftcap) {
   paged(4, 2, 64, {20, 1, 1, 1}, {.scale = 0.125f, .softcap = 5.0f, .window = 8}, 4);
   // Window from the cache layer (blocks behind it are dropped).
   paged(2, 2, 32, {10, 9, 1, 1, 1}, {.scale = 0.2f}, 4, 6);
+}
+
+TEST_F(Attention, QuantizedCache) {
+  for (int bits : {8, 4}) {
+    paged(4, 2, 64, {13, 1, 1, 5}, {.scale = 0.125f}, 16, 0, bits, 32);
+    paged(2, 1, 128, {300, 1}, {.scale = 0.09f}, 16, 0, bits, 64);  // split keys
+    paged(3, 3, 32, {9, 1}, {.scale = 0.2f}, 4, 0, bits, 8);
+    paged(2, 2, 64, {10, 9, 1, 1}, {.scale = 0.2f}, 4, 6, bits, 16);  // window drops blocks
+  }
+}
+
+TEST_F(Attention, QuantizedCacheRejectsBadShapes) {
+  auto make = [&](int head_dim, int bits, int group) {
+    sdk::KvCache c(device(), {{2, head_dim, 0}}, {.bits = bits, .group = group});
+  };
+  EXPECT_THROW(make(40, 8, 8), InputError);   // head_dim not a multiple of 32
+  EXPECT_THROW(make(64, 4, 48), InputError);  // group does not divide head_dim
+  EXPECT_THROW(make(64, 5, 32), InputError);  // unsupported width
+  EXPECT_NO_THROW(make(64, 4, 64));
 }
 
 TEST_F(Attention, BidirectionalImageSpans) {

@@ -8,11 +8,24 @@
 namespace vkllm::test {
 namespace {
 
-constexpr int64_t H = 2, D = 16;
+constexpr int64_t H = 2;
 
 // Keeps the host copy of each sequence's keys/values to check what attention reads.
 class KvCacheTest : public SdkTest {
  protected:
+  int64_t D = 16;
+  int bits = 16;  // 8: values an 8-bit cache stores exactly (integers / 64, 127 / 64 per group)
+
+  std::vector<float> values(size_t n) {
+    if (bits == 16) return round_to(Dtype::f16, randn(n));
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) {
+      int q = (i % 32 == 0) ? 127 : int(rng()() % 255) - 127;
+      v[i] = float(q) / 64.0f;
+    }
+    return v;
+  }
+
   struct Host {
     std::vector<float> k, v;  // [len, H, D], f16-rounded
   };
@@ -20,8 +33,8 @@ class KvCacheTest : public SdkTest {
   // Appends n random tokens to seq and checks a decode-style attention of one query at the
   // last position against the host copy.
   void append_and_check(sdk::KvCache& cache, sdk::SeqId seq, Host& host, int n, int window = 0) {
-    auto kn = round_to(Dtype::f16, randn(size_t(n * H * D)));
-    auto vn = round_to(Dtype::f16, randn(size_t(n * H * D)));
+    auto kn = values(size_t(n * H * D));
+    auto vn = values(size_t(n * H * D));
     auto qv = randn(size_t(H * D));
     int64_t last = cache.length(seq) + n - 1;
     auto g = graph();
@@ -57,6 +70,7 @@ class KvCacheTest : public SdkTest {
     expect_close(sdk::download_f32(o), want, {2e-5, 2e-4},
                  fmt::format("attention after {} tokens", last + 1));
   }
+  void fork_and_diverge(sdk::KvCache& cache);
 };
 
 TEST_F(KvCacheTest, AppendAccountsBlocks) {
@@ -81,6 +95,19 @@ TEST_F(KvCacheTest, AppendAccountsBlocks) {
 
 TEST_F(KvCacheTest, ForkSharesBlocksAndCopiesOnWrite) {
   sdk::KvCache cache(device(), {{int(H), int(D), 0}}, {.block_size = 4, .max_tokens = 64});
+  fork_and_diverge(cache);
+}
+
+// The copy-on-write of a quantized cache copies packed values and their scales.
+TEST_F(KvCacheTest, QuantizedForkCopiesScales) {
+  D = 32;
+  bits = 8;
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}},
+                     {.block_size = 4, .max_tokens = 64, .bits = 8, .group = 32});
+  fork_and_diverge(cache);
+}
+
+void KvCacheTest::fork_and_diverge(sdk::KvCache& cache) {
   auto a = cache.create();
   Host ha;
   append_and_check(cache, a, ha, 10);

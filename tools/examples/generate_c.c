@@ -16,7 +16,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   vkllm_engine* engine = NULL;
-  if (vkllm_engine_load(argv[1], NULL, 0, &engine) != VKLLM_OK) {
+  vkllm_engine_options o;
+  vkllm_engine_options_default(&o);
+  o.kv_bits = 8; /* an 8-bit KV cache: half the memory of f16 */
+  if (vkllm_engine_load_ex(argv[1], &o, &engine) != VKLLM_OK) {
     fprintf(stderr, "load failed: %s\n", vkllm_last_error());
     return 1;
   }
@@ -33,6 +36,8 @@ int main(int argc, char** argv) {
   /* A bad call reports an error instead of crashing. */
   vkllm_engine* none = NULL;
   if (vkllm_engine_load("/nonexistent", NULL, 0, &none) == VKLLM_OK || vkllm_last_error()[0] == '\0') return 1;
+  o.struct_size = 8; /* a caller built against another header is refused */
+  if (vkllm_engine_load_ex(argv[1], &o, &none) == VKLLM_OK) return 1;
   vkllm_engine_free(engine);
   return st == VKLLM_OK && tokens > 0 ? 0 : 1;
 }

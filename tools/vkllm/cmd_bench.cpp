@@ -76,13 +76,17 @@ void print_profile(const char* phase, const Profile& prof, double per, const cha
 Run add_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Measure prefill and decode speed of a model folder");
   static std::string dir, quantize;
-  static int p = 512, n = 128, r = 5;
+  static int p = 512, n = 128, r = 5, kv_bits = 16, kv_group = 32;
   static bool json = false;
   cmd->add_option("model", dir, "Model folder")->required();
   cmd->add_option("-p,--prompt-tokens", p, "Prompt tokens (prefill)")->check(CLI::PositiveNumber);
   cmd->add_option("-n,--gen-tokens", n, "Generated tokens (decode)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-r,--repeats", r, "Repetitions")->check(CLI::PositiveNumber);
   cmd->add_option("--quantize", quantize, "Quantize weights at load time: q8_0 or q4_0");
+  cmd->add_option("--kv-bits", kv_bits, "KV cache storage: 16 (f16), 8 or 4 bits per value")
+      ->check(CLI::IsMember({4, 8, 16}));
+  cmd->add_option("--kv-group-size", kv_group, "Values per scale of a quantized KV cache")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", json, "Print one JSON object");
   return [] {
     core::PluginHost host;
@@ -92,7 +96,11 @@ Run add_bench(CLI::App& app) {
     double t0 = now_s();
     auto model = core::LoadedModel::load(dir, dev, host, lo);
     double load_s = now_s() - t0;
-    core::Session s(model, {.context = p + n + 1});
+    core::Session s(model, {.context = p + n + 1, .kv_bits = kv_bits, .kv_group_size = kv_group});
+    uint64_t kv_token_layer = 0;
+    for (const auto& l : model->info().kv)
+      kv_token_layer =
+          std::max(kv_token_layer, sdk::KvCache::bytes_per_token(l, kv_bits, kv_group));
     std::mt19937 rng(7);
     std::vector<int32_t> prompt(static_cast<size_t>(p));
     for (auto& id : prompt) id = int32_t(rng() % uint32_t(model->info().vocab_size));
@@ -133,6 +141,8 @@ Run add_bench(CLI::App& app) {
                           {"decode_tps_min", dc.min},
                           {"decode_tps_max", dc.max},
                           {"weight_bytes", weights},
+                          {"kv_bits", kv_bits},
+                          {"kv_bytes_per_token_per_layer", kv_token_layer},
                           {"device_memory_bytes", mem},
                           {"copy_bandwidth_gbs", bw / 1e9},
                           {"decode_floor_tps", floor_tps},
@@ -145,6 +155,7 @@ Run add_bench(CLI::App& app) {
     fmt::print("weights      {:.1f} MiB{}; device memory {:.1f} MiB; loaded in {:.2f} s\n",
                double(weights) / (1 << 20), quantize.empty() ? "" : " (" + quantize + ")",
                double(mem) / (1 << 20), load_s);
+    fmt::print("kv cache     {} bits: {} bytes per token per layer\n", kv_bits, kv_token_layer);
     fmt::print("prefill      {:8.1f} tok/s  (median of {}, {:.1f} .. {:.1f}), {} tokens\n",
                pf.median, r, pf.min, pf.max, p);
     fmt::print("decode       {:8.1f} tok/s  (median of {}, {:.1f} .. {:.1f}), {} tokens\n",

@@ -8,15 +8,17 @@
 namespace vkllm::cli {
 
 Run add_plugins(CLI::App& app) {
-  auto* cmd = app.add_subcommand("plugins", "List model-family plugins and the model types they serve");
+  auto* cmd =
+      app.add_subcommand("plugins", "List model-family plugins and the model types they serve");
   (void)cmd;
   return [] {
     core::PluginHost host;
     fmt::print("search path: {}\n\n", fmt::join(host.dirs(), ":"));
     fmt::print("{:<14} {:<28} {:<30} {}\n", "family", "model types", "capabilities", "file");
     for (const auto& p : host.plugins()) {
-      fmt::print("{:<14} {:<28} {:<30} {}\n", p.family, fmt::format("{}", fmt::join(p.model_types, ",")),
-                 fmt::format("{}", fmt::join(registry::capability_names(p.capabilities), ",")), p.path);
+      fmt::print(
+          "{:<14} {:<28} {:<30} {}\n", p.family, fmt::format("{}", fmt::join(p.model_types, ",")),
+          fmt::format("{}", fmt::join(registry::capability_names(p.capabilities), ",")), p.path);
     }
     std::vector<std::string> orphans;
     for (const auto& [type, e] : host.registry().entries()) {
@@ -24,7 +26,8 @@ Run add_plugins(CLI::App& app) {
       for (const auto& p : host.plugins()) served = served || p.family == e.family;
       if (!served) orphans.push_back(type + " (" + e.family + ")");
     }
-    if (!orphans.empty()) fmt::print("\nregistered without a plugin: {}\n", fmt::join(orphans, ", "));
+    if (!orphans.empty())
+      fmt::print("\nregistered without a plugin: {}\n", fmt::join(orphans, ", "));
     if (!host.rejected().empty()) {
       fmt::print("\nrejected:\n");
       for (const auto& r : host.rejected()) fmt::print("  {}: {}\n", r.path, r.reason);

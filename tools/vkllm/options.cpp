@@ -12,6 +12,10 @@ void ModelArgs::add(CLI::App* cmd) {
   cmd->add_option("--context,-c", context, "Context length in tokens (default: min(model, 4096))");
   cmd->add_option("--prefill-chunk", prefill_chunk, "Tokens per forward pass in prefill")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--kv-bits", kv_bits, "KV cache storage: 16 (f16), 8 or 4 bits per value")
+      ->check(CLI::IsMember({4, 8, 16}));
+  cmd->add_option("--kv-group-size", kv_group_size, "Values per scale of a quantized KV cache")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--verbose,-v", verbose, "Print timings");
 }
 
@@ -20,6 +24,8 @@ std::unique_ptr<Engine> ModelArgs::load() const {
   o.quantize = quantize;
   o.context = context;
   o.prefill_chunk = prefill_chunk;
+  o.kv_bits = kv_bits;
+  o.kv_group_size = kv_group_size;
   auto bar = std::make_shared<Progress>("loading");
   o.on_load_progress = [bar](uint64_t done, uint64_t total) {
     bar->update(int64_t(done >> 20), int64_t(total >> 20));

@@ -15,6 +15,7 @@ struct ModelArgs {
   std::string model, quantize;
   int64_t context = 0;
   int prefill_chunk = 512;
+  int kv_bits = 16, kv_group_size = 32;
   bool verbose = false;
   void add(CLI::App* cmd);
   std::unique_ptr<Engine> load() const;  // with a progress bar on a terminal

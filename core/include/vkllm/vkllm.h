@@ -40,6 +40,19 @@ void vkllm_sampling_default(vkllm_sampling* s);
 /* quantize: NULL, "q8_0" or "q4_0"; context: 0 for the default. */
 vkllm_status vkllm_engine_load(const char* model_dir, const char* quantize, int64_t context,
                                vkllm_engine** out);
+/* Every load option; set struct_size = sizeof(vkllm_engine_options) and start from
+ * vkllm_engine_options_default(). */
+typedef struct vkllm_engine_options {
+  size_t struct_size;
+  const char* quantize;  /* NULL, "q8_0" or "q4_0" */
+  int64_t context;       /* 0: min(model maximum, 4096) */
+  int32_t prefill_chunk; /* tokens per forward pass during prefill */
+  int32_t kv_bits;       /* KV cache: 16 (f16), 8 or 4 bits per value */
+  int32_t kv_group_size; /* values per scale of a quantized KV cache */
+} vkllm_engine_options;
+void vkllm_engine_options_default(vkllm_engine_options* o);
+vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
+                                  vkllm_engine** out);
 void vkllm_engine_free(vkllm_engine* engine);
 /* Generates from a prompt: with use_chat_template the prompt is one user message. The full
  * text is returned in *out_text (free with vkllm_string_free) when out_text is not NULL. */
