@@ -27,6 +27,7 @@ LLAMACPP_VERSION = "3.22.1"
 
 def run(cmd, env=None, **kw):
     print("+ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    kw.setdefault("stdout", sys.stderr)  # keep stdout for the table
     return subprocess.run([str(c) for c in cmd], check=True, env=env, text=True, **kw)
 
 

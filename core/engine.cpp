@@ -78,7 +78,9 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
       impl->model, core::SessionOptions{.context = opt.context,
                                         .prefill_chunk = opt.prefill_chunk,
                                         .kv_bits = opt.kv_bits,
-                                        .kv_group_size = opt.kv_group_size});
+                                        .kv_group_size = opt.kv_group_size,
+                                        .prefix_cache = opt.prefix_cache,
+                                        .cache_tokens = opt.cache_tokens});
   const auto& info = impl->model->info();
   impl->desc = {dir,
                 impl->model->entry().model_type,
@@ -167,14 +169,14 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   p.logprobs = req.logprobs;
   p.prompt_logits = req.prompt_logits;
 
-  // Reuse the longest common prefix of the session (at least one token is evaluated).
+  // Reuse the longest prefix the session holds or the prefix cache has (at least one token is
+  // evaluated); logits of every prompt position need every position computed.
   core::Session& s = *impl_->session;
   size_t common = 0;
-  const auto& held = s.tokens();
-  while (common < held.size() && common < ids.size() && held[common] == ids[common]) ++common;
-  if (common == ids.size()) --common;
-  if (req.prompt_logits) common = 0;
-  s.truncate(int64_t(common));
+  if (req.prompt_logits)
+    s.truncate(0);
+  else
+    common = size_t(s.start(ids));
   std::span<const int32_t> rest(ids.data() + common, ids.size() - common);
 
   core::GenerateHooks hooks;

@@ -15,12 +15,16 @@ Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
   context_ = opt.context > 0
                  ? opt.context
                  : std::min<int64_t>(info.max_context > 0 ? info.max_context : 4096, 4096);
-  cache_ = std::make_unique<sdk::KvCache>(model_->device(), info.kv,
-                                          sdk::KvCacheOptions{.block_size = opt.block_size,
-                                                              .max_tokens = context_,
-                                                              .max_sequences = 1,
-                                                              .bits = opt.kv_bits,
-                                                              .group = opt.kv_group_size});
+  cache_ = std::make_unique<sdk::KvCache>(
+      model_->device(), info.kv,
+      sdk::KvCacheOptions{.block_size = opt.block_size,
+                          .max_tokens = std::max(context_, opt.cache_tokens > 0 ? opt.cache_tokens
+                                                           : opt.prefix_cache   ? 2 * context_
+                                                                                : context_),
+                          .max_sequences = opt.prefix_cache ? 2 : 1,
+                          .bits = opt.kv_bits,
+                          .group = opt.kv_group_size,
+                          .prefix_cache = opt.prefix_cache});
   seq_ = cache_->create();
 }
 
@@ -42,7 +46,50 @@ void Session::check_ids(std::span<const int32_t> ids) const {
   }
 }
 
-sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids, int64_t logits_begin) {
+void Session::append_keys(std::span<const int32_t> ids, std::span<const uint64_t> keys) {
+  if (!keys.empty() && keys.size() != ids.size())
+    throw InternalError("[session] prefix-cache keys do not match the ids");
+  for (size_t i = 0; i < ids.size(); ++i)
+    keys_.push_back(keys.empty() ? uint64_t(uint32_t(ids[i])) : keys[i]);
+}
+
+int64_t Session::start(std::span<const int32_t> ids, std::span<const uint64_t> keys) {
+  std::vector<uint64_t> own;
+  if (keys.empty()) {
+    for (int32_t id : ids) own.push_back(uint64_t(uint32_t(id)));
+    keys = own;
+  }
+  if (keys.size() != ids.size())
+    throw InternalError("[session] prefix-cache keys do not match the ids");
+  size_t limit = ids.empty() ? 0 : ids.size() - 1;
+  size_t common = 0;
+  while (common < keys_.size() && common < limit && keys_[common] == keys[common]) ++common;
+  if (opt_.prefix_cache) {
+    // Earlier requests may have left a longer matching prefix in the index than the one this
+    // session holds.
+    sdk::SeqId fresh = cache_->create();
+    int64_t got = 0;
+    try {
+      got = cache_->attach_prefix(fresh, keys.first(limit + 1));
+    } catch (...) {
+      cache_->release(fresh);
+      throw;
+    }
+    if (got > int64_t(common)) {
+      cache_->release(seq_);
+      seq_ = fresh;
+      tokens_.assign(ids.begin(), ids.begin() + got);
+      keys_.assign(keys.begin(), keys.begin() + got);
+      return got;
+    }
+    cache_->release(fresh);
+  }
+  truncate(int64_t(common));
+  return int64_t(common);
+}
+
+sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids,
+                             std::span<const uint64_t> keys, int64_t logits_begin) {
   const int64_t T = int64_t(ids.size());
   const auto& info = model_->info();
   plugin::Batch b;
@@ -66,6 +113,7 @@ sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids, int64_
   b.logits_begin = logits_begin;
   sdk::Tensor logits = model_->model().forward(g, b);
   tokens_.insert(tokens_.end(), ids.begin(), ids.end());
+  append_keys(ids, keys);
   return logits;
 }
 
@@ -86,7 +134,8 @@ std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions
     int64_t before = length();
     sdk::Tensor logits;
     try {
-      logits = forward(g, ids.subspan(size_t(at), size_t(len)), opt.all_logits ? 0 : len - 1);
+      auto keys = opt.keys.empty() ? opt.keys : opt.keys.subspan(size_t(at), size_t(len));
+      logits = forward(g, ids.subspan(size_t(at), size_t(len)), keys, opt.all_logits ? 0 : len - 1);
     } catch (...) {
       truncate(before);
       throw;
@@ -94,6 +143,7 @@ std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions
     std::shared_ptr<sdk::Readback> rb;
     if (opt.all_logits || last) rb = g.download(logits);
     g.run();
+    cache_->publish(seq_, keys_);
     if (rb) {
       auto v = rb->as<float>();
       out.insert(out.end(), v.begin(), v.end());
@@ -107,9 +157,10 @@ int32_t Session::eval_argmax(int32_t id) {
   std::array<int32_t, 1> ids{id};
   check_ids(ids);
   sdk::Graph g(model_->device());
-  sdk::Tensor logits = forward(g, ids, 0);
+  sdk::Tensor logits = forward(g, ids, {}, 0);
   auto rb = g.download(ops::argmax(g, logits));
   g.run();
+  cache_->publish(seq_, keys_);
   return rb->as<int32_t>()[0];
 }
 
@@ -117,6 +168,7 @@ void Session::truncate(int64_t n) {
   if (n < 0 || n > length()) throw InternalError("[session] truncate out of range");
   cache_->truncate(seq_, n);
   tokens_.resize(size_t(n));
+  keys_.resize(size_t(n));
 }
 
 }  // namespace vkllm::core

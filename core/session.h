@@ -18,6 +18,10 @@ struct SessionOptions {
   int prefill_chunk = 512;  // tokens per forward pass during prefill
   int kv_bits = 16;         // KV cache storage: 16 (f16), 8 or 4 bits per value
   int kv_group_size = 32;   // values per scale of a quantized cache
+  // Cross-request prefix cache: full blocks stay resident after the tokens that filled them
+  // are dropped, and start() attaches them to a new prompt with the same beginning.
+  bool prefix_cache = false;
+  int64_t cache_tokens = 0;  // KV capacity in tokens (0: the context, twice it with prefix_cache)
 };
 
 struct EvalOptions {
@@ -25,6 +29,9 @@ struct EvalOptions {
   // Called after each chunk with (tokens processed, tokens to process).
   std::function<void(int64_t, int64_t)> progress;
   const std::atomic<bool>* cancel = nullptr;  // checked between chunks
+  // Prefix-cache keys of the ids (default: the ids themselves); image tokens carry a hash of
+  // the image's content so that only the same image reuses cached blocks.
+  std::span<const uint64_t> keys;
 };
 
 class Session {
@@ -47,9 +54,16 @@ class Session {
   int32_t eval_argmax(int32_t id);
   // Drops tokens past n.
   void truncate(int64_t n);
+  // Prepares the session for a prompt: keeps the longest prefix of `ids` it already holds or
+  // (with the prefix cache) can attach from earlier requests, drops the rest, and returns that
+  // many tokens, which need no computing (at most ids.size() - 1: one token is always left to
+  // evaluate).
+  int64_t start(std::span<const int32_t> ids, std::span<const uint64_t> keys = {});
+  sdk::PrefixCacheStats prefix_stats() const { return cache_->prefix_stats(); }
 
  private:
-  sdk::Tensor forward(sdk::Graph& g, std::span<const int32_t> ids, int64_t logits_begin);
+  sdk::Tensor forward(sdk::Graph& g, std::span<const int32_t> ids, std::span<const uint64_t> keys,
+                      int64_t logits_begin);
   void check_ids(std::span<const int32_t> ids) const;
 
   std::shared_ptr<LoadedModel> model_;
@@ -57,7 +71,10 @@ class Session {
   int64_t context_ = 0;
   std::unique_ptr<sdk::KvCache> cache_;
   sdk::SeqId seq_ = -1;
+  void append_keys(std::span<const int32_t> ids, std::span<const uint64_t> keys);
+
   std::vector<int32_t> tokens_;
+  std::vector<uint64_t> keys_;  // prefix-cache key of each token
 };
 
 }  // namespace vkllm::core

@@ -91,6 +91,8 @@ const KvCache::Sequence& KvCache::seq_ref(SeqId s) const {
 
 int32_t KvCache::take_block(int group) {
   auto& g = groups_[size_t(group)];
+  while (g.free.empty() && evict_one(group)) {
+  }
   if (g.free.empty()) {
     throw Error(
         fmt::format("[kv_cache] out of cache blocks ({} blocks of {} tokens{}); raise "
@@ -109,6 +111,144 @@ void KvCache::drop_block(int group, int32_t block) {
   auto& g = groups_[size_t(group)];
   VKLLM_ASSERT(g.refs[size_t(block)] > 0, "kv block released twice");
   if (--g.refs[size_t(block)] == 0) g.free.push_back(block);
+}
+
+namespace {
+
+uint64_t splitmix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Hash of a block given its parent's hash and its keys; never 0 (0 means "no parent").
+uint64_t block_hash(uint64_t parent, std::span<const uint64_t> keys) {
+  uint64_t h = splitmix(parent ^ 0x6b766c6c6d2d6b76ull);
+  for (uint64_t k : keys) h = splitmix(h ^ k);
+  return h ? h : 1;
+}
+
+}  // namespace
+
+const KvCache::PrefixEntry* KvCache::find_entry(uint64_t hash, uint64_t parent,
+                                                std::span<const uint64_t> keys) const {
+  auto it = prefix_.find(hash);
+  if (it == prefix_.end() || it->second.parent != parent ||
+      !std::equal(keys.begin(), keys.end(), it->second.keys.begin(), it->second.keys.end()))
+    return nullptr;
+  return &it->second;
+}
+
+void KvCache::publish(SeqId seq, std::span<const uint64_t> keys) {
+  if (!opt_.prefix_cache) return;
+  Sequence& s = seq_ref(seq);
+  const int64_t bs = opt_.block_size;
+  if (int64_t(keys.size()) < s.length)
+    throw InternalError("[kv_cache] publish: fewer keys than the sequence holds");
+  for (int64_t b = int64_t(s.chain.size()); (b + 1) * bs <= s.length; ++b) {
+    uint64_t parent = b ? s.chain[size_t(b - 1)] : 0;
+    auto block_keys = keys.subspan(size_t(b * bs), size_t(bs));
+    uint64_t h = block_hash(parent, block_keys);
+    auto it = prefix_.find(h);
+    if (it != prefix_.end()) {
+      if (!find_entry(h, parent, block_keys)) return;  // a hash collision: stop publishing
+      it->second.used = ++tick_;
+    } else {
+      PrefixEntry e;
+      e.parent = parent;
+      e.keys.assign(block_keys.begin(), block_keys.end());
+      for (size_t gi = 0; gi < groups_.size(); ++gi) {
+        int32_t blk = s.tables[gi][size_t(b)];
+        if (blk >= 0) ++groups_[gi].refs[size_t(blk)];
+        e.blocks.push_back(blk);
+      }
+      e.used = ++tick_;
+      if (parent) ++prefix_.at(parent).children;
+      prefix_.emplace(h, std::move(e));
+    }
+    s.chain.push_back(h);
+  }
+}
+
+int64_t KvCache::attach_prefix(SeqId seq, std::span<const uint64_t> keys) {
+  if (!opt_.prefix_cache || keys.empty()) return 0;
+  Sequence& s = seq_ref(seq);
+  if (s.length != 0) throw InternalError("[kv_cache] attach_prefix needs an empty sequence");
+  const int64_t bs = opt_.block_size;
+  std::vector<uint64_t> chain;
+  std::vector<const PrefixEntry*> entries;
+  for (int64_t b = 0; (b + 1) * bs < int64_t(keys.size()); ++b) {
+    uint64_t parent = b ? chain.back() : 0;
+    auto block_keys = keys.subspan(size_t(b * bs), size_t(bs));
+    uint64_t h = block_hash(parent, block_keys);
+    const PrefixEntry* e = find_entry(h, parent, block_keys);
+    if (!e) break;
+    chain.push_back(h);
+    entries.push_back(e);
+  }
+  // The longest chain whose blocks the next query needs are all resident (a window group
+  // may have dropped old ones before they were published).
+  auto first_needed = [&](size_t gi, int64_t len) {
+    int w = groups_[gi].window;
+    return w > 0 ? std::max<int64_t>(0, len - w + 1 - opt_.window_margin) / bs : 0;
+  };
+  int64_t k = int64_t(entries.size());
+  for (; k > 0; --k) {
+    bool ok = true;
+    for (size_t gi = 0; gi < groups_.size() && ok; ++gi) {
+      for (int64_t b = first_needed(gi, k * bs); b < k && ok; ++b)
+        ok = entries[size_t(b)]->blocks[gi] >= 0;
+    }
+    if (ok) break;
+  }
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    auto& table = s.tables[gi];
+    int64_t need = first_needed(gi, k * bs);
+    for (int64_t b = 0; b < k; ++b) {
+      int32_t blk = b >= need ? entries[size_t(b)]->blocks[gi] : -1;
+      if (blk >= 0) ++groups_[gi].refs[size_t(blk)];
+      table.push_back(blk);
+    }
+  }
+  for (int64_t b = 0; b < k; ++b) prefix_.at(chain[size_t(b)]).used = ++tick_;
+  chain.resize(size_t(k));
+  s.chain = std::move(chain);
+  s.length = k * bs;
+  stats_.attached_tokens += k * bs;
+  return k * bs;
+}
+
+// Evicts the least recently used chain end (no published successor) whose block in `group`
+// only the index holds. Returns false when there is none.
+bool KvCache::evict_one(int group) {
+  auto victim = prefix_.end();
+  for (auto it = prefix_.begin(); it != prefix_.end(); ++it) {
+    const auto& e = it->second;
+    int32_t blk = e.blocks[size_t(group)];
+    if (e.children > 0 || blk < 0 || groups_[size_t(group)].refs[size_t(blk)] != 1) continue;
+    if (victim == prefix_.end() || e.used < victim->second.used) victim = it;
+  }
+  if (victim == prefix_.end()) return false;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) drop_block(int(gi), victim->second.blocks[gi]);
+  if (victim->second.parent) --prefix_.at(victim->second.parent).children;
+  prefix_.erase(victim);
+  ++stats_.evictions;
+  return true;
+}
+
+PrefixCacheStats KvCache::prefix_stats() const {
+  PrefixCacheStats st = stats_;
+  st.entries = int64_t(prefix_.size());
+  for (const auto& [h, e] : prefix_) {
+    bool only_index = true;
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+      int32_t blk = e.blocks[gi];
+      if (blk >= 0 && groups_[gi].refs[size_t(blk)] != 1) only_index = false;
+    }
+    st.held_blocks += only_index;
+  }
+  return st;
 }
 
 SeqId KvCache::create() {
@@ -168,6 +308,7 @@ void KvCache::truncate(SeqId seq, int64_t n) {
       table.pop_back();
     }
   }
+  if (int64_t(s.chain.size()) > n / bs) s.chain.resize(size_t(n / bs));
   s.length = n;
 }
 

@@ -6,8 +6,16 @@
 // sequence. Blocks are reference counted: fork() shares a sequence's blocks, and a write into
 // a shared, partly filled block copies it first. Sliding-window groups drop blocks that no
 // future query can see.
+//
+// Prefix cache (KvCacheOptions::prefix_cache): the full blocks of a sequence are published
+// under a hash chain of their token keys (a key is the token id, or for an image token a hash
+// of the image's content and the token's place in it), so a later sequence whose keys start the
+// same way attaches those blocks instead of recomputing them, across requests. Published
+// blocks stay resident (the index holds a reference) until a block is needed and none is free:
+// then the least recently used chain ends that no sequence holds are evicted.
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -33,6 +41,13 @@ struct KvCacheOptions {
   // consecutive values of a head (group divides head_dim; head_dim a multiple of 32).
   int bits = 16;
   int group = 32;
+  bool prefix_cache = false;  // publish / attach_prefix
+};
+
+struct PrefixCacheStats {
+  int64_t entries = 0;      // published blocks in the index
+  int64_t held_blocks = 0;  // blocks only the index keeps alive (reusable, evictable)
+  int64_t attached_tokens = 0, evictions = 0;  // totals since creation
 };
 
 using SeqId = int32_t;
@@ -81,6 +96,14 @@ class KvCache {
   // g) and uploads the tables. The sequence's length grows by n. Throws Error when the cache
   // is full.
   KvStep begin(Graph& g, SeqId seq, int n);
+
+  // Publishes the full blocks of `seq` not yet published; keys[i] is the key of token i
+  // (at least length(seq) keys). Call once the blocks' contents are computed.
+  void publish(SeqId seq, std::span<const uint64_t> keys);
+  // Attaches to an empty `seq` the longest published chain matching a prefix of `keys` (whole
+  // blocks, always leaving at least one key to compute) and returns its length in tokens.
+  int64_t attach_prefix(SeqId seq, std::span<const uint64_t> keys);
+  PrefixCacheStats prefix_stats() const;
   KvLayerView layer(const KvStep& step, int layer) const;
 
   int layers() const { return int(layers_.size()); }
@@ -107,7 +130,18 @@ class KvCache {
   struct Sequence {
     int64_t length = 0;
     std::vector<std::vector<int32_t>> tables;  // per group
+    std::vector<uint64_t> chain;               // hash of each published block
   };
+  struct PrefixEntry {
+    uint64_t parent = 0;          // hash of the previous block (0: none)
+    std::vector<uint64_t> keys;   // the block's keys (checked on lookup)
+    std::vector<int32_t> blocks;  // per group; -1 where a window dropped it
+    uint64_t used = 0;            // LRU tick
+    int children = 0;
+  };
+  const PrefixEntry* find_entry(uint64_t hash, uint64_t parent,
+                                std::span<const uint64_t> keys) const;
+  bool evict_one(int group);
   Sequence& seq_ref(SeqId s);
   const Sequence& seq_ref(SeqId s) const;
   int32_t take_block(int group);
@@ -122,6 +156,9 @@ class KvCache {
   std::vector<Tensor> ks_, vs_;  // per layer, quantized pools only
   std::unordered_map<SeqId, Sequence> seqs_;
   SeqId next_ = 0;
+  std::unordered_map<uint64_t, PrefixEntry> prefix_;
+  uint64_t tick_ = 0;
+  PrefixCacheStats stats_;
 };
 
 }  // namespace vkllm::sdk

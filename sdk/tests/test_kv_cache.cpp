@@ -169,5 +169,80 @@ TEST_F(KvCacheTest, FullCacheFailsAndLeavesSequenceIntact) {
   append_and_check(cache, s, h, 2);
 }
 
+std::vector<uint64_t> keys_of(std::initializer_list<std::pair<int, int>> runs) {
+  std::vector<uint64_t> k;
+  for (auto [from, to] : runs)
+    for (int i = from; i < to; ++i) k.push_back(uint64_t(i));
+  return k;
+}
+
+TEST_F(KvCacheTest, PrefixCachePublishAttachEvict) {
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}},
+                     {.block_size = 4, .max_tokens = 32, .prefix_cache = true});
+  auto a = cache.create();
+  Host ha;
+  append_and_check(cache, a, ha, 10);
+  auto keys = keys_of({{0, 10}});
+  cache.publish(a, keys);
+  EXPECT_EQ(cache.prefix_stats().entries, 2);  // two full blocks; the third is partly filled
+  cache.publish(a, keys);                      // publishing again adds nothing
+  EXPECT_EQ(cache.prefix_stats().entries, 2);
+  auto shared = cache.table(a, 0);
+  cache.release(a);
+  EXPECT_EQ(cache.prefix_stats().held_blocks, 2);
+  EXPECT_EQ(cache.free_blocks(0), 8 - 2);
+
+  // A prompt that starts the same way attaches both blocks and reads them.
+  auto b = cache.create();
+  EXPECT_EQ(cache.attach_prefix(b, keys_of({{0, 10}, {100, 101}})), 8);
+  EXPECT_EQ(cache.length(b), 8);
+  EXPECT_EQ(cache.table(b, 0)[0], shared[0]);
+  EXPECT_EQ(cache.block_refcount(0, shared[0]), 2);
+  Host hb;
+  hb.k.assign(ha.k.begin(), ha.k.begin() + 8 * H * D);
+  hb.v.assign(ha.v.begin(), ha.v.begin() + 8 * H * D);
+  append_and_check(cache, b, hb, 3);
+  // One key off in the second block: only the first block matches; one key is always left.
+  auto c = cache.create();
+  EXPECT_EQ(cache.attach_prefix(c, keys_of({{0, 5}, {50, 51}, {6, 10}})), 4);
+  auto d = cache.create();
+  EXPECT_EQ(cache.attach_prefix(d, keys_of({{0, 8}})), 4);
+  EXPECT_THROW(cache.attach_prefix(b, keys), InternalError);  // b is not empty
+  cache.release(b);
+  cache.release(c);
+  cache.release(d);
+
+  // Needing every block evicts the published ones, least recently used first.
+  auto e = cache.create();
+  Host he;
+  append_and_check(cache, e, he, 32);
+  EXPECT_GE(cache.prefix_stats().evictions, 2);
+  EXPECT_EQ(cache.prefix_stats().entries, 0);
+  cache.release(e);
+  EXPECT_EQ(cache.free_blocks(0), 8);
+}
+
+TEST_F(KvCacheTest, PrefixCacheWithSlidingWindow) {
+  // A full layer and a window-4 layer: attaching keeps only the window's blocks resident.
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}, {int(H), int(D), 4}},
+                     {.block_size = 4, .max_tokens = 64, .prefix_cache = true});
+  ASSERT_EQ(cache.groups(), 2);
+  auto a = cache.create();
+  for (int i = 0; i < 3; ++i) {  // 12 tokens, published one block at a time
+    auto g = graph();
+    cache.begin(*g, a, 4);
+    g->run();
+    cache.publish(a, keys_of({{0, 4 * (i + 1)}}));
+  }
+  EXPECT_EQ(cache.prefix_stats().entries, 3);
+  cache.release(a);
+  auto b = cache.create();
+  EXPECT_EQ(cache.attach_prefix(b, keys_of({{0, 13}})), 12);
+  EXPECT_EQ(cache.table(b, 0).size(), 3u);
+  EXPECT_EQ(cache.table(b, 1)[0], -1);  // behind the window of position 12
+  EXPECT_GE(cache.table(b, 1)[2], 0);
+  cache.release(b);
+}
+
 }  // namespace
 }  // namespace vkllm::test

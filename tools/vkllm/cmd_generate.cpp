@@ -102,6 +102,7 @@ Run add_generate(CLI::App& app) {
     if (json) {
       nlohmann::json end = {{"finish_reason", res.finish_reason},
                             {"prompt_tokens", res.prompt_tokens},
+                            {"cached_tokens", res.cached_tokens},
                             {"generated_tokens", res.generated_tokens},
                             {"prompt_tokens_per_s", res.prompt_tokens_per_s},
                             {"decode_tokens_per_s", res.decode_tokens_per_s}};

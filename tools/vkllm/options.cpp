@@ -16,6 +16,11 @@ void ModelArgs::add(CLI::App* cmd) {
       ->check(CLI::IsMember({4, 8, 16}));
   cmd->add_option("--kv-group-size", kv_group_size, "Values per scale of a quantized KV cache")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-prefix-cache", no_prefix_cache,
+                "Do not keep KV blocks of earlier prompts for reuse");
+  cmd->add_option("--cache-tokens", cache_tokens,
+                  "KV cache capacity in tokens (default: twice the context with the prefix cache)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--verbose,-v", verbose, "Print timings");
 }
 
@@ -26,6 +31,8 @@ std::unique_ptr<Engine> ModelArgs::load() const {
   o.prefill_chunk = prefill_chunk;
   o.kv_bits = kv_bits;
   o.kv_group_size = kv_group_size;
+  o.prefix_cache = !no_prefix_cache;
+  o.cache_tokens = cache_tokens;
   auto bar = std::make_shared<Progress>("loading");
   o.on_load_progress = [bar](uint64_t done, uint64_t total) {
     bar->update(int64_t(done >> 20), int64_t(total >> 20));

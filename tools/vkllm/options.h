@@ -16,6 +16,8 @@ struct ModelArgs {
   int64_t context = 0;
   int prefill_chunk = 512;
   int kv_bits = 16, kv_group_size = 32;
+  bool no_prefix_cache = false;
+  int64_t cache_tokens = 0;
   bool verbose = false;
   void add(CLI::App* cmd);
   std::unique_ptr<Engine> load() const;  // with a progress bar on a terminal

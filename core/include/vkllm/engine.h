@@ -20,11 +20,15 @@
 namespace vkllm {
 
 struct EngineOptions {
-  std::string quantize;                  // "", "q8_0" or "q4_0": quantize weights at load time
-  int64_t context = 0;                   // tokens (0: min(model maximum, 4096))
-  int prefill_chunk = 512;               // tokens per forward pass during prefill
-  int kv_bits = 16;                      // KV cache: 16 (f16), 8 or 4 bits per value
-  int kv_group_size = 32;                // values per scale of a quantized KV cache
+  std::string quantize;     // "", "q8_0" or "q4_0": quantize weights at load time
+  int64_t context = 0;      // tokens (0: min(model maximum, 4096))
+  int prefill_chunk = 512;  // tokens per forward pass during prefill
+  int kv_bits = 16;         // KV cache: 16 (f16), 8 or 4 bits per value
+  int kv_group_size = 32;   // values per scale of a quantized KV cache
+  // Keep the KV blocks of earlier requests and reuse them for prompts that start the same way
+  // (chat turns, shared system prompts), evicting the least recently used when memory runs out.
+  bool prefix_cache = true;
+  int64_t cache_tokens = 0;  // KV capacity in tokens (0: twice the context with the prefix cache)
   std::vector<std::string> plugin_dirs;  // empty: build tree, install prefix, VKLLM_PLUGIN_PATH
   // Called while weights load with (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> on_load_progress;

@@ -49,6 +49,8 @@ typedef struct vkllm_engine_options {
   int32_t prefill_chunk; /* tokens per forward pass during prefill */
   int32_t kv_bits;       /* KV cache: 16 (f16), 8 or 4 bits per value */
   int32_t kv_group_size; /* values per scale of a quantized KV cache */
+  int32_t prefix_cache;  /* nonzero: reuse KV blocks of earlier prompts (default 1) */
+  int64_t cache_tokens;  /* KV capacity in tokens (0: twice the context with the prefix cache) */
 } vkllm_engine_options;
 void vkllm_engine_options_default(vkllm_engine_options* o);
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
