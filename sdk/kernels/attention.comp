@@ -4,9 +4,9 @@
 //
 // Keys come from the paged KV cache (PAGED: pools [slots, Hkv, D] addressed through the
 // sequence's block table, -1 = block dropped; f16, or with BITS 8/4 packed signed integers with
-// one f32 scale per GROUP values, as kv_write.comp stores them) or from dense tensors [Tk, Hkv, D] (KV_F16 false:
-// f32 with strides). Key j is the token at sequence index j. Visibility of key j to a query at
-// sequence index p (qpos):
+// one f32 scale per GROUP values, as kv_write.comp stores them) or from dense tensors [Tk, Hkv, D]
+// (KV_F16 false: f32 with strides). Key j is the token at sequence index j. Visibility of key j to
+// a query at sequence index p (qpos):
 //   RESTRICT: j must lie in the query's span (vision windows / per-image attention);
 //   CAUSAL:   j <= p, or j in the query's span when BIDIR (image tokens see their whole image);
 //   window:   p - j < window when window > 0 (sliding-window layers).
@@ -53,25 +53,19 @@ uint kv_texel(uint o, uint slot, uint head, uint row_stride, uint head_stride) {
   return (o + slot * row_stride + head * head_stride) / 4u;
 }
 
-// Row of a quantized pool: integers from the packed words, times their group's scale.
-void load_row_q(usamplerBuffer B, usamplerBuffer S, uint o_s, uint texel, uint row,
-                out vec4 r[NV]) {
-  [[unroll]] for (int i = 0; i < HEAD_DIM / PER_WORD / 4; ++i) {
-    uvec4 t = fetch4(B, texel + uint(i));
-    [[unroll]] for (int c = 0; c < 4; ++c) {
-      uint w = t[c];
-      if (BITS == 8) {
-        r[4 * i + c] = vec4(ivec4(uvec4(w << 24, w << 16, w << 8, w)) >> 24);
-      } else {
-        r[8 * i + 2 * c] = vec4(uvec4(w, w >> 4, w >> 8, w >> 12) & 0xfu) - 8.0;
-        r[8 * i + 2 * c + 1] = vec4(uvec4(w >> 16, w >> 20, w >> 24, w >> 28) & 0xfu) - 8.0;
-      }
+// Row of a quantized pool as unscaled integers (the caller applies each group's scale once
+// per group, not per value).
+void load_row_q(usamplerBuffer B, uint texel, out vec4 r[NV]) {
+  // One loop over the output vec4s (nested loops writing r[4 * i + c] defeat unrolling on
+  // llvmpipe and turn r into scratch memory).
+  [[unroll]] for (int i = 0; i < NV; ++i) {
+    if (BITS == 8) {
+      uint w = fetch4(B, texel + uint(i / 4))[i % 4];
+      r[i] = vec4(ivec4(uvec4(w << 24, w << 16, w << 8, w)) >> 24);
+    } else {
+      uint w = fetch4(B, texel + uint(i / 8))[(i / 2) % 4] >> (16 * (i % 2));
+      r[i] = vec4(uvec4(w, w >> 4, w >> 8, w >> 12) & 0xfu) - 8.0;
     }
-  }
-  uint sb = o_s + row * uint(HEAD_DIM / GROUP);
-  [[unroll]] for (int gi = 0; gi < HEAD_DIM / GROUP; ++gi) {
-    float s = fetch1f(S, sb + uint(gi));
-    [[unroll]] for (int i = gi * GROUP / 4; i < (gi + 1) * GROUP / 4; ++i) r[i] *= s;
   }
 }
 
@@ -143,16 +137,25 @@ void main() {
       slot = uint(blk) * pc.block_size + uint(j) % pc.block_size;
     }
     vec4 k[NV];
-    if (QUANT)
-      load_row_q(K, KS, pc.o_ks, kv_texel(pc.o_k, slot, hk, 0u, 0u), slot * pc.Hkv + hk, k);
-    else
-      load_row(K, kv_texel(pc.o_k, slot, hk, pc.k_row, pc.k_head), k);
     float s = 0.0;
-    [[unroll]] for (int i = 0; i < NV; ++i) s += dot(q[i], k[i]);
+    uint srow = (slot * pc.Hkv + hk) * uint(HEAD_DIM / GROUP);  // first scale of the row
+    if (QUANT) {
+      // Single loops over the vec4s with the group's scale picked up at group starts (nested
+      // loops over groups defeat unrolling on llvmpipe and send q, k and acc to scratch).
+      load_row_q(K, kv_texel(pc.o_k, slot, hk, 0u, 0u), k);
+      float sc = 0.0;
+      [[unroll]] for (int i = 0; i < NV; ++i) {
+        if ((4 * i) % GROUP == 0) sc = fetch1f(KS, pc.o_ks + srow + uint(4 * i / GROUP));
+        s += dot(q[i], k[i]) * sc;
+      }
+    } else {
+      load_row(K, kv_texel(pc.o_k, slot, hk, pc.k_row, pc.k_head), k);
+      [[unroll]] for (int i = 0; i < NV; ++i) s += dot(q[i], k[i]);
+    }
     if (SOFTCAP) s = pc.softcap * tanh(clamp(s / pc.softcap, -15.0, 15.0));
     vec4 v[NV];
     if (QUANT)
-      load_row_q(V, VS, pc.o_vs, kv_texel(pc.o_v, slot, hk, 0u, 0u), slot * pc.Hkv + hk, v);
+      load_row_q(V, kv_texel(pc.o_v, slot, hk, 0u, 0u), v);
     else
       load_row(V, kv_texel(pc.o_v, slot, hk, pc.v_row, pc.v_head), v);
     if (s > m) {
@@ -163,19 +166,27 @@ void main() {
     }
     float p = exp(s - m);
     l += p;
-    [[unroll]] for (int i = 0; i < NV; ++i) acc[i] += p * v[i];
+    if (QUANT) {
+      float pv = 0.0;
+      [[unroll]] for (int i = 0; i < NV; ++i) {
+        if ((4 * i) % GROUP == 0) pv = p * fetch1f(VS, pc.o_vs + srow + uint(4 * i / GROUP));
+        acc[i] += pv * v[i];
+      }
+    } else {
+      [[unroll]] for (int i = 0; i < NV; ++i) acc[i] += p * v[i];
+    }
   }
 
   if (SPLIT) {
     uint base = pc.o_o + g * uint(HEAD_DIM);
-    [[unroll]] for (int i = 0; i < NV; ++i)
-      [[unroll]] for (int c = 0; c < 4; ++c) O[base + uint(4 * i + c)] = acc[i][c];
+    [[unroll]] for (int i = 0; i < NV; ++i) [[unroll]] for (int c = 0; c < 4; ++c)
+        O[base + uint(4 * i + c)] = acc[i][c];
     ML[pc.o_ml + 2u * g] = m;
     ML[pc.o_ml + 2u * g + 1u] = l;
   } else {
     float inv = l > 0.0 ? 1.0 / l : 0.0;  // a query that sees no key gets zeros
     uint base = pc.o_o + th * uint(HEAD_DIM);
-    [[unroll]] for (int i = 0; i < NV; ++i)
-      [[unroll]] for (int c = 0; c < 4; ++c) O[base + uint(4 * i + c)] = acc[i][c] * inv;
+    [[unroll]] for (int i = 0; i < NV; ++i) [[unroll]] for (int c = 0; c < 4; ++c)
+        O[base + uint(4 * i + c)] = acc[i][c] * inv;
   }
 }
