@@ -83,7 +83,7 @@ vkllm_status vkllm_engine_load(const char* model_dir, const char* quantize, int6
 
 void vkllm_engine_options_default(vkllm_engine_options* o) {
   if (!o) return;
-  *o = vkllm_engine_options{sizeof(vkllm_engine_options), nullptr, 0, 512, 16, 32, 1, 0};
+  *o = vkllm_engine_options{sizeof(vkllm_engine_options), nullptr, 0, 512, 16, 32, 1, 0, 0};
 }
 
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
@@ -105,6 +105,7 @@ vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_opti
     o.kv_group_size = options->kv_group_size;
     o.prefix_cache = options->prefix_cache != 0;
     o.cache_tokens = options->cache_tokens;
+    o.max_kv_size = options->max_kv_size;
     auto e = std::make_unique<vkllm_engine>();
     e->engine = vkllm::Engine::load(model_dir, o);
     *out = e.release();

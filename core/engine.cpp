@@ -80,6 +80,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
                                         .kv_bits = opt.kv_bits,
                                         .kv_group_size = opt.kv_group_size,
                                         .prefix_cache = opt.prefix_cache,
+                                        .max_kv_size = opt.max_kv_size,
                                         .cache_tokens = opt.cache_tokens});
   const auto& info = impl->model->info();
   impl->desc = {dir,

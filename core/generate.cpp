@@ -150,7 +150,7 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
   for (const auto& s : params.stop) {
     if (s.empty()) throw InputError("stop strings must not be empty");
   }
-  if (session.length() + int64_t(prompt.size()) > session.context()) {
+  if (!session.rotating() && session.length() + int64_t(prompt.size()) > session.context()) {
     throw InputError(
         fmt::format("the prompt has {} tokens; with {} already in the session it does not "
                     "fit the context of {} tokens",
@@ -258,7 +258,7 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
       finish(FinishReason::length);
       break;
     }
-    if (session.length() >= session.context()) {  // the context is full
+    if (!session.rotating() && session.length() >= session.context()) {  // the context is full
       finish(FinishReason::length);
       break;
     }

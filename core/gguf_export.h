@@ -8,6 +8,7 @@
 
 namespace vkllm::core {
 
-void export_gguf(const std::string& folder, const std::string& out_path, Dtype type, const PluginHost& plugins);
+void export_gguf(const std::string& folder, const std::string& out_path, Dtype type,
+                 const PluginHost& plugins);
 
 }  // namespace vkllm::core

@@ -57,18 +57,22 @@ std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& folder,
   m->device_ = device;
   m->plugin_path_ = r.plugin->path;
   m->family_ = plugins.create_family(*r.plugin);
-  WeightStore weights(folder, r.config, device, {.quantize = opt.quantize, .progress = opt.progress});
+  WeightStore weights(folder, r.config, device,
+                      {.quantize = opt.quantize, .progress = opt.progress});
   m->model_ = m->family_->load(r.config, weights, device);
-  if (!m->model_) throw PluginError(fmt::format("[plugins] {}: load returned no model", r.plugin->path));
+  if (!m->model_)
+    throw PluginError(fmt::format("[plugins] {}: load returned no model", r.plugin->path));
   m->weight_bytes_ = weights.bytes_uploaded();
   auto unused = weights.unused();
   if (!unused.empty()) {
     log::get("core")->warn("{}: {} checkpoint tensors were not used (first: {})", folder,
                            unused.size(), unused.front());
   }
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   log::get("core")->info("loaded {} ({} via {}): {:.1f} MiB of weights in {:.0f} ms", folder,
-                         r.entry.model_type, r.plugin->path, double(m->weight_bytes_) / (1 << 20), ms);
+                         r.entry.model_type, r.plugin->path, double(m->weight_bytes_) / (1 << 20),
+                         ms);
   return m;
 }
 
@@ -77,7 +81,8 @@ LoadedModel::~LoadedModel() {
   family_.reset();
 }
 
-ModelSummary inspect(const std::string& folder, const PluginHost& plugins, std::optional<Dtype> quantize) {
+ModelSummary inspect(const std::string& folder, const PluginHost& plugins,
+                     std::optional<Dtype> quantize) {
   Routed r = route(folder, plugins);
   auto family = plugins.create_family(*r.plugin);
   ModelSummary s;
@@ -104,12 +109,14 @@ ModelSummary inspect(const std::string& folder, const PluginHost& plugins, std::
       if (!is_qparam) s.parameters += n;
       uint64_t bytes = t.end - t.begin;
       if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx) {
-        bytes = uint64_t(n) * uint64_t(quant_bits(*quantize)) / 8 + uint64_t(n) / 32 * 2;  // values + f16 scales
+        bytes = uint64_t(n) * uint64_t(quant_bits(*quantize)) / 8 +
+                uint64_t(n) / 32 * 2;  // values + f16 scales
       }
       s.weight_bytes += bytes;
     }
   }
-  for (const auto& kv : s.info.kv) s.kv_bytes_per_token += uint64_t(kv.kv_heads) * kv.head_dim * 2 * 2;
+  for (const auto& kv : s.info.kv)
+    s.kv_bytes_per_token += uint64_t(kv.kv_heads) * kv.head_dim * 2 * 2;
   return s;
 }
 

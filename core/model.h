@@ -53,8 +53,8 @@ class LoadedModel {
 struct ModelSummary {
   std::string model_type, family, kind, dtype, plugin;
   plugin::ModelInfo info;
-  int64_t parameters = 0;      // from the checkpoint's tensors
-  uint64_t weight_bytes = 0;   // on the device, as loaded (with --quantize when given)
+  int64_t parameters = 0;     // from the checkpoint's tensors
+  uint64_t weight_bytes = 0;  // on the device, as loaded (with --quantize when given)
   uint64_t kv_bytes_per_token = 0;
   nlohmann::json config;
 };

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -58,7 +58,8 @@ std::vector<std::string> PluginHost::default_dirs() {
 }
 
 PluginHost::PluginHost(std::vector<std::string> dirs)
-    : dirs_(dirs.empty() ? default_dirs() : std::move(dirs)), registry_(registry::Registry::builtin()) {
+    : dirs_(dirs.empty() ? default_dirs() : std::move(dirs)),
+      registry_(registry::Registry::builtin()) {
   for (const auto& d : dirs_) scan(d);
   // Model types: duplicates, registry agreement, and rows for types only a plugin declares.
   std::map<std::string, const PluginRecord*> claims;
@@ -66,21 +67,25 @@ PluginHost::PluginHost(std::vector<std::string> dirs)
     for (const auto& t : p.model_types) {
       auto [it, fresh] = claims.emplace(t, &p);
       if (!fresh) {
-        conflicts_.emplace_back(t, fmt::format("model type '{}' is claimed by two plugins: {} and {}",
-                                               t, it->second->path, p.path));
+        conflicts_.emplace_back(
+            t, fmt::format("model type '{}' is claimed by two plugins: {} and {}", t,
+                           it->second->path, p.path));
         log::get("core")->error("[plugins] {}", conflicts_.back().second);
         continue;
       }
       if (const auto* e = registry_.find(t)) {
         if (e->family != p.family) {
-          warnings_.push_back(fmt::format("{}: claims model type '{}', which the registry routes to "
-                                          "family '{}', not '{}'", p.path, t, e->family, p.family));
+          warnings_.push_back(
+              fmt::format("{}: claims model type '{}', which the registry routes to "
+                          "family '{}', not '{}'",
+                          p.path, t, e->family, p.family));
         } else if (e->capabilities != p.capabilities) {
           auto reg = registry::capability_names(e->capabilities);
           auto plug = registry::capability_names(p.capabilities);
-          warnings_.push_back(fmt::format("{}: family '{}' declares capabilities [{}], the registry "
-                                          "lists [{}] for '{}'", p.path, p.family, join(plug, ", "),
-                                          join(reg, ", "), t));
+          warnings_.push_back(
+              fmt::format("{}: family '{}' declares capabilities [{}], the registry "
+                          "lists [{}] for '{}'",
+                          p.path, p.family, join(plug, ", "), join(reg, ", "), t));
         }
       } else {
         registry::Entry added;
@@ -103,7 +108,8 @@ void PluginHost::scan(const std::string& dir) {
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
-    if (name.starts_with("libvkllm-") && e.path().extension() == ".so") files.push_back(e.path().string());
+    if (name.starts_with("libvkllm-") && e.path().extension() == ".so")
+      files.push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
   for (const auto& f : files) load(f);
@@ -152,7 +158,8 @@ void PluginHost::load(const std::string& path) {
                        desc.sdk_version ? desc.sdk_version : "(none)", VKLLM_SDK_VERSION));
     return;
   }
-  if (!desc.family || !*desc.family || !desc.model_types || !desc.create_family || !desc.destroy_family) {
+  if (!desc.family || !*desc.family || !desc.model_types || !desc.create_family ||
+      !desc.destroy_family) {
     reject("descriptor lacks family, model types or factory");
     return;
   }
@@ -168,7 +175,8 @@ void PluginHost::load(const std::string& path) {
   plugins_.push_back(std::move(r));
 }
 
-const PluginRecord& PluginHost::plugin_for(const std::string& family, const std::string& model_type) const {
+const PluginRecord& PluginHost::plugin_for(const std::string& family,
+                                           const std::string& model_type) const {
   for (const auto& [t, msg] : conflicts_) {
     if (t == model_type) throw PluginError("[plugins] " + msg);
   }

@@ -15,13 +15,29 @@ Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
   context_ = opt.context > 0
                  ? opt.context
                  : std::min<int64_t>(info.max_context > 0 ? info.max_context : 4096, 4096);
+  std::vector<sdk::KvLayerSpec> layers = info.kv;
+  if (opt.max_kv_size > 0) {
+    if (opt.kv_sink < 0 || opt.max_kv_size <= int64_t(opt.kv_sink) + opt.block_size) {
+      throw InputError(
+          fmt::format("max_kv_size {} must exceed the {} sink tokens by at least a "
+                      "block ({} tokens)",
+                      opt.max_kv_size, opt.kv_sink, opt.block_size));
+    }
+    for (auto& l : layers) {
+      if (l.window == 0) {
+        l.window = int(opt.max_kv_size - opt.kv_sink);
+        l.sink = opt.kv_sink;
+      }
+    }
+  }
   cache_ = std::make_unique<sdk::KvCache>(
-      model_->device(), info.kv,
+      model_->device(), layers,
       sdk::KvCacheOptions{.block_size = opt.block_size,
                           .max_tokens = std::max(context_, opt.cache_tokens > 0 ? opt.cache_tokens
                                                            : opt.prefix_cache   ? 2 * context_
                                                                                 : context_),
                           .max_sequences = opt.prefix_cache ? 2 : 1,
+                          .max_step = std::max(1, opt.prefill_chunk),
                           .bits = opt.kv_bits,
                           .group = opt.kv_group_size,
                           .prefix_cache = opt.prefix_cache});
@@ -38,7 +54,7 @@ void Session::check_ids(std::span<const int32_t> ids) const {
                                    ids[i], length() + int64_t(i), vocab));
     }
   }
-  if (length() + int64_t(ids.size()) > context_) {
+  if (opt_.max_kv_size == 0 && length() + int64_t(ids.size()) > context_) {
     throw InputError(
         fmt::format("{} tokens do not fit the context: {} already held, context is {} "
                     "tokens (raise it with --context)",

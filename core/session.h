@@ -21,6 +21,10 @@ struct SessionOptions {
   // Cross-request prefix cache: full blocks stay resident after the tokens that filled them
   // are dropped, and start() attaches them to a new prompt with the same beginning.
   bool prefix_cache = false;
+  // > 0: full-attention layers keep only the first kv_sink tokens and the most recent ones,
+  // max_kv_size in all, and generation may run past the context (mlx's max_kv_size).
+  int64_t max_kv_size = 0;
+  int kv_sink = 4;
   int64_t cache_tokens = 0;  // KV capacity in tokens (0: the context, twice it with prefix_cache)
 };
 
@@ -41,6 +45,8 @@ class Session {
 
   LoadedModel& model() { return *model_; }
   int64_t context() const { return context_; }
+  // With max_kv_size the cache keeps a bounded set of tokens and the length is unbounded.
+  bool rotating() const { return opt_.max_kv_size > 0; }
   int64_t length() const { return int64_t(tokens_.size()); }
   const std::vector<int32_t>& tokens() const { return tokens_; }
   int64_t vocab() const { return model_->info().vocab_size; }

@@ -22,11 +22,12 @@ KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers
   group_of_.resize(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
-    if (l.kv_heads <= 0 || l.head_dim <= 0 || l.head_dim % 8 != 0 || l.window < 0) {
+    if (l.kv_heads <= 0 || l.head_dim <= 0 || l.head_dim % 8 != 0 || l.window < 0 || l.sink < 0 ||
+        (l.sink > 0 && l.window == 0)) {
       throw InputError(
-          fmt::format("[kv_cache] layer {}: {} kv heads of dim {} (window {}) "
-                      "not supported; head_dim must be a multiple of 8",
-                      i, l.kv_heads, l.head_dim, l.window));
+          fmt::format("[kv_cache] layer {}: {} kv heads of dim {} (window {}, sink {}) "
+                      "not supported; head_dim must be a multiple of 8, sinks need a window",
+                      i, l.kv_heads, l.head_dim, l.window, l.sink));
     }
     if (opt_.bits < 16 && (l.head_dim % 32 != 0 || opt_.group < 8 || opt_.group % 8 != 0 ||
                            l.head_dim % opt_.group != 0)) {
@@ -35,10 +36,11 @@ KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers
           "(multiple of 8) dividing it; got head_dim {}, group {}",
           i, opt_.bits, l.head_dim, opt_.group));
     }
-    auto it = std::find_if(groups_.begin(), groups_.end(),
-                           [&](const Group& g) { return g.window == l.window; });
+    auto it = std::find_if(groups_.begin(), groups_.end(), [&](const Group& g) {
+      return g.window == l.window && g.sink == l.sink;
+    });
     if (it == groups_.end()) {
-      groups_.push_back(Group{l.window, {}, 0, {}, {}});
+      groups_.push_back(Group{l.window, l.sink, {}, 0, {}, {}});
       it = groups_.end() - 1;
     }
     it->layers.push_back(int(i));
@@ -48,7 +50,9 @@ KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers
   for (auto& g : groups_) {
     int64_t tokens = opt_.max_tokens;
     if (g.window > 0) {
-      int64_t per_seq = g.window + opt_.window_margin + 2 * bs;
+      // The window behind the first new token, the new tokens, the sinks, partial blocks.
+      int64_t per_seq =
+          g.window + g.sink + opt_.window_margin + std::max(opt_.max_step, 1) + 3 * bs;
       tokens = std::min<int64_t>(tokens, per_seq * opt_.max_sequences);
     }
     g.blocks = (tokens + bs - 1) / bs;
@@ -193,20 +197,22 @@ int64_t KvCache::attach_prefix(SeqId seq, std::span<const uint64_t> keys) {
     int w = groups_[gi].window;
     return w > 0 ? std::max<int64_t>(0, len - w + 1 - opt_.window_margin) / bs : 0;
   };
+  auto needed = [&](size_t gi, int64_t len, int64_t b) {
+    return b >= first_needed(gi, len) || b * bs < groups_[gi].sink;
+  };
   int64_t k = int64_t(entries.size());
   for (; k > 0; --k) {
     bool ok = true;
     for (size_t gi = 0; gi < groups_.size() && ok; ++gi) {
-      for (int64_t b = first_needed(gi, k * bs); b < k && ok; ++b)
-        ok = entries[size_t(b)]->blocks[gi] >= 0;
+      for (int64_t b = 0; b < k && ok; ++b)
+        ok = !needed(gi, k * bs, b) || entries[size_t(b)]->blocks[gi] >= 0;
     }
     if (ok) break;
   }
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     auto& table = s.tables[gi];
-    int64_t need = first_needed(gi, k * bs);
     for (int64_t b = 0; b < k; ++b) {
-      int32_t blk = b >= need ? entries[size_t(b)]->blocks[gi] : -1;
+      int32_t blk = needed(gi, k * bs, b) ? entries[size_t(b)]->blocks[gi] : -1;
       if (blk >= 0) ++groups_[gi].refs[size_t(blk)];
       table.push_back(blk);
     }
@@ -293,8 +299,8 @@ void KvCache::truncate(SeqId seq, int64_t n) {
     if (window > 0 && n > 0) {
       // The next query (position n) needs keys from n - window + 1 on.
       int64_t need = std::max<int64_t>(0, n - window + 1) / bs;
-      for (int64_t b = need; b < keep && b < int64_t(table.size()); ++b) {
-        if (table[size_t(b)] < 0) {
+      for (int64_t b = 0; b < keep && b < int64_t(table.size()); ++b) {
+        if ((b >= need || b * bs < groups_[gi].sink) && table[size_t(b)] < 0) {
           throw InputError(
               fmt::format("[kv_cache] cannot rewind the sliding-window cache to {} "
                           "tokens: blocks behind the window were already dropped "
@@ -368,6 +374,7 @@ KvStep KvCache::begin(Graph& g, SeqId seq, int n) {
       // Keys below start - window + 1 (less the margin) are invisible to every query from now on.
       int64_t first_needed = std::max<int64_t>(0, start - window + 1 - opt_.window_margin);
       for (int64_t b = 0; (b + 1) * bs <= first_needed && b < int64_t(table.size()); ++b) {
+        if (b * bs < groups_[gi].sink) continue;  // attention sinks stay
         drop_block(int(gi), table[size_t(b)]);
         table[size_t(b)] = -1;
       }
@@ -409,6 +416,7 @@ KvLayerView KvCache::layer(const KvStep& step, int layer) const {
   v.kv_len = step.start + step.n;
   v.block_size = opt_.block_size;
   v.window = groups_[size_t(gi)].window;
+  v.sink = groups_[size_t(gi)].sink;
   return v;
 }
 

@@ -28,6 +28,7 @@ struct KvLayerSpec {
   int kv_heads = 0;
   int head_dim = 0;
   int window = 0;  // 0: full attention; > 0: sliding window of that many tokens
+  int sink = 0;    // with a window: the first `sink` tokens stay visible too (attention sinks)
 };
 
 struct KvCacheOptions {
@@ -37,6 +38,7 @@ struct KvCacheOptions {
   // Extra tokens kept behind a window so truncate() (e.g. speculative rollback) can rewind
   // that far.
   int window_margin = 0;
+  int max_step = 512;  // most tokens one begin() adds (sizes the sliding-window pools)
   // Storage: 16 (f16), 8 or 4 bits per value; quantized pools keep one f32 scale per `group`
   // consecutive values of a head (group divides head_dim; head_dim a multiple of 32).
   int bits = 16;
@@ -75,6 +77,7 @@ struct KvLayerView {
   int64_t kv_len = 0;  // keys visible after the step: start + n
   int block_size = 16;
   int window = 0;
+  int sink = 0;  // with a window: keys [0, sink) stay visible
 };
 
 class KvCache {
@@ -121,7 +124,7 @@ class KvCache {
 
  private:
   struct Group {
-    int window = 0;
+    int window = 0, sink = 0;
     std::vector<int> layers;
     int64_t blocks = 0;
     std::vector<int32_t> free;

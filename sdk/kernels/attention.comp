@@ -9,7 +9,8 @@
 // a query at sequence index p (qpos):
 //   RESTRICT: j must lie in the query's span (vision windows / per-image attention);
 //   CAUSAL:   j <= p, or j in the query's span when BIDIR (image tokens see their whole image);
-//   window:   p - j < window when window > 0 (sliding-window layers).
+//   window:   p - j < window when window > 0 (sliding-window layers), or j < sink (attention
+//             sinks: the first tokens stay visible under max_kv_size).
 // Spans are [start, end) intervals of sequence indexes. Scores are q.k * scale, soft-capped
 // as cap * tanh(s / cap) when SOFTCAP. GQA: query head h reads kv head h / (Hq / Hkv).
 // With SPLIT the keys are divided among `splits` invocations that write unnormalised partial
@@ -41,6 +42,7 @@ layout(push_constant) uniform PC {
   uint q_row, q_head, k_row, k_head, v_row, v_head;
   uint window, n_spans, splits, chunk;
   float scale, softcap;
+  uint sink;
 } pc;
 
 const int NV = HEAD_DIM / 4;  // vec4s per head
@@ -109,7 +111,8 @@ void main() {
     j1 = int(pc.kv_len);
   }
   if (CAUSAL) j1 = min(j1, max(qpos + 1, (BIDIR && qs >= 0) ? qe : qpos + 1));
-  if (pc.window > 0u) j0 = max(j0, qpos - int(pc.window) + 1);
+  int wstart = pc.window > 0u ? qpos - int(pc.window) + 1 : 0;  // first key inside the window
+  if (pc.window > 0u && pc.sink == 0u) j0 = max(j0, wstart);
   if (RESTRICT) {
     if (qs < 0) {
       j1 = j0;  // a query outside every span sees nothing
@@ -127,6 +130,10 @@ void main() {
   float m = -1.0 / 0.0, l = 0.0;
 
   for (int j = j0; j < j1; ++j) {
+    if (j >= int(pc.sink) && j < wstart) {  // between the sinks and the window: skip ahead
+      j = wstart - 1;
+      continue;
+    }
     uint slot = uint(j);
     if (PAGED) {
       int blk = fetch1i(TABLE, pc.o_table + uint(j) / pc.block_size);

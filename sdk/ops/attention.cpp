@@ -23,6 +23,7 @@ struct AttnParams {
   uint32_t q_row, q_head, k_row, k_head, v_row, v_head;
   uint32_t window, n_spans, splits, chunk;
   float scale, softcap;
+  uint32_t sink;
 };
 const KernelDesc kAttention{
     "attention",
@@ -46,7 +47,7 @@ Tensor aligned_heads(Graph& g, const Tensor& t, const char* op, const char* what
 
 // Keys and values: dense f32 tensors, or the pools of a cache layer (`kv`).
 Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const Tensor* table,
-           int64_t kv_len, int block_size, int window, const Tensor& qpos,
+           int64_t kv_len, int block_size, int window, int sink, const Tensor& qpos,
            const AttentionOptions& opt, const sdk::KvLayerView* kv) {
   const char* op = "attention";
   bool paged = kv != nullptr;
@@ -103,7 +104,8 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
                splits,
                chunk,
                opt.scale,
-               opt.softcap};
+               opt.softcap,
+               uint32_t(window > 0 ? sink : 0)};
   const Tensor* tb = table ? table : &qpos;
   const Tensor* sp = opt.spans ? opt.spans : &qpos;
   const Tensor* ks = bits < 16 ? &kv->k_scales : &qpos;
@@ -152,7 +154,8 @@ void kv_write(Graph& g, const sdk::KvLayerView& kv, const Tensor& k, const Tenso
 Tensor attention(Graph& g, const Tensor& q, const sdk::KvLayerView& kv, const Tensor& qpos,
                  const AttentionOptions& opt) {
   int window = opt.window ? opt.window : kv.window;
-  return run(g, q, kv.k, kv.v, &kv.table, kv.kv_len, kv.block_size, window, qpos, opt, &kv);
+  return run(g, q, kv.k, kv.v, &kv.table, kv.kv_len, kv.block_size, window,
+             opt.window ? 0 : kv.sink, qpos, opt, &kv);
 }
 
 Tensor attention_dense(Graph& g, const Tensor& q, const Tensor& k_in, const Tensor& v_in,
@@ -160,7 +163,7 @@ Tensor attention_dense(Graph& g, const Tensor& q, const Tensor& k_in, const Tens
   Tensor k = aligned_heads(g, k_in, "attention", "k");
   Tensor v = aligned_heads(g, v_in, "attention", "v");
   expect(k.dim(0) == v.dim(0), "attention", "k and v differ in length");
-  return run(g, q, k, v, nullptr, k.dim(0), 1, opt.window, qpos, opt, nullptr);
+  return run(g, q, k, v, nullptr, k.dim(0), 1, opt.window, 0, qpos, opt, nullptr);
 }
 
 }  // namespace vkllm::ops

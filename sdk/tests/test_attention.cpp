@@ -12,6 +12,7 @@ struct Spec {
   float scale = 0.125f, softcap = 0;
   bool causal = true;
   int window = 0;
+  int sink = 0;  // with a window: keys before `sink` stay visible
   std::vector<std::pair<int, int>> spans;
   bool bidir = false, restrict_to_spans = false;
 };
@@ -35,7 +36,7 @@ std::vector<double> ref_attention(const std::vector<float>& q, const std::vector
         bool in_span = qs >= 0 && j >= qs && j < qe;
         if (s.restrict_to_spans && !in_span) continue;
         if (s.causal && j > p && !(s.bidir && in_span)) continue;
-        if (s.window > 0 && p - j >= s.window) continue;
+        if (s.window > 0 && p - j >= s.window && j >= s.sink) continue;
         double d = 0;
         for (int64_t i = 0; i < D; ++i)
           d += double(q[size_t((t * Hq + h) * D + i)]) * double(k[size_t((j * Hkv + hk) * D + i)]);
@@ -123,7 +124,7 @@ class Attention : public SdkTest {
 
   // Runs a sequence through a paged cache in steps and checks every step's output.
   void paged(int64_t Hq, int64_t Hkv, int64_t D, std::vector<int> steps, Spec s, int block_size,
-             int cache_window = 0, int bits = 16, int group = 32) {
+             int cache_window = 0, int bits = 16, int group = 32, int sink = 0) {
     SCOPED_TRACE(
         fmt::format("Hq={} Hkv={} D={} block={} window={} softcap={} spans={} bits={} "
                     "group={}",
@@ -131,7 +132,7 @@ class Attention : public SdkTest {
     int64_t total = 0;
     for (int n : steps) total += n;
     sdk::KvCache cache(
-        device(), {{int(Hkv), int(D), cache_window}},
+        device(), {{int(Hkv), int(D), cache_window, sink}},
         {.block_size = block_size, .max_tokens = total + 64, .bits = bits, .group = group});
     auto seq = cache.create();
     auto keys = randn(size_t(total * Hkv * D)), vals = randn(size_t(total * Hkv * D));
@@ -159,7 +160,7 @@ class Attention : public SdkTest {
       g->run();
       at += n;
       Spec rs = s;
-      if (cache_window) rs.window = cache_window;
+      if (cache_window) rs.window = cache_window, rs.sink = sink;
       if (bits < 16) {  // the reference attends over exactly what the cache holds
         const auto& table = cache.table(seq, 0);
         kr = dequantized(view, view.k, view.k_scales, table, keys, at, block_size);
@@ -232,6 +233,13 @@ TEST_F(Attention, QuantizedCacheRejectsBadShapes) {
   EXPECT_THROW(make(64, 4, 48), InputError);  // group does not divide head_dim
   EXPECT_THROW(make(64, 5, 32), InputError);  // unsupported width
   EXPECT_NO_THROW(make(64, 4, 64));
+}
+
+TEST_F(Attention, AttentionSinksWithWindow) {
+  // max_kv_size: the first tokens and a window of recent ones; blocks between are dropped.
+  paged(2, 1, 32, {10, 1, 1, 9, 1, 1, 1, 17, 1}, {.scale = 0.2f}, 4, 8, 16, 32, 4);
+  paged(4, 2, 64, {40, 1, 1, 30, 1}, {.scale = 0.125f}, 16, 24, 16, 32, 5);  // sink mid-block
+  paged(2, 2, 64, {20, 1, 1, 1}, {.scale = 0.2f}, 4, 6, 8, 32, 4);           // 8-bit cache
 }
 
 TEST_F(Attention, BidirectionalImageSpans) {

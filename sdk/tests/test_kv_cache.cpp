@@ -145,7 +145,7 @@ TEST_F(KvCacheTest, TruncateRewinds) {
 TEST_F(KvCacheTest, SlidingWindowDropsOldBlocks) {
   int window = 6;
   sdk::KvCache cache(device(), {{int(H), int(D), window}, {int(H), int(D), 0}},
-                     {.block_size = 4, .max_tokens = 128, .max_sequences = 1});
+                     {.block_size = 4, .max_tokens = 128, .max_sequences = 1, .max_step = 5});
   EXPECT_EQ(cache.groups(), 2);
   EXPECT_LT(cache.total_blocks(0), cache.total_blocks(1));
   auto s = cache.create();
@@ -155,6 +155,21 @@ TEST_F(KvCacheTest, SlidingWindowDropsOldBlocks) {
   EXPECT_LE(cache.blocks_of(s, 0), 3);
   EXPECT_EQ(cache.blocks_of(s, 1), 9);
   EXPECT_THROW(cache.truncate(s, 20), InputError);  // dropped blocks cannot come back
+}
+
+TEST_F(KvCacheTest, AttentionSinksStayResident) {
+  // max_kv_size-style layer: window 6 plus the first 4 tokens.
+  sdk::KvCache cache(device(), {{int(H), int(D), 6, 4}},
+                     {.block_size = 4, .max_tokens = 128, .max_sequences = 1, .max_step = 5});
+  auto s = cache.create();
+  for (int i = 0; i < 30; ++i) {
+    auto g = graph();
+    cache.begin(*g, s, i == 0 ? 5 : 1);
+    g->run();
+  }
+  EXPECT_EQ(cache.table(s, 0)[0] >= 0, true);  // the sink block
+  EXPECT_EQ(cache.table(s, 0)[1], -1);         // between sinks and window: dropped
+  EXPECT_LE(cache.blocks_of(s, 0), 4);
 }
 
 TEST_F(KvCacheTest, FullCacheFailsAndLeavesSequenceIntact) {

@@ -21,6 +21,10 @@ void ModelArgs::add(CLI::App* cmd) {
   cmd->add_option("--cache-tokens", cache_tokens,
                   "KV cache capacity in tokens (default: twice the context with the prefix cache)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-kv-size", max_kv_size,
+                  "Keep only the first 4 and the most recent tokens in full-attention layers, "
+                  "this many in all (generation may run past the context)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--verbose,-v", verbose, "Print timings");
 }
 
@@ -33,6 +37,7 @@ std::unique_ptr<Engine> ModelArgs::load() const {
   o.kv_group_size = kv_group_size;
   o.prefix_cache = !no_prefix_cache;
   o.cache_tokens = cache_tokens;
+  o.max_kv_size = max_kv_size;
   auto bar = std::make_shared<Progress>("loading");
   o.on_load_progress = [bar](uint64_t done, uint64_t total) {
     bar->update(int64_t(done >> 20), int64_t(total >> 20));

@@ -28,6 +28,9 @@ struct EngineOptions {
   // Keep the KV blocks of earlier requests and reuse them for prompts that start the same way
   // (chat turns, shared system prompts), evicting the least recently used when memory runs out.
   bool prefix_cache = true;
+  // > 0: full-attention layers keep the first 4 tokens and the most recent ones, max_kv_size in
+  // all, so generation can continue past the context.
+  int64_t max_kv_size = 0;
   int64_t cache_tokens = 0;  // KV capacity in tokens (0: twice the context with the prefix cache)
   std::vector<std::string> plugin_dirs;  // empty: build tree, install prefix, VKLLM_PLUGIN_PATH
   // Called while weights load with (bytes done, bytes total).

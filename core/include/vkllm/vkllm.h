@@ -51,6 +51,7 @@ typedef struct vkllm_engine_options {
   int32_t kv_group_size; /* values per scale of a quantized KV cache */
   int32_t prefix_cache;  /* nonzero: reuse KV blocks of earlier prompts (default 1) */
   int64_t cache_tokens;  /* KV capacity in tokens (0: twice the context with the prefix cache) */
+  int64_t max_kv_size;   /* > 0: keep 4 sink tokens + the most recent, this many in all */
 } vkllm_engine_options;
 void vkllm_engine_options_default(vkllm_engine_options* o);
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
