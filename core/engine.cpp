@@ -25,12 +25,54 @@ struct Engine::Impl {
   std::shared_ptr<core::Tokenizer> tokenizer;
   std::unique_ptr<core::jinja::Template> chat_template;
   std::unique_ptr<core::Session> session;
+  std::shared_ptr<core::LoadedModel> draft_model;  // speculative decoding
+  std::unique_ptr<core::Session> draft;
+  int draft_tokens = 4;
   nlohmann::json generation_config;
   std::vector<int32_t> eos_ids;
   ModelDescription desc;
   std::atomic<bool> cancel{false};
   std::mutex busy;
 };
+
+namespace {
+
+// The draft model of speculative decoding: same vocabulary as the model (ids and tokens).
+void load_draft(Engine::Impl& impl, const std::string& dir, const EngineOptions& opt,
+                core::LoadOptions lo) {
+  const std::string& ddir = opt.draft_model;
+  if (opt.draft_tokens < 1 || opt.draft_tokens > 32)
+    throw InputError(fmt::format("draft_tokens {} must be in [1, 32]", opt.draft_tokens));
+  lo.quantize.reset();
+  if (!opt.draft_quantize.empty()) lo.quantize = parse_dtype(opt.draft_quantize);
+  impl.draft_model = core::LoadedModel::load(ddir, impl.device, *impl.plugins, lo);
+  int64_t v = impl.model->info().vocab_size, dv = impl.draft_model->info().vocab_size;
+  if (v != dv) {
+    throw InputError(
+        fmt::format("draft model {} has a vocabulary of {} tokens, the model {} has "
+                    "{}: speculative decoding needs the same tokenizer",
+                    ddir, dv, dir, v));
+  }
+  if (impl.tokenizer && fs::exists(fs::path(ddir) / "tokenizer.json")) {
+    auto dt = core::Tokenizer::from_folder(ddir);
+    int64_t n = std::max(impl.tokenizer->vocab_size(), dt->vocab_size());
+    for (int32_t id = 0; id < n; ++id) {
+      if (impl.tokenizer->token(id) != dt->token(id)) {
+        throw InputError(fmt::format(
+            "draft model {} tokenizes differently from {}: token {} is '{}' there, '{}' here", ddir,
+            dir, id, dt->token(id), impl.tokenizer->token(id)));
+      }
+    }
+  }
+  impl.draft = std::make_unique<core::Session>(
+      impl.draft_model, core::SessionOptions{.context = impl.session->context(),
+                                             .prefill_chunk = opt.prefill_chunk,
+                                             .prefix_cache = opt.prefix_cache,
+                                             .max_kv_size = opt.max_kv_size});
+  impl.draft_tokens = opt.draft_tokens;
+}
+
+}  // namespace
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
@@ -82,6 +124,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
                                         .prefix_cache = opt.prefix_cache,
                                         .max_kv_size = opt.max_kv_size,
                                         .cache_tokens = opt.cache_tokens});
+  if (!opt.draft_model.empty()) load_draft(*impl, dir, opt, lo);
   const auto& info = impl->model->info();
   impl->desc = {dir,
                 impl->model->entry().model_type,
@@ -169,6 +212,10 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   p.ignore_eos = req.ignore_eos;
   p.logprobs = req.logprobs;
   p.prompt_logits = req.prompt_logits;
+  if (impl_->draft) {
+    p.draft = impl_->draft.get();
+    p.draft_tokens = impl_->draft_tokens;
+  }
 
   // Reuse the longest prefix the session holds or the prefix cache has (at least one token is
   // evaluated); logits of every prompt position need every position computed.
@@ -178,6 +225,7 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     s.truncate(0);
   else
     common = size_t(s.start(ids));
+  if (impl_->draft) impl_->draft->start(ids);  // reuses what the draft has cached
   std::span<const int32_t> rest(ids.data() + common, ids.size() - common);
 
   core::GenerateHooks hooks;
@@ -205,6 +253,8 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   out.prompt_tokens_per_s =
       r.timings.prompt_ms > 0 ? double(rest.size()) * 1e3 / r.timings.prompt_ms : 0;
   out.decode_tokens_per_s = r.timings.decode_tps();
+  out.draft_proposed = r.timings.draft_proposed;
+  out.draft_accepted = r.timings.draft_accepted;
   return out;
 }
 

@@ -123,6 +123,78 @@ int32_t Sampler::sample(std::span<const float> logits) {
   return idx[cut - 1];
 }
 
+std::vector<double> Sampler::probabilities(std::span<const float> logits) const {
+  const size_t n = logits.size();
+  std::vector<double> out(n, 0.0);
+  if (p_.greedy()) {
+    out[size_t(std::max_element(logits.begin(), logits.end()) - logits.begin())] = 1.0;
+    return out;
+  }
+  std::vector<int32_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  size_t keep = p_.top_k > 0 ? std::min<size_t>(size_t(p_.top_k), n) : n;
+  auto cmp = [&](int32_t a, int32_t b) {
+    return logits[size_t(a)] > logits[size_t(b)] ||
+           (logits[size_t(a)] == logits[size_t(b)] && a < b);
+  };
+  std::partial_sort(idx.begin(), idx.begin() + long(keep), idx.end(), cmp);
+  idx.resize(keep);
+  double m = logits[size_t(idx[0])] / p_.temperature;
+  std::vector<double> pr(keep);
+  double sum = 0;
+  for (size_t i = 0; i < keep; ++i)
+    sum += pr[i] = std::exp(double(logits[size_t(idx[i])]) / p_.temperature - m);
+  for (auto& x : pr) x /= sum;
+  size_t cut = keep;
+  if (p_.top_p < 1.0f) {
+    double c = 0;
+    for (size_t i = 0; i < keep; ++i) {
+      c += pr[i];
+      if (c >= p_.top_p) {
+        cut = i + 1;
+        break;
+      }
+    }
+  }
+  if (p_.min_p > 0.0f) {
+    double floor = p_.min_p * pr[0];
+    size_t k = 1;
+    while (k < cut && pr[k] >= floor) ++k;
+    cut = k;
+  }
+  double total = 0;
+  for (size_t i = 0; i < cut; ++i) total += pr[i];
+  for (size_t i = 0; i < cut; ++i) out[size_t(idx[i])] = pr[i] / total;
+  return out;
+}
+
+int32_t Sampler::draw(const std::vector<double>& p) {
+  double total = 0;
+  for (double x : p) total += x;
+  double r = double(splitmix(state_) >> 11) * (1.0 / 9007199254740992.0) * total;
+  int32_t last = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] <= 0) continue;
+    last = int32_t(i);
+    r -= p[i];
+    if (r < 0) return int32_t(i);
+  }
+  return last;
+}
+
+int32_t Sampler::accept_or_resample(std::span<const float> logits, int32_t proposal,
+                                    const std::vector<double>& q) {
+  if (p_.greedy()) return sample(logits);
+  std::vector<double> p = probabilities(logits);
+  double pp = p[size_t(proposal)], qq = q[size_t(proposal)];
+  double u = double(splitmix(state_) >> 11) * (1.0 / 9007199254740992.0);
+  if (qq > 0 && u * qq < pp) return proposal;  // u < p / q
+  std::vector<double> residual(p.size());
+  double mass = 0;
+  for (size_t i = 0; i < p.size(); ++i) mass += residual[i] = std::max(0.0, p[i] - q[i]);
+  return draw(mass > 0 ? residual : p);
+}
+
 TokenLogprob Sampler::logprob_of(std::span<const float> logits, int32_t id, int top) {
   double m = *std::max_element(logits.begin(), logits.end());
   double sum = 0;
@@ -163,8 +235,13 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
   if (eos.empty() && tok && tok->eos_id()) eos.push_back(*tok->eos_id());
   const int64_t vocab = session.vocab();
   // Fast path: greedy without penalties or logprobs picks the token on the device.
+  Session* draft = params.draft_tokens > 0 ? params.draft : nullptr;
+  if (draft && draft->vocab() != vocab) {
+    throw InputError(fmt::format("the draft model's vocabulary has {} tokens, the model's {}",
+                                 draft->vocab(), vocab));
+  }
   const bool device_argmax =
-      params.sampling.greedy() && !params.sampling.penalized() && params.logprobs < 0;
+      !draft && params.sampling.greedy() && !params.sampling.penalized() && params.logprobs < 0;
 
   std::vector<int32_t> history(session.tokens().begin(), session.tokens().end());
   history.insert(history.end(), prompt.begin(), prompt.end());
@@ -190,6 +267,59 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
   res.timings.prompt_ms = now_ms() - t0;
   double t1 = now_ms();
 
+  // Speculative round: the draft's proposals, their draft distributions (sampling only) and the
+  // target's logits after the pending token and after each proposal.
+  struct Round {
+    bool active = false;
+    int64_t base = 0;  // target length before the round (index of the pending token)
+    std::vector<int32_t> proposals;
+    std::vector<std::vector<double>> q;
+    std::vector<float> rows;  // [proposals + 1, vocab]
+    size_t next = 0;          // row of the current step
+  } round;
+  auto row = [&](size_t i) {
+    return std::vector<float>(round.rows.begin() + long(i * size_t(vocab)),
+                              round.rows.begin() + long((i + 1) * size_t(vocab)));
+  };
+  // Starts a round for the pending token `id` (not yet in either cache) and returns the
+  // target's logits after it; k proposals at most.
+  auto speculate = [&](int32_t id, int k) {
+    // Bring the draft to the target's tokens, then let it run ahead k tokens.
+    const auto& tt = session.tokens();
+    const auto& dt = draft->tokens();
+    size_t common = 0;
+    while (common < dt.size() && common < tt.size() && dt[common] == tt[common]) ++common;
+    draft->truncate(int64_t(common));
+    std::vector<int32_t> feed(tt.begin() + long(common), tt.end());
+    feed.push_back(id);
+    std::vector<int32_t> hist = history;
+    round = Round{};
+    round.active = true;
+    round.base = session.length();
+    std::vector<float> dl = draft->eval(feed);
+    for (int i = 0; i < k; ++i) {
+      sampler.penalize(dl, hist, output_start);
+      int32_t d;
+      if (params.sampling.greedy()) {
+        d = int32_t(std::max_element(dl.begin(), dl.end()) - dl.begin());
+      } else {
+        round.q.push_back(sampler.probabilities(dl));
+        d = sampler.draw(round.q.back());
+      }
+      round.proposals.push_back(d);
+      hist.push_back(d);
+      if (i + 1 < k) {
+        std::array<int32_t, 1> one{d};
+        dl = draft->eval(one);
+      }
+    }
+    std::vector<int32_t> verify{id};
+    verify.insert(verify.end(), round.proposals.begin(), round.proposals.end());
+    round.rows = session.eval(verify, {.all_logits = true});
+    res.timings.draft_proposed += k;
+    return row(0);
+  };
+
   std::optional<StreamDecoder> dec;
   if (tok) dec.emplace(*tok, true);
   size_t emitted = 0;  // bytes of res.text already streamed
@@ -209,7 +339,11 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
       if (logits.empty()) throw InternalError("[generate] no logits to sample from");
       std::span<float> last(logits.data() + logits.size() - size_t(vocab), size_t(vocab));
       sampler.penalize(last, history, output_start);
-      id = sampler.sample(last);
+      bool proposed = round.active && round.next < round.proposals.size();
+      if (proposed && !round.q.empty())
+        id = sampler.accept_or_resample(last, round.proposals[round.next], round.q[round.next]);
+      else
+        id = sampler.sample(last);
       if (params.logprobs >= 0) {
         ev.logprob = Sampler::logprob_of(last, id, params.logprobs);
         res.logprobs.push_back(*ev.logprob);
@@ -262,7 +396,24 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
       finish(FinishReason::length);
       break;
     }
-    if (device_argmax) {
+    if (draft && round.active) {
+      if (round.next < round.proposals.size() && id == round.proposals[round.next]) {
+        ++res.timings.draft_accepted;  // the target already has the logits after it
+        logits = row(++round.next);
+        continue;
+      }
+      if (round.next < round.proposals.size()) {  // rejected: drop the unverified tail
+        session.truncate(round.base + int64_t(round.next) + 1);
+      }
+      round.active = false;
+    }
+    int room =
+        int(std::min<int64_t>({int64_t(params.draft_tokens), int64_t(params.max_tokens - step - 2),
+                               session.rotating() ? int64_t(params.draft_tokens)
+                                                  : session.context() - session.length() - 1}));
+    if (draft && room > 0) {
+      logits = speculate(id, room);
+    } else if (device_argmax) {
       pending_argmax = session.eval_argmax(id);
     } else {
       std::array<int32_t, 1> one{id};

@@ -39,6 +39,12 @@ struct GenerateParams {
   bool ignore_eos = false;
   int logprobs = -1;           // -1: none; 0: the chosen token's; k: and the top k
   bool prompt_logits = false;  // return the logits of every prompt position
+  // Speculative decoding: `draft` (a session of a smaller model with the same vocabulary, kept
+  // in step with the target's tokens) proposes draft_tokens tokens, the target checks them in
+  // one forward pass. Greedy output is the same as without a draft; sampled output follows the
+  // target's distribution (rejection sampling).
+  Session* draft = nullptr;
+  int draft_tokens = 4;
 };
 
 enum class FinishReason { stop, length, cancelled };
@@ -52,6 +58,7 @@ struct TokenLogprob {
 
 struct Timings {
   int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
+  int64_t draft_proposed = 0, draft_accepted = 0;  // speculative decoding
   double prompt_ms = 0, decode_ms = 0;
   double prompt_tps() const {
     return prompt_ms > 0 ? double(prompt_tokens - cached_tokens) * 1e3 / prompt_ms : 0;
@@ -93,6 +100,13 @@ class Sampler {
   void penalize(std::span<float> logits, std::span<const int32_t> history,
                 size_t output_start) const;
   int32_t sample(std::span<const float> logits);
+  // The distribution sample() draws from (temperature, top-k, top-p, min-p), dense.
+  std::vector<double> probabilities(std::span<const float> logits) const;
+  int32_t draw(const std::vector<double>& p);
+  // Speculative sampling: keeps the draft's `proposal` (drawn from q) with probability
+  // min(1, p/q), else draws from max(0, p - q) renormalised: the result follows p exactly.
+  int32_t accept_or_resample(std::span<const float> logits, int32_t proposal,
+                             const std::vector<double>& q);
   static TokenLogprob logprob_of(std::span<const float> logits, int32_t id, int top);
 
  private:

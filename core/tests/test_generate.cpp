@@ -85,5 +85,34 @@ TEST(Sampler, RejectsBadParameters) {
   EXPECT_THROW(Sampler({.repetition_penalty = 0.0f}), InputError);
 }
 
+TEST(Sampler, SpeculativeAcceptanceFollowsTheTargetDistribution) {
+  // Draft q proposes, accept_or_resample keeps or replaces: the result is distributed as the
+  // target p (temperature 1, no truncation), whatever q is.
+  const std::vector<float> target = {1.0f, 0.0f, 2.0f, -1.0f, 0.5f};
+  const std::vector<float> draft = {0.0f, 2.0f, 0.5f, 0.0f, -3.0f};  // a poor draft
+  Sampler s({.temperature = 1.0f, .seed = 11});
+  auto p = s.probabilities(target), q = s.probabilities(draft);
+  const int n = 40000;
+  std::vector<int> count(target.size(), 0);
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    int32_t d = s.draw(q);
+    int32_t t = s.accept_or_resample(target, d, q);
+    kept += t == d;
+    count[size_t(t)]++;
+  }
+  for (size_t i = 0; i < p.size(); ++i) {
+    double sd = std::sqrt(p[i] * (1 - p[i]) / n);
+    EXPECT_NEAR(double(count[i]) / n, p[i], 5 * sd + 1e-3) << "token " << i;
+  }
+  // Acceptance rate is sum_x min(p, q).
+  double expect_kept = 0;
+  for (size_t i = 0; i < p.size(); ++i) expect_kept += std::min(p[i], q[i]);
+  EXPECT_NEAR(double(kept) / n, expect_kept, 0.01);
+  // Greedy: the target's argmax whatever the proposal.
+  Sampler g({.temperature = 0.0f});
+  EXPECT_EQ(g.accept_or_resample(target, 1, q), 2);
+}
+
 }  // namespace
 }  // namespace vkllm::test

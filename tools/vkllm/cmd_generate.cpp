@@ -103,6 +103,8 @@ Run add_generate(CLI::App& app) {
       nlohmann::json end = {{"finish_reason", res.finish_reason},
                             {"prompt_tokens", res.prompt_tokens},
                             {"cached_tokens", res.cached_tokens},
+                            {"draft_proposed", res.draft_proposed},
+                            {"draft_accepted", res.draft_accepted},
                             {"generated_tokens", res.generated_tokens},
                             {"prompt_tokens_per_s", res.prompt_tokens_per_s},
                             {"decode_tokens_per_s", res.decode_tokens_per_s}};
@@ -112,6 +114,11 @@ Run add_generate(CLI::App& app) {
                  "[{} prompt tokens at {:.1f} tok/s, {} generated at {:.1f} tok/s, finish: {}]\n",
                  res.prompt_tokens, res.prompt_tokens_per_s, res.generated_tokens,
                  res.decode_tokens_per_s, res.finish_reason);
+      if (res.draft_proposed > 0) {
+        fmt::print(stderr, "[draft: {} of {} proposed tokens accepted ({:.0f}%)]\n",
+                   res.draft_accepted, res.draft_proposed,
+                   100.0 * double(res.draft_accepted) / double(res.draft_proposed));
+      }
     }
     return 0;
   };

@@ -25,6 +25,11 @@ void ModelArgs::add(CLI::App* cmd) {
                   "Keep only the first 4 and the most recent tokens in full-attention layers, "
                   "this many in all (generation may run past the context)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--draft-model", draft_model,
+                  "Speculative decoding with this smaller model (same tokenizer)");
+  cmd->add_option("--draft-quantize", draft_quantize, "Quantize the draft model: q8_0 or q4_0");
+  cmd->add_option("--draft-tokens", draft_tokens, "Tokens the draft proposes per step")
+      ->check(CLI::Range(1, 32));
   cmd->add_flag("--verbose,-v", verbose, "Print timings");
 }
 
@@ -38,6 +43,9 @@ std::unique_ptr<Engine> ModelArgs::load() const {
   o.prefix_cache = !no_prefix_cache;
   o.cache_tokens = cache_tokens;
   o.max_kv_size = max_kv_size;
+  o.draft_model = draft_model;
+  o.draft_quantize = draft_quantize;
+  o.draft_tokens = draft_tokens;
   auto bar = std::make_shared<Progress>("loading");
   o.on_load_progress = [bar](uint64_t done, uint64_t total) {
     bar->update(int64_t(done >> 20), int64_t(total >> 20));

@@ -18,6 +18,8 @@ struct ModelArgs {
   int kv_bits = 16, kv_group_size = 32;
   bool no_prefix_cache = false;
   int64_t cache_tokens = 0, max_kv_size = 0;
+  std::string draft_model, draft_quantize;
+  int draft_tokens = 4;
   bool verbose = false;
   void add(CLI::App* cmd);
   std::unique_ptr<Engine> load() const;  // with a progress bar on a terminal

@@ -32,6 +32,11 @@ struct EngineOptions {
   // all, so generation can continue past the context.
   int64_t max_kv_size = 0;
   int64_t cache_tokens = 0;  // KV capacity in tokens (0: twice the context with the prefix cache)
+  // Speculative decoding: a smaller model with the same tokenizer proposes draft_tokens tokens
+  // per step and the model verifies them in one pass (greedy output is unchanged).
+  std::string draft_model;
+  std::string draft_quantize;  // "", "q8_0" or "q4_0"
+  int draft_tokens = 4;
   std::vector<std::string> plugin_dirs;  // empty: build tree, install prefix, VKLLM_PLUGIN_PATH
   // Called while weights load with (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> on_load_progress;
@@ -93,6 +98,7 @@ struct Result {
   int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
   double prompt_ms = 0, decode_ms = 0;
   double prompt_tokens_per_s = 0, decode_tokens_per_s = 0;
+  int64_t draft_proposed = 0, draft_accepted = 0;  // speculative decoding
 };
 
 struct ModelDescription {
