@@ -13,6 +13,9 @@
 
 struct vkllm_engine {
   std::unique_ptr<vkllm::Engine> engine;
+  vkllm_progress_fn progress = nullptr;
+  void* progress_user = nullptr;
+  vkllm::Result last;
 };
 
 namespace {
@@ -83,7 +86,8 @@ vkllm_status vkllm_engine_load(const char* model_dir, const char* quantize, int6
 
 void vkllm_engine_options_default(vkllm_engine_options* o) {
   if (!o) return;
-  *o = vkllm_engine_options{sizeof(vkllm_engine_options), nullptr, 0, 512, 16, 32, 1, 0, 0};
+  *o = vkllm_engine_options{
+      sizeof(vkllm_engine_options), nullptr, 0, 512, 16, 32, 1, 0, 0, nullptr, nullptr, 4};
 }
 
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
@@ -106,6 +110,9 @@ vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_opti
     o.prefix_cache = options->prefix_cache != 0;
     o.cache_tokens = options->cache_tokens;
     o.max_kv_size = options->max_kv_size;
+    if (options->draft_model) o.draft_model = options->draft_model;
+    if (options->draft_quantize) o.draft_quantize = options->draft_quantize;
+    o.draft_tokens = options->draft_tokens;
     auto e = std::make_unique<vkllm_engine>();
     e->engine = vkllm::Engine::load(model_dir, o);
     *out = e.release();
@@ -136,10 +143,32 @@ vkllm_status vkllm_engine_generate(vkllm_engine* engine, const char* prompt,
     if (s.repetition_penalty >= 0) r.sampling.repetition_penalty = s.repetition_penalty;
     if (s.has_seed) r.sampling.seed = s.seed;
     r.max_tokens = s.max_tokens;
+    if (engine->progress) {
+      r.on_prefill = [engine](int64_t done, int64_t total) {
+        engine->progress(done, total, engine->progress_user);
+      };
+    }
     auto res = engine->engine->generate(r, [&](const vkllm::Chunk& c) {
       if (on_token && on_token(c.text.c_str(), c.id, user) != 0) engine->engine->cancel();
     });
     if (out_text) *out_text = dup(res.text);
+    engine->last = std::move(res);
+  });
+}
+
+void vkllm_engine_set_prefill_progress(vkllm_engine* engine, vkllm_progress_fn fn, void* user) {
+  if (!engine) return;
+  engine->progress = fn;
+  engine->progress_user = user;
+}
+
+vkllm_status vkllm_engine_last_stats(vkllm_engine* engine, vkllm_stats* out) {
+  return guarded([&] {
+    if (!engine || !out) throw vkllm::InputError("vkllm_engine_last_stats: null argument");
+    const auto& r = engine->last;
+    *out = vkllm_stats{r.prompt_tokens,       r.cached_tokens,        r.generated_tokens,
+                       r.draft_proposed,      r.draft_accepted,       r.prompt_tokens_per_s,
+                       r.decode_tokens_per_s, r.finish_reason.c_str()};
   });
 }
 

@@ -10,6 +10,12 @@ static int32_t on_token(const char* text, int32_t id, void* user) {
   return 0;
 }
 
+static void on_progress(int64_t done, int64_t total, void* user) {
+  (void)done;
+  (void)total;
+  ++*(int64_t*)user;
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s <model dir> <prompt>\n", argv[0]);
@@ -33,6 +39,18 @@ int main(int argc, char** argv) {
   printf("\n");
   if (st != VKLLM_OK) fprintf(stderr, "generate failed: %s\n", vkllm_last_error());
   vkllm_string_free(text);
+  /* A second request with the same prompt reuses its cached prefix; progress is reported. */
+  int64_t progress_calls = 0;
+  vkllm_engine_set_prefill_progress(engine, on_progress, &progress_calls);
+  vkllm_stats stats;
+  if (st == VKLLM_OK) st = vkllm_engine_generate(engine, argv[2], 0, &s, NULL, NULL, NULL);
+  if (st == VKLLM_OK) st = vkllm_engine_last_stats(engine, &stats);
+  if (st == VKLLM_OK) {
+    fprintf(stderr, "second request: %lld of %lld prompt tokens cached, %lld progress calls\n",
+            (long long)stats.cached_tokens, (long long)stats.prompt_tokens,
+            (long long)progress_calls);
+    if (stats.cached_tokens + 1 != stats.prompt_tokens || progress_calls < 1) return 1;
+  }
   /* A bad call reports an error instead of crashing. */
   vkllm_engine* none = NULL;
   if (vkllm_engine_load("/nonexistent", NULL, 0, &none) == VKLLM_OK || vkllm_last_error()[0] == '\0') return 1;

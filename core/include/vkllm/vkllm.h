@@ -44,14 +44,17 @@ vkllm_status vkllm_engine_load(const char* model_dir, const char* quantize, int6
  * vkllm_engine_options_default(). */
 typedef struct vkllm_engine_options {
   size_t struct_size;
-  const char* quantize;  /* NULL, "q8_0" or "q4_0" */
-  int64_t context;       /* 0: min(model maximum, 4096) */
-  int32_t prefill_chunk; /* tokens per forward pass during prefill */
-  int32_t kv_bits;       /* KV cache: 16 (f16), 8 or 4 bits per value */
-  int32_t kv_group_size; /* values per scale of a quantized KV cache */
-  int32_t prefix_cache;  /* nonzero: reuse KV blocks of earlier prompts (default 1) */
-  int64_t cache_tokens;  /* KV capacity in tokens (0: twice the context with the prefix cache) */
-  int64_t max_kv_size;   /* > 0: keep 4 sink tokens + the most recent, this many in all */
+  const char* quantize;    /* NULL, "q8_0" or "q4_0" */
+  int64_t context;         /* 0: min(model maximum, 4096) */
+  int32_t prefill_chunk;   /* tokens per forward pass during prefill */
+  int32_t kv_bits;         /* KV cache: 16 (f16), 8 or 4 bits per value */
+  int32_t kv_group_size;   /* values per scale of a quantized KV cache */
+  int32_t prefix_cache;    /* nonzero: reuse KV blocks of earlier prompts (default 1) */
+  int64_t cache_tokens;    /* KV capacity in tokens (0: twice the context with the prefix cache) */
+  int64_t max_kv_size;     /* > 0: keep 4 sink tokens + the most recent, this many in all */
+  const char* draft_model; /* NULL, or a smaller model with the same tokenizer (speculative) */
+  const char* draft_quantize; /* NULL, "q8_0" or "q4_0" */
+  int32_t draft_tokens;       /* tokens the draft proposes per step */
 } vkllm_engine_options;
 void vkllm_engine_options_default(vkllm_engine_options* o);
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
@@ -63,6 +66,18 @@ vkllm_status vkllm_engine_generate(vkllm_engine* engine, const char* prompt,
                                    int32_t use_chat_template, const vkllm_sampling* sampling,
                                    vkllm_token_fn on_token, void* user, char** out_text);
 void vkllm_engine_cancel(vkllm_engine* engine);
+/* Called after each prefill chunk of later generate calls with (processed, total) prompt tokens;
+ * NULL removes it. */
+typedef void (*vkllm_progress_fn)(int64_t done, int64_t total, void* user);
+void vkllm_engine_set_prefill_progress(vkllm_engine* engine, vkllm_progress_fn fn, void* user);
+/* Figures of the last generate call. */
+typedef struct vkllm_stats {
+  int64_t prompt_tokens, cached_tokens, generated_tokens;
+  int64_t draft_proposed, draft_accepted;
+  double prompt_tokens_per_s, decode_tokens_per_s;
+  const char* finish_reason; /* "stop", "length" or "cancelled"; owned by the engine */
+} vkllm_stats;
+vkllm_status vkllm_engine_last_stats(vkllm_engine* engine, vkllm_stats* out);
 vkllm_status vkllm_engine_tokenize(vkllm_engine* engine, const char* text, int32_t add_special,
                                    int32_t** out_ids, size_t* out_count);
 void vkllm_string_free(char* s);
