@@ -318,6 +318,22 @@ void KvCache::truncate(SeqId seq, int64_t n) {
   s.length = n;
 }
 
+void KvCache::drop_behind_windows(Sequence& s, int64_t start) {
+  const int64_t bs = opt_.block_size;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    int window = groups_[gi].window;
+    if (window <= 0) continue;
+    auto& table = s.tables[gi];
+    // Keys below start - window + 1 (less the margin) are invisible to every query from now on.
+    int64_t first_needed = std::max<int64_t>(0, start - window + 1 - opt_.window_margin);
+    for (int64_t b = 0; (b + 1) * bs <= first_needed && b < int64_t(table.size()); ++b) {
+      if (b * bs < groups_[gi].sink || table[size_t(b)] < 0) continue;  // sinks stay
+      drop_block(int(gi), table[size_t(b)]);
+      table[size_t(b)] = -1;
+    }
+  }
+}
+
 KvStep KvCache::begin(Graph& g, SeqId seq, int n) {
   Sequence& s = seq_ref(seq);
   if (n <= 0) throw InternalError("[kv_cache] begin needs n > 0");
@@ -327,6 +343,9 @@ KvStep KvCache::begin(Graph& g, SeqId seq, int n) {
   step.seq = seq;
   step.start = start;
   step.n = n;
+  // Window groups first let go of the blocks no new query can see, so that a long step fits
+  // a pool sized for window + step (this cannot be undone, nor does it need to be).
+  drop_behind_windows(s, start);
   // Reserve everything first so a full cache leaves the sequence unchanged.
   std::vector<std::vector<int32_t>> tables = s.tables;
   std::vector<std::vector<int32_t>> taken(groups_.size()), replaced(groups_.size());
@@ -369,16 +388,6 @@ KvStep KvCache::begin(Graph& g, SeqId seq, int n) {
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     for (int32_t b : replaced[gi]) drop_block(int(gi), b);
     auto& table = tables[gi];
-    int window = groups_[gi].window;
-    if (window > 0) {
-      // Keys below start - window + 1 (less the margin) are invisible to every query from now on.
-      int64_t first_needed = std::max<int64_t>(0, start - window + 1 - opt_.window_margin);
-      for (int64_t b = 0; (b + 1) * bs <= first_needed && b < int64_t(table.size()); ++b) {
-        if (b * bs < groups_[gi].sink) continue;  // attention sinks stay
-        drop_block(int(gi), table[size_t(b)]);
-        table[size_t(b)] = -1;
-      }
-    }
     std::vector<int32_t> slots(static_cast<size_t>(n));
     for (int64_t p = start; p < end; ++p) {
       slots[size_t(p - start)] = int32_t(table[size_t(p / bs)] * bs + p % bs);

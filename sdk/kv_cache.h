@@ -145,6 +145,7 @@ class KvCache {
   const PrefixEntry* find_entry(uint64_t hash, uint64_t parent,
                                 std::span<const uint64_t> keys) const;
   bool evict_one(int group);
+  void drop_behind_windows(Sequence& s, int64_t start);
   Sequence& seq_ref(SeqId s);
   const Sequence& seq_ref(SeqId s) const;
   int32_t take_block(int group);

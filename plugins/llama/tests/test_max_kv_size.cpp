@@ -40,6 +40,17 @@ TEST(MaxKvSize, MatchesUnboundedCacheWithinTheLimitAndRunsPastTheContext) {
   EXPECT_EQ(d.generated_tokens, 96 - int64_t(ids.size()) + 1);  // the last token needs no slot
 }
 
+TEST(MaxKvSize, PromptsLongerThanTheLimitPrefillInChunks) {
+  // Each 64-token chunk first drops what the window no longer sees: a 200-token prompt fits a
+  // 40-token limit (regression: the pool once had to hold every chunk's predecessors).
+  auto e = Engine::load(kModel, {.prefill_chunk = 64, .max_kv_size = 40});
+  auto ids = e->tokenize("And the LORD spake unto Moses, saying,", true);
+  std::vector<int32_t> longer;
+  while (longer.size() < 200) longer.insert(longer.end(), ids.begin(), ids.end());
+  Result r = run(*e, longer, 8);
+  EXPECT_EQ(r.generated_tokens, 8);
+}
+
 TEST(MaxKvSize, TooSmallALimitFailsClearly) {
   EXPECT_THROW(Engine::load(kModel, {.max_kv_size = 8}), InputError);
 }
