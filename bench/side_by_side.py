@@ -2,6 +2,7 @@
 """vkllm beside llama.cpp on identical weights, in one run, with ratios.
 
     bench/side_by_side.py [--build build/release] [--models random134m,bundled]
+    (builds the release preset first when build/release has no vkllm)
                           [--types f16,q8_0,q4_0] [-p 128] [-n 32] [-r 3]
 
 For each model and weight type: writes the model as GGUF with `vkllm export-gguf`, then measures
@@ -73,9 +74,11 @@ def main():
 
     build = pathlib.Path(a.build)
     vk = build / "bin" / "vkllm"
-    if not vk.exists():
-        sys.exit(f"side_by_side: {vk} not found; build first (cmake --preset release && "
-                 f"cmake --build build/release -j2)")
+    if not vk.exists():  # a fresh clone: build the release preset first
+        if build != ROOT / "build" / "release":
+            sys.exit(f"side_by_side: {vk} not found; build {build} first")
+        run(["cmake", "--preset", "release"], cwd=ROOT)
+        run(["cmake", "--build", "--preset", "release", "-j2"], cwd=ROOT)
     scratch = pathlib.Path(a.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
     prefix = ensure_llamacpp(scratch)
