@@ -9,6 +9,8 @@
 
 #include "core/jinja/template.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/vision/image.h"
+#include "core/vision/preprocess.h"
 #include "core/weights/safetensors.h"
 #include "registry/registry.h"
 #include "sdk/base/error.h"
@@ -65,6 +67,20 @@ TEST(ParserMutations, Safetensors) {
     core::SafetensorsFile::parse_header(reinterpret_cast<const uint8_t*>(s.data()), s.size(),
                                         "fuzz", &data_start);
   });
+}
+
+TEST(ParserMutations, Images) {
+  // Decoding (stb) and preprocessing of corrupted PNG, GIF, BMP and JPEG files.
+  uint32_t rng_seed = 10;
+  for (const char* f : {"rgb_61x47.png", "pal_64x64.gif", "rgb_33x120.bmp", "photo_160x120.jpg"}) {
+    std::string seed = read(std::string(VKLLM_TEST_DATA) + "/images/" + f);
+    ASSERT_FALSE(seed.empty()) << f;
+    fuzz(seed, 400, rng_seed++, [](const std::string& s) {
+      auto img = core::decode_image(std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size()),
+                                    "fuzz");
+      core::merge_window_patches(img, {.min_pixels = 56 * 56, .max_pixels = 28 * 28 * 4});
+    });
+  }
 }
 
 TEST(ParserMutations, TokenizerJson) {

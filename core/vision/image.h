@@ -1,0 +1,29 @@
+#pragma once
+// Image input: files, raw bytes and data: URLs in PNG, JPEG, BMP and GIF (first frame), decoded
+// to 8-bit RGB the way the Hugging Face processors see them (PIL's convert("RGB")): alpha is
+// dropped, gray is replicated, 16-bit colour keeps the high byte and 16-bit gray is clipped to
+// 255 (PIL's "I" -> "RGB"). Every failure is an InputError naming the input.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace vkllm::core {
+
+struct Image {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;  // [height][width][3]
+  uint8_t at(int y, int x, int c) const {
+    return rgb[(size_t(y) * size_t(width) + size_t(x)) * 3 + size_t(c)];
+  }
+};
+
+// Larger images are refused before decoding (the processors shrink them anyway).
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;  // 64 Mpixel
+
+// `what` names the input in errors.
+Image decode_image(std::span<const uint8_t> bytes, const std::string& what);
+// A file path or a data: URL (data:image/png;base64,...).
+Image load_image(const std::string& source);
+
+}  // namespace vkllm::core

@@ -1,0 +1,155 @@
+#include "core/vision/preprocess.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cfenv>
+#include <cmath>
+
+#include "sdk/base/error.h"
+
+namespace vkllm::core {
+
+std::pair<int, int> smart_resize(int height, int width, int factor, int64_t min_pixels,
+                                 int64_t max_pixels) {
+  if (height < factor || width < factor) {
+    throw InputError(fmt::format("image of {}x{} pixels: both sides must be at least {}", width,
+                                 height, factor));
+  }
+  if (double(std::max(height, width)) / double(std::min(height, width)) > 200) {
+    throw InputError(fmt::format("image of {}x{} pixels: aspect ratio above 200", width, height));
+  }
+  // Python's round(): halves go to the even neighbour (the default rounding mode).
+  auto round_even = [](double x) { return int64_t(std::nearbyint(x)); };
+  int64_t h = round_even(double(height) / factor) * factor;
+  int64_t w = round_even(double(width) / factor) * factor;
+  if (h * w > max_pixels) {
+    double beta = std::sqrt(double(height) * double(width) / double(max_pixels));
+    h = int64_t(std::floor(double(height) / beta / factor)) * factor;
+    w = int64_t(std::floor(double(width) / beta / factor)) * factor;
+  } else if (h * w < min_pixels) {
+    double beta = std::sqrt(double(min_pixels) / (double(height) * double(width)));
+    h = int64_t(std::ceil(double(height) * beta / factor)) * factor;
+    w = int64_t(std::ceil(double(width) * beta / factor)) * factor;
+  }
+  return {int(h), int(w)};
+}
+
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+double bicubic(double x) {
+  const double a = -0.5;
+  x = std::fabs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+// Per output pixel: first input index and fixed-point weights (PIL's precompute_coeffs and
+// normalize_coeffs_8bpc).
+struct Coeffs {
+  std::vector<int> first, count;
+  std::vector<std::vector<int32_t>> k;
+};
+
+Coeffs coeffs(int in_size, int out_size) {
+  double scale = double(in_size) / out_size, filterscale = std::max(scale, 1.0);
+  double support = 2.0 * filterscale;
+  Coeffs c;
+  for (int xx = 0; xx < out_size; ++xx) {
+    double center = (xx + 0.5) * scale, ss = 1.0 / filterscale;
+    int xmin = std::max(int(center - support + 0.5), 0);
+    int xmax = std::min(int(center + support + 0.5), in_size) - xmin;
+    std::vector<double> w(size_t(std::max(xmax, 0)));
+    double ww = 0;
+    for (int x = 0; x < xmax; ++x) ww += w[size_t(x)] = bicubic((x + xmin - center + 0.5) * ss);
+    std::vector<int32_t> k(w.size());
+    for (size_t x = 0; x < w.size(); ++x) {
+      double v = ww != 0.0 ? w[x] / ww : w[x];
+      k[x] = v < 0 ? int32_t(-0.5 + v * (1 << kPrecisionBits))
+                   : int32_t(0.5 + v * (1 << kPrecisionBits));
+    }
+    c.first.push_back(xmin);
+    c.count.push_back(xmax);
+    c.k.push_back(std::move(k));
+  }
+  return c;
+}
+
+uint8_t clip8(int64_t v) {
+  if (v >= (int64_t(1) << kPrecisionBits) << 8) return 255;
+  if (v <= 0) return 0;
+  return uint8_t(v >> kPrecisionBits);
+}
+
+}  // namespace
+
+Image resize_bicubic(const Image& in, int width, int height) {
+  if (width <= 0 || height <= 0) throw InputError("resize: target size must be positive");
+  Image cur = in;
+  if (width != in.width) {  // horizontal pass first, as PIL does
+    Coeffs c = coeffs(in.width, width);
+    Image out{width, in.height, std::vector<uint8_t>(size_t(width) * size_t(in.height) * 3)};
+    for (int y = 0; y < in.height; ++y)
+      for (int x = 0; x < width; ++x)
+        for (int ch = 0; ch < 3; ++ch) {
+          int64_t ss = int64_t(1) << (kPrecisionBits - 1);
+          for (int i = 0; i < c.count[size_t(x)]; ++i)
+            ss += int64_t(cur.at(y, c.first[size_t(x)] + i, ch)) * c.k[size_t(x)][size_t(i)];
+          out.rgb[(size_t(y) * size_t(width) + size_t(x)) * 3 + size_t(ch)] = clip8(ss);
+        }
+    cur = std::move(out);
+  }
+  if (height != in.height) {
+    Coeffs c = coeffs(in.height, height);
+    Image out{cur.width, height, std::vector<uint8_t>(size_t(cur.width) * size_t(height) * 3)};
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < cur.width; ++x)
+        for (int ch = 0; ch < 3; ++ch) {
+          int64_t ss = int64_t(1) << (kPrecisionBits - 1);
+          for (int i = 0; i < c.count[size_t(y)]; ++i)
+            ss += int64_t(cur.at(c.first[size_t(y)] + i, x, ch)) * c.k[size_t(y)][size_t(i)];
+          out.rgb[(size_t(y) * size_t(cur.width) + size_t(x)) * 3 + size_t(ch)] = clip8(ss);
+        }
+    cur = std::move(out);
+  }
+  return cur;
+}
+
+Patches merge_window_patches(const Image& image, const PatchOptions& o) {
+  const int P = o.patch_size, M = o.merge_size, T = o.temporal_patch_size;
+  auto [h, w] = smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
+  Image r = (h == image.height && w == image.width) ? image : resize_bicubic(image, w, h);
+  // Rescale (in double, stored as f32) and normalise (in f32), as the reference does.
+  std::vector<float> px(size_t(h) * size_t(w) * 3);
+  for (size_t i = 0; i < px.size(); ++i) {
+    int c = int(i % 3);
+    float v = float(double(r.rgb[i]) * o.rescale);
+    px[i] = (v - o.mean[size_t(c)]) / o.std[size_t(c)];
+  }
+  Patches out;
+  const int gh = h / P, gw = w / P;
+  out.grid_thw = {1, gh, gw};
+  out.resized_height = h;
+  out.resized_width = w;
+  out.rows = int64_t(gh) * gw;
+  out.cols = int64_t(3) * T * P * P;
+  out.values.resize(size_t(out.rows * out.cols));
+  size_t at = 0;
+  for (int bh = 0; bh < gh / M; ++bh)
+    for (int bw = 0; bw < gw / M; ++bw)
+      for (int mh = 0; mh < M; ++mh)
+        for (int mw = 0; mw < M; ++mw)
+          for (int c = 0; c < 3; ++c)
+            for (int t = 0; t < T; ++t)  // one frame repeated over the temporal patch
+              for (int py = 0; py < P; ++py)
+                for (int pxl = 0; pxl < P; ++pxl) {
+                  int y = (bh * M + mh) * P + py, x = (bw * M + mw) * P + pxl;
+                  out.values[at++] = px[(size_t(y) * size_t(w) + size_t(x)) * 3 + size_t(c)];
+                }
+  return out;
+}
+
+}  // namespace vkllm::core

@@ -1,0 +1,44 @@
+#pragma once
+// Image preprocessing as the Hugging Face image processors do it, bit for bit where the
+// reference is integer: smart_resize's target size, PIL's bicubic resampling of 8-bit images
+// (separable, antialiased when shrinking, fixed-point coefficients, horizontal pass first),
+// rescale and mean/std normalisation in f32, and the merge-window patch order of Qwen2-VL-style
+// vision towers (temporal patches of one repeated frame).
+#include <array>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "core/vision/image.h"
+
+namespace vkllm::core {
+
+// (height, width) divisible by factor, pixel count within [min_pixels, max_pixels], aspect
+// ratio kept; InputError where the reference raises (a side shorter than factor, aspect > 200).
+std::pair<int, int> smart_resize(int height, int width, int factor, int64_t min_pixels,
+                                 int64_t max_pixels);
+
+// PIL's Image.resize(size, BICUBIC) on an 8-bit RGB image.
+Image resize_bicubic(const Image& in, int width, int height);
+
+struct PatchOptions {
+  int patch_size = 14, merge_size = 2, temporal_patch_size = 2;
+  int64_t min_pixels = 56 * 56, max_pixels = 28 * 28 * 1280;
+  std::array<float, 3> mean = {0.48145466f, 0.4578275f, 0.40821073f};  // OpenAI CLIP
+  std::array<float, 3> std = {0.26862954f, 0.26130258f, 0.27577711f};
+  double rescale = 1.0 / 255.0;
+};
+
+struct Patches {
+  std::vector<float> values;      // [rows, cols]
+  int64_t rows = 0, cols = 0;     // rows = t * h * w, cols = 3 * temporal * patch * patch
+  std::array<int, 3> grid_thw{};  // in patches
+  int resized_width = 0, resized_height = 0;
+};
+
+// smart_resize (factor patch * merge), bicubic resize, rescale, normalise, then patches in
+// merge-window order: rows run over (t, h / merge, w / merge, merge_h, merge_w), columns over
+// (channel, temporal, patch_y, patch_x).
+Patches merge_window_patches(const Image& image, const PatchOptions& opt);
+
+}  // namespace vkllm::core
