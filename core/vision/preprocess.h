@@ -2,8 +2,8 @@
 // Image preprocessing as the Hugging Face image processors do it, bit for bit where the
 // reference is integer: smart_resize's target size, PIL's bicubic resampling of 8-bit images
 // (separable, antialiased when shrinking, fixed-point coefficients, horizontal pass first),
-// rescale and mean/std normalisation in f32, and the merge-window patch order of Qwen2-VL-style
-// vision towers (temporal patches of one repeated frame).
+// rescale and mean/std normalisation in f32, and the merge-window patch order of vision towers
+// with a 2x2 patch merger (temporal patches of one repeated frame).
 #include <array>
 #include <cstdint>
 #include <utility>
