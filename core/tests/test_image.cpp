@@ -74,6 +74,24 @@ INSTANTIATE_TEST_SUITE_P(Images, Preprocess,
                            return n;
                          });
 
+TEST(Preprocess, TwoImagesConcatenateInPromptOrder) {
+  // The processor output the vision-language fixtures were made with (tests/data/qwen_vl).
+  core::SafetensorsFile ref(std::string(VKLLM_TEST_DATA) +
+                            "/qwen_vl/qwen2_vl/reference_two_images.safetensors");
+  std::vector<float> got;
+  std::vector<int32_t> grids;
+  for (const char* f : {"rgb_61x47.png", "rgba_150x100.png"}) {
+    auto p = core::merge_window_patches(core::load_image(kDir + f),
+                                        {.min_pixels = 56 * 56, .max_pixels = 28 * 28 * 16});
+    got.insert(got.end(), p.values.begin(), p.values.end());
+    grids.insert(grids.end(), p.grid_thw.begin(), p.grid_thw.end());
+  }
+  EXPECT_EQ(grids, read<int32_t>(ref, "image_grid_thw"));
+  auto want = read<float>(ref, "pixel_values");
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << "value " << i;
+}
+
 TEST(SmartResize, FollowsTheReference) {
   // Values from the reference. Python's round() sends halves to even: 70 / 28 = 2.5 -> 2.
   EXPECT_EQ(core::smart_resize(42, 70, 28, 56 * 56, 28 * 28 * 1280), (std::pair{56, 56}));
