@@ -13,6 +13,7 @@
 #include "core/vision/preprocess.h"
 #include "core/weights/safetensors.h"
 #include "sdk/base/error.h"
+#include "sdk/nn/mrope_positions.h"
 
 namespace vkllm::test {
 namespace {
@@ -90,6 +91,31 @@ TEST(Preprocess, TwoImagesConcatenateInPromptOrder) {
   auto want = read<float>(ref, "pixel_values");
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << "value " << i;
+}
+
+TEST(MropePositions, MatchTheReferenceForOneAndTwoImages) {
+  for (const char* variant : {"qwen2_vl", "qwen2_5_vl"}) {
+    for (const char* c : {"one_image", "two_images"}) {
+      core::SafetensorsFile ref(std::string(VKLLM_TEST_DATA) + "/qwen_vl/" + variant +
+                                "/reference_" + c + ".safetensors");
+      auto ids = read<int32_t>(ref, "input_ids");
+      auto g = read<int32_t>(ref, "image_grid_thw");
+      std::vector<std::array<int32_t, 3>> grids;
+      for (size_t i = 0; i + 2 < g.size(); i += 3) grids.push_back({g[i], g[i + 1], g[i + 2]});
+      auto pos = nn::mrope_positions(ids, 297, grids);
+      auto want = read<int32_t>(ref, "position_ids");  // [3, T]
+      std::vector<int32_t> got;
+      for (const auto& row : pos.rows) got.insert(got.end(), row.begin(), row.end());
+      EXPECT_EQ(got, want) << variant << " " << c;
+      EXPECT_EQ(pos.next, *std::max_element(want.begin(), want.end()) + 1);
+    }
+  }
+  // Runs and grids must agree.
+  std::vector<int32_t> ids = {1, 5, 297, 297, 297, 297, 6};
+  std::vector<std::array<int32_t, 3>> one = {{1, 4, 4}}, small = {{1, 2, 2}};
+  EXPECT_NO_THROW(nn::mrope_positions(ids, 297, one));
+  EXPECT_THROW(nn::mrope_positions(ids, 297, small), InputError);
+  EXPECT_THROW(nn::mrope_positions(ids, 297, {}), InputError);
 }
 
 TEST(SmartResize, FollowsTheReference) {
