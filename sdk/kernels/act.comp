@@ -4,7 +4,8 @@
 #include "common.glsl"
 layout(constant_id = 1) const int OP = 0;  // 0 identity, 1 silu, 2 gelu (erf), 3 gelu_tanh,
                                            // 4 relu, 5 tanh, 6 softcap (cap*tanh(x/cap)),
-                                           // 7 sigmoid, 8 exp
+                                           // 7 sigmoid, 8 exp, 9 quick_gelu
+                                           // (x * sigmoid(1.702 x), CLIP-style towers)
 layout(constant_id = 2) const bool GATED = false;
 WORDS(0, A);
 WORDS(1, B);
@@ -36,6 +37,7 @@ float act(float x) {
   if (OP == 6) return pc.param * tanh_safe(x / pc.param);
   if (OP == 7) return 1.0 / (1.0 + exp(-x));
   if (OP == 8) return exp(x);
+  if (OP == 9) return x / (1.0 + exp(-1.702 * x));
   return x;
 }
 

@@ -25,7 +25,7 @@ inline Tensor mul(Graph& g, const Tensor& a, const Tensor& b) {
   return binary(g, BinaryOp::mul, a, b);
 }
 
-enum class Act { identity, silu, gelu, gelu_tanh, relu, tanh, softcap, sigmoid, exp };
+enum class Act { identity, silu, gelu, gelu_tanh, relu, tanh, softcap, sigmoid, exp, quick_gelu };
 struct ActOptions {
   float scale = 1.0f;  // applied after the activation (and gate)
   float cap = 0.0f;    // for Act::softcap: y = cap * tanh(x / cap)

@@ -30,6 +30,8 @@ double ref_act(ops::Act a, double x, double cap) {
       return 1 / (1 + std::exp(-x));
     case ops::Act::exp:
       return std::exp(x);
+    case ops::Act::quick_gelu:
+      return x / (1 + std::exp(-1.702 * x));
   }
   return 0;
 }
@@ -133,7 +135,7 @@ TEST_F(Elementwise, BinaryBroadcasts) {
 TEST_F(Elementwise, ActivationsMatchReference) {
   using ops::Act;
   for (Act a : {Act::identity, Act::silu, Act::gelu, Act::gelu_tanh, Act::relu, Act::tanh,
-                Act::softcap, Act::sigmoid, Act::exp}) {
+                Act::softcap, Act::sigmoid, Act::exp, Act::quick_gelu}) {
     for (auto shape : {Shape{1}, Shape{3, 37}, Shape{2, 5, 64}}) {
       poison_arena(dev());
       auto v = randn(size_t(shape.numel()), 3.0f);
