@@ -62,8 +62,8 @@ class Matmul : public SdkTest {
 TEST_F(Matmul, DenseAllShapes) {
   for (Dtype dt : {Dtype::f32, Dtype::f16, Dtype::bf16}) {
     for (auto [M, N, K] : {std::tuple{1, 1, 1}, std::tuple{1, 37, 29}, std::tuple{1, 64, 256},
-                           std::tuple{3, 19, 100}, std::tuple{8, 33, 64}, std::tuple{13, 70, 96},
-                           std::tuple{17, 9, 1176}}) {
+                           std::tuple{3, 19, 100}, std::tuple{6, 45, 96}, std::tuple{8, 33, 64},
+                           std::tuple{13, 70, 96}, std::tuple{17, 9, 1176}}) {
       check(dt, M, N, K, false, false);
     }
   }
@@ -71,9 +71,9 @@ TEST_F(Matmul, DenseAllShapes) {
 
 TEST_F(Matmul, QuantizedAllShapes) {
   for (Dtype dt : {Dtype::q8_0, Dtype::q4_0, Dtype::mlx8, Dtype::mlx4}) {
-    for (auto [M, N, K] :
-         {std::tuple{1, 1, 32}, std::tuple{1, 37, 64}, std::tuple{1, 130, 256},
-          std::tuple{5, 21, 128}, std::tuple{8, 64, 96}, std::tuple{19, 45, 160}}) {
+    for (auto [M, N, K] : {std::tuple{1, 1, 32}, std::tuple{1, 37, 64}, std::tuple{1, 130, 256},
+                           std::tuple{3, 50, 128}, std::tuple{5, 21, 128}, std::tuple{8, 64, 96},
+                           std::tuple{19, 45, 160}}) {
       check(dt, M, N, K, false, false);
     }
   }
