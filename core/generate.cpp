@@ -75,96 +75,68 @@ void Sampler::penalize(std::span<float> logits, std::span<const int32_t> history
   }
 }
 
-int32_t Sampler::sample(std::span<const float> logits) {
+// Candidates sorted by logit, truncated by top-k; their softmax of logits / temperature; then
+// top-p (the smallest prefix reaching p) and min-p (drop below min_p * p_max) cut the list.
+Sampler::Candidates Sampler::candidates(std::span<const float> logits) const {
   const size_t n = logits.size();
-  if (p_.greedy()) return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  // Candidates sorted by logit, truncated by top-k.
-  std::vector<int32_t> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
+  Candidates c;
+  c.idx.resize(n);
+  std::iota(c.idx.begin(), c.idx.end(), 0);
   size_t keep = p_.top_k > 0 ? std::min<size_t>(size_t(p_.top_k), n) : n;
   auto cmp = [&](int32_t a, int32_t b) {
     return logits[size_t(a)] > logits[size_t(b)] ||
            (logits[size_t(a)] == logits[size_t(b)] && a < b);
   };
-  std::partial_sort(idx.begin(), idx.begin() + long(keep), idx.end(), cmp);
-  idx.resize(keep);
-  // Softmax of logits / temperature over the candidates.
-  double m = logits[size_t(idx[0])] / p_.temperature;
-  std::vector<double> pr(keep);
+  std::partial_sort(c.idx.begin(), c.idx.begin() + long(keep), c.idx.end(), cmp);
+  c.idx.resize(keep);
+  double m = logits[size_t(c.idx[0])] / p_.temperature;
+  c.pr.resize(keep);
   double sum = 0;
   for (size_t i = 0; i < keep; ++i)
-    sum += pr[i] = std::exp(double(logits[size_t(idx[i])]) / p_.temperature - m);
-  for (auto& x : pr) x /= sum;
-  // top-p: the smallest prefix reaching p; min-p: drop below min_p * p_max.
+    sum += c.pr[i] = std::exp(double(logits[size_t(c.idx[i])]) / p_.temperature - m);
+  for (auto& x : c.pr) x /= sum;
   size_t cut = keep;
   if (p_.top_p < 1.0f) {
-    double c = 0;
+    double acc = 0;
     for (size_t i = 0; i < keep; ++i) {
-      c += pr[i];
-      if (c >= p_.top_p) {
+      acc += c.pr[i];
+      if (acc >= p_.top_p) {
         cut = i + 1;
         break;
       }
     }
   }
   if (p_.min_p > 0.0f) {
-    double floor = p_.min_p * pr[0];
+    double floor = p_.min_p * c.pr[0];
     size_t k = 1;
-    while (k < cut && pr[k] >= floor) ++k;
+    while (k < cut && c.pr[k] >= floor) ++k;
     cut = k;
   }
-  double total = 0;
-  for (size_t i = 0; i < cut; ++i) total += pr[i];
-  double r = double(splitmix(state_) >> 11) * (1.0 / 9007199254740992.0) * total;
-  for (size_t i = 0; i < cut; ++i) {
-    r -= pr[i];
-    if (r < 0) return idx[i];
+  c.idx.resize(cut);
+  c.pr.resize(cut);
+  for (size_t i = 0; i < cut; ++i) c.total += c.pr[i];
+  return c;
+}
+
+int32_t Sampler::sample(std::span<const float> logits) {
+  if (p_.greedy()) return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  Candidates c = candidates(logits);
+  double r = double(splitmix(state_) >> 11) * (1.0 / 9007199254740992.0) * c.total;
+  for (size_t i = 0; i < c.idx.size(); ++i) {
+    r -= c.pr[i];
+    if (r < 0) return c.idx[i];
   }
-  return idx[cut - 1];
+  return c.idx.back();
 }
 
 std::vector<double> Sampler::probabilities(std::span<const float> logits) const {
-  const size_t n = logits.size();
-  std::vector<double> out(n, 0.0);
+  std::vector<double> out(logits.size(), 0.0);
   if (p_.greedy()) {
     out[size_t(std::max_element(logits.begin(), logits.end()) - logits.begin())] = 1.0;
     return out;
   }
-  std::vector<int32_t> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
-  size_t keep = p_.top_k > 0 ? std::min<size_t>(size_t(p_.top_k), n) : n;
-  auto cmp = [&](int32_t a, int32_t b) {
-    return logits[size_t(a)] > logits[size_t(b)] ||
-           (logits[size_t(a)] == logits[size_t(b)] && a < b);
-  };
-  std::partial_sort(idx.begin(), idx.begin() + long(keep), idx.end(), cmp);
-  idx.resize(keep);
-  double m = logits[size_t(idx[0])] / p_.temperature;
-  std::vector<double> pr(keep);
-  double sum = 0;
-  for (size_t i = 0; i < keep; ++i)
-    sum += pr[i] = std::exp(double(logits[size_t(idx[i])]) / p_.temperature - m);
-  for (auto& x : pr) x /= sum;
-  size_t cut = keep;
-  if (p_.top_p < 1.0f) {
-    double c = 0;
-    for (size_t i = 0; i < keep; ++i) {
-      c += pr[i];
-      if (c >= p_.top_p) {
-        cut = i + 1;
-        break;
-      }
-    }
-  }
-  if (p_.min_p > 0.0f) {
-    double floor = p_.min_p * pr[0];
-    size_t k = 1;
-    while (k < cut && pr[k] >= floor) ++k;
-    cut = k;
-  }
-  double total = 0;
-  for (size_t i = 0; i < cut; ++i) total += pr[i];
-  for (size_t i = 0; i < cut; ++i) out[size_t(idx[i])] = pr[i] / total;
+  Candidates c = candidates(logits);
+  for (size_t i = 0; i < c.idx.size(); ++i) out[size_t(c.idx[i])] = c.pr[i] / c.total;
   return out;
 }
 

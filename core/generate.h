@@ -110,6 +110,13 @@ class Sampler {
   static TokenLogprob logprob_of(std::span<const float> logits, int32_t id, int top);
 
  private:
+  struct Candidates {
+    std::vector<int32_t> idx;  // tokens kept, most likely first
+    std::vector<double> pr;    // their probabilities before the cut (renormalise by total)
+    double total = 0;
+  };
+  Candidates candidates(std::span<const float> logits) const;
+
   SamplingParams p_;
   uint64_t state_;
 };

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <type_traits>
 
 #include "sdk/base/error.h"
 #include "sdk/quant.h"
@@ -39,6 +40,28 @@ void put_str(std::vector<uint8_t>& b, const std::string& s) {
   b.insert(b.end(), s.begin(), s.end());
 }
 
+// One key: its name, value type and value; arrays also carry their element type and length.
+template <class Stored, class T>
+void put_scalar(std::vector<uint8_t>& b, const std::string& key, uint32_t type, T v) {
+  put_str(b, key);
+  put<uint32_t>(b, type);
+  put<Stored>(b, Stored(v));
+}
+template <class T>
+void put_array(std::vector<uint8_t>& b, const std::string& key, uint32_t type,
+               const std::vector<T>& v) {
+  put_str(b, key);
+  put<uint32_t>(b, kArray);
+  put<uint32_t>(b, type);
+  put<uint64_t>(b, v.size());
+  for (const T& x : v) {
+    if constexpr (std::is_same_v<T, std::string>)
+      put_str(b, x);
+    else
+      put<T>(b, x);
+  }
+}
+
 }  // namespace
 
 void GgufWriter::kv(const std::string& key, const std::string& v) {
@@ -48,51 +71,31 @@ void GgufWriter::kv(const std::string& key, const std::string& v) {
   ++n_kv_;
 }
 void GgufWriter::kv(const std::string& key, uint32_t v) {
-  put_str(kvs_, key);
-  put<uint32_t>(kvs_, kU32);
-  put<uint32_t>(kvs_, v);
+  put_scalar<uint32_t>(kvs_, key, kU32, v);
   ++n_kv_;
 }
 void GgufWriter::kv(const std::string& key, int32_t v) {
-  put_str(kvs_, key);
-  put<uint32_t>(kvs_, kI32);
-  put<int32_t>(kvs_, v);
+  put_scalar<int32_t>(kvs_, key, kI32, v);
   ++n_kv_;
 }
 void GgufWriter::kv(const std::string& key, float v) {
-  put_str(kvs_, key);
-  put<uint32_t>(kvs_, kF32);
-  put<float>(kvs_, v);
+  put_scalar<float>(kvs_, key, kF32, v);
   ++n_kv_;
 }
 void GgufWriter::kv(const std::string& key, bool v) {
-  put_str(kvs_, key);
-  put<uint32_t>(kvs_, kBool);
-  put<uint8_t>(kvs_, v ? 1 : 0);
+  put_scalar<uint8_t>(kvs_, key, kBool, v ? 1 : 0);
   ++n_kv_;
 }
 void GgufWriter::kv(const std::string& key, const std::vector<std::string>& v) {
-  put_str(kvs_, key);
-  put<uint32_t>(kvs_, kArray);
-  put<uint32_t>(kvs_, kString);
-  put<uint64_t>(kvs_, v.size());
-  for (const auto& s : v) put_str(kvs_, s);
+  put_array(kvs_, key, kString, v);
   ++n_kv_;
 }
 void GgufWriter::kv(const std::string& key, const std::vector<float>& v) {
-  put_str(kvs_, key);
-  put<uint32_t>(kvs_, kArray);
-  put<uint32_t>(kvs_, kF32);
-  put<uint64_t>(kvs_, v.size());
-  for (float x : v) put<float>(kvs_, x);
+  put_array(kvs_, key, kF32, v);
   ++n_kv_;
 }
 void GgufWriter::kv(const std::string& key, const std::vector<int32_t>& v) {
-  put_str(kvs_, key);
-  put<uint32_t>(kvs_, kArray);
-  put<uint32_t>(kvs_, kI32);
-  put<uint64_t>(kvs_, v.size());
-  for (int32_t x : v) put<int32_t>(kvs_, x);
+  put_array(kvs_, key, kI32, v);
   ++n_kv_;
 }
 
