@@ -68,15 +68,16 @@ int main(int argc, char** argv) {
     fmt::print(
         "prefix cache: {}-token prompt cold {:.0f} ms; next turn (+32 tokens) {:.0f} ms with "
         "{} tokens reused vs {:.0f} ms recomputing all {} ({:.1f}x)\n",
-        n, cold.prompt_ms, warm.prompt_ms, warm.cached_tokens, cold2.prompt_ms,
-        cold2.prompt_tokens, cold2.prompt_ms / std::max(warm.prompt_ms, 1e-3));
+        n, cold.prompt_ms, warm.prompt_ms, warm.cached_tokens, cold2.prompt_ms, cold2.prompt_tokens,
+        cold2.prompt_ms / std::max(warm.prompt_ms, 1e-3));
 
     // KV cache bits: decode after the long prompt.
     for (int bits : {16, 8, 4}) {
       auto e = Engine::load(dir, {.context = n + 256, .kv_bits = bits, .prefix_cache = false});
       Result r = run(*e, prompt, 64);
-      fmt::print("kv {:2d} bits: prefill {:.1f} tok/s, decode {:.1f} tok/s at {} tokens of context\n",
-                 bits, r.prompt_tokens_per_s, r.decode_tokens_per_s, n);
+      fmt::print(
+          "kv {:2d} bits: prefill {:.1f} tok/s, decode {:.1f} tok/s at {} tokens of context\n",
+          bits, r.prompt_tokens_per_s, r.decode_tokens_per_s, n);
     }
 
     // max_kv_size: late decode with a 256-token cache against the full cache.
@@ -88,10 +89,9 @@ int main(int argc, char** argv) {
     }
 
     if (!draft.empty()) {
-      auto spec = Engine::load(dir, {.context = n + 256,
-                                     .draft_model = draft,
-                                     .draft_quantize = draft_q,
-                                     .draft_tokens = 4});
+      auto spec = Engine::load(
+          dir,
+          {.context = n + 256, .draft_model = draft, .draft_quantize = draft_q, .draft_tokens = 4});
       auto p = random_ids(64, vocab, 3);
       Result plain = run(*base, p, 128);
       Result s = run(*spec, p, 128);

@@ -16,10 +16,13 @@ std::string reason_for(const core::PluginHost& h, const std::string& file) {
 
 TEST(PluginAbi, BadPluginsAreRejectedWithTheirReason) {
   core::PluginHost h({BAD_PLUGIN_DIR});
-  EXPECT_NE(reason_for(h, "libvkllm-bad_no_entry.so").find("missing symbol vkllm_plugin_entry"), std::string::npos)
+  EXPECT_NE(reason_for(h, "libvkllm-bad_no_entry.so").find("missing symbol vkllm_plugin_entry"),
+            std::string::npos)
       << reason_for(h, "libvkllm-bad_no_entry.so");
-  EXPECT_NE(reason_for(h, "libvkllm-bad_abi.so").find("ABI 999"), std::string::npos) << reason_for(h, "libvkllm-bad_abi.so");
-  EXPECT_NE(reason_for(h, "libvkllm-bad_sdk.so").find("0.0.0-other"), std::string::npos) << reason_for(h, "libvkllm-bad_sdk.so");
+  EXPECT_NE(reason_for(h, "libvkllm-bad_abi.so").find("ABI 999"), std::string::npos)
+      << reason_for(h, "libvkllm-bad_abi.so");
+  EXPECT_NE(reason_for(h, "libvkllm-bad_sdk.so").find("0.0.0-other"), std::string::npos)
+      << reason_for(h, "libvkllm-bad_sdk.so");
   EXPECT_NE(reason_for(h, "libvkllm-bad_notelf.so").find("cannot be loaded"), std::string::npos)
       << reason_for(h, "libvkllm-bad_notelf.so");
 }

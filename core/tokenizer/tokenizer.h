@@ -66,7 +66,7 @@ class Tokenizer {
   std::unique_ptr<tok::Model> model_;
   std::unique_ptr<tok::PostProcessor> post_;
   std::unique_ptr<tok::Decoder> decoder_;
-  std::vector<AddedToken> added_;              // longest first
+  std::vector<AddedToken> added_;                         // longest first
   std::array<std::vector<uint32_t>, 256> added_by_byte_;  // indexes into added_ by first byte
   std::vector<std::string> id_to_token_;
   std::unordered_map<std::string, int32_t> token_to_id_;
@@ -86,7 +86,8 @@ bool text_is_valid_utf8(std::string_view s);
 // character and matches decoding the whole sequence at once.
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& t, bool skip_special = true) : t_(t), skip_(skip_special) {}
+  explicit StreamDecoder(const Tokenizer& t, bool skip_special = true)
+      : t_(t), skip_(skip_special) {}
   std::string push(int32_t id);
   std::string flush();  // whatever is held back (at the end of generation)
 

@@ -24,10 +24,14 @@ float half_to_f32(const uint8_t* p, StDtype dt) {
 
 Dtype device_dtype(StDtype dt) {
   switch (dt) {
-    case StDtype::F32: return Dtype::f32;
-    case StDtype::F16: return Dtype::f16;
-    case StDtype::BF16: return Dtype::bf16;
-    default: return Dtype::i32;
+    case StDtype::F32:
+      return Dtype::f32;
+    case StDtype::F16:
+      return Dtype::f16;
+    case StDtype::BF16:
+      return Dtype::bf16;
+    default:
+      return Dtype::i32;
   }
 }
 
@@ -59,16 +63,19 @@ WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config
     }
     std::set<std::string> names;
     for (const auto& [t, f] : j["weight_map"].items()) {
-      if (!f.is_string()) throw ModelError(fmt::format("{}: weight_map['{}'] is not a file name", index.string(), t));
+      if (!f.is_string())
+        throw ModelError(fmt::format("{}: weight_map['{}'] is not a file name", index.string(), t));
       names.insert(f.get<std::string>());
     }
     for (const auto& n : names) {
       if (n.find('/') != std::string::npos || n.find("..") != std::string::npos) {
-        throw ModelError(fmt::format("{}: shard name '{}' leaves the model folder", index.string(), n));
+        throw ModelError(
+            fmt::format("{}: shard name '{}' leaves the model folder", index.string(), n));
       }
       fs::path p = dir / n;
       if (!fs::exists(p)) {
-        throw ModelError(fmt::format("{}: shard '{}' listed in the index is missing", index.string(), n));
+        throw ModelError(
+            fmt::format("{}: shard '{}' listed in the index is missing", index.string(), n));
       }
       shards.push_back(p);
     }
@@ -81,7 +88,8 @@ WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config
     std::sort(shards.begin(), shards.end());
   }
   if (shards.empty()) {
-    throw ModelError(fmt::format("{}: no model.safetensors (or shards with an index) found", folder));
+    throw ModelError(
+        fmt::format("{}: no model.safetensors (or shards with an index) found", folder));
   }
   for (const auto& p : shards) {
     files_.push_back(std::make_unique<SafetensorsFile>(p.string()));
@@ -151,10 +159,13 @@ std::vector<float> WeightStore::to_f32(const Ref& r) const {
   int64_t n = r.tensor->numel();
   std::vector<float> out(static_cast<size_t>(n));
   switch (r.tensor->dtype) {
-    case StDtype::F32: std::memcpy(out.data(), bytes.data(), size_t(n) * 4); break;
+    case StDtype::F32:
+      std::memcpy(out.data(), bytes.data(), size_t(n) * 4);
+      break;
     case StDtype::F16:
     case StDtype::BF16:
-      for (int64_t i = 0; i < n; ++i) out[size_t(i)] = half_to_f32(bytes.data() + 2 * i, r.tensor->dtype);
+      for (int64_t i = 0; i < n; ++i)
+        out[size_t(i)] = half_to_f32(bytes.data() + 2 * i, r.tensor->dtype);
       break;
     default:
       throw ModelError(fmt::format("{}: tensor '{}' has dtype {}; a float tensor was expected",
@@ -184,7 +195,8 @@ sdk::Tensor WeightStore::load_rows(const std::vector<std::string>& names, plugin
   return t;
 }
 
-sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names, plugin::WeightUse use) {
+sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
+                                        plugin::WeightUse use) {
   if (names.empty()) throw InternalError("[weights] load_rows needs a name");
   std::vector<Ref> refs;
   for (const auto& n : names) {
@@ -192,7 +204,9 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names, p
     used_.insert(n);
   }
   const std::string& name = names.front();
-  auto where = [&](const Ref& r) { return fmt::format("{}: tensor '{}'", r.file->path(), r.tensor->name); };
+  auto where = [&](const Ref& r) {
+    return fmt::format("{}: tensor '{}'", r.file->path(), r.tensor->name);
+  };
   auto what = [&] {
     std::string s;
     for (const auto& n : names) s += (s.empty() ? "" : " + ") + n;
@@ -222,12 +236,15 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names, p
   for (size_t i = 0; i < refs.size(); ++i) {
     const StTensor& t = *refs[i].tensor;
     if (t.shape.size() != 2) {
-      throw ModelError(fmt::format("{}: expected a 2-D weight, shape has {} dims", where(refs[i]), t.shape.size()));
+      throw ModelError(fmt::format("{}: expected a 2-D weight, shape has {} dims", where(refs[i]),
+                                   t.shape.size()));
     }
     if (mlx_quantized(names[i]) != quant || t.dtype != refs[0].tensor->dtype ||
-        t.shape[1] != refs[0].tensor->shape[1] || (quant && mlx_params(names[i]) != mlx_params(name))) {
-      throw ModelError(fmt::format("{}: cannot be fused with '{}' (dtype, columns or quantization differ)",
-                                   where(refs[i]), name));
+        t.shape[1] != refs[0].tensor->shape[1] ||
+        (quant && mlx_params(names[i]) != mlx_params(name))) {
+      throw ModelError(
+          fmt::format("{}: cannot be fused with '{}' (dtype, columns or quantization differ)",
+                      where(refs[i]), name));
     }
   }
 
@@ -244,8 +261,9 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names, p
       auto b = to_f32(ref(mod + ".biases"));
       int64_t r = refs[i].tensor->shape[0];
       if (int64_t(s.size()) != r * cols / group || b.size() != s.size()) {
-        throw ModelError(fmt::format("{}: {} scales/biases for a [{}, {}] weight with {}-bit groups of {}",
-                                     where(refs[i]), s.size(), r, cols, bits, group));
+        throw ModelError(
+            fmt::format("{}: {} scales/biases for a [{}, {}] weight with {}-bit groups of {}",
+                        where(refs[i]), s.size(), r, cols, bits, group));
       }
       auto bytes = refs[i].file->bytes(*refs[i].tensor);
       packed.insert(packed.end(), bytes.begin(), bytes.end());
@@ -262,8 +280,10 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names, p
 
   const StTensor& t0 = *refs[0].tensor;
   if (t0.dtype != StDtype::F32 && t0.dtype != StDtype::F16 && t0.dtype != StDtype::BF16) {
-    throw ModelError(fmt::format("{}: dtype {} cannot be used as a weight (F32, F16, BF16 or "
-                                 "MLX-quantized U32)", where(refs[0]), st_dtype_name(t0.dtype)));
+    throw ModelError(
+        fmt::format("{}: dtype {} cannot be used as a weight (F32, F16, BF16 or "
+                    "MLX-quantized U32)",
+                    where(refs[0]), st_dtype_name(t0.dtype)));
   }
   int64_t cols = t0.shape[1], rows = 0;
   for (const auto& r : refs) rows += r.tensor->shape[0];
@@ -292,7 +312,8 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names, p
   for (const auto& r : refs) {
     auto src = r.file->bytes(*r.tensor);
     for (int64_t i = 0; i < r.tensor->shape[0]; ++i, ++at) {
-      std::memcpy(buf.data() + size_t(at) * stride_bytes, src.data() + size_t(i) * row_bytes, row_bytes);
+      std::memcpy(buf.data() + size_t(at) * stride_bytes, src.data() + size_t(i) * row_bytes,
+                  row_bytes);
     }
   }
   sdk::upload_bytes(out.with_padding(), buf.data(), buf.size());
@@ -310,8 +331,8 @@ std::vector<std::string> WeightStore::unused() const {
 int64_t WeightStore::parameter_count() const {
   int64_t n = 0;
   for (const auto& [k, r] : index_) {
-    if (k.size() > 7 && (k.ends_with(".scales") || k.ends_with(".biases")) && has(module_of(k) + ".weight") &&
-        mlx_quantized(module_of(k) + ".weight")) {
+    if (k.size() > 7 && (k.ends_with(".scales") || k.ends_with(".biases")) &&
+        has(module_of(k) + ".weight") && mlx_quantized(module_of(k) + ".weight")) {
       continue;
     }
     int64_t e = r.tensor->numel();

@@ -12,7 +12,8 @@ namespace vkllm::llama {
 namespace {
 
 // HF rotate_half layout -> interleaved pairs: rows of each head reordered (i, i+d/2) -> (2i, 2i+1).
-std::vector<float> permute_rows(const std::vector<float>& w, int64_t n_head, int64_t head_dim, int64_t cols) {
+std::vector<float> permute_rows(const std::vector<float>& w, int64_t n_head, int64_t head_dim,
+                                int64_t cols) {
   std::vector<float> out(w.size());
   int64_t half = head_dim / 2;
   for (int64_t h = 0; h < n_head; ++h)
@@ -33,7 +34,10 @@ std::vector<float> permute_vec(const std::vector<float>& b, int64_t n_head, int6
 void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& out, Dtype type) {
   const bool qwen = c.model_type == "qwen2";
   const std::string arch = qwen ? "qwen2" : "llama";
-  uint32_t file_type = type == Dtype::f32 ? 0 : type == Dtype::f16 ? 1 : type == Dtype::q8_0 ? 7 : 2;
+  uint32_t file_type = type == Dtype::f32    ? 0
+                       : type == Dtype::f16  ? 1
+                       : type == Dtype::q8_0 ? 7
+                                             : 2;
   out.kv("general.architecture", arch);
   out.kv("general.name", "vkllm export (" + c.model_type + ")");
   out.kv("general.file_type", file_type);
@@ -50,13 +54,15 @@ void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& ou
   out.kv(arch + ".rope.freq_base", float(c.rope_theta));
   out.kv(arch + ".vocab_size", uint32_t(c.vocab_size));
   const auto& rs = c.rope_scaling;
-  std::string rtype = rs.is_object() ? rs.value("rope_type", rs.value("type", std::string("default"))) : "default";
+  std::string rtype =
+      rs.is_object() ? rs.value("rope_type", rs.value("type", std::string("default"))) : "default";
   if (rtype == "linear") {
     out.kv(arch + ".rope.scaling.type", std::string("linear"));
     out.kv(arch + ".rope.scaling.factor", float(rs.value("factor", 1.0)));
   } else if (rtype == "llama3") {
     // llama.cpp takes llama3 scaling as per-frequency divisors in rope_freqs.weight.
-    auto base = nn::rope_table({.theta = c.rope_theta, .rot_dim = c.head_dim, .max_position = c.max_position_embeddings});
+    auto base = nn::rope_table(
+        {.theta = c.rope_theta, .rot_dim = c.head_dim, .max_position = c.max_position_embeddings});
     auto scaled = nn::rope_table(c.rope());
     std::vector<float> factors(base.inv_freq.size());
     for (size_t i = 0; i < factors.size(); ++i) factors[i] = base.inv_freq[i] / scaled.inv_freq[i];
@@ -90,9 +96,11 @@ void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& ou
     put2d(g + "attn_q.weight", type, q, d);
     put2d(g + "attn_k.weight", type, k, d);
     put2d(g + "attn_v.weight", type, src.read_f32(p + "self_attn.v_proj.weight"), d);
-    put2d(g + "attn_output.weight", type, src.read_f32(p + "self_attn.o_proj.weight"), int64_t(c.num_attention_heads) * hd);
+    put2d(g + "attn_output.weight", type, src.read_f32(p + "self_attn.o_proj.weight"),
+          int64_t(c.num_attention_heads) * hd);
     if (c.qkv_bias) {
-      auto qb = src.read_f32(p + "self_attn.q_proj.bias"), kb = src.read_f32(p + "self_attn.k_proj.bias");
+      auto qb = src.read_f32(p + "self_attn.q_proj.bias"),
+           kb = src.read_f32(p + "self_attn.k_proj.bias");
       if (!qwen) {
         qb = permute_vec(qb, c.num_attention_heads, hd);
         kb = permute_vec(kb, c.num_key_value_heads, hd);
@@ -103,7 +111,8 @@ void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& ou
     }
     put2d(g + "ffn_gate.weight", type, src.read_f32(p + "mlp.gate_proj.weight"), d);
     put2d(g + "ffn_up.weight", type, src.read_f32(p + "mlp.up_proj.weight"), d);
-    put2d(g + "ffn_down.weight", type, src.read_f32(p + "mlp.down_proj.weight"), c.intermediate_size);
+    put2d(g + "ffn_down.weight", type, src.read_f32(p + "mlp.down_proj.weight"),
+          c.intermediate_size);
   }
 }
 

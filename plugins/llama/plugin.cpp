@@ -23,8 +23,8 @@ class LlamaFamily : public plugin::Family {
     return info;
   }
 
-  void export_gguf(const nlohmann::json& config, plugin::WeightSource& weights, sdk::GgufWriter& out,
-                   Dtype type) const override {
+  void export_gguf(const nlohmann::json& config, plugin::WeightSource& weights,
+                   sdk::GgufWriter& out, Dtype type) const override {
     llama::export_gguf(Config::parse(config), weights, out, type);
   }
 

@@ -26,10 +26,10 @@ enum class WeightUse {
 };
 
 struct WeightInfo {
-  std::string dtype;            // safetensors dtype: F32, F16, BF16, U32, ...
-  std::vector<int64_t> shape;   // as stored
+  std::string dtype;           // safetensors dtype: F32, F16, BF16, U32, ...
+  std::vector<int64_t> shape;  // as stored
   std::string file;
-  bool quantized = false;       // an MLX-quantized weight (packed U32 + scales + biases)
+  bool quantized = false;  // an MLX-quantized weight (packed U32 + scales + biases)
 };
 
 // The host's view of a checkpoint. Errors name the tensor and the file.
@@ -75,8 +75,8 @@ struct Batch {
   int64_t logits_begin = 0;
   // Image embeddings to place at placeholder rows (vision families), f32 [n, hidden].
   sdk::Tensor embeds;
-  sdk::Tensor embed_rows;    // i32 [n]: rows of the T tokens they replace
-  sdk::Tensor spans;         // i32 [n_spans, 2]: bidirectional spans (sequence indexes)
+  sdk::Tensor embed_rows;  // i32 [n]: rows of the T tokens they replace
+  sdk::Tensor spans;       // i32 [n_spans, 2]: bidirectional spans (sequence indexes)
 };
 
 class Model {
@@ -93,8 +93,8 @@ class Family {
   // Writes the architecture metadata and tensors of a llama.cpp GGUF file (the host adds the
   // tokenizer), tensors stored as `type`. Families without a GGUF mapping keep the default,
   // which refuses.
-  virtual void export_gguf(const nlohmann::json& config, WeightSource& weights, sdk::GgufWriter& out,
-                           Dtype type) const;
+  virtual void export_gguf(const nlohmann::json& config, WeightSource& weights,
+                           sdk::GgufWriter& out, Dtype type) const;
   // config: config.json after the registry's normalisation. Throws ModelError naming the key.
   virtual ModelInfo describe(const nlohmann::json& config) const = 0;
   virtual std::unique_ptr<Model> load(const nlohmann::json& config, WeightSource& weights,

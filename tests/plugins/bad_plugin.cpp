@@ -32,14 +32,18 @@ constexpr const char* kSdk = "0.0.0-other";
 #else
 constexpr const char* kSdk = VKLLM_SDK_VERSION;
 #endif
-const VkllmPluginDescriptor kDescriptor = {kAbi, sizeof(VkllmPluginDescriptor), kSdk, kFamily, kModelTypes,
-                                           VKLLM_CAP_TEXT, 0, 0, create, destroy};
+const VkllmPluginDescriptor kDescriptor = {
+    kAbi,   sizeof(VkllmPluginDescriptor), kSdk, kFamily, kModelTypes, VKLLM_CAP_TEXT, 0, 0, create,
+    destroy};
 }  // namespace
 
 #ifndef BAD_NO_ENTRY
-extern "C" __attribute__((visibility("default"))) const VkllmPluginDescriptor* vkllm_plugin_entry() noexcept {
+extern "C" __attribute__((visibility("default"))) const VkllmPluginDescriptor*
+vkllm_plugin_entry() noexcept {
   return &kDescriptor;
 }
 #else
-extern "C" __attribute__((visibility("default"))) int some_other_symbol() { return kDescriptor.abi_version; }
+extern "C" __attribute__((visibility("default"))) int some_other_symbol() {
+  return kDescriptor.abi_version;
+}
 #endif

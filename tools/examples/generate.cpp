@@ -16,9 +16,11 @@ int main(int argc, char** argv) {
     req.prompt = argv[2];
     req.max_tokens = argc > 3 ? std::atoi(argv[3]) : 32;
     req.sampling.temperature = 0.0f;
-    auto res = engine->generate(req, [](const vkllm::Chunk& c) { std::fputs(c.text.c_str(), stdout); });
-    std::printf("\n[%lld tokens, %.1f tokens/s, %s]\n", static_cast<long long>(res.generated_tokens),
-                res.decode_tokens_per_s, res.finish_reason.c_str());
+    auto res =
+        engine->generate(req, [](const vkllm::Chunk& c) { std::fputs(c.text.c_str(), stdout); });
+    std::printf("\n[%lld tokens, %.1f tokens/s, %s]\n",
+                static_cast<long long>(res.generated_tokens), res.decode_tokens_per_s,
+                res.finish_reason.c_str());
     return res.generated_tokens > 0 ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -53,7 +53,9 @@ int main(int argc, char** argv) {
   }
   /* A bad call reports an error instead of crashing. */
   vkllm_engine* none = NULL;
-  if (vkllm_engine_load("/nonexistent", NULL, 0, &none) == VKLLM_OK || vkllm_last_error()[0] == '\0') return 1;
+  if (vkllm_engine_load("/nonexistent", NULL, 0, &none) == VKLLM_OK ||
+      vkllm_last_error()[0] == '\0')
+    return 1;
   o.struct_size = 8; /* a caller built against another header is refused */
   if (vkllm_engine_load_ex(argv[1], &o, &none) == VKLLM_OK) return 1;
   vkllm_engine_free(engine);

@@ -40,7 +40,8 @@ class BigramFamily : public plugin::Family {
   }
   std::unique_ptr<plugin::Model> load(const nlohmann::json& c, plugin::WeightSource& w,
                                       std::shared_ptr<sdk::Device>) override {
-    return std::make_unique<BigramModel>(describe(c), w.load("embed.weight", plugin::WeightUse::embedding),
+    return std::make_unique<BigramModel>(describe(c),
+                                         w.load("embed.weight", plugin::WeightUse::embedding),
                                          w.load("out.weight", plugin::WeightUse::matmul));
   }
 };

@@ -13,12 +13,17 @@ int main(int argc, char** argv) {
   const int V = 11, D = 8;
   std::vector<float> e(V * D), o(V * D);
   uint32_t s = 12345;
-  auto rnd = [&] { s = s * 1664525u + 1013904223u; return float(int(s >> 9) % 2001 - 1000) / 1000.0f; };
+  auto rnd = [&] {
+    s = s * 1664525u + 1013904223u;
+    return float(int(s >> 9) % 2001 - 1000) / 1000.0f;
+  };
   for (auto& x : e) x = rnd();
   for (auto& x : o) x = rnd();
-  std::ofstream(dir + "/config.json") << "{\"model_type\": \"toy_bigram\", \"vocab_size\": 11, \"hidden_size\": 8}\n";
-  std::string header = "{\"embed.weight\":{\"dtype\":\"F32\",\"shape\":[11,8],\"data_offsets\":[0,352]},"
-                       "\"out.weight\":{\"dtype\":\"F32\",\"shape\":[11,8],\"data_offsets\":[352,704]}}";
+  std::ofstream(dir + "/config.json")
+      << "{\"model_type\": \"toy_bigram\", \"vocab_size\": 11, \"hidden_size\": 8}\n";
+  std::string header =
+      "{\"embed.weight\":{\"dtype\":\"F32\",\"shape\":[11,8],\"data_offsets\":[0,352]},"
+      "\"out.weight\":{\"dtype\":\"F32\",\"shape\":[11,8],\"data_offsets\":[352,704]}}";
   while (header.size() % 8) header += ' ';
   std::ofstream f(dir + "/model.safetensors", std::ios::binary);
   uint64_t n = header.size();
