@@ -1,26 +1,44 @@
-// The llama family plugin: Llama 2/3, Mistral and Qwen2 text models.
+// The llama family plugin: Llama 2/3, Mistral and Qwen2 text models, the SDK's decoder
+// (sdk/nn/decoder.h) over token embeddings.
 #include "model.h"
+#include "sdk/base/error.h"
 #include "sdk/plugin_api/descriptor.h"
 
 namespace vkllm::llama {
 namespace {
 
+plugin::ModelInfo describe_config(const Config& c, const nlohmann::json& config) {
+  plugin::ModelInfo info;
+  info.family = "llama";
+  info.vocab_size = c.vocab_size;
+  info.hidden_size = c.hidden_size;
+  info.num_layers = c.num_hidden_layers;
+  info.max_context = c.max_position_embeddings;
+  for (int i = 0; i < c.num_hidden_layers; ++i)
+    info.kv.push_back({c.num_key_value_heads, c.head_dim, c.sliding_window[size_t(i)]});
+  info.parameters = c.parameters();
+  info.dtype = config.value("torch_dtype", "");
+  return info;
+}
+
+class LlamaModel : public plugin::Model {
+ public:
+  LlamaModel(plugin::ModelInfo info, nn::Decoder decoder)
+      : info_(std::move(info)), decoder_(std::move(decoder)) {}
+  const plugin::ModelInfo& info() const override { return info_; }
+  sdk::Tensor forward(sdk::Graph& g, const plugin::Batch& b) override {
+    return decoder_.forward(g, decoder_.embed(g, b), b);
+  }
+
+ private:
+  plugin::ModelInfo info_;
+  nn::Decoder decoder_;
+};
+
 class LlamaFamily : public plugin::Family {
  public:
   plugin::ModelInfo describe(const nlohmann::json& config) const override {
-    Config c = Config::parse(config);
-    plugin::ModelInfo info;
-    info.family = "llama";
-    info.vocab_size = c.vocab_size;
-    info.hidden_size = c.hidden_size;
-    info.num_layers = c.num_hidden_layers;
-    info.max_context = c.max_position_embeddings;
-    for (int i = 0; i < c.num_hidden_layers; ++i) {
-      info.kv.push_back({c.num_key_value_heads, c.head_dim, c.sliding_window[size_t(i)]});
-    }
-    info.parameters = c.parameters();
-    info.dtype = config.value("torch_dtype", "");
-    return info;
+    return describe_config(Config::parse(config), config);
   }
 
   void export_gguf(const nlohmann::json& config, plugin::WeightSource& weights,
@@ -31,8 +49,12 @@ class LlamaFamily : public plugin::Family {
   std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
                                       std::shared_ptr<sdk::Device> device) override {
     Config c = Config::parse(config);
-    Weights w = load_weights(c, weights, *device);
-    return std::make_unique<LlamaModel>(std::move(c), std::move(w), std::move(device));
+    if (!c.mrope_section.empty())
+      throw ModelError("config.json: M-RoPE (rope_scaling.mrope_section) needs a vision family");
+    auto w = nn::load_decoder_weights(c, weights);
+    auto info = describe_config(c, config);
+    return std::make_unique<LlamaModel>(std::move(info),
+                                        nn::Decoder(std::move(c), std::move(w), std::move(device)));
   }
 };
 

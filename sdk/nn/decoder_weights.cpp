@@ -1,16 +1,17 @@
-// Checkpoint names (Hugging Face LlamaForCausalLM) -> the model's fused weights.
+// Checkpoint names (Hugging Face LlamaForCausalLM) -> the decoder's fused weights.
 #include <fmt/format.h>
 
-#include "model.h"
+#include "sdk/nn/decoder.h"
 
-namespace vkllm::llama {
+namespace vkllm::nn {
 
 using plugin::WeightUse;
 
-Weights load_weights(const Config& c, plugin::WeightSource& src, sdk::Device& /*device*/) {
-  Weights w;
-  w.embed_tokens = src.load("model.embed_tokens.weight", WeightUse::embedding);
-  w.norm = src.load("model.norm.weight", WeightUse::vector);
+DecoderWeights load_decoder_weights(const DecoderConfig& c, plugin::WeightSource& src,
+                                    const std::string& prefix) {
+  DecoderWeights w;
+  w.embed_tokens = src.load(prefix + "embed_tokens.weight", WeightUse::embedding);
+  w.norm = src.load(prefix + "norm.weight", WeightUse::vector);
   if (c.tie_word_embeddings || !src.has("lm_head.weight")) {
     w.lm_head = w.embed_tokens;
     if (src.has("lm_head.weight")) src.skip("lm_head.weight");
@@ -18,8 +19,8 @@ Weights load_weights(const Config& c, plugin::WeightSource& src, sdk::Device& /*
     w.lm_head = src.load("lm_head.weight", WeightUse::matmul);
   }
   for (int i = 0; i < c.num_hidden_layers; ++i) {
-    std::string p = fmt::format("model.layers.{}.", i);
-    Layer l;
+    std::string p = fmt::format("{}layers.{}.", prefix, i);
+    DecoderLayer l;
     l.input_layernorm = src.load(p + "input_layernorm.weight", WeightUse::vector);
     l.post_attention_layernorm = src.load(p + "post_attention_layernorm.weight", WeightUse::vector);
     std::string a = p + "self_attn.";
@@ -43,4 +44,4 @@ Weights load_weights(const Config& c, plugin::WeightSource& src, sdk::Device& /*
   return w;
 }
 
-}  // namespace vkllm::llama
+}  // namespace vkllm::nn

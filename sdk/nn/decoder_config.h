@@ -1,5 +1,6 @@
 #pragma once
-// Llama-family configuration (Llama 2/3, Mistral, Qwen2), named as in config.json.
+// The configuration of a Llama-style decoder (Llama 2/3, Mistral, Qwen2 and the text models of
+// vision-language families), named as in config.json.
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -7,9 +8,9 @@
 
 #include "sdk/nn/rope_scaling.h"
 
-namespace vkllm::llama {
+namespace vkllm::nn {
 
-struct Config {
+struct DecoderConfig {
   std::string model_type;
   int64_t vocab_size = 0;
   int hidden_size = 0;
@@ -27,10 +28,14 @@ struct Config {
   bool qkv_bias = false;        // q, k, v only (Qwen2)
   bool mlp_bias = false;
   std::vector<int> sliding_window;  // per layer, 0 = full attention
+  // M-RoPE (rope_scaling.mrope_section): rotary pairs per position row (temporal, height, width).
+  std::vector<int> mrope_section;
 
-  static Config parse(const nlohmann::json& j);
-  nn::RopeParams rope() const;
+  static DecoderConfig parse(const nlohmann::json& j);
+  RopeParams rope() const;
+  // Pair indexes where each further position row starts (ops::RopeOptions::sections).
+  std::vector<int> rope_sections() const;
   int64_t parameters() const;
 };
 
-}  // namespace vkllm::llama
+}  // namespace vkllm::nn

@@ -1,10 +1,10 @@
-#include "config.h"
+#include "sdk/nn/decoder_config.h"
 
 #include <fmt/format.h>
 
 #include "sdk/base/error.h"
 
-namespace vkllm::llama {
+namespace vkllm::nn {
 namespace {
 
 template <class T>
@@ -24,8 +24,8 @@ T get(const nlohmann::json& j, const char* key, T fallback) {
 
 }  // namespace
 
-Config Config::parse(const nlohmann::json& j) {
-  Config c;
+DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
+  DecoderConfig c;
   c.model_type = get<std::string>(j, "model_type");
   c.vocab_size = get<int64_t>(j, "vocab_size");
   c.hidden_size = get<int>(j, "hidden_size");
@@ -44,6 +44,16 @@ Config Config::parse(const nlohmann::json& j) {
   c.rms_norm_eps = get<double>(j, "rms_norm_eps", 1e-6);
   c.rope_theta = get<double>(j, "rope_theta", 10000.0);
   if (j.contains("rope_scaling")) c.rope_scaling = j["rope_scaling"];
+  if (c.rope_scaling.is_object() && c.rope_scaling.contains("mrope_section")) {
+    c.mrope_section = get<std::vector<int>>(c.rope_scaling, "mrope_section");
+    int pairs = 0;
+    for (int s : c.mrope_section) pairs += s;
+    if (c.mrope_section.size() != 3 || pairs != c.head_dim / 2) {
+      throw ModelError(fmt::format("config.json: rope_scaling.mrope_section {} must be three "
+                                   "sections of head_dim / 2 = {} rotary pairs in all",
+                                   c.rope_scaling["mrope_section"].dump(), c.head_dim / 2));
+    }
+  }
   c.max_position_embeddings = get<int64_t>(j, "max_position_embeddings", 2048);
   c.tie_word_embeddings = get<bool>(j, "tie_word_embeddings", false);
   c.attention_bias = get<bool>(j, "attention_bias", false);
@@ -66,12 +76,19 @@ Config Config::parse(const nlohmann::json& j) {
   return c;
 }
 
-nn::RopeParams Config::rope() const {
+RopeParams DecoderConfig::rope() const {
   return {.theta = rope_theta, .rot_dim = head_dim, .max_position = max_position_embeddings,
           .scaling = rope_scaling};
 }
 
-int64_t Config::parameters() const {
+std::vector<int> DecoderConfig::rope_sections() const {
+  std::vector<int> starts;
+  int at = 0;
+  for (size_t i = 0; i + 1 < mrope_section.size(); ++i) starts.push_back(at += mrope_section[i]);
+  return starts;
+}
+
+int64_t DecoderConfig::parameters() const {
   int64_t d = hidden_size, hd = head_dim;
   int64_t attn = d * hd * (num_attention_heads * 2 + num_key_value_heads * 2);
   int64_t mlp = 3 * d * intermediate_size;
@@ -79,4 +96,4 @@ int64_t Config::parameters() const {
   return num_hidden_layers * per_layer + vocab_size * d * (tie_word_embeddings ? 1 : 2) + d;
 }
 
-}  // namespace vkllm::llama
+}  // namespace vkllm::nn

@@ -1,9 +1,4 @@
-// The Llama decoder (Llama 2/3, Mistral, Qwen2) over SDK ops, after transformers'
-// modeling_llama.py: embed -> N x [RMSNorm -> attention -> residual, RMSNorm -> SwiGLU ->
-// residual] -> RMSNorm -> lm_head. Q/K/V and gate/up are fused into single projections at load.
-#include "model.h"
-
-#include <fmt/format.h>
+#include "sdk/nn/decoder.h"
 
 #include <cmath>
 
@@ -16,27 +11,26 @@
 #include "sdk/ops/norm.h"
 #include "sdk/ops/rope.h"
 
-namespace vkllm::llama {
+namespace vkllm::nn {
 
 using sdk::Graph;
 using sdk::Tensor;
 
-LlamaModel::LlamaModel(Config config, Weights weights, std::shared_ptr<sdk::Device> device)
+Decoder::Decoder(DecoderConfig config, DecoderWeights weights, std::shared_ptr<sdk::Device> device)
     : config_(std::move(config)), w_(std::move(weights)), device_(std::move(device)) {
-  info_.family = "llama";
-  info_.vocab_size = config_.vocab_size;
-  info_.hidden_size = config_.hidden_size;
-  info_.num_layers = config_.num_hidden_layers;
-  info_.max_context = config_.max_position_embeddings;
-  for (int i = 0; i < config_.num_hidden_layers; ++i) {
-    info_.kv.push_back({config_.num_key_value_heads, config_.head_dim, config_.sliding_window[size_t(i)]});
-  }
-  info_.parameters = config_.parameters();
-  rope_dynamic_ = nn::rope_is_dynamic(config_.rope());
-  set_rope(nn::rope_table(config_.rope()));
+  sections_ = config_.rope_sections();
+  rope_dynamic_ = rope_is_dynamic(config_.rope());
+  set_rope(rope_table(config_.rope()));
 }
 
-void LlamaModel::set_rope(const nn::RopeTable& t) {
+std::vector<sdk::KvLayerSpec> Decoder::kv_layers() const {
+  std::vector<sdk::KvLayerSpec> kv;
+  for (int i = 0; i < config_.num_hidden_layers; ++i)
+    kv.push_back({config_.num_key_value_heads, config_.head_dim, config_.sliding_window[size_t(i)]});
+  return kv;
+}
+
+void Decoder::set_rope(const RopeTable& t) {
   inv_freq_ = Tensor::allocate(device_->weights(), Dtype::f32, {int64_t(t.inv_freq.size())});
   sdk::upload_f32(inv_freq_, t.inv_freq);
   mscale_ = t.mscale;
@@ -44,13 +38,14 @@ void LlamaModel::set_rope(const nn::RopeTable& t) {
 
 // Self-attention of one layer: fused QKV projection, rotary positions on q and k together,
 // cache write, attention over the cache, output projection added to the residual.
-Tensor LlamaModel::attention(Graph& g, const Layer& l, int i, const Tensor& x, const Tensor& residual,
-                             const plugin::Batch& b) {
+Tensor Decoder::attention(Graph& g, const DecoderLayer& l, int i, const Tensor& x,
+                          const Tensor& residual, const plugin::Batch& b) const {
   const int64_t T = x.dim(0), hd = config_.head_dim;
   const int64_t hq = config_.num_attention_heads, hkv = config_.num_key_value_heads;
   Tensor qkv = ops::matmul(g, x, l.qkv_proj, {.bias = l.qkv_bias.defined() ? &l.qkv_bias : nullptr});
   Tensor heads = qkv.unflatten(1, hq + 2 * hkv, hd);  // [T, Hq + 2 Hkv, hd]
-  Tensor qk = ops::rope(g, heads.slice(1, 0, hq + hkv), b.positions, inv_freq_, {.mscale = mscale_});
+  Tensor qk = ops::rope(g, heads.slice(1, 0, hq + hkv), b.positions, inv_freq_,
+                        {.sections = sections_, .mscale = mscale_});
   Tensor q = qk.slice(1, 0, hq), k = qk.slice(1, hq, hkv);
   Tensor v = heads.slice(1, hq + hkv, hkv);
   sdk::KvLayerView kv = b.cache->layer(*b.kv, i);
@@ -61,20 +56,25 @@ Tensor LlamaModel::attention(Graph& g, const Layer& l, int i, const Tensor& x, c
 }
 
 // SwiGLU: down(silu(gate(x)) * up(x)), added to the residual.
-Tensor LlamaModel::mlp(Graph& g, const Layer& l, const Tensor& x, const Tensor& residual) {
+Tensor Decoder::mlp(Graph& g, const DecoderLayer& l, const Tensor& x, const Tensor& residual) const {
   const int64_t F = config_.intermediate_size;
-  Tensor gate_up = ops::matmul(g, x, l.gate_up_proj, {.bias = l.gate_up_bias.defined() ? &l.gate_up_bias : nullptr});
+  Tensor gate_up = ops::matmul(g, x, l.gate_up_proj,
+                               {.bias = l.gate_up_bias.defined() ? &l.gate_up_bias : nullptr});
   Tensor h = ops::gated(g, ops::Act::silu, gate_up.slice(1, 0, F), gate_up.slice(1, F, F));
-  return ops::matmul(g, h, l.down_proj, {.bias = l.down_bias.defined() ? &l.down_bias : nullptr, .residual = &residual});
+  return ops::matmul(g, h, l.down_proj,
+                     {.bias = l.down_bias.defined() ? &l.down_bias : nullptr, .residual = &residual});
 }
 
-Tensor LlamaModel::forward(Graph& g, const plugin::Batch& b) {
-  if (!b.cache || !b.kv) throw InternalError("[llama] forward needs a KV cache step");
-  if (rope_dynamic_) set_rope(nn::rope_table(config_.rope(), b.kv->start + b.kv->n));
+Tensor Decoder::embed(Graph& g, const plugin::Batch& b) const {
+  return ops::embedding(g, b.tokens, w_.embed_tokens);
+}
+
+Tensor Decoder::forward(Graph& g, Tensor h, const plugin::Batch& b) {
+  if (!b.cache || !b.kv) throw InternalError("[decoder] forward needs a KV cache step");
+  if (rope_dynamic_) set_rope(rope_table(config_.rope(), b.kv->start + b.kv->n));
   const float eps = float(config_.rms_norm_eps);
-  Tensor h = ops::embedding(g, b.tokens, w_.embed_tokens);
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
-    const Layer& l = w_.layers[size_t(i)];
+    const DecoderLayer& l = w_.layers[size_t(i)];
     Tensor x = ops::rms_norm(g, h, l.input_layernorm, {.eps = eps});
     h = attention(g, l, i, x, h, b);
     x = ops::rms_norm(g, h, l.post_attention_layernorm, {.eps = eps});
@@ -86,4 +86,4 @@ Tensor LlamaModel::forward(Graph& g, const plugin::Batch& b) {
   return ops::matmul(g, x, w_.lm_head);
 }
 
-}  // namespace vkllm::llama
+}  // namespace vkllm::nn
