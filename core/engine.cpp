@@ -2,6 +2,7 @@
 // session whose cached prefix later requests reuse.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 
@@ -12,7 +13,10 @@
 #include "core/plugin_host.h"
 #include "core/session.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/vision/feature_cache.h"
+#include "core/vision/prompt.h"
 #include "sdk/base/error.h"
+#include "sdk/ops/elementwise.h"
 #include "vkllm/engine.h"
 
 namespace vkllm {
@@ -31,6 +35,8 @@ struct Engine::Impl {
   nlohmann::json generation_config;
   std::vector<int32_t> eos_ids;
   ModelDescription desc;
+  core::PatchOptions patches;  // vision models: the image processor's settings
+  std::unique_ptr<core::FeatureCache> features;
   std::atomic<bool> cancel{false};
   std::mutex busy;
 };
@@ -70,6 +76,68 @@ void load_draft(Engine::Impl& impl, const std::string& dir, const EngineOptions&
                                              .prefix_cache = opt.prefix_cache,
                                              .max_kv_size = opt.max_kv_size});
   impl.draft_tokens = opt.draft_tokens;
+}
+
+double now_ms() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+// The prompt's images: decoded, laid into the ids, and encoded (or taken from the feature
+// cache) for those whose tokens are not already in the cached prefix `common`.
+struct VisionInputs {
+  core::ImagePrompt prompt;
+  std::vector<core::EvalOptions::Image> features;
+  int64_t encoded = 0, cached = 0;
+};
+
+std::vector<core::Image> decode_images(const std::vector<ImageInput>& in) {
+  std::vector<core::Image> out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const auto& img = in[i];
+    if (img.bytes.empty()) {
+      if (img.source.empty()) throw InputError(fmt::format("image {} has neither a source nor bytes", i + 1));
+      out.push_back(core::load_image(img.source));
+    } else {
+      out.push_back(core::decode_image(
+          img.bytes, img.source.empty() ? fmt::format("image {} ({} bytes)", i + 1, img.bytes.size())
+                                        : img.source));
+    }
+  }
+  return out;
+}
+
+void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common) {
+  plugin::Model& model = impl.model->model();
+  const int64_t hidden = impl.model->info().hidden_size;
+  sdk::Graph g(impl.device);
+  std::vector<std::pair<core::ContentHash, sdk::Tensor>> fresh;
+  for (const auto& pi : v.prompt.images) {
+    if (pi.first + pi.tokens <= common) continue;  // all its tokens are in the cached prefix
+    std::optional<sdk::Tensor> f;
+    for (const auto& [h, t] : fresh)
+      if (h == pi.hash) f = t;  // the same image twice in one prompt
+    if (!f) f = impl.features->get(pi.hash);
+    if (f) {
+      ++v.cached;
+    } else {
+      plugin::ImagePatches p{pi.patches.values, pi.patches.rows, pi.patches.cols, pi.patches.grid_thw};
+      sdk::Tensor t = model.encode_image(g, p);
+      if (t.rank() != 2 || t.dim(0) != pi.tokens || t.dim(1) != hidden) {
+        throw PluginError(fmt::format("the vision tower returned {} features for an image of {} "
+                                      "tokens of width {}",
+                                      t.shape().str(), pi.tokens, hidden));
+      }
+      f = sdk::Tensor::allocate(impl.device->weights(), Dtype::f32, {pi.tokens, hidden});
+      ops::copy_into(g, t, *f);
+      fresh.emplace_back(pi.hash, *f);
+      ++v.encoded;
+    }
+    v.features.push_back({*f, pi.first - common});
+  }
+  if (fresh.empty()) return;
+  g.run();
+  for (const auto& [h, t] : fresh) impl.features->put(h, t);
 }
 
 }  // namespace
@@ -125,6 +193,13 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
                                         .max_kv_size = opt.max_kv_size,
                                         .cache_tokens = opt.cache_tokens});
   if (!opt.draft_model.empty()) load_draft(*impl, dir, opt, lo);
+  if (const plugin::VisionSpec* spec = impl->model->model().vision()) {
+    fs::path pp = fs::path(dir) / "preprocessor_config.json";
+    nlohmann::json ppj;
+    if (fs::exists(pp)) ppj = core::read_json_file(pp.string());
+    impl->patches = core::patch_options(*spec, ppj, pp.string());
+    impl->features = std::make_unique<core::FeatureCache>(opt.image_cache_bytes);
+  }
   const auto& info = impl->model->info();
   impl->desc = {dir,
                 impl->model->entry().model_type,
@@ -143,6 +218,11 @@ bool Engine::has_tokenizer() const { return impl_->tokenizer != nullptr; }
 
 std::string Engine::apply_chat_template(const std::vector<Message>& messages,
                                         bool add_generation_prompt) const {
+  return render_chat(messages, add_generation_prompt, 0);
+}
+
+std::string Engine::render_chat(const std::vector<Message>& messages, bool add_generation_prompt,
+                                size_t images) const {
   if (!impl_->chat_template) {
     throw InputError(
         fmt::format("{}: the model has no chat template (chat_template.jinja or "
@@ -151,7 +231,22 @@ std::string Engine::apply_chat_template(const std::vector<Message>& messages,
   }
   nlohmann::ordered_json ctx;
   auto msgs = nlohmann::ordered_json::array();
-  for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  size_t last_user = messages.size();
+  for (size_t i = 0; i < messages.size(); ++i)
+    if (messages[i].role == "user") last_user = i;
+  if (images > 0 && last_user == messages.size())
+    throw InputError("images need a user message to belong to");
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    if (i == last_user && images > 0) {  // content parts, as the processors' chat templates take them
+      auto parts = nlohmann::ordered_json::array();
+      for (size_t k = 0; k < images; ++k) parts.push_back({{"type", "image"}});
+      parts.push_back({{"type", "text"}, {"text", m.content}});
+      msgs.push_back({{"role", m.role}, {"content", parts}});
+    } else {
+      msgs.push_back({{"role", m.role}, {"content", m.content}});
+    }
+  }
   ctx["messages"] = msgs;
   ctx["add_generation_prompt"] = add_generation_prompt;
   ctx["tools"] = nullptr;
@@ -187,11 +282,29 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   if (!req.prompt_ids.empty()) {
     ids = req.prompt_ids;
   } else if (!req.messages.empty()) {
-    ids = tokenize(apply_chat_template(req.messages, req.add_generation_prompt), false);
+    ids = tokenize(render_chat(req.messages, req.add_generation_prompt, req.images.size()), false);
   } else {
     ids = tokenize(req.prompt, true);
   }
   if (ids.empty()) throw InputError("the prompt is empty");
+
+  // Images: placeholder runs expanded, content-keyed prefix-cache keys, M-RoPE positions.
+  const plugin::VisionSpec* spec = impl_->model->model().vision();
+  std::optional<VisionInputs> vision;
+  double vision_ms = 0;
+  if (!req.images.empty() || (spec && std::count(ids.begin(), ids.end(), spec->image_token) > 0)) {
+    if (!spec) {
+      throw InputError(fmt::format("{}: the model ({}) takes no images", impl_->desc.folder,
+                                   impl_->desc.model_type));
+    }
+    double t = now_ms();
+    vision.emplace();
+    vision->prompt = core::layout_images(
+        std::move(ids), decode_images(req.images), *spec, impl_->patches,
+        impl_->tokenizer ? impl_->tokenizer->bos_id() : std::nullopt);
+    ids = vision->prompt.ids;
+    vision_ms += now_ms() - t;
+  }
 
   core::GenerateParams p;
   const auto& gc = impl_->generation_config;
@@ -223,10 +336,28 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   size_t common = 0;
   if (req.prompt_logits)
     s.truncate(0);
+  else if (vision)
+    common = size_t(s.start(ids, vision->prompt.keys, vision->prompt.next));
   else
     common = size_t(s.start(ids));
   if (impl_->draft) impl_->draft->start(ids);  // reuses what the draft has cached
   std::span<const int32_t> rest(ids.data() + common, ids.size() - common);
+  std::vector<int32_t> rest_positions;
+  if (vision) {
+    double t = now_ms();
+    encode_images(*impl_, *vision, int64_t(common));
+    vision_ms += now_ms() - t;
+    const auto& vp = vision->prompt;
+    p.prompt_keys = std::span(vp.keys).subspan(common);
+    if (!vp.positions.empty()) {
+      for (size_t r = 0; r < 3; ++r) {
+        auto row = std::span(vp.positions).subspan(r * ids.size(), ids.size()).subspan(common);
+        rest_positions.insert(rest_positions.end(), row.begin(), row.end());
+      }
+      p.prompt_positions = rest_positions;
+    }
+    p.prompt_images = vision->features;
+  }
 
   core::GenerateHooks hooks;
   hooks.cancel = &impl_->cancel;
@@ -255,6 +386,11 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   out.decode_tokens_per_s = r.timings.decode_tps();
   out.draft_proposed = r.timings.draft_proposed;
   out.draft_accepted = r.timings.draft_accepted;
+  if (vision) {
+    out.images_encoded = vision->encoded;
+    out.images_cached = vision->cached;
+    out.vision_ms = vision_ms;
+  }
   return out;
 }
 

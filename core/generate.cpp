@@ -225,7 +225,10 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
     try {
       logits = session.eval(prompt, {.all_logits = params.prompt_logits,
                                      .progress = hooks.on_prefill,
-                                     .cancel = hooks.cancel});
+                                     .cancel = hooks.cancel,
+                                     .keys = params.prompt_keys,
+                                     .positions = params.prompt_positions,
+                                     .images = params.prompt_images});
       if (params.prompt_logits) {
         res.prompt_logits = logits;
         logits.erase(logits.begin(), logits.end() - vocab);

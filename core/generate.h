@@ -45,6 +45,11 @@ struct GenerateParams {
   // target's distribution (rejection sampling).
   Session* draft = nullptr;
   int draft_tokens = 4;
+  // The prompt's prefix-cache keys, explicit positions and image features (vision prompts; see
+  // EvalOptions), for the prompt tokens passed to generate().
+  std::span<const uint64_t> prompt_keys;
+  std::span<const int32_t> prompt_positions;
+  std::span<const EvalOptions::Image> prompt_images;
 };
 
 enum class FinishReason { stop, length, cancelled };

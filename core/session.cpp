@@ -69,14 +69,15 @@ void Session::append_keys(std::span<const int32_t> ids, std::span<const uint64_t
     keys_.push_back(keys.empty() ? uint64_t(uint32_t(ids[i])) : keys[i]);
 }
 
-int64_t Session::start(std::span<const int32_t> ids, std::span<const uint64_t> keys) {
+int64_t Session::start(std::span<const int32_t> ids, std::span<const uint64_t> keys,
+                       std::span<const int32_t> next) {
   std::vector<uint64_t> own;
   if (keys.empty()) {
     for (int32_t id : ids) own.push_back(uint64_t(uint32_t(id)));
     keys = own;
   }
-  if (keys.size() != ids.size())
-    throw InternalError("[session] prefix-cache keys do not match the ids");
+  if (keys.size() != ids.size() || (!next.empty() && next.size() != ids.size()))
+    throw InternalError("[session] prefix-cache keys or positions do not match the ids");
   size_t limit = ids.empty() ? 0 : ids.size() - 1;
   size_t common = 0;
   while (common < keys_.size() && common < limit && keys_[common] == keys[common]) ++common;
@@ -96,6 +97,9 @@ int64_t Session::start(std::span<const int32_t> ids, std::span<const uint64_t> k
       seq_ = fresh;
       tokens_.assign(ids.begin(), ids.begin() + got);
       keys_.assign(keys.begin(), keys.begin() + got);
+      next_.resize(size_t(got));
+      for (int64_t i = 0; i < got; ++i)
+        next_[size_t(i)] = next.empty() ? int32_t(i + 1) : next[size_t(i)];
       return got;
     }
     cache_->release(fresh);
@@ -104,24 +108,46 @@ int64_t Session::start(std::span<const int32_t> ids, std::span<const uint64_t> k
   return int64_t(common);
 }
 
-sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids,
-                             std::span<const uint64_t> keys, int64_t logits_begin) {
+// One forward pass over ids = the eval's ids [offset, offset + T).
+sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids, const EvalOptions& opt,
+                             int64_t offset, int64_t logits_begin) {
   const int64_t T = int64_t(ids.size());
-  const auto& info = model_->info();
+  const int rows = std::max(1, model_->info().position_rows);
   plugin::Batch b;
   b.tokens = g.alloc(Dtype::i32, {T});
   g.upload(b.tokens, ids.data(), ids.size() * 4);
-  std::vector<int32_t> pos(static_cast<size_t>(T));
-  for (int64_t i = 0; i < T; ++i) pos[size_t(i)] = int32_t(length() + i);
+  std::vector<int32_t> seq(static_cast<size_t>(T));
+  for (int64_t i = 0; i < T; ++i) seq[size_t(i)] = int32_t(length() + i);
   b.seq_pos = g.alloc(Dtype::i32, {T});
-  g.upload(b.seq_pos, pos.data(), pos.size() * 4);
-  if (info.position_rows == 1) {
+  g.upload(b.seq_pos, seq.data(), seq.size() * 4);
+  // Rotary positions: given (M-RoPE with images) or continuing one past the largest so far,
+  // the same in every row. For plain RoPE that is the sequence index.
+  std::vector<int32_t> pos(size_t(rows * T));
+  std::vector<int32_t> next(static_cast<size_t>(T));
+  int32_t at = next_.empty() ? 0 : next_.back();
+  const int64_t n = opt.positions.empty() ? 0 : int64_t(opt.positions.size()) / rows;
+  for (int64_t i = 0; i < T; ++i) {
+    int32_t top = at;
+    for (int r = 0; r < rows; ++r) {
+      int32_t p = n ? opt.positions[size_t(r * n + offset + i)] : at;
+      pos[size_t(r * T + i)] = p;
+      top = std::max(top, p + 1);
+    }
+    if (!n) top = at + 1;
+    next[size_t(i)] = at = top;
+  }
+  if (rows == 1 && !n) {
     b.positions = b.seq_pos;
-  } else {  // text-only positions for multi-row schemes: every row is the sequence index
-    std::vector<int32_t> rows;
-    for (int r = 0; r < info.position_rows; ++r) rows.insert(rows.end(), pos.begin(), pos.end());
-    b.positions = g.alloc(Dtype::i32, {info.position_rows, T});
-    g.upload(b.positions, rows.data(), rows.size() * 4);
+  } else {
+    b.positions = g.alloc(Dtype::i32, {rows, T});
+    g.upload(b.positions, pos.data(), pos.size() * 4);
+  }
+  for (const auto& img : opt.images) {
+    const int64_t len = img.features.dim(0);
+    const int64_t from = std::max(img.first, offset), to = std::min(img.first + len, offset + T);
+    if (from < to) {
+      b.images.push_back({img.features.slice(0, from - img.first, to - from), from - offset});
+    }
   }
   sdk::KvStep step = cache_->begin(g, seq_, int(T));
   b.kv = &step;
@@ -129,13 +155,17 @@ sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids,
   b.logits_begin = logits_begin;
   sdk::Tensor logits = model_->model().forward(g, b);
   tokens_.insert(tokens_.end(), ids.begin(), ids.end());
-  append_keys(ids, keys);
+  append_keys(ids, opt.keys.empty() ? opt.keys : opt.keys.subspan(size_t(offset), size_t(T)));
+  next_.insert(next_.end(), next.begin(), next.end());
   return logits;
 }
 
 std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions& opt) {
   if (ids.empty()) throw InputError("nothing to evaluate: the prompt has no tokens");
   check_ids(ids);
+  const int rows = std::max(1, model_->info().position_rows);
+  if (!opt.positions.empty() && opt.positions.size() != ids.size() * size_t(rows))
+    throw InternalError("[session] positions do not match the ids");
   const int64_t vocab = model_->info().vocab_size;
   const int64_t n = int64_t(ids.size());
   const int64_t chunk = std::max(1, opt_.prefill_chunk);
@@ -150,8 +180,7 @@ std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions
     int64_t before = length();
     sdk::Tensor logits;
     try {
-      auto keys = opt.keys.empty() ? opt.keys : opt.keys.subspan(size_t(at), size_t(len));
-      logits = forward(g, ids.subspan(size_t(at), size_t(len)), keys, opt.all_logits ? 0 : len - 1);
+      logits = forward(g, ids.subspan(size_t(at), size_t(len)), opt, at, opt.all_logits ? 0 : len - 1);
     } catch (...) {
       truncate(before);
       throw;
@@ -173,7 +202,7 @@ int32_t Session::eval_argmax(int32_t id) {
   std::array<int32_t, 1> ids{id};
   check_ids(ids);
   sdk::Graph g(model_->device());
-  sdk::Tensor logits = forward(g, ids, {}, 0);
+  sdk::Tensor logits = forward(g, ids, {}, 0, 0);
   auto rb = g.download(ops::argmax(g, logits));
   g.run();
   cache_->publish(seq_, keys_);
@@ -185,6 +214,7 @@ void Session::truncate(int64_t n) {
   cache_->truncate(seq_, n);
   tokens_.resize(size_t(n));
   keys_.resize(size_t(n));
+  next_.resize(size_t(n));
 }
 
 }  // namespace vkllm::core

@@ -36,6 +36,16 @@ struct EvalOptions {
   // Prefix-cache keys of the ids (default: the ids themselves); image tokens carry a hash of
   // the image's content so that only the same image reuses cached blocks.
   std::span<const uint64_t> keys;
+  // Explicit rotary positions of the ids, [position_rows][ids.size()] (M-RoPE prompts with
+  // images); empty: each token continues one past the largest position so far.
+  std::span<const int32_t> positions;
+  // Image features over placeholder runs; `first` indexes the ids and may be negative when
+  // the run began in tokens already held (only the rows from the ids on are used).
+  struct Image {
+    sdk::Tensor features;  // f32 [n, hidden]
+    int64_t first = 0;
+  };
+  std::span<const Image> images;
 };
 
 class Session {
@@ -64,12 +74,14 @@ class Session {
   // (with the prefix cache) can attach from earlier requests, drops the rest, and returns that
   // many tokens, which need no computing (at most ids.size() - 1: one token is always left to
   // evaluate).
-  int64_t start(std::span<const int32_t> ids, std::span<const uint64_t> keys = {});
+  // `next` (optional) is, per id, one past the largest position up to it (M-RoPE prompts).
+  int64_t start(std::span<const int32_t> ids, std::span<const uint64_t> keys = {},
+                std::span<const int32_t> next = {});
   sdk::PrefixCacheStats prefix_stats() const { return cache_->prefix_stats(); }
 
  private:
-  sdk::Tensor forward(sdk::Graph& g, std::span<const int32_t> ids, std::span<const uint64_t> keys,
-                      int64_t logits_begin);
+  sdk::Tensor forward(sdk::Graph& g, std::span<const int32_t> ids, const EvalOptions& opt,
+                      int64_t offset, int64_t logits_begin);
   void check_ids(std::span<const int32_t> ids) const;
 
   std::shared_ptr<LoadedModel> model_;
@@ -81,6 +93,7 @@ class Session {
 
   std::vector<int32_t> tokens_;
   std::vector<uint64_t> keys_;  // prefix-cache key of each token
+  std::vector<int32_t> next_;   // one past the largest rotary position up to each token
 };
 
 }  // namespace vkllm::core

@@ -117,7 +117,7 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
     for (const auto& [k, v] : config["text_config"].items()) {
       if (k == "model_type") {
         out["text_model_type"] = v;
-      } else {
+      } else if (!v.is_null() || !out.contains(k)) {  // a null there (image_token_id) keeps ours
         out[k] = v;
       }
     }

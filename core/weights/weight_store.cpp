@@ -16,6 +16,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Columns of a weight used as a matrix: everything after the first dimension.
+int64_t matrix_cols(const StTensor& t) {
+  int64_t c = 1;
+  for (size_t i = 1; i < t.shape.size(); ++i) c *= t.shape[i];
+  return c;
+}
+
 float half_to_f32(const uint8_t* p, StDtype dt) {
   uint16_t h;
   std::memcpy(&h, p, 2);
@@ -235,12 +242,12 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
   bool quant = mlx_quantized(name);
   for (size_t i = 0; i < refs.size(); ++i) {
     const StTensor& t = *refs[i].tensor;
-    if (t.shape.size() != 2) {
+    if (t.shape.size() < 2 || (quant && t.shape.size() != 2)) {
       throw ModelError(fmt::format("{}: expected a 2-D weight, shape has {} dims", where(refs[i]),
                                    t.shape.size()));
     }
     if (mlx_quantized(names[i]) != quant || t.dtype != refs[0].tensor->dtype ||
-        t.shape[1] != refs[0].tensor->shape[1] ||
+        matrix_cols(t) != matrix_cols(*refs[0].tensor) ||
         (quant && mlx_params(names[i]) != mlx_params(name))) {
       throw ModelError(
           fmt::format("{}: cannot be fused with '{}' (dtype, columns or quantization differ)",
@@ -285,7 +292,7 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
                     "MLX-quantized U32)",
                     where(refs[0]), st_dtype_name(t0.dtype)));
   }
-  int64_t cols = t0.shape[1], rows = 0;
+  int64_t cols = matrix_cols(t0), rows = 0;  // a convolution kernel [out, c, ...] -> [out, c * ...]
   for (const auto& r : refs) rows += r.tensor->shape[0];
   if (options_.quantize && cols % 32 == 0) {
     std::vector<float> v;

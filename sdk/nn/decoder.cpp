@@ -66,7 +66,14 @@ Tensor Decoder::mlp(Graph& g, const DecoderLayer& l, const Tensor& x, const Tens
 }
 
 Tensor Decoder::embed(Graph& g, const plugin::Batch& b) const {
-  return ops::embedding(g, b.tokens, w_.embed_tokens);
+  Tensor h = ops::embedding(g, b.tokens, w_.embed_tokens);
+  for (const auto& img : b.images) {
+    const int64_t n = img.features.dim(0);
+    if (img.row < 0 || img.row + n > h.dim(0) || img.features.dim(1) != h.dim(1))
+      throw InternalError("[decoder] image features do not fit the batch");
+    ops::copy_into(g, img.features, h.slice(0, img.row, n));
+  }
+  return h;
 }
 
 Tensor Decoder::forward(Graph& g, Tensor h, const plugin::Batch& b) {

@@ -36,7 +36,7 @@ class Decoder {
   // One KV layer spec per decoder layer (heads, head_dim, sliding window).
   std::vector<sdk::KvLayerSpec> kv_layers() const;
 
-  // f32 [T, hidden] embeddings of b.tokens.
+  // f32 [T, hidden] embeddings of b.tokens, with b.images' features over their rows.
   sdk::Tensor embed(sdk::Graph& g, const plugin::Batch& b) const;
   // The layers over embeddings h [T, hidden]; returns logits of rows [b.logits_begin, T).
   sdk::Tensor forward(sdk::Graph& g, sdk::Tensor h, const plugin::Batch& b);

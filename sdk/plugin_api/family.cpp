@@ -2,12 +2,17 @@
 // every plugin.
 #include "sdk/plugin_api/family.h"
 
+#include <fmt/format.h>
+
 #include "sdk/base/error.h"
 
 namespace vkllm::plugin {
 WeightSource::~WeightSource() = default;
 Model::~Model() = default;
 Family::~Family() = default;
+sdk::Tensor Model::encode_image(sdk::Graph&, const ImagePatches&) {
+  throw InputError(fmt::format("the {} model takes no images (text only)", info().family));
+}
 void Family::export_gguf(const nlohmann::json&, WeightSource&, sdk::GgufWriter&, Dtype) const {
   throw PluginError("[gguf] this model family has no GGUF export");
 }

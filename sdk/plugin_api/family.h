@@ -5,8 +5,10 @@
 // forward() records a pass over SDK ops.
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,7 +22,8 @@ namespace vkllm::plugin {
 
 // How a weight will be used, so the host can pick its device layout.
 enum class WeightUse {
-  matmul,     // [out, in] for ops::matmul: dense (rows padded) or quantized
+  matmul,     // [out, in] for ops::matmul: dense (rows padded) or quantized; a weight of rank
+              // > 2 (a convolution kernel [out, c, ...]) is used as [out, c * ...]
   embedding,  // [vocab, dim] for ops::embedding (and, when tied, ops::matmul)
   vector,     // f32, any shape, contiguous (norm weights, biases)
 };
@@ -63,6 +66,12 @@ struct ModelInfo {
   std::string dtype;                 // torch_dtype of the checkpoint
 };
 
+// Image features that replace the embeddings of rows [row, row + n) of a batch.
+struct ImageRows {
+  sdk::Tensor features;  // f32 [n, hidden]
+  int64_t row = 0;
+};
+
 // One forward pass over T tokens of one sequence.
 struct Batch {
   sdk::Tensor tokens;     // i32 [T]
@@ -73,10 +82,31 @@ struct Batch {
   // Logits are wanted for rows [logits_begin, T): the last token when generating, all rows
   // for --logits-out, the last k+1 when verifying speculative drafts.
   int64_t logits_begin = 0;
-  // Image embeddings to place at placeholder rows (vision families), f32 [n, hidden].
-  sdk::Tensor embeds;
-  sdk::Tensor embed_rows;  // i32 [n]: rows of the T tokens they replace
-  sdk::Tensor spans;       // i32 [n_spans, 2]: bidirectional spans (sequence indexes)
+  // Vision families: encoded image features placed over their placeholder tokens' embeddings.
+  std::vector<ImageRows> images;
+  sdk::Tensor spans;  // i32 [n_spans, 2]: bidirectional spans (sequence indexes)
+};
+
+// What a vision family asks of the host. The host decodes images, resizes and normalises them
+// as the Hugging Face image processor does (pixel limits and mean/std from
+// preprocessor_config.json), cuts them into patches in merge-window order, expands each image's
+// placeholder to one token per merged patch and, with mrope, computes M-RoPE positions.
+struct VisionSpec {
+  int patch_size = 14;
+  int temporal_patch_size = 2;  // frames per patch (a still image is repeated)
+  int merge_size = 2;           // patches merged per side into one token
+  int32_t image_token = -1;     // placeholder id, repeated once per image token
+  int32_t vision_start = -1;    // ids around each image's run (-1: none)
+  int32_t vision_end = -1;
+  bool mrope = false;           // positions are M-RoPE rows (temporal, height, width)
+};
+
+// One preprocessed image: rows are patches in merge-window order, columns (channel, frame,
+// patch_y, patch_x).
+struct ImagePatches {
+  std::span<const float> pixels;  // [rows, cols]
+  int64_t rows = 0, cols = 0;
+  std::array<int, 3> grid_thw{};  // patches along time, height, width
 };
 
 class Model {
@@ -85,6 +115,10 @@ class Model {
   virtual const ModelInfo& info() const = 0;
   // Records the forward pass into g and returns f32 logits [T - logits_begin, vocab].
   virtual sdk::Tensor forward(sdk::Graph& g, const Batch& batch) = 0;
+  // Vision families: the image spec (null: text only) and the vision tower, which records the
+  // encoding of one image and returns its features f32 [rows / merge^2, hidden].
+  virtual const VisionSpec* vision() const { return nullptr; }
+  virtual sdk::Tensor encode_image(sdk::Graph& g, const ImagePatches& image);
 };
 
 class Family {

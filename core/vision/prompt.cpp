@@ -1,0 +1,152 @@
+#include "core/vision/prompt.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "sdk/base/error.h"
+#include "sdk/nn/mrope_positions.h"
+
+namespace vkllm::core {
+
+PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json& pp,
+                           const std::string& where) {
+  PatchOptions o;
+  o.patch_size = spec.patch_size;
+  o.merge_size = spec.merge_size;
+  o.temporal_patch_size = spec.temporal_patch_size;
+  if (!pp.is_object()) return o;
+  auto num = [&](const nlohmann::json& j, const char* key, auto& out) {
+    if (!j.contains(key) || j[key].is_null()) return;
+    if (!j[key].is_number()) throw ModelError(fmt::format("{}: \"{}\" is not a number", where, key));
+    out = j[key].get<std::decay_t<decltype(out)>>();
+  };
+  num(pp, "min_pixels", o.min_pixels);
+  num(pp, "max_pixels", o.max_pixels);
+  if (pp.contains("size") && pp["size"].is_object()) {  // newer processors: size.{shortest,longest}_edge
+    num(pp["size"], "shortest_edge", o.min_pixels);
+    num(pp["size"], "longest_edge", o.max_pixels);
+  }
+  num(pp, "rescale_factor", o.rescale);
+  for (auto [key, out] : {std::pair{"image_mean", &o.mean}, std::pair{"image_std", &o.std}}) {
+    if (!pp.contains(key)) continue;
+    const auto& v = pp[key];
+    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number())
+      throw ModelError(fmt::format("{}: \"{}\" must be three numbers", where, key));
+    for (size_t c = 0; c < 3; ++c) (*out)[c] = v[c].get<float>();
+  }
+  int patch = o.patch_size, merge = o.merge_size, temporal = o.temporal_patch_size;
+  num(pp, "patch_size", patch);
+  num(pp, "merge_size", merge);
+  num(pp, "temporal_patch_size", temporal);
+  if (patch != o.patch_size || merge != o.merge_size || temporal != o.temporal_patch_size) {
+    throw ModelError(fmt::format(
+        "{}: patch {} / merge {} / temporal {} disagree with the model's vision config ({} / {} / {})",
+        where, patch, merge, temporal, o.patch_size, o.merge_size, o.temporal_patch_size));
+  }
+  if (o.min_pixels <= 0 || o.max_pixels < o.min_pixels)
+    throw ModelError(fmt::format("{}: pixel limits [{}, {}] are invalid", where, o.min_pixels, o.max_pixels));
+  return o;
+}
+
+namespace {
+
+ContentHash image_hash(const Image& img, const PatchOptions& o) {
+  // The pixels and everything that shapes the features: size and preprocessing.
+  std::vector<uint8_t> salt_bytes;
+  auto put = [&](const void* p, size_t n) {
+    auto b = static_cast<const uint8_t*>(p);
+    salt_bytes.insert(salt_bytes.end(), b, b + n);
+  };
+  put(&img.width, sizeof img.width);
+  put(&img.height, sizeof img.height);
+  put(&o.patch_size, sizeof o.patch_size);
+  put(&o.merge_size, sizeof o.merge_size);
+  put(&o.temporal_patch_size, sizeof o.temporal_patch_size);
+  put(&o.min_pixels, sizeof o.min_pixels);
+  put(&o.max_pixels, sizeof o.max_pixels);
+  put(o.mean.data(), sizeof o.mean);
+  put(o.std.data(), sizeof o.std);
+  put(&o.rescale, sizeof o.rescale);
+  ContentHash s = content_hash(salt_bytes);
+  return content_hash(img.rgb, s.lo ^ (s.hi * 0x9e3779b97f4a7c15ull));
+}
+
+}  // namespace
+
+ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& images,
+                          const plugin::VisionSpec& spec, const PatchOptions& opt,
+                          std::optional<int32_t> bos) {
+  const int32_t pad = spec.image_token;
+  ImagePrompt out;
+  for (size_t i = 0; i < images.size(); ++i) {
+    PromptImage pi;
+    pi.patches = merge_window_patches(images[i], opt);
+    pi.hash = image_hash(images[i], opt);
+    pi.tokens = pi.patches.rows / (int64_t(opt.merge_size) * opt.merge_size);
+    out.images.push_back(std::move(pi));
+  }
+  if (!images.empty() && std::find(ids.begin(), ids.end(), pad) == ids.end()) {
+    std::vector<int32_t> marks;
+    for (size_t i = 0; i < images.size(); ++i) {
+      if (spec.vision_start >= 0) marks.push_back(spec.vision_start);
+      marks.push_back(pad);
+      if (spec.vision_end >= 0) marks.push_back(spec.vision_end);
+    }
+    auto at = ids.begin() + (bos && !ids.empty() && ids[0] == *bos ? 1 : 0);
+    ids.insert(at, marks.begin(), marks.end());
+  }
+  // Expand the runs.
+  size_t image = 0;
+  for (size_t i = 0; i < ids.size();) {
+    if (ids[i] != pad) {
+      out.ids.push_back(ids[i]);
+      out.keys.push_back(uint64_t(uint32_t(ids[i])));
+      ++i;
+      continue;
+    }
+    size_t run = 0;
+    while (i + run < ids.size() && ids[i + run] == pad) ++run;
+    ++image;
+    if (image > images.size()) {
+      throw InputError(fmt::format("the prompt has more image placeholder runs than the {} "
+                                   "image(s) given (run {} at token {})",
+                                   images.size(), image, i));
+    }
+    PromptImage& pi = out.images[image - 1];
+    if (run != 1 && int64_t(run) != pi.tokens) {
+      throw InputError(fmt::format(
+          "image {} ({}x{} patches) needs {} placeholder tokens (id {}) or one to expand; the "
+          "prompt has {} at token {}",
+          image, pi.patches.grid_thw[1], pi.patches.grid_thw[2], pi.tokens, pad, run, i));
+    }
+    pi.first = int64_t(out.ids.size());
+    auto keys = image_token_keys(pi.hash, pi.tokens);
+    out.ids.insert(out.ids.end(), size_t(pi.tokens), pad);
+    out.keys.insert(out.keys.end(), keys.begin(), keys.end());
+    i += run;
+  }
+  if (image != images.size()) {
+    throw InputError(fmt::format("{} image(s) given but the prompt has {} image placeholder run(s)",
+                                 images.size(), image));
+  }
+  if (spec.mrope) {
+    std::vector<std::array<int32_t, 3>> grids;
+    for (const auto& pi : out.images)
+      grids.push_back({pi.patches.grid_thw[0], pi.patches.grid_thw[1], pi.patches.grid_thw[2]});
+    auto m = nn::mrope_positions(out.ids, pad, grids, opt.merge_size);
+    const size_t T = out.ids.size();
+    int32_t top = 0;
+    for (size_t t = 0; t < T; ++t) {
+      for (int r = 0; r < 3; ++r) top = std::max(top, m.rows[size_t(r)][t] + 1);
+      out.next.push_back(top);
+    }
+    for (int r = 0; r < 3; ++r)
+      out.positions.insert(out.positions.end(), m.rows[size_t(r)].begin(), m.rows[size_t(r)].end());
+  } else {
+    for (size_t t = 0; t < out.ids.size(); ++t) out.next.push_back(int32_t(t + 1));
+  }
+  return out;
+}
+
+}  // namespace vkllm::core

@@ -1,0 +1,46 @@
+#pragma once
+// Images in a prompt: each image's placeholder run expanded to one token per merged patch,
+// prefix-cache keys that hash the image's content, and M-RoPE positions, for a vision family's
+// VisionSpec. The family's own numbers (patch, merge) come from the spec; the processor's
+// (pixel limits, mean/std) from preprocessor_config.json.
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/vision/feature_cache.h"
+#include "core/vision/preprocess.h"
+#include "sdk/plugin_api/family.h"
+
+namespace vkllm::core {
+
+// PatchOptions for a spec and the folder's preprocessor_config.json (null when absent: the
+// processor's defaults). `where` names the file in errors.
+PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json& preprocessor,
+                           const std::string& where);
+
+struct PromptImage {
+  Patches patches;
+  ContentHash hash;            // of the pixels and the preprocessing
+  int64_t first = 0, tokens = 0;  // its placeholder run in the prompt
+};
+
+struct ImagePrompt {
+  std::vector<int32_t> ids;        // runs expanded
+  std::vector<uint64_t> keys;      // prefix-cache key per token
+  std::vector<int32_t> positions;  // [3][ids] with M-RoPE, else empty
+  std::vector<int32_t> next;       // per token: one past the largest position so far
+  std::vector<PromptImage> images;
+};
+
+// Lays `images` (in order) into the prompt `ids`. The i-th run of spec.image_token belongs to
+// the i-th image and holds either one placeholder (expanded here) or exactly the image's token
+// count (ids given pre-expanded). A prompt without placeholders gets
+// <vision_start><image_token><vision_end> per image at its start (after a leading `bos`).
+// InputError when runs and images disagree.
+ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& images,
+                          const plugin::VisionSpec& spec, const PatchOptions& opt,
+                          std::optional<int32_t> bos);
+
+}  // namespace vkllm::core

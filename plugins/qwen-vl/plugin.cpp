@@ -1,0 +1,97 @@
+// The qwen-vl family plugin: Qwen2-VL and Qwen2.5-VL, after transformers' modeling_qwen2_vl.py
+// and modeling_qwen2_5_vl.py. The vision tower (vision.h) encodes each image; its features
+// replace the embeddings of the image's <|image_pad|> tokens; the text model is the SDK's
+// decoder with M-RoPE positions (temporal, height, width sections of the rotary pairs).
+#include <fmt/format.h>
+
+#include "sdk/base/error.h"
+#include "sdk/nn/decoder.h"
+#include "sdk/plugin_api/descriptor.h"
+#include "vision.h"
+
+namespace vkllm::qwen_vl {
+namespace {
+
+int32_t token_id(const nlohmann::json& c, const char* key) {
+  if (!c.contains(key) || !c[key].is_number_integer())
+    throw ModelError(fmt::format("config.json: \"{}\" is missing", key));
+  return c[key].get<int32_t>();
+}
+
+plugin::ModelInfo describe_config(const nn::DecoderConfig& c, const nlohmann::json& config) {
+  if (c.mrope_section.empty())
+    throw ModelError("config.json: rope_scaling.mrope_section is missing (M-RoPE sections)");
+  plugin::ModelInfo info;
+  info.family = "qwen-vl";
+  info.vocab_size = c.vocab_size;
+  info.hidden_size = c.hidden_size;
+  info.num_layers = c.num_hidden_layers;
+  info.max_context = c.max_position_embeddings;
+  for (int i = 0; i < c.num_hidden_layers; ++i)
+    info.kv.push_back({c.num_key_value_heads, c.head_dim, c.sliding_window[size_t(i)]});
+  info.position_rows = 3;
+  info.parameters = c.parameters();
+  info.dtype = config.value("torch_dtype", "");
+  return info;
+}
+
+class QwenVlModel : public plugin::Model {
+ public:
+  QwenVlModel(plugin::ModelInfo info, plugin::VisionSpec spec, nn::Decoder decoder, VisionTower tower)
+      : info_(std::move(info)), spec_(spec), decoder_(std::move(decoder)), tower_(std::move(tower)) {}
+  const plugin::ModelInfo& info() const override { return info_; }
+  const plugin::VisionSpec* vision() const override { return &spec_; }
+  sdk::Tensor forward(sdk::Graph& g, const plugin::Batch& b) override {
+    return decoder_.forward(g, decoder_.embed(g, b), b);
+  }
+  sdk::Tensor encode_image(sdk::Graph& g, const plugin::ImagePatches& image) override {
+    return tower_.encode(g, image);
+  }
+
+ private:
+  plugin::ModelInfo info_;
+  plugin::VisionSpec spec_;
+  nn::Decoder decoder_;
+  VisionTower tower_;
+};
+
+class QwenVlFamily : public plugin::Family {
+ public:
+  plugin::ModelInfo describe(const nlohmann::json& config) const override {
+    return describe_config(nn::DecoderConfig::parse(config), config);
+  }
+
+  std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
+                                      std::shared_ptr<sdk::Device> device) override {
+    nn::DecoderConfig c = nn::DecoderConfig::parse(config);
+    plugin::ModelInfo info = describe_config(c, config);
+    VisionConfig vc = VisionConfig::parse(config);
+    if (vc.out_dim != c.hidden_size) {
+      throw ModelError(fmt::format("config.json: the vision merger's width {} differs from the "
+                                   "text model's hidden_size {}", vc.out_dim, c.hidden_size));
+    }
+    plugin::VisionSpec spec{.patch_size = vc.patch,
+                            .temporal_patch_size = vc.temporal,
+                            .merge_size = vc.merge,
+                            .image_token = token_id(config, "image_token_id"),
+                            .vision_start = token_id(config, "vision_start_token_id"),
+                            .vision_end = token_id(config, "vision_end_token_id"),
+                            .mrope = true};
+    // Hub checkpoints name the parts model.* / visual.*; newer transformers saves
+    // model.language_model.* / model.visual.*.
+    bool nested = weights.has("model.language_model.embed_tokens.weight");
+    auto w = nn::load_decoder_weights(c, weights, nested ? "model.language_model." : "model.");
+    VisionTower tower(vc, weights, nested ? "model.visual." : "visual.", *device);
+    return std::make_unique<QwenVlModel>(std::move(info), spec,
+                                         nn::Decoder(std::move(c), std::move(w), std::move(device)),
+                                         std::move(tower));
+  }
+};
+
+}  // namespace
+}  // namespace vkllm::qwen_vl
+
+VKLLM_DEFINE_PLUGIN(vkllm::qwen_vl::QwenVlFamily, "qwen-vl",
+                    VKLLM_CAP_TEXT | VKLLM_CAP_VISION | VKLLM_CAP_MULTI_IMAGE | VKLLM_CAP_MROPE |
+                        VKLLM_CAP_KV_QUANT | VKLLM_CAP_PREFIX_CACHE | VKLLM_CAP_SPECULATIVE,
+                    "qwen2_vl", "qwen2_5_vl")

@@ -1,0 +1,34 @@
+#pragma once
+// Reading the transformers references of tests/data/qwen_vl (tools/fixtures/make_qwen_vl.py).
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/weights/safetensors.h"
+
+namespace vkllm::test {
+
+inline std::string qwen_vl_dir(const std::string& variant) {
+  return std::string(VKLLM_TEST_DATA) + "/qwen_vl/" + variant;
+}
+
+template <class T>
+std::vector<T> read_tensor(const core::SafetensorsFile& f, const std::string& name) {
+  const auto& t = f.tensors().at(name);
+  auto b = f.bytes(t);
+  std::vector<T> v(b.size() / sizeof(T));
+  std::memcpy(v.data(), b.data(), b.size());
+  return v;
+}
+
+// The images of each reference case, in prompt order (tests/data/images).
+inline std::vector<std::string> case_images(const std::string& c) {
+  std::string d = std::string(VKLLM_TEST_DATA) + "/images/";
+  if (c == "one_image") return {d + "rgba_150x100.png"};
+  return {d + "rgb_61x47.png", d + "rgba_150x100.png"};
+}
+
+inline const char* const kVariants[] = {"qwen2_vl", "qwen2_5_vl"};
+inline const char* const kCases[] = {"one_image", "two_images"};
+
+}  // namespace vkllm::test
