@@ -96,12 +96,14 @@ std::vector<core::Image> decode_images(const std::vector<ImageInput>& in) {
   for (size_t i = 0; i < in.size(); ++i) {
     const auto& img = in[i];
     if (img.bytes.empty()) {
-      if (img.source.empty()) throw InputError(fmt::format("image {} has neither a source nor bytes", i + 1));
+      if (img.source.empty())
+        throw InputError(fmt::format("image {} has neither a source nor bytes", i + 1));
       out.push_back(core::load_image(img.source));
     } else {
       out.push_back(core::decode_image(
-          img.bytes, img.source.empty() ? fmt::format("image {} ({} bytes)", i + 1, img.bytes.size())
-                                        : img.source));
+          img.bytes, img.source.empty()
+                         ? fmt::format("image {} ({} bytes)", i + 1, img.bytes.size())
+                         : img.source));
     }
   }
   return out;
@@ -121,12 +123,14 @@ void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common) {
     if (f) {
       ++v.cached;
     } else {
-      plugin::ImagePatches p{pi.patches.values, pi.patches.rows, pi.patches.cols, pi.patches.grid_thw};
+      plugin::ImagePatches p{pi.patches.values, pi.patches.rows, pi.patches.cols,
+                             pi.patches.grid_thw};
       sdk::Tensor t = model.encode_image(g, p);
       if (t.rank() != 2 || t.dim(0) != pi.tokens || t.dim(1) != hidden) {
-        throw PluginError(fmt::format("the vision tower returned {} features for an image of {} "
-                                      "tokens of width {}",
-                                      t.shape().str(), pi.tokens, hidden));
+        throw PluginError(
+            fmt::format("the vision tower returned {} features for an image of {} "
+                        "tokens of width {}",
+                        t.shape().str(), pi.tokens, hidden));
       }
       f = sdk::Tensor::allocate(impl.device->weights(), Dtype::f32, {pi.tokens, hidden});
       ops::copy_into(g, t, *f);
@@ -222,7 +226,7 @@ std::string Engine::apply_chat_template(const std::vector<Message>& messages,
 }
 
 std::string Engine::render_chat(const std::vector<Message>& messages, bool add_generation_prompt,
-                                size_t images) const {
+                                size_t extra_images) const {
   if (!impl_->chat_template) {
     throw InputError(
         fmt::format("{}: the model has no chat template (chat_template.jinja or "
@@ -234,11 +238,12 @@ std::string Engine::render_chat(const std::vector<Message>& messages, bool add_g
   size_t last_user = messages.size();
   for (size_t i = 0; i < messages.size(); ++i)
     if (messages[i].role == "user") last_user = i;
-  if (images > 0 && last_user == messages.size())
-    throw InputError("images need a user message to belong to");
+  if (extra_images > 0 && last_user == messages.size())
+    throw InputError("the request's images need a user message to belong to");
   for (size_t i = 0; i < messages.size(); ++i) {
     const auto& m = messages[i];
-    if (i == last_user && images > 0) {  // content parts, as the processors' chat templates take them
+    size_t images = m.images.size() + (i == last_user ? extra_images : 0);
+    if (images > 0) {  // content parts, as the processors' chat templates take them
       auto parts = nlohmann::ordered_json::array();
       for (size_t k = 0; k < images; ++k) parts.push_back({{"type", "image"}});
       parts.push_back({{"type", "text"}, {"text", m.content}});
@@ -279,10 +284,15 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   int given = int(!req.messages.empty()) + int(!req.prompt.empty()) + int(!req.prompt_ids.empty());
   if (given != 1) throw InputError("a request needs exactly one of messages, prompt or prompt_ids");
   std::vector<int32_t> ids;
+  std::vector<ImageInput> images = req.images;
   if (!req.prompt_ids.empty()) {
     ids = req.prompt_ids;
   } else if (!req.messages.empty()) {
     ids = tokenize(render_chat(req.messages, req.add_generation_prompt, req.images.size()), false);
+    std::vector<ImageInput> all;  // the messages' images in order, then the request's
+    for (const auto& m : req.messages) all.insert(all.end(), m.images.begin(), m.images.end());
+    all.insert(all.end(), req.images.begin(), req.images.end());
+    images = std::move(all);
   } else {
     ids = tokenize(req.prompt, true);
   }
@@ -292,16 +302,16 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   const plugin::VisionSpec* spec = impl_->model->model().vision();
   std::optional<VisionInputs> vision;
   double vision_ms = 0;
-  if (!req.images.empty() || (spec && std::count(ids.begin(), ids.end(), spec->image_token) > 0)) {
+  if (!images.empty() || (spec && std::count(ids.begin(), ids.end(), spec->image_token) > 0)) {
     if (!spec) {
       throw InputError(fmt::format("{}: the model ({}) takes no images", impl_->desc.folder,
                                    impl_->desc.model_type));
     }
     double t = now_ms();
     vision.emplace();
-    vision->prompt = core::layout_images(
-        std::move(ids), decode_images(req.images), *spec, impl_->patches,
-        impl_->tokenizer ? impl_->tokenizer->bos_id() : std::nullopt);
+    vision->prompt =
+        core::layout_images(std::move(ids), decode_images(images), *spec, impl_->patches,
+                            impl_->tokenizer ? impl_->tokenizer->bos_id() : std::nullopt);
     ids = vision->prompt.ids;
     vision_ms += now_ms() - t;
   }

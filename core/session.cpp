@@ -180,7 +180,8 @@ std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions
     int64_t before = length();
     sdk::Tensor logits;
     try {
-      logits = forward(g, ids.subspan(size_t(at), size_t(len)), opt, at, opt.all_logits ? 0 : len - 1);
+      logits =
+          forward(g, ids.subspan(size_t(at), size_t(len)), opt, at, opt.all_logits ? 0 : len - 1);
     } catch (...) {
       truncate(before);
       throw;

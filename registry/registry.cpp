@@ -12,10 +12,14 @@ extern const char* const kModelTypesJson;  // generated from model_types.json
 namespace {
 
 const std::pair<const char*, uint64_t> kCaps[] = {
-    {"text", VKLLM_CAP_TEXT},           {"vision", VKLLM_CAP_VISION},
-    {"multi_image", VKLLM_CAP_MULTI_IMAGE}, {"video", VKLLM_CAP_VIDEO},
-    {"sliding_window", VKLLM_CAP_SLIDING_WINDOW}, {"mrope", VKLLM_CAP_MROPE},
-    {"kv_quant", VKLLM_CAP_KV_QUANT},   {"prefix_cache", VKLLM_CAP_PREFIX_CACHE},
+    {"text", VKLLM_CAP_TEXT},
+    {"vision", VKLLM_CAP_VISION},
+    {"multi_image", VKLLM_CAP_MULTI_IMAGE},
+    {"video", VKLLM_CAP_VIDEO},
+    {"sliding_window", VKLLM_CAP_SLIDING_WINDOW},
+    {"mrope", VKLLM_CAP_MROPE},
+    {"kv_quant", VKLLM_CAP_KV_QUANT},
+    {"prefix_cache", VKLLM_CAP_PREFIX_CACHE},
     {"speculative", VKLLM_CAP_SPECULATIVE},
 };
 
@@ -137,23 +141,27 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
   }
   out.erase("quantization_config");
   if (!q.is_null()) {
-    if (!q.is_object()) throw ModelError(fmt::format("[registry] {}: \"quantization\" is not an object", where));
+    if (!q.is_object())
+      throw ModelError(fmt::format("[registry] {}: \"quantization\" is not an object", where));
     if (q.contains("quant_method") && q["quant_method"] != "mlx") {
-      throw ModelError(fmt::format("[registry] {}: quantization method '{}' is not supported "
-                                   "(MLX affine 4/8-bit checkpoints are; or load a f16/bf16 "
-                                   "checkpoint with --quantize)",
-                                   where, q["quant_method"].dump()));
+      throw ModelError(
+          fmt::format("[registry] {}: quantization method '{}' is not supported "
+                      "(MLX affine 4/8-bit checkpoints are; or load a f16/bf16 "
+                      "checkpoint with --quantize)",
+                      where, q["quant_method"].dump()));
     }
-    nlohmann::json n = {{"bits", q.value("bits", 4)}, {"group_size", q.value("group_size", 64)},
+    nlohmann::json n = {{"bits", q.value("bits", 4)},
+                        {"group_size", q.value("group_size", 64)},
                         {"overrides", nlohmann::json::object()}};
     for (const auto& [k, v] : q.items()) {
       if (v.is_object() || v.is_boolean()) n["overrides"][k] = v;
     }
     int bits = n["bits"].get<int>(), group = n["group_size"].get<int>();
     if ((bits != 4 && bits != 8) || (group != 32 && group != 64 && group != 128)) {
-      throw ModelError(fmt::format("[registry] {}: {}-bit quantization with group size {} is not "
-                                   "supported (4 or 8 bits, groups of 32, 64 or 128)",
-                                   where, bits, group));
+      throw ModelError(
+          fmt::format("[registry] {}: {}-bit quantization with group size {} is not "
+                      "supported (4 or 8 bits, groups of 32, 64 or 128)",
+                      where, bits, group));
     }
     out["quantization"] = n;
   }

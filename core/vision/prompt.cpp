@@ -18,12 +18,14 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json&
   if (!pp.is_object()) return o;
   auto num = [&](const nlohmann::json& j, const char* key, auto& out) {
     if (!j.contains(key) || j[key].is_null()) return;
-    if (!j[key].is_number()) throw ModelError(fmt::format("{}: \"{}\" is not a number", where, key));
+    if (!j[key].is_number())
+      throw ModelError(fmt::format("{}: \"{}\" is not a number", where, key));
     out = j[key].get<std::decay_t<decltype(out)>>();
   };
   num(pp, "min_pixels", o.min_pixels);
   num(pp, "max_pixels", o.max_pixels);
-  if (pp.contains("size") && pp["size"].is_object()) {  // newer processors: size.{shortest,longest}_edge
+  if (pp.contains("size") &&
+      pp["size"].is_object()) {  // newer processors: size.{shortest,longest}_edge
     num(pp["size"], "shortest_edge", o.min_pixels);
     num(pp["size"], "longest_edge", o.max_pixels);
   }
@@ -31,7 +33,8 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json&
   for (auto [key, out] : {std::pair{"image_mean", &o.mean}, std::pair{"image_std", &o.std}}) {
     if (!pp.contains(key)) continue;
     const auto& v = pp[key];
-    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number())
+    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() ||
+        !v[2].is_number())
       throw ModelError(fmt::format("{}: \"{}\" must be three numbers", where, key));
     for (size_t c = 0; c < 3; ++c) (*out)[c] = v[c].get<float>();
   }
@@ -41,11 +44,13 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json&
   num(pp, "temporal_patch_size", temporal);
   if (patch != o.patch_size || merge != o.merge_size || temporal != o.temporal_patch_size) {
     throw ModelError(fmt::format(
-        "{}: patch {} / merge {} / temporal {} disagree with the model's vision config ({} / {} / {})",
+        "{}: patch {} / merge {} / temporal {} disagree with the model's vision config ({} / {} / "
+        "{})",
         where, patch, merge, temporal, o.patch_size, o.merge_size, o.temporal_patch_size));
   }
   if (o.min_pixels <= 0 || o.max_pixels < o.min_pixels)
-    throw ModelError(fmt::format("{}: pixel limits [{}, {}] are invalid", where, o.min_pixels, o.max_pixels));
+    throw ModelError(
+        fmt::format("{}: pixel limits [{}, {}] are invalid", where, o.min_pixels, o.max_pixels));
   return o;
 }
 
@@ -109,9 +114,10 @@ ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& im
     while (i + run < ids.size() && ids[i + run] == pad) ++run;
     ++image;
     if (image > images.size()) {
-      throw InputError(fmt::format("the prompt has more image placeholder runs than the {} "
-                                   "image(s) given (run {} at token {})",
-                                   images.size(), image, i));
+      throw InputError(
+          fmt::format("the prompt has more image placeholder runs than the {} "
+                      "image(s) given (run {} at token {})",
+                      images.size(), image, i));
     }
     PromptImage& pi = out.images[image - 1];
     if (run != 1 && int64_t(run) != pi.tokens) {

@@ -22,7 +22,7 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json&
 
 struct PromptImage {
   Patches patches;
-  ContentHash hash;            // of the pixels and the preprocessing
+  ContentHash hash;               // of the pixels and the preprocessing
   int64_t first = 0, tokens = 0;  // its placeholder run in the prompt
 };
 

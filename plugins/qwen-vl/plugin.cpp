@@ -37,8 +37,12 @@ plugin::ModelInfo describe_config(const nn::DecoderConfig& c, const nlohmann::js
 
 class QwenVlModel : public plugin::Model {
  public:
-  QwenVlModel(plugin::ModelInfo info, plugin::VisionSpec spec, nn::Decoder decoder, VisionTower tower)
-      : info_(std::move(info)), spec_(spec), decoder_(std::move(decoder)), tower_(std::move(tower)) {}
+  QwenVlModel(plugin::ModelInfo info, plugin::VisionSpec spec, nn::Decoder decoder,
+              VisionTower tower)
+      : info_(std::move(info)),
+        spec_(spec),
+        decoder_(std::move(decoder)),
+        tower_(std::move(tower)) {}
   const plugin::ModelInfo& info() const override { return info_; }
   const plugin::VisionSpec* vision() const override { return &spec_; }
   sdk::Tensor forward(sdk::Graph& g, const plugin::Batch& b) override {
@@ -67,8 +71,10 @@ class QwenVlFamily : public plugin::Family {
     plugin::ModelInfo info = describe_config(c, config);
     VisionConfig vc = VisionConfig::parse(config);
     if (vc.out_dim != c.hidden_size) {
-      throw ModelError(fmt::format("config.json: the vision merger's width {} differs from the "
-                                   "text model's hidden_size {}", vc.out_dim, c.hidden_size));
+      throw ModelError(
+          fmt::format("config.json: the vision merger's width {} differs from the "
+                      "text model's hidden_size {}",
+                      vc.out_dim, c.hidden_size));
     }
     plugin::VisionSpec spec{.patch_size = vc.patch,
                             .temporal_patch_size = vc.temporal,

@@ -23,7 +23,8 @@ namespace {
 
 int get_int(const nlohmann::json& j, const char* key) {
   if (!j.contains(key) || !j[key].is_number_integer() || j[key].get<int>() <= 0)
-    throw ModelError(fmt::format("config.json: vision_config.{} is missing or not a positive integer", key));
+    throw ModelError(
+        fmt::format("config.json: vision_config.{} is missing or not a positive integer", key));
   return j[key].get<int>();
 }
 
@@ -32,7 +33,8 @@ ops::Act activation(const std::string& name) {
   if (name == "silu") return ops::Act::silu;
   if (name == "gelu") return ops::Act::gelu;
   if (name == "gelu_pytorch_tanh") return ops::Act::gelu_tanh;
-  throw ModelError(fmt::format("config.json: vision_config.hidden_act '{}' is not supported", name));
+  throw ModelError(
+      fmt::format("config.json: vision_config.hidden_act '{}' is not supported", name));
 }
 
 }  // namespace
@@ -57,16 +59,20 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
     c.window_size = get_int(v, "window_size");
     c.full_layers = v.value("fullatt_block_indexes", std::vector<int>{});
     if (c.window_size % (c.patch * c.merge))
-      throw ModelError(fmt::format("config.json: vision_config.window_size {} is not a multiple of "
-                                   "patch_size x spatial_merge_size", c.window_size));
+      throw ModelError(
+          fmt::format("config.json: vision_config.window_size {} is not a multiple of "
+                      "patch_size x spatial_merge_size",
+                      c.window_size));
   } else {
     c.dim = get_int(v, "embed_dim");
     c.mlp_hidden = int(std::lround(double(c.dim) * v.value("mlp_ratio", 4.0)));
     c.out_dim = get_int(v, "hidden_size");
   }
   if (c.dim % c.heads || (c.dim / c.heads) % 4)
-    throw ModelError(fmt::format("config.json: vision width {} over {} heads must give a head size "
-                                 "divisible by 4", c.dim, c.heads));
+    throw ModelError(
+        fmt::format("config.json: vision width {} over {} heads must give a head size "
+                    "divisible by 4",
+                    c.dim, c.heads));
   return c;
 }
 
@@ -147,9 +153,10 @@ Tensor VisionTower::encode(Graph& g, const plugin::ImagePatches& img, bool merge
   const int64_t cols = int64_t(c_.in_channels) * c_.temporal * c_.patch * c_.patch;
   if (img.cols != cols || N != int64_t(gt) * gh * gw || gh % c_.merge || gw % c_.merge ||
       int64_t(img.pixels.size()) != N * cols) {
-    throw InputError(fmt::format("image patches [{}, {}] with grid {}x{}x{} do not fit the vision "
-                                 "tower ({} values per patch, merge {})",
-                                 N, img.cols, gt, gh, gw, cols, c_.merge));
+    throw InputError(
+        fmt::format("image patches [{}, {}] with grid {}x{}x{} do not fit the vision "
+                    "tower ({} values per patch, merge {})",
+                    N, img.cols, gt, gh, gw, cols, c_.merge));
   }
   // Token order: raster (merge-window) order, or windows for Qwen2.5-VL.
   WindowLayout win;
@@ -191,14 +198,14 @@ Tensor VisionTower::encode(Graph& g, const plugin::ImagePatches& img, bool merge
   Tensor x = ops::matmul(g, pixels, patch_embed_);
   for (int i = 0; i < c_.depth; ++i) {
     const VisionBlock& l = blocks_[size_t(i)];
-    const bool windowed = c_.qwen2_5 && std::find(c_.full_layers.begin(), c_.full_layers.end(), i) ==
-                                            c_.full_layers.end();
+    const bool windowed = c_.qwen2_5 && std::find(c_.full_layers.begin(), c_.full_layers.end(),
+                                                  i) == c_.full_layers.end();
     Tensor y = norm(g, x, l.norm1_w, l.norm1_b);
     Tensor heads = ops::matmul(g, y, l.qkv, {.bias = &l.qkv_b}).unflatten(1, 3 * H, hd);
-    Tensor qk = ops::rope(g, heads.slice(1, 0, 2 * H), positions, inv_freq_,
-                          {.sections = {int(hd / 4)}});
-    Tensor a = ops::attention_dense(g, qk.slice(1, 0, H), qk.slice(1, H, H), heads.slice(1, 2 * H, H),
-                                    qpos,
+    Tensor qk =
+        ops::rope(g, heads.slice(1, 0, 2 * H), positions, inv_freq_, {.sections = {int(hd / 4)}});
+    Tensor a = ops::attention_dense(g, qk.slice(1, 0, H), qk.slice(1, H, H),
+                                    heads.slice(1, 2 * H, H), qpos,
                                     {.scale = scale,
                                      .causal = false,
                                      .spans = windowed ? &spans : nullptr,
@@ -206,7 +213,8 @@ Tensor VisionTower::encode(Graph& g, const plugin::ImagePatches& img, bool merge
     x = ops::matmul(g, a.reshape({N, H * hd}), l.proj, {.bias = &l.proj_b, .residual = &x});
     y = norm(g, x, l.norm2_w, l.norm2_b);
     Tensor h = ops::matmul(g, y, l.fc1, {.bias = &l.fc1_b});
-    h = c_.qwen2_5 ? ops::gated(g, c_.act, h.slice(1, 0, F), h.slice(1, F, F)) : ops::act(g, c_.act, h);
+    h = c_.qwen2_5 ? ops::gated(g, c_.act, h.slice(1, 0, F), h.slice(1, F, F))
+                   : ops::act(g, c_.act, h);
     x = ops::matmul(g, h, l.fc2, {.bias = &l.fc2_b, .residual = &x});
   }
   if (!merged) return x;

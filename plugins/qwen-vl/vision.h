@@ -21,7 +21,7 @@ struct VisionConfig {
   int depth = 0, dim = 0, heads = 0, mlp_hidden = 0, out_dim = 0;
   int patch = 14, temporal = 2, merge = 2, in_channels = 3;
   ops::Act act = ops::Act::quick_gelu;
-  int window_size = 0;          // pixels (Qwen2.5-VL)
+  int window_size = 0;           // pixels (Qwen2.5-VL)
   std::vector<int> full_layers;  // layers with full attention (Qwen2.5-VL)
   static VisionConfig parse(const nlohmann::json& config);  // the normalised config.json
   int head_dim() const { return dim / heads; }
@@ -44,7 +44,8 @@ class VisionTower {
   sdk::Tensor encode(sdk::Graph& g, const plugin::ImagePatches& image, bool merged = true) const;
 
  private:
-  sdk::Tensor norm(sdk::Graph& g, const sdk::Tensor& x, const sdk::Tensor& w, const sdk::Tensor& b) const;
+  sdk::Tensor norm(sdk::Graph& g, const sdk::Tensor& x, const sdk::Tensor& w,
+                   const sdk::Tensor& b) const;
 
   VisionConfig c_;
   sdk::Tensor patch_embed_, inv_freq_;

@@ -26,7 +26,8 @@ Decoder::Decoder(DecoderConfig config, DecoderWeights weights, std::shared_ptr<s
 std::vector<sdk::KvLayerSpec> Decoder::kv_layers() const {
   std::vector<sdk::KvLayerSpec> kv;
   for (int i = 0; i < config_.num_hidden_layers; ++i)
-    kv.push_back({config_.num_key_value_heads, config_.head_dim, config_.sliding_window[size_t(i)]});
+    kv.push_back(
+        {config_.num_key_value_heads, config_.head_dim, config_.sliding_window[size_t(i)]});
   return kv;
 }
 
@@ -42,7 +43,8 @@ Tensor Decoder::attention(Graph& g, const DecoderLayer& l, int i, const Tensor& 
                           const Tensor& residual, const plugin::Batch& b) const {
   const int64_t T = x.dim(0), hd = config_.head_dim;
   const int64_t hq = config_.num_attention_heads, hkv = config_.num_key_value_heads;
-  Tensor qkv = ops::matmul(g, x, l.qkv_proj, {.bias = l.qkv_bias.defined() ? &l.qkv_bias : nullptr});
+  Tensor qkv =
+      ops::matmul(g, x, l.qkv_proj, {.bias = l.qkv_bias.defined() ? &l.qkv_bias : nullptr});
   Tensor heads = qkv.unflatten(1, hq + 2 * hkv, hd);  // [T, Hq + 2 Hkv, hd]
   Tensor qk = ops::rope(g, heads.slice(1, 0, hq + hkv), b.positions, inv_freq_,
                         {.sections = sections_, .mscale = mscale_});
@@ -56,13 +58,15 @@ Tensor Decoder::attention(Graph& g, const DecoderLayer& l, int i, const Tensor& 
 }
 
 // SwiGLU: down(silu(gate(x)) * up(x)), added to the residual.
-Tensor Decoder::mlp(Graph& g, const DecoderLayer& l, const Tensor& x, const Tensor& residual) const {
+Tensor Decoder::mlp(Graph& g, const DecoderLayer& l, const Tensor& x,
+                    const Tensor& residual) const {
   const int64_t F = config_.intermediate_size;
   Tensor gate_up = ops::matmul(g, x, l.gate_up_proj,
                                {.bias = l.gate_up_bias.defined() ? &l.gate_up_bias : nullptr});
   Tensor h = ops::gated(g, ops::Act::silu, gate_up.slice(1, 0, F), gate_up.slice(1, F, F));
-  return ops::matmul(g, h, l.down_proj,
-                     {.bias = l.down_bias.defined() ? &l.down_bias : nullptr, .residual = &residual});
+  return ops::matmul(
+      g, h, l.down_proj,
+      {.bias = l.down_bias.defined() ? &l.down_bias : nullptr, .residual = &residual});
 }
 
 Tensor Decoder::embed(Graph& g, const plugin::Batch& b) const {

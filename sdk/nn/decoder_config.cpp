@@ -9,11 +9,13 @@ namespace {
 
 template <class T>
 T get(const nlohmann::json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) throw ModelError(fmt::format("config.json: \"{}\" is missing", key));
+  if (!j.contains(key) || j[key].is_null())
+    throw ModelError(fmt::format("config.json: \"{}\" is missing", key));
   try {
     return j[key].get<T>();
   } catch (const nlohmann::json::exception&) {
-    throw ModelError(fmt::format("config.json: \"{}\" has the wrong type ({})", key, j[key].dump()));
+    throw ModelError(
+        fmt::format("config.json: \"{}\" has the wrong type ({})", key, j[key].dump()));
   }
 }
 
@@ -33,13 +35,15 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
   c.num_hidden_layers = get<int>(j, "num_hidden_layers");
   c.num_attention_heads = get<int>(j, "num_attention_heads");
   c.num_key_value_heads = get<int>(j, "num_key_value_heads", c.num_attention_heads);
-  if (c.num_attention_heads <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 || c.vocab_size <= 0) {
+  if (c.num_attention_heads <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 ||
+      c.vocab_size <= 0) {
     throw ModelError("config.json: sizes must be positive");
   }
   c.head_dim = get<int>(j, "head_dim", c.hidden_size / c.num_attention_heads);
   if (c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads) {
-    throw ModelError(fmt::format("config.json: {} attention heads are not a multiple of {} key/value heads",
-                                 c.num_attention_heads, c.num_key_value_heads));
+    throw ModelError(
+        fmt::format("config.json: {} attention heads are not a multiple of {} key/value heads",
+                    c.num_attention_heads, c.num_key_value_heads));
   }
   c.rms_norm_eps = get<double>(j, "rms_norm_eps", 1e-6);
   c.rope_theta = get<double>(j, "rope_theta", 10000.0);
@@ -49,9 +53,10 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
     int pairs = 0;
     for (int s : c.mrope_section) pairs += s;
     if (c.mrope_section.size() != 3 || pairs != c.head_dim / 2) {
-      throw ModelError(fmt::format("config.json: rope_scaling.mrope_section {} must be three "
-                                   "sections of head_dim / 2 = {} rotary pairs in all",
-                                   c.rope_scaling["mrope_section"].dump(), c.head_dim / 2));
+      throw ModelError(
+          fmt::format("config.json: rope_scaling.mrope_section {} must be three "
+                      "sections of head_dim / 2 = {} rotary pairs in all",
+                      c.rope_scaling["mrope_section"].dump(), c.head_dim / 2));
     }
   }
   c.max_position_embeddings = get<int64_t>(j, "max_position_embeddings", 2048);
@@ -60,7 +65,8 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
   c.qkv_bias = get<bool>(j, "qkv_bias", false) || c.attention_bias;
   c.mlp_bias = get<bool>(j, "mlp_bias", false);
   std::string act = get<std::string>(j, "hidden_act", std::string("silu"));
-  if (act != "silu") throw ModelError(fmt::format("config.json: hidden_act '{}' is not supported (silu)", act));
+  if (act != "silu")
+    throw ModelError(fmt::format("config.json: hidden_act '{}' is not supported (silu)", act));
   // Sliding windows: Mistral applies "sliding_window" to every layer; Qwen2 only with
   // use_sliding_window, to layers at or past max_window_layers.
   int window = get<int>(j, "sliding_window", 0);
@@ -77,7 +83,9 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
 }
 
 RopeParams DecoderConfig::rope() const {
-  return {.theta = rope_theta, .rot_dim = head_dim, .max_position = max_position_embeddings,
+  return {.theta = rope_theta,
+          .rot_dim = head_dim,
+          .max_position = max_position_embeddings,
           .scaling = rope_scaling};
 }
 

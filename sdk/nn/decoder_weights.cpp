@@ -27,12 +27,14 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, plugin::WeightSource
     l.qkv_proj = src.load_rows({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
                                WeightUse::matmul);
     if (c.qkv_bias) {
-      l.qkv_bias = src.load_rows({a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"}, WeightUse::vector);
+      l.qkv_bias = src.load_rows({a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"},
+                                 WeightUse::vector);
     }
     l.o_proj = src.load(a + "o_proj.weight", WeightUse::matmul);
     if (c.attention_bias) l.o_bias = src.load(a + "o_proj.bias", WeightUse::vector);
     std::string m = p + "mlp.";
-    l.gate_up_proj = src.load_rows({m + "gate_proj.weight", m + "up_proj.weight"}, WeightUse::matmul);
+    l.gate_up_proj =
+        src.load_rows({m + "gate_proj.weight", m + "up_proj.weight"}, WeightUse::matmul);
     l.down_proj = src.load(m + "down_proj.weight", WeightUse::matmul);
     if (c.mlp_bias) {
       l.gate_up_bias = src.load_rows({m + "gate_proj.bias", m + "up_proj.bias"}, WeightUse::vector);

@@ -98,7 +98,7 @@ struct VisionSpec {
   int32_t image_token = -1;     // placeholder id, repeated once per image token
   int32_t vision_start = -1;    // ids around each image's run (-1: none)
   int32_t vision_end = -1;
-  bool mrope = false;           // positions are M-RoPE rows (temporal, height, width)
+  bool mrope = false;  // positions are M-RoPE rows (temporal, height, width)
 };
 
 // One preprocessed image: rows are patches in merge-window order, columns (channel, frame,

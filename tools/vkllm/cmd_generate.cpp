@@ -42,11 +42,14 @@ Run add_generate(CLI::App& app) {
   static ModelArgs m;
   static SamplingArgs s;
   static std::string prompt, prompt_ids, system, logits_out;
+  static std::vector<std::string> images;
   static bool json = false, raw = false;
   m.add(cmd);
   s.add(cmd);
   cmd->add_option("--prompt,-p", prompt, "Prompt text (the chat template is applied unless --raw)");
   cmd->add_option("--prompt-ids", prompt_ids, "Comma-separated token ids as they enter the model");
+  cmd->add_option("--image", images,
+                  "Image file or data: URL for a vision model (repeatable, in placeholder order)");
   cmd->add_option("--system", system, "System message (chat template)");
   cmd->add_flag("--raw", raw, "Use the prompt as is, without the chat template");
   cmd->add_option("--logits-out", logits_out,
@@ -65,6 +68,7 @@ Run add_generate(CLI::App& app) {
       if (!system.empty()) r.messages.push_back({"system", system});
       r.messages.push_back({"user", prompt});
     }
+    for (const auto& img : images) r.images.push_back({img, {}});
     r.prompt_logits = !logits_out.empty();
     if (json && r.logprobs < 0) r.logprobs = 0;
     Progress bar("prefill");
@@ -106,6 +110,9 @@ Run add_generate(CLI::App& app) {
                             {"draft_proposed", res.draft_proposed},
                             {"draft_accepted", res.draft_accepted},
                             {"generated_tokens", res.generated_tokens},
+                            {"images_encoded", res.images_encoded},
+                            {"images_cached", res.images_cached},
+                            {"vision_ms", res.vision_ms},
                             {"prompt_tokens_per_s", res.prompt_tokens_per_s},
                             {"decode_tokens_per_s", res.decode_tokens_per_s}};
       fmt::print(stderr, "{}\n", end.dump());
@@ -114,6 +121,10 @@ Run add_generate(CLI::App& app) {
                  "[{} prompt tokens at {:.1f} tok/s, {} generated at {:.1f} tok/s, finish: {}]\n",
                  res.prompt_tokens, res.prompt_tokens_per_s, res.generated_tokens,
                  res.decode_tokens_per_s, res.finish_reason);
+      if (res.images_encoded + res.images_cached > 0) {
+        fmt::print(stderr, "[images: {} encoded, {} from the feature cache, {:.1f} ms]\n",
+                   res.images_encoded, res.images_cached, res.vision_ms);
+      }
       if (res.draft_proposed > 0) {
         fmt::print(stderr, "[draft: {} of {} proposed tokens accepted ({:.0f}%)]\n",
                    res.draft_accepted, res.draft_proposed,

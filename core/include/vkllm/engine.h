@@ -44,16 +44,17 @@ struct EngineOptions {
   std::function<void(uint64_t, uint64_t)> on_load_progress;
 };
 
-struct Message {
-  std::string role;  // system, user, assistant, tool
-  std::string content;
-};
-
 // An image for a vision model: a file path or data: URL in `source`, or the encoded file in
 // `bytes` (PNG, JPEG, BMP, GIF); `source` then only names it in errors.
 struct ImageInput {
   std::string source;
   std::vector<uint8_t> bytes;
+};
+
+struct Message {
+  std::string role;  // system, user, assistant, tool
+  std::string content;
+  std::vector<ImageInput> images;  // rendered as image parts before the text (vision models)
 };
 
 struct Sampling {
@@ -73,10 +74,10 @@ struct Request {
   std::vector<Message> messages;
   std::string prompt;
   std::vector<int32_t> prompt_ids;
-  // Images, in the order of their placeholders. With messages they belong to the last user
-  // message (rendered as image parts before its text); in a prompt or prompt_ids each image's
-  // placeholder run is one image token (expanded here) or already its full length; a prompt
-  // without placeholders gets one per image at its start.
+  // Images, in the order of their placeholders. With messages they are added to the last user
+  // message's own (Message::images); in a prompt or prompt_ids each image's placeholder run is
+  // one image token (expanded here) or already its full length; a prompt without placeholders
+  // gets one per image at its start.
   std::vector<ImageInput> images;
   bool add_generation_prompt = true;
   Sampling sampling;
@@ -113,8 +114,8 @@ struct Result {
   double prompt_ms = 0, decode_ms = 0;
   double prompt_tokens_per_s = 0, decode_tokens_per_s = 0;
   int64_t draft_proposed = 0, draft_accepted = 0;  // speculative decoding
-  int64_t images_encoded = 0, images_cached = 0;    // vision tower runs / feature-cache hits
-  double vision_ms = 0;                              // image decoding, preprocessing, tower
+  int64_t images_encoded = 0, images_cached = 0;   // vision tower runs / feature-cache hits
+  double vision_ms = 0;                            // image decoding, preprocessing, tower
 };
 
 struct ModelDescription {
@@ -149,7 +150,7 @@ class Engine {
 
  private:
   std::string render_chat(const std::vector<Message>& messages, bool add_generation_prompt,
-                          size_t images) const;
+                          size_t extra_images) const;
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -2,6 +2,7 @@
 // Reading the transformers references of tests/data/qwen_vl (tools/fixtures/make_qwen_vl.py).
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/weights/safetensors.h"
@@ -26,6 +27,12 @@ inline std::vector<std::string> case_images(const std::string& c) {
   std::string d = std::string(VKLLM_TEST_DATA) + "/images/";
   if (c == "one_image") return {d + "rgba_150x100.png"};
   return {d + "rgb_61x47.png", d + "rgba_150x100.png"};
+}
+
+// Test names for (variant, case) parameters: "qwen2_vl_one_image".
+template <class Info>
+std::string case_name(const Info& i) {
+  return std::string(std::get<0>(i.param)) + "_" + std::get<1>(i.param);
 }
 
 inline const char* const kVariants[] = {"qwen2_vl", "qwen2_5_vl"};

@@ -37,7 +37,8 @@ std::string image(int i) {
 void expect_same(const Result& a, const Result& b) {
   EXPECT_EQ(a.ids, b.ids);
   ASSERT_EQ(a.logprobs.size(), b.logprobs.size());
-  for (size_t i = 0; i < a.logprobs.size(); ++i) EXPECT_NEAR(a.logprobs[i].logprob, b.logprobs[i].logprob, 1e-4);
+  for (size_t i = 0; i < a.logprobs.size(); ++i)
+    EXPECT_NEAR(a.logprobs[i].logprob, b.logprobs[i].logprob, 1e-4);
 }
 
 TEST(VisionCaches, SameImageReusesThePrefixAnotherImageDoesNot) {
@@ -56,7 +57,8 @@ TEST(VisionCaches, SameImageReusesThePrefixAnotherImageDoesNot) {
   // ids, different content: nothing past the text before
   // the image is reused, and the result is that image's.
   auto other = run(*engine, prompt({50, 51, 60, 61}), image(2));
-  auto other_cold = run(*Engine::load(qwen_vl_dir("qwen2_5_vl")), prompt({50, 51, 60, 61}), image(2));
+  auto other_cold =
+      run(*Engine::load(qwen_vl_dir("qwen2_5_vl")), prompt({50, 51, 60, 61}), image(2));
   EXPECT_LE(other.cached_tokens, 4);
   EXPECT_EQ(other.images_encoded, 1);
   expect_same(other, other_cold);
@@ -71,7 +73,8 @@ TEST(VisionCaches, FeatureCacheRunsTheTowerOncePerImage) {
   auto b = run(*engine, {1, 99, 298, 297, 299, 70, 71}, image(1));  // a different prompt
   EXPECT_EQ(b.images_encoded, 0);
   EXPECT_EQ(b.images_cached, 1);
-  auto want = run(*Engine::load(qwen_vl_dir("qwen2_vl"), o), {1, 99, 298, 297, 299, 70, 71}, image(1));
+  auto want =
+      run(*Engine::load(qwen_vl_dir("qwen2_vl"), o), {1, 99, 298, 297, 299, 70, 71}, image(1));
   expect_same(b, want);
   // The same image twice in one prompt is encoded once.
   Request r;

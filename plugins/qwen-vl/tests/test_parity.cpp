@@ -71,7 +71,9 @@ TEST_P(Parity, CollapsedPlaceholdersAreExpanded) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Parity,
-                         ::testing::Combine(::testing::ValuesIn(kVariants), ::testing::ValuesIn(kCases)));
+                         ::testing::Combine(::testing::ValuesIn(kVariants),
+                                            ::testing::ValuesIn(kCases)),
+                         case_name<::testing::TestParamInfo<Parity::ParamType>>);
 
 }  // namespace
 }  // namespace vkllm::test

@@ -26,7 +26,8 @@ core::PatchOptions options() {
 
 TEST(ImagePrompt, ExpansionAndPositionsMatchTheReference) {
   for (const char* which : kCases) {
-    core::SafetensorsFile ref(qwen_vl_dir("qwen2_vl") + "/reference_" + std::string(which) + ".safetensors");
+    core::SafetensorsFile ref(qwen_vl_dir("qwen2_vl") + "/reference_" + std::string(which) +
+                              ".safetensors");
     auto ids = read_tensor<int32_t>(ref, "input_ids");
     auto pos = read_tensor<int32_t>(ref, "position_ids");
     std::vector<core::Image> images;
@@ -66,7 +67,8 @@ TEST(ImagePrompt, MismatchesAreClearErrors) {
     core::layout_images({1, 297, 297, 297}, one, spec(), options(), 1);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("needs 12 placeholder tokens"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("needs 12 placeholder tokens"), std::string::npos)
+        << e.what();
   }
   // One run, two images.
   std::vector<core::Image> two{one[0], one[0]};

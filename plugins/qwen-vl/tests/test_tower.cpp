@@ -46,7 +46,8 @@ TEST_P(Tower, BlocksAndMergedFeaturesMatchTransformers) {
     img.grid_thw = {grids[3 * i], grids[3 * i + 1], grids[3 * i + 2]};
     img.rows = int64_t(img.grid_thw[0]) * img.grid_thw[1] * img.grid_thw[2];
     img.cols = cols;
-    img.pixels = std::span<const float>(pixels).subspan(size_t(row * cols), size_t(img.rows * cols));
+    img.pixels =
+        std::span<const float>(pixels).subspan(size_t(row * cols), size_t(img.rows * cols));
     sdk::Graph g(device);
     auto b = g.download(tower.encode(g, img, false));
     auto m = g.download(tower.encode(g, img, true));
@@ -74,7 +75,9 @@ TEST_P(Tower, BlocksAndMergedFeaturesMatchTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Tower,
-                         ::testing::Combine(::testing::ValuesIn(kVariants), ::testing::ValuesIn(kCases)));
+                         ::testing::Combine(::testing::ValuesIn(kVariants),
+                                            ::testing::ValuesIn(kCases)),
+                         case_name<::testing::TestParamInfo<Tower::ParamType>>);
 
 // Qwen2.5-VL's window order for one image, against the reference's get_window_index on a 10x14
 // patch grid with 2x2-token windows (worked by hand from the reference's padding rule).
@@ -83,12 +86,15 @@ TEST(WindowLayout, MatchesTheReferencePadding) {
   ASSERT_EQ(w.order.size(), 35u);
   // First window: tokens (0,0) (0,1) (1,0) (1,1) = 0 1 7 8; the last column of windows is one
   // token wide; the last row of windows one token high.
-  EXPECT_EQ((std::vector<int32_t>(w.order.begin(), w.order.begin() + 4)), (std::vector<int32_t>{0, 1, 7, 8}));
-  EXPECT_EQ((std::vector<int32_t>(w.order.begin() + 12, w.order.begin() + 14)), (std::vector<int32_t>{6, 13}));
+  EXPECT_EQ((std::vector<int32_t>(w.order.begin(), w.order.begin() + 4)),
+            (std::vector<int32_t>{0, 1, 7, 8}));
+  EXPECT_EQ((std::vector<int32_t>(w.order.begin() + 12, w.order.begin() + 14)),
+            (std::vector<int32_t>{6, 13}));
   // 3 x 4 windows of sizes 4,4,4,2 / 4,4,4,2 / 2,2,2,1 tokens, 4 patches each.
   std::vector<int32_t> want_sizes = {4, 4, 4, 2, 4, 4, 4, 2, 2, 2, 2, 1};
   ASSERT_EQ(w.spans.size(), want_sizes.size() * 2);
-  for (size_t i = 0; i < want_sizes.size(); ++i) EXPECT_EQ(w.spans[2 * i + 1] - w.spans[2 * i], 4 * want_sizes[i]);
+  for (size_t i = 0; i < want_sizes.size(); ++i)
+    EXPECT_EQ(w.spans[2 * i + 1] - w.spans[2 * i], 4 * want_sizes[i]);
   // Even sides: the reference pads a whole empty window, which is dropped.
   auto e = qwen_vl::window_layout(1, 8, 8, 2, 2);
   EXPECT_EQ(e.spans.size(), 8u);
