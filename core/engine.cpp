@@ -314,6 +314,16 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
                             impl_->tokenizer ? impl_->tokenizer->bos_id() : std::nullopt);
     ids = vision->prompt.ids;
     vision_ms += now_ms() - t;
+    // Before the tower runs: a prompt that cannot fit fails now, naming the images' share.
+    const core::Session& s = *impl_->session;
+    if (!s.rotating() && int64_t(ids.size()) > s.context()) {
+      int64_t image_tokens = 0;
+      for (const auto& pi : vision->prompt.images) image_tokens += pi.tokens;
+      throw InputError(fmt::format(
+          "the prompt has {} tokens ({} of them for {} image(s)); the context is {} tokens "
+          "(raise it with --context, or lower max_pixels in preprocessor_config.json)",
+          ids.size(), image_tokens, vision->prompt.images.size(), s.context()));
+    }
   }
 
   core::GenerateParams p;

@@ -16,5 +16,6 @@ Run add_chat(CLI::App& app);
 Run add_tokenize(CLI::App& app);
 Run add_export(CLI::App& app);
 Run add_bench(CLI::App& app);
+Run add_bench_vision(CLI::App& app);
 
 }  // namespace vkllm::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   add(vkllm::cli::add_tokenize);
   add(vkllm::cli::add_export);
   add(vkllm::cli::add_bench);
+  add(vkllm::cli::add_bench_vision);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -95,6 +95,20 @@ TEST(ImagePrompt, BadImagesAndTextModelsFailCleanly) {
   // The engine still works after the errors.
   r.images = {{case_images("one_image")[0], {}}};
   EXPECT_EQ(engine->generate(r).generated_tokens, 1);
+  // A prompt whose images overflow the context fails before the tower runs.
+  EngineOptions small;
+  small.context = 16;
+  auto tight = Engine::load(qwen_vl_dir("qwen2_vl"), small);
+  r.images = {{case_images("two_images")[0], {}}, {case_images("two_images")[1], {}}};
+  r.prompt_ids = {1, 297, 5, 297, 6};
+  try {
+    tight->generate(r);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("16 of them for 2 image(s)); the context is 16"),
+              std::string::npos)
+        << e.what();
+  }
   // A text-only model refuses images.
   auto text = Engine::load(std::string(VKLLM_TEST_DATA) + "/llama/llama3");
   Request t;

@@ -1,0 +1,62 @@
+#pragma once
+// Writing random-weight checkpoints for benchmarks: one f16 model.safetensors whose tensors are
+// N(0, 0.02) (matrices), ones (norm weights) or zeros (biases).
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sdk/base/dtype.h"
+
+namespace vkllm::bench {
+
+enum class Fill { normal, ones, zeros };
+
+struct RandomTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  Fill fill = Fill::normal;
+};
+
+// Returns the parameter count.
+inline uint64_t write_random_safetensors(const std::string& path,
+                                         const std::vector<RandomTensor>& ts) {
+  std::string header = "{";
+  uint64_t off = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    int64_t n = 1;
+    std::string shape = "[";
+    for (size_t k = 0; k < ts[i].shape.size(); ++k) {
+      n *= ts[i].shape[k];
+      shape += (k ? "," : "") + std::to_string(ts[i].shape[k]);
+    }
+    header += (i ? "," : "") + std::string("\"") + ts[i].name +
+              "\":{\"dtype\":\"F16\",\"shape\":" + shape + "],\"data_offsets\":[" +
+              std::to_string(off) + "," + std::to_string(off + uint64_t(n) * 2) + "]}";
+    off += uint64_t(n) * 2;
+  }
+  header += "}";
+  while (header.size() % 8) header += ' ';
+  std::ofstream f(path, std::ios::binary);
+  uint64_t hn = header.size();
+  f.write(reinterpret_cast<const char*>(&hn), 8);
+  f.write(header.data(), long(header.size()));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  uint64_t params = 0;
+  for (const auto& t : ts) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    params += uint64_t(n);
+    std::vector<uint16_t> buf(static_cast<size_t>(n));
+    for (auto& x : buf)
+      x = f32_to_f16(t.fill == Fill::ones ? 1.0f : t.fill == Fill::zeros ? 0.0f : dist(rng));
+    f.write(reinterpret_cast<const char*>(buf.data()), long(buf.size() * 2));
+  }
+  if (!f) std::fprintf(stderr, "error: could not write %s\n", path.c_str());
+  return params;
+}
+
+}  // namespace vkllm::bench
