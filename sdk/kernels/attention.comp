@@ -15,6 +15,9 @@
 // as cap * tanh(s / cap) when SOFTCAP. GQA: query head h reads kv head h / (Hq / Hkv).
 // With SPLIT the keys are divided among `splits` invocations that write unnormalised partial
 // results (acc, m, l) for attention_combine; otherwise the output is written directly.
+// With QT > 1 an invocation owns QT consecutive queries of one head and loads each key and value
+// row once for all of them (prefill); neighbouring invocations take neighbouring query tiles of
+// the same head, so they read the same rows.
 #include "common.glsl"
 layout(constant_id = 1) const int HEAD_DIM = 64;
 layout(constant_id = 2) const bool PAGED = true;
@@ -25,6 +28,7 @@ layout(constant_id = 6) const bool SOFTCAP = false;
 layout(constant_id = 7) const bool SPLIT = false;
 layout(constant_id = 8) const int BITS = 16;
 layout(constant_id = 9) const int GROUP = 32;
+layout(constant_id = 10) const int QT = 1;
 
 TEXELS(0, Q);
 TEXELS(1, K);
@@ -83,17 +87,9 @@ void load_row(usamplerBuffer B, uint texel, out vec4 r[NV]) {
   }
 }
 
-void main() {
-  uint g = global_index();
-  uint nsplit = SPLIT ? pc.splits : 1u;
-  if (g >= pc.T * pc.Hq * nsplit) return;
-  uint split = g % nsplit;
-  uint th = g / nsplit;
-  uint t = th / pc.Hq, h = th % pc.Hq;
-  uint hk = h / (pc.Hq / pc.Hkv);
-  int qpos = fetch1i(QPOS, pc.o_qpos + t);
-
-  // The query's span, if any.
+// The key range [j0, j1) a query at sequence index qpos may see within this split, and the
+// first key of its window.
+void key_range(int qpos, uint split, out int j0, out int j1, out int wstart) {
   int qs = -1, qe = -1;
   for (uint s = 0u; s < pc.n_spans; ++s) {
     int a = fetch1i(SPANS, pc.o_spans + 2u * s), b = fetch1i(SPANS, pc.o_spans + 2u * s + 1u);
@@ -102,16 +98,10 @@ void main() {
       qe = b;
     }
   }
-
-  // Key range of this invocation.
-  int j0 = int(split * pc.chunk);
-  int j1 = min(int(pc.kv_len), j0 + int(pc.chunk));
-  if (!SPLIT) {
-    j0 = 0;
-    j1 = int(pc.kv_len);
-  }
+  j0 = SPLIT ? int(split * pc.chunk) : 0;
+  j1 = SPLIT ? min(int(pc.kv_len), j0 + int(pc.chunk)) : int(pc.kv_len);
   if (CAUSAL) j1 = min(j1, max(qpos + 1, (BIDIR && qs >= 0) ? qe : qpos + 1));
-  int wstart = pc.window > 0u ? qpos - int(pc.window) + 1 : 0;  // first key inside the window
+  wstart = pc.window > 0u ? qpos - int(pc.window) + 1 : 0;
   if (pc.window > 0u && pc.sink == 0u) j0 = max(j0, wstart);
   if (RESTRICT) {
     if (qs < 0) {
@@ -121,15 +111,52 @@ void main() {
       j1 = min(j1, qe);
     }
   }
+}
 
-  vec4 q[NV];
-  uint qt = (pc.o_q + t * pc.q_row + h * pc.q_head) / 4u;
-  [[unroll]] for (int i = 0; i < NV; ++i) q[i] = fetch4f(Q, qt + uint(i)) * pc.scale;
-  vec4 acc[NV];
-  [[unroll]] for (int i = 0; i < NV; ++i) acc[i] = vec4(0.0);
-  float m = -1.0 / 0.0, l = 0.0;
+void main() {
+  uint g = global_index();
+  uint nsplit = SPLIT ? pc.splits : 1u;
+  uint ntiles = (pc.T + uint(QT) - 1u) / uint(QT);
+  if (g >= ntiles * pc.Hq * nsplit) return;
+  uint split = g % nsplit;
+  uint th = g / nsplit;
+  uint h = th / ntiles, t0 = (th % ntiles) * uint(QT);
+  uint hk = h / (pc.Hq / pc.Hkv);
 
-  for (int j = j0; j < j1; ++j) {
+  // Each query's key range; the loop runs over their union.
+  int j0[QT], j1[QT], ws[QT];
+  int lo = int(pc.kv_len), hi = 0, wstart = 0;
+  [[unroll]] for (int u = 0; u < QT; ++u) {
+    int w;
+    if (t0 + uint(u) < pc.T) {
+      key_range(fetch1i(QPOS, pc.o_qpos + t0 + uint(u)), split, j0[u], j1[u], w);
+    } else {
+      j0[u] = 0;
+      j1[u] = 0;
+      w = 0;
+    }
+    if (j0[u] < j1[u]) {
+      lo = min(lo, j0[u]);
+      hi = max(hi, j1[u]);
+    }
+    ws[u] = w;
+    wstart = u == 0 ? w : min(wstart, w);
+  }
+
+  vec4 q[QT * NV];
+  [[unroll]] for (int x = 0; x < QT * NV; ++x) {
+    uint t = min(t0 + uint(x / NV), pc.T - 1u);
+    q[x] = fetch4f(Q, (pc.o_q + t * pc.q_row + h * pc.q_head) / 4u + uint(x % NV)) * pc.scale;
+  }
+  vec4 acc[QT * NV];
+  [[unroll]] for (int x = 0; x < QT * NV; ++x) acc[x] = vec4(0.0);
+  float m[QT], l[QT];
+  [[unroll]] for (int u = 0; u < QT; ++u) {
+    m[u] = -1.0 / 0.0;
+    l[u] = 0.0;
+  }
+
+  for (int j = lo; j < hi; ++j) {
     if (j >= int(pc.sink) && j < wstart) {  // between the sinks and the window: skip ahead
       j = wstart - 1;
       continue;
@@ -144,56 +171,68 @@ void main() {
       slot = uint(blk) * pc.block_size + uint(j) % pc.block_size;
     }
     vec4 k[NV];
-    float s = 0.0;
+    float s[QT];
+    [[unroll]] for (int u = 0; u < QT; ++u) s[u] = 0.0;
     uint srow = (slot * pc.Hkv + hk) * uint(HEAD_DIM / GROUP);  // first scale of the row
     if (QUANT) {
       // Single loops over the vec4s with the group's scale picked up at group starts (nested
       // loops over groups defeat unrolling on llvmpipe and send q, k and acc to scratch).
       load_row_q(K, kv_texel(pc.o_k, slot, hk, 0u, 0u), k);
       float sc = 0.0;
-      [[unroll]] for (int i = 0; i < NV; ++i) {
+      [[unroll]] for (int x = 0; x < QT * NV; ++x) {
+        int i = x % NV;
         if ((4 * i) % GROUP == 0) sc = fetch1f(KS, pc.o_ks + srow + uint(4 * i / GROUP));
-        s += dot(q[i], k[i]) * sc;
+        s[x / NV] += dot(q[x], k[i]) * sc;
       }
     } else {
       load_row(K, kv_texel(pc.o_k, slot, hk, pc.k_row, pc.k_head), k);
-      [[unroll]] for (int i = 0; i < NV; ++i) s += dot(q[i], k[i]);
+      [[unroll]] for (int x = 0; x < QT * NV; ++x) s[x / NV] += dot(q[x], k[x % NV]);
     }
-    if (SOFTCAP) s = pc.softcap * tanh(clamp(s / pc.softcap, -15.0, 15.0));
+    // Online softmax, branch-free: queries that do not see key j keep their state.
+    float corr[QT], p[QT];
+    [[unroll]] for (int u = 0; u < QT; ++u) {
+      bool seen = j >= j0[u] && j < j1[u] && (j < int(pc.sink) || j >= ws[u]);
+      float su = s[u];
+      if (SOFTCAP) su = pc.softcap * tanh(clamp(su / pc.softcap, -15.0, 15.0));
+      float mn = seen ? max(m[u], su) : m[u];
+      corr[u] = seen && m[u] > -1.0 / 0.0 ? exp(m[u] - mn) : 1.0;
+      p[u] = seen ? exp(su - mn) : 0.0;
+      l[u] = l[u] * corr[u] + p[u];
+      m[u] = mn;
+    }
     vec4 v[NV];
     if (QUANT)
       load_row_q(V, kv_texel(pc.o_v, slot, hk, 0u, 0u), v);
     else
       load_row(V, kv_texel(pc.o_v, slot, hk, pc.v_row, pc.v_head), v);
-    if (s > m) {
-      float corr = exp(m - s);
-      l *= corr;
-      [[unroll]] for (int i = 0; i < NV; ++i) acc[i] *= corr;
-      m = s;
-    }
-    float p = exp(s - m);
-    l += p;
     if (QUANT) {
-      float pv = 0.0;
-      [[unroll]] for (int i = 0; i < NV; ++i) {
-        if ((4 * i) % GROUP == 0) pv = p * fetch1f(VS, pc.o_vs + srow + uint(4 * i / GROUP));
-        acc[i] += pv * v[i];
+      float vsc = 0.0;
+      [[unroll]] for (int x = 0; x < QT * NV; ++x) {
+        int i = x % NV;
+        if ((4 * i) % GROUP == 0) vsc = fetch1f(VS, pc.o_vs + srow + uint(4 * i / GROUP));
+        acc[x] = acc[x] * corr[x / NV] + (p[x / NV] * vsc) * v[i];
       }
     } else {
-      [[unroll]] for (int i = 0; i < NV; ++i) acc[i] += p * v[i];
+      [[unroll]] for (int x = 0; x < QT * NV; ++x) acc[x] = acc[x] * corr[x / NV] + p[x / NV] * v[x % NV];
     }
   }
 
-  if (SPLIT) {
-    uint base = pc.o_o + g * uint(HEAD_DIM);
-    [[unroll]] for (int i = 0; i < NV; ++i) [[unroll]] for (int c = 0; c < 4; ++c)
-        O[base + uint(4 * i + c)] = acc[i][c];
-    ML[pc.o_ml + 2u * g] = m;
-    ML[pc.o_ml + 2u * g + 1u] = l;
-  } else {
-    float inv = l > 0.0 ? 1.0 / l : 0.0;  // a query that sees no key gets zeros
-    uint base = pc.o_o + th * uint(HEAD_DIM);
-    [[unroll]] for (int i = 0; i < NV; ++i) [[unroll]] for (int c = 0; c < 4; ++c)
-        O[base + uint(4 * i + c)] = acc[i][c] * inv;
+  [[unroll]] for (int u = 0; u < QT; ++u) {
+    uint t = t0 + uint(u);
+    if (t >= pc.T) break;
+    uint pair = t * pc.Hq + h;  // output row: [T, Hq, D] or partials [T * Hq, splits, D]
+    if (SPLIT) {
+      uint idx = pair * nsplit + split;
+      uint base = pc.o_o + idx * uint(HEAD_DIM);
+      [[unroll]] for (int i = 0; i < NV; ++i) [[unroll]] for (int c = 0; c < 4; ++c)
+          O[base + uint(4 * i + c)] = acc[u * NV + i][c];
+      ML[pc.o_ml + 2u * idx] = m[u];
+      ML[pc.o_ml + 2u * idx + 1u] = l[u];
+    } else {
+      float inv = l[u] > 0.0 ? 1.0 / l[u] : 0.0;  // a query that sees no key gets zeros
+      uint base = pc.o_o + pair * uint(HEAD_DIM);
+      [[unroll]] for (int i = 0; i < NV; ++i) [[unroll]] for (int c = 0; c < 4; ++c)
+          O[base + uint(4 * i + c)] = acc[u * NV + i][c] * inv;
+    }
   }
 }

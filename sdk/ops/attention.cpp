@@ -111,12 +111,17 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
   const Tensor* ks = bits < 16 ? &kv->k_scales : &qpos;
   const Tensor* vs = bits < 16 ? &kv->v_scales : &qpos;
   uint32_t local = g.device().kernel_class() == KernelClass::cpu ? 8 : 64;
+  // Prefill on llvmpipe: 4 queries per invocation share each key and value row load (attention
+  // of a 1024-token prompt 2.9x faster than one query each; 8 spills). GPUs keep one query per
+  // invocation for occupancy.
+  const int qt = g.device().kernel_class() == KernelClass::cpu && splits == 1 && T >= 8 ? 4 : 1;
+  uint64_t tiles = (uint64_t(T) + uint64_t(qt) - 1) / uint64_t(qt);
   g.dispatch(
       kAttention, {&q, &k, &v, tb, &qpos, sp, &part, &ml, ks, vs}, &p, sizeof p,
-      grid_1d(pairs * splits, local),
+      grid_1d(tiles * uint64_t(Hq) * splits, local),
       {int32_t(local), int32_t(D), paged ? 1 : 0, opt.causal ? 1 : 0, opt.restrict_to_spans ? 1 : 0,
        opt.bidirectional_spans ? 1 : 0, opt.softcap > 0 ? 1 : 0, splits > 1 ? 1 : 0,
-       std::min(bits, 16), kv ? kv->group : 32});
+       std::min(bits, 16), kv ? kv->group : 32, qt});
   if (splits > 1) {
     CombineParams c{uint32_t(T * Hq), splits, uint32_t(D)};
     uint32_t cl = elementwise_local(g);

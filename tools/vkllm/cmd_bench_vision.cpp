@@ -4,11 +4,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <random>
 
 #include "commands.h"
 #include "core/model.h"
+#include "core/plugin_host.h"
+#include "core/vision/prompt.h"
+#include "profile.h"
 #include "sdk/base/error.h"
+#include "sdk/vk/graph.h"
 #include "vkllm/engine.h"
 
 namespace vkllm::cli {
@@ -22,6 +27,34 @@ struct Row {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// Device time per kernel of the vision tower on the first image (VKLLM_PROFILE=1).
+void profile_tower(const std::string& dir, const std::string& image, const std::string& quantize) {
+  core::PluginHost host;
+  auto dev = sdk::Device::create();
+  core::LoadOptions lo;
+  if (!quantize.empty()) lo.quantize = parse_dtype(quantize);
+  auto model = core::LoadedModel::load(dir, dev, host, lo);
+  const plugin::VisionSpec* spec = model->model().vision();
+  if (!spec) throw InputError(dir + ": not a vision model");
+  nlohmann::json pp;
+  std::string ppath = dir + "/preprocessor_config.json";
+  if (std::filesystem::exists(ppath)) pp = core::read_json_file(ppath);
+  auto opt = core::patch_options(*spec, pp, ppath);
+  auto prompt = core::layout_images({}, {core::load_image(image)}, *spec, opt, std::nullopt);
+  const auto& pi = prompt.images[0];
+  plugin::ImagePatches p{pi.patches.values, pi.patches.rows, pi.patches.cols, pi.patches.grid_thw};
+  Profile prof, discard;
+  for (int rep = 0; rep < 2; ++rep) {  // the first run compiles pipelines
+    sdk::Graph g(dev);
+    model->model().encode_image(g, p);
+    g.run();
+    take_profile(*dev, rep ? prof : discard);
+  }
+  fmt::print("tower: {} patches ({}x{}), {} tokens\n", pi.patches.rows, pi.patches.grid_thw[1],
+             pi.patches.grid_thw[2], pi.tokens);
+  print_profile("tower", prof, 1.0, "image");
 }
 
 }  // namespace
@@ -38,7 +71,14 @@ Run add_bench_vision(CLI::App& app) {
   cmd->add_option("-n,--gen-tokens", n, "Generated tokens")->check(CLI::NonNegativeNumber);
   cmd->add_option("-r,--repeats", r, "Repetitions")->check(CLI::PositiveNumber);
   cmd->add_option("--quantize", quantize, "Quantize weights at load time: q8_0 or q4_0");
+  static bool tower_only = false;
+  cmd->add_flag("--tower-profile", tower_only,
+                "Only time the vision tower per kernel on the first image (with VKLLM_PROFILE=1)");
   return [] {
+    if (tower_only) {
+      profile_tower(dir, images[0], quantize);
+      return 0;
+    }
     auto config = core::read_json_file(dir + "/config.json");
     int64_t vocab = config.value("vocab_size", int64_t(0));
     if (config.contains("text_config")) vocab = config["text_config"].value("vocab_size", vocab);
