@@ -124,15 +124,30 @@ void vkllm_engine_free(vkllm_engine* engine) { delete engine; }
 vkllm_status vkllm_engine_generate(vkllm_engine* engine, const char* prompt,
                                    int32_t use_chat_template, const vkllm_sampling* sampling,
                                    vkllm_token_fn on_token, void* user, char** out_text) {
+  return vkllm_engine_generate_images(engine, prompt, use_chat_template, nullptr, 0, sampling,
+                                      on_token, user, out_text);
+}
+
+vkllm_status vkllm_engine_generate_images(vkllm_engine* engine, const char* prompt,
+                                          int32_t use_chat_template, const char* const* images,
+                                          size_t n_images, const vkllm_sampling* sampling,
+                                          vkllm_token_fn on_token, void* user, char** out_text) {
   return guarded([&] {
     if (!engine || !prompt)
       throw vkllm::InputError("vkllm_engine_generate: engine and prompt are required");
+    if (n_images > 0 && !images)
+      throw vkllm::InputError("vkllm_engine_generate_images: images is NULL");
     if (out_text) *out_text = nullptr;
     vkllm::Request r;
     if (use_chat_template)
-      r.messages = {{"user", prompt}};
+      r.messages = {{"user", prompt, {}}};
     else
       r.prompt = prompt;
+    for (size_t i = 0; i < n_images; ++i) {
+      if (!images[i])
+        throw vkllm::InputError(fmt::format("vkllm_engine_generate_images: image {} is NULL", i));
+      r.images.push_back({images[i], {}});
+    }
     vkllm_sampling s;
     vkllm_sampling_default(&s);
     if (sampling) s = *sampling;
@@ -174,6 +189,16 @@ vkllm_status vkllm_engine_last_stats(vkllm_engine* engine, vkllm_stats* out) {
 
 void vkllm_engine_cancel(vkllm_engine* engine) {
   if (engine) engine->engine->cancel();
+}
+
+vkllm_status vkllm_engine_last_image_stats(vkllm_engine* engine, int64_t* encoded, int64_t* cached,
+                                           double* vision_ms) {
+  return guarded([&] {
+    if (!engine) throw vkllm::InputError("vkllm_engine_last_image_stats: engine is NULL");
+    if (encoded) *encoded = engine->last.images_encoded;
+    if (cached) *cached = engine->last.images_cached;
+    if (vision_ms) *vision_ms = engine->last.vision_ms;
+  });
 }
 
 vkllm_status vkllm_engine_tokenize(vkllm_engine* engine, const char* text, int32_t add_special,

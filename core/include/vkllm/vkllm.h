@@ -65,6 +65,13 @@ void vkllm_engine_free(vkllm_engine* engine);
 vkllm_status vkllm_engine_generate(vkllm_engine* engine, const char* prompt,
                                    int32_t use_chat_template, const vkllm_sampling* sampling,
                                    vkllm_token_fn on_token, void* user, char** out_text);
+/* The same for vision models with images: file paths or data: URLs, in the order of their
+ * placeholders; with the chat template they are image parts of the user message, otherwise
+ * a prompt without placeholders gets one per image at its start. */
+vkllm_status vkllm_engine_generate_images(vkllm_engine* engine, const char* prompt,
+                                          int32_t use_chat_template, const char* const* images,
+                                          size_t n_images, const vkllm_sampling* sampling,
+                                          vkllm_token_fn on_token, void* user, char** out_text);
 void vkllm_engine_cancel(vkllm_engine* engine);
 /* Called after each prefill chunk of later generate calls with (processed, total) prompt tokens;
  * NULL removes it. */
@@ -78,6 +85,10 @@ typedef struct vkllm_stats {
   const char* finish_reason; /* "stop", "length" or "cancelled"; owned by the engine */
 } vkllm_stats;
 vkllm_status vkllm_engine_last_stats(vkllm_engine* engine, vkllm_stats* out);
+/* Images of the last generate call: vision tower runs, feature-cache hits, milliseconds spent
+ * on decoding, preprocessing and encoding them. Any pointer may be NULL. */
+vkllm_status vkllm_engine_last_image_stats(vkllm_engine* engine, int64_t* encoded, int64_t* cached,
+                                           double* vision_ms);
 vkllm_status vkllm_engine_tokenize(vkllm_engine* engine, const char* text, int32_t add_special,
                                    int32_t** out_ids, size_t* out_count);
 void vkllm_string_free(char* s);
