@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "core/weights/safetensors.h"
 
 namespace vkllm::test {
 namespace {
@@ -77,6 +81,46 @@ TEST(Cli, LogitsOutWritesEveryPosition) {
   auto h = nlohmann::json::parse(header);
   EXPECT_EQ(h["logits"]["shape"], nlohmann::json({5, 384}));
   EXPECT_EQ(h["logits"]["dtype"], "F32");
+  fs::remove_all(d);
+}
+
+// A vision prompt from the command line: --image fills the expanded placeholder run of
+// --prompt-ids, and --logits-out gives transformers' logits (tests/data/qwen_vl reference).
+TEST(Cli, ImagesWithPromptIdsAndLogitsOut) {
+  std::string dir = std::string(VKLLM_TEST_DATA) + "/qwen_vl/qwen2_vl";
+  core::SafetensorsFile ref(dir + "/reference_two_images.safetensors");
+  auto read = [&](const std::string& name, auto zero) {
+    auto b = ref.bytes(ref.tensors().at(name));
+    std::vector<decltype(zero)> v(b.size() / sizeof zero);
+    std::memcpy(v.data(), b.data(), b.size());
+    return v;
+  };
+  auto ids = read("input_ids", int32_t(0));
+  auto want = read("logits", 0.0f);
+  fs::path d = scratch("vision");
+  std::string images = std::string(" --image ") + VKLLM_TEST_DATA +
+                       "/images/rgb_61x47.png --image " + VKLLM_TEST_DATA +
+                       "/images/rgba_150x100.png";
+  auto o = vkllm("generate -m " + dir + images + " --prompt-ids " +
+                 fmt::format("{}", fmt::join(ids, ",")) + " -n 1 --temp 0 --logits-out " +
+                 (d / "l.safetensors").string());
+  ASSERT_EQ(o.rc, 0) << o.text;
+  core::SafetensorsFile got((d / "l.safetensors").string());
+  auto b = got.bytes(got.tensors().at("logits"));
+  ASSERT_EQ(b.size(), want.size() * 4);
+  std::vector<float> g(want.size());
+  std::memcpy(g.data(), b.data(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, double(std::abs(g[i] - want[i])));
+  EXPECT_LT(worst, 5e-3);
+  // Through the chat template, and bad images named.
+  o = vkllm("generate -m " + dir + images + " -p \"Compare them.\" -n 2 --temp 0");
+  EXPECT_EQ(o.rc, 0) << o.text;
+  expect_error(vkllm("generate -m " + dir + " --image /nonexistent.png -p hi -n 1"),
+               {"/nonexistent.png"});
+  expect_error(vkllm("generate -m " + fixture("llama3") + " --image " + VKLLM_TEST_DATA +
+                     "/images/rgb_61x47.png --prompt-ids 1,2 -n 1"),
+               {"takes no images"});
   fs::remove_all(d);
 }
 
