@@ -202,6 +202,13 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
     nlohmann::json ppj;
     if (fs::exists(pp)) ppj = core::read_json_file(pp.string());
     impl->patches = core::patch_options(*spec, ppj, pp.string());
+    if (opt.max_image_pixels > 0) {
+      if (opt.max_image_pixels < impl->patches.min_pixels) {
+        throw InputError(fmt::format("max_image_pixels {} is below the processor's min_pixels {}",
+                                     opt.max_image_pixels, impl->patches.min_pixels));
+      }
+      impl->patches.max_pixels = opt.max_image_pixels;
+    }
     impl->features = std::make_unique<core::FeatureCache>(opt.image_cache_bytes);
   }
   const auto& info = impl->model->info();

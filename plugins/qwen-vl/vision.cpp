@@ -158,6 +158,19 @@ Tensor VisionTower::encode(Graph& g, const plugin::ImagePatches& img, bool merge
                     "tower ({} values per patch, merge {})",
                     N, img.cols, gt, gh, gw, cols, c_.merge));
   }
+  // The widest activation ([N, mlp] f32, twice that for SwiGLU) must fit one storage binding.
+  const int64_t widest =
+      std::max<int64_t>({cols, 3 * c_.dim, (c_.qwen2_5 ? 2 : 1) * c_.mlp_hidden});
+  const uint64_t limit = g.device().features().max_storage_buffer_range;
+  if (uint64_t(N * widest * 4) > limit) {
+    const int64_t max_patches = int64_t(limit / uint64_t(widest * 4));
+    throw InputError(fmt::format(
+        "an image of {}x{} patches ({} pixels after resizing) needs {} MiB activations; this "
+        "device binds at most {} MiB: limit images to about {} pixels (--max-pixels, or max_pixels "
+        "in preprocessor_config.json)",
+        gh, gw, N * c_.patch * c_.patch, N * widest * 4 >> 20, limit >> 20,
+        max_patches / (c_.merge * c_.merge) * (c_.merge * c_.merge) * c_.patch * c_.patch));
+  }
   // Token order: raster (merge-window) order, or windows for Qwen2.5-VL.
   WindowLayout win;
   if (c_.qwen2_5) {

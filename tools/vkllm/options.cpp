@@ -30,6 +30,10 @@ void ModelArgs::add(CLI::App* cmd) {
   cmd->add_option("--draft-quantize", draft_quantize, "Quantize the draft model: q8_0 or q4_0");
   cmd->add_option("--draft-tokens", draft_tokens, "Tokens the draft proposes per step")
       ->check(CLI::Range(1, 32));
+  cmd->add_option("--max-pixels", max_pixels,
+                  "Vision models: resize images to at most this many pixels (default: "
+                  "preprocessor_config.json's max_pixels)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--verbose,-v", verbose, "Print timings");
 }
 
@@ -46,6 +50,7 @@ std::unique_ptr<Engine> ModelArgs::load() const {
   o.draft_model = draft_model;
   o.draft_quantize = draft_quantize;
   o.draft_tokens = draft_tokens;
+  o.max_image_pixels = max_pixels;
   auto bar = std::make_shared<Progress>("loading");
   o.on_load_progress = [bar](uint64_t done, uint64_t total) {
     bar->update(int64_t(done >> 20), int64_t(total >> 20));

@@ -17,7 +17,7 @@ struct ModelArgs {
   int prefill_chunk = 512;
   int kv_bits = 16, kv_group_size = 32;
   bool no_prefix_cache = false;
-  int64_t cache_tokens = 0, max_kv_size = 0;
+  int64_t cache_tokens = 0, max_kv_size = 0, max_pixels = 0;
   std::string draft_model, draft_quantize;
   int draft_tokens = 4;
   bool verbose = false;

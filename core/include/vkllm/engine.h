@@ -39,6 +39,8 @@ struct EngineOptions {
   int draft_tokens = 4;
   // Vision models: encoded image features kept for images seen again (bytes of device memory).
   uint64_t image_cache_bytes = uint64_t(256) << 20;
+  // > 0: images are resized to at most this many pixels (the processor's max_pixels otherwise).
+  int64_t max_image_pixels = 0;
   std::vector<std::string> plugin_dirs;  // empty: build tree, install prefix, VKLLM_PLUGIN_PATH
   // Called while weights load with (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> on_load_progress;

@@ -109,6 +109,15 @@ TEST(ImagePrompt, BadImagesAndTextModelsFailCleanly) {
               std::string::npos)
         << e.what();
   }
+  // max_image_pixels lowers the processor's limit: the 150x100 image becomes 56x28 pixels, 2
+  // tokens.
+  EngineOptions few;
+  few.max_image_pixels = 56 * 56;
+  Request one;
+  one.prompt_ids = {1, 297, 5};
+  one.images = {{case_images("one_image")[0], {}}};
+  one.max_tokens = 1;
+  EXPECT_EQ(Engine::load(qwen_vl_dir("qwen2_vl"), few)->generate(one).prompt_tokens, 2 + 2);
   // A text-only model refuses images.
   auto text = Engine::load(std::string(VKLLM_TEST_DATA) + "/llama/llama3");
   Request t;
