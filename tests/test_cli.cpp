@@ -89,14 +89,8 @@ TEST(Cli, LogitsOutWritesEveryPosition) {
 TEST(Cli, ImagesWithPromptIdsAndLogitsOut) {
   std::string dir = std::string(VKLLM_TEST_DATA) + "/qwen_vl/qwen2_vl";
   core::SafetensorsFile ref(dir + "/reference_two_images.safetensors");
-  auto read = [&](const std::string& name, auto zero) {
-    auto b = ref.bytes(ref.tensors().at(name));
-    std::vector<decltype(zero)> v(b.size() / sizeof zero);
-    std::memcpy(v.data(), b.data(), b.size());
-    return v;
-  };
-  auto ids = read("input_ids", int32_t(0));
-  auto want = read("logits", 0.0f);
+  auto ids = ref.values<int32_t>("input_ids");
+  auto want = ref.values<float>("logits");
   fs::path d = scratch("vision");
   std::string images = std::string(" --image ") + VKLLM_TEST_DATA +
                        "/images/rgb_61x47.png --image " + VKLLM_TEST_DATA +
@@ -106,10 +100,8 @@ TEST(Cli, ImagesWithPromptIdsAndLogitsOut) {
                  (d / "l.safetensors").string());
   ASSERT_EQ(o.rc, 0) << o.text;
   core::SafetensorsFile got((d / "l.safetensors").string());
-  auto b = got.bytes(got.tensors().at("logits"));
-  ASSERT_EQ(b.size(), want.size() * 4);
-  std::vector<float> g(want.size());
-  std::memcpy(g.data(), b.data(), b.size());
+  auto g = got.values<float>("logits");
+  ASSERT_EQ(g.size(), want.size());
   double worst = 0;
   for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, double(std::abs(g[i] - want[i])));
   EXPECT_LT(worst, 5e-3);

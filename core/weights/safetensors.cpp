@@ -25,10 +25,10 @@ struct DtypeName {
   size_t size;
 };
 const DtypeName kDtypes[] = {
-    {"F64", StDtype::F64, 8}, {"F32", StDtype::F32, 4}, {"F16", StDtype::F16, 2},
+    {"F64", StDtype::F64, 8},   {"F32", StDtype::F32, 4}, {"F16", StDtype::F16, 2},
     {"BF16", StDtype::BF16, 2}, {"I64", StDtype::I64, 8}, {"I32", StDtype::I32, 4},
-    {"I16", StDtype::I16, 2}, {"I8", StDtype::I8, 1}, {"U64", StDtype::U64, 8},
-    {"U32", StDtype::U32, 4}, {"U16", StDtype::U16, 2}, {"U8", StDtype::U8, 1},
+    {"I16", StDtype::I16, 2},   {"I8", StDtype::I8, 1},   {"U64", StDtype::U64, 8},
+    {"U32", StDtype::U32, 4},   {"U16", StDtype::U16, 2}, {"U8", StDtype::U8, 1},
     {"BOOL", StDtype::BOOL, 1},
 };
 
@@ -76,12 +76,15 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
-std::map<std::string, StTensor> SafetensorsFile::parse_header(const uint8_t* bytes, uint64_t file_size,
+std::map<std::string, StTensor> SafetensorsFile::parse_header(const uint8_t* bytes,
+                                                              uint64_t file_size,
                                                               const std::string& where,
                                                               uint64_t* data_start) {
   if (file_size < 8) {
-    throw ModelError(fmt::format("{}: truncated: {} bytes, a safetensors file starts with an "
-                                 "8-byte header length", where, file_size));
+    throw ModelError(
+        fmt::format("{}: truncated: {} bytes, a safetensors file starts with an "
+                    "8-byte header length",
+                    where, file_size));
   }
   uint64_t n = 0;
   std::memcpy(&n, bytes, 8);
@@ -104,7 +107,8 @@ std::map<std::string, StTensor> SafetensorsFile::parse_header(const uint8_t* byt
     auto bad = [&](const std::string& what) {
       return ModelError(fmt::format("{}: tensor '{}': {}", where, name, what));
     };
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets")) {
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets")) {
       throw bad("entry needs dtype, shape and data_offsets");
     }
     StTensor t;
@@ -124,19 +128,23 @@ std::map<std::string, StTensor> SafetensorsFile::parse_header(const uint8_t* byt
     for (const auto& d : v["shape"]) {
       if (!d.is_number_unsigned()) throw bad("shape has a negative or non-integer dimension");
       uint64_t x = d.get<uint64_t>();
-      if (x != 0 && numel > std::numeric_limits<uint64_t>::max() / 16 / x) throw bad("shape overflows");
+      if (x != 0 && numel > std::numeric_limits<uint64_t>::max() / 16 / x)
+        throw bad("shape overflows");
       numel *= x;
       t.shape.push_back(int64_t(x));
     }
     const auto& off = v["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+        !off[1].is_number_unsigned()) {
       throw bad("data_offsets must be two non-negative integers");
     }
     t.begin = off[0].get<uint64_t>();
     t.end = off[1].get<uint64_t>();
     if (t.begin > t.end || t.end > data_size) {
-      throw bad(fmt::format("data_offsets [{}, {}] lie outside the data section ({} bytes; the "
-                            "file may be truncated)", t.begin, t.end, data_size));
+      throw bad(
+          fmt::format("data_offsets [{}, {}] lie outside the data section ({} bytes; the "
+                      "file may be truncated)",
+                      t.begin, t.end, data_size));
     }
     uint64_t need = numel * st_dtype_size(t.dtype);
     if (t.end - t.begin != need) {
@@ -163,12 +171,19 @@ std::span<const uint8_t> SafetensorsFile::bytes(const StTensor& t) const {
   return {map_.data() + data_start_ + t.begin, size_t(t.end - t.begin)};
 }
 
+const StTensor& SafetensorsFile::tensor(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) throw ModelError(fmt::format("{}: no tensor '{}'", path(), name));
+  return it->second;
+}
+
 void write_safetensors(const std::string& path, const std::vector<StWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   nlohmann::json h = nlohmann::json::object();
   uint64_t offset = 0;
   for (const auto& t : tensors) {
-    h[t.name] = {{"dtype", st_dtype_name(t.dtype)}, {"shape", t.shape},
+    h[t.name] = {{"dtype", st_dtype_name(t.dtype)},
+                 {"shape", t.shape},
                  {"data_offsets", {offset, offset + t.bytes}}};
     offset += t.bytes;
   }
@@ -180,7 +195,8 @@ void write_safetensors(const std::string& path, const std::vector<StWrite>& tens
   uint64_t n = header.size();
   out.write(reinterpret_cast<const char*>(&n), 8);
   out.write(header.data(), std::streamsize(header.size()));
-  for (const auto& t : tensors) out.write(static_cast<const char*>(t.data), std::streamsize(t.bytes));
+  for (const auto& t : tensors)
+    out.write(static_cast<const char*>(t.data), std::streamsize(t.bytes));
   if (!out) throw InputError(fmt::format("{}: write failed", path));
 }
 

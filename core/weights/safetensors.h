@@ -3,6 +3,7 @@
 // before any tensor is touched: a truncated file or a header that lies about offsets, shapes or
 // dtypes fails with a ModelError naming the file and the tensor.
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <span>
@@ -52,6 +53,16 @@ class SafetensorsFile {
   const std::map<std::string, StTensor>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   std::span<const uint8_t> bytes(const StTensor& t) const;
+  // The values of tensor `name` copied out as T, which must match its dtype's size (reference
+  // outputs in tests and tools). ModelError when the tensor is missing.
+  template <class T>
+  std::vector<T> values(const std::string& name) const {
+    auto b = bytes(tensor(name));
+    std::vector<T> v(b.size() / sizeof(T));
+    std::memcpy(v.data(), b.data(), v.size() * sizeof(T));
+    return v;
+  }
+  const StTensor& tensor(const std::string& name) const;
 
  private:
   MappedFile map_;

@@ -8,17 +8,7 @@ namespace vkllm::llama {
 namespace {
 
 plugin::ModelInfo describe_config(const Config& c, const nlohmann::json& config) {
-  plugin::ModelInfo info;
-  info.family = "llama";
-  info.vocab_size = c.vocab_size;
-  info.hidden_size = c.hidden_size;
-  info.num_layers = c.num_hidden_layers;
-  info.max_context = c.max_position_embeddings;
-  for (int i = 0; i < c.num_hidden_layers; ++i)
-    info.kv.push_back({c.num_key_value_heads, c.head_dim, c.sliding_window[size_t(i)]});
-  info.parameters = c.parameters();
-  info.dtype = config.value("torch_dtype", "");
-  return info;
+  return nn::decoder_model_info(c, "llama", config);
 }
 
 class LlamaModel : public plugin::Model {

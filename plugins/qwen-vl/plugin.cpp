@@ -21,18 +21,7 @@ int32_t token_id(const nlohmann::json& c, const char* key) {
 plugin::ModelInfo describe_config(const nn::DecoderConfig& c, const nlohmann::json& config) {
   if (c.mrope_section.empty())
     throw ModelError("config.json: rope_scaling.mrope_section is missing (M-RoPE sections)");
-  plugin::ModelInfo info;
-  info.family = "qwen-vl";
-  info.vocab_size = c.vocab_size;
-  info.hidden_size = c.hidden_size;
-  info.num_layers = c.num_hidden_layers;
-  info.max_context = c.max_position_embeddings;
-  for (int i = 0; i < c.num_hidden_layers; ++i)
-    info.kv.push_back({c.num_key_value_heads, c.head_dim, c.sliding_window[size_t(i)]});
-  info.position_rows = 3;
-  info.parameters = c.parameters();
-  info.dtype = config.value("torch_dtype", "");
-  return info;
+  return nn::decoder_model_info(c, "qwen-vl", config);
 }
 
 class QwenVlModel : public plugin::Model {

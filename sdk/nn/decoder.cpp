@@ -23,12 +23,20 @@ Decoder::Decoder(DecoderConfig config, DecoderWeights weights, std::shared_ptr<s
   set_rope(rope_table(config_.rope()));
 }
 
-std::vector<sdk::KvLayerSpec> Decoder::kv_layers() const {
-  std::vector<sdk::KvLayerSpec> kv;
-  for (int i = 0; i < config_.num_hidden_layers; ++i)
-    kv.push_back(
-        {config_.num_key_value_heads, config_.head_dim, config_.sliding_window[size_t(i)]});
-  return kv;
+plugin::ModelInfo decoder_model_info(const DecoderConfig& c, const std::string& family,
+                                     const nlohmann::json& config) {
+  plugin::ModelInfo info;
+  info.family = family;
+  info.vocab_size = c.vocab_size;
+  info.hidden_size = c.hidden_size;
+  info.num_layers = c.num_hidden_layers;
+  info.max_context = c.max_position_embeddings;
+  for (int i = 0; i < c.num_hidden_layers; ++i)
+    info.kv.push_back({c.num_key_value_heads, c.head_dim, c.sliding_window[size_t(i)]});
+  info.position_rows = c.mrope_section.empty() ? 1 : 3;
+  info.parameters = c.parameters();
+  info.dtype = config.value("torch_dtype", "");
+  return info;
 }
 
 void Decoder::set_rope(const RopeTable& t) {

@@ -29,12 +29,15 @@ struct DecoderWeights {
 DecoderWeights load_decoder_weights(const DecoderConfig& c, plugin::WeightSource& src,
                                     const std::string& prefix = "model.");
 
+// The host's view of a model whose text part is this decoder: sizes, one KV layer per decoder
+// layer, parameter count (of the decoder), torch_dtype of `config`.
+plugin::ModelInfo decoder_model_info(const DecoderConfig& c, const std::string& family,
+                                     const nlohmann::json& config);
+
 class Decoder {
  public:
   Decoder(DecoderConfig config, DecoderWeights weights, std::shared_ptr<sdk::Device> device);
   const DecoderConfig& config() const { return config_; }
-  // One KV layer spec per decoder layer (heads, head_dim, sliding window).
-  std::vector<sdk::KvLayerSpec> kv_layers() const;
 
   // f32 [T, hidden] embeddings of b.tokens, with b.images' features over their rows.
   sdk::Tensor embed(sdk::Graph& g, const plugin::Batch& b) const;

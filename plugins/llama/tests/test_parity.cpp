@@ -14,15 +14,6 @@
 namespace vkllm::test {
 namespace {
 
-template <class T>
-std::vector<T> read_tensor(const core::SafetensorsFile& f, const std::string& name) {
-  const auto& t = f.tensors().at(name);
-  auto b = f.bytes(t);
-  std::vector<T> v(b.size() / sizeof(T));
-  std::memcpy(v.data(), b.data(), b.size());
-  return v;
-}
-
 class LlamaParity : public ::testing::TestWithParam<std::string> {};
 
 // Logit tolerance: the KV cache holds keys and values in f16 (transformers keeps f32), which
@@ -32,9 +23,9 @@ constexpr double kLogitTolerance = 5e-3;
 TEST_P(LlamaParity, LogitsAndGreedyMatchTransformers) {
   std::string dir = std::string(VKLLM_TEST_DATA) + "/llama/" + GetParam();
   core::SafetensorsFile ref(dir + "/reference.safetensors");
-  auto ids = read_tensor<int32_t>(ref, "input_ids");
-  auto want = read_tensor<float>(ref, "logits");
-  auto greedy = read_tensor<int32_t>(ref, "greedy");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto want = ref.values<float>("logits");
+  auto greedy = ref.values<int32_t>("greedy");
   auto engine = Engine::load(dir);
   Request r;
   r.prompt_ids = ids;
@@ -61,8 +52,8 @@ TEST(LlamaQuantized, Q8AndQ4StayCloseToF32) {
   // parity of quantized kernels is checked op by op in sdk/tests/test_matmul.cpp.
   std::string dir = std::string(VKLLM_TEST_DATA) + "/llama/llama3";
   core::SafetensorsFile ref(dir + "/reference.safetensors");
-  auto ids = read_tensor<int32_t>(ref, "input_ids");
-  auto want = read_tensor<float>(ref, "logits");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto want = ref.values<float>("logits");
   for (auto [q, tol] : {std::pair{"q8_0", 0.03}, std::pair{"q4_0", 0.5}}) {
     auto engine = Engine::load(dir, {.quantize = q});
     Request r;

@@ -13,15 +13,6 @@ inline std::string qwen_vl_dir(const std::string& variant) {
   return std::string(VKLLM_TEST_DATA) + "/qwen_vl/" + variant;
 }
 
-template <class T>
-std::vector<T> read_tensor(const core::SafetensorsFile& f, const std::string& name) {
-  const auto& t = f.tensors().at(name);
-  auto b = f.bytes(t);
-  std::vector<T> v(b.size() / sizeof(T));
-  std::memcpy(v.data(), b.data(), b.size());
-  return v;
-}
-
 // The images of each reference case, in prompt order (tests/data/images).
 inline std::vector<std::string> case_images(const std::string& c) {
   std::string d = std::string(VKLLM_TEST_DATA) + "/images/";

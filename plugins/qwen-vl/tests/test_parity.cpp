@@ -25,9 +25,9 @@ TEST_P(Parity, LogitsAndGreedyMatchTransformers) {
   auto [variant, which] = GetParam();
   std::string dir = qwen_vl_dir(variant);
   core::SafetensorsFile ref(dir + "/reference_" + std::string(which) + ".safetensors");
-  auto ids = read_tensor<int32_t>(ref, "input_ids");
-  auto want = read_tensor<float>(ref, "logits");
-  auto greedy = read_tensor<int32_t>(ref, "greedy");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto want = ref.values<float>("logits");
+  auto greedy = ref.values<int32_t>("greedy");
   auto engine = Engine::load(dir);
   Request r;
   r.prompt_ids = ids;
@@ -52,8 +52,8 @@ TEST_P(Parity, CollapsedPlaceholdersAreExpanded) {
   auto [variant, which] = GetParam();
   std::string dir = qwen_vl_dir(variant);
   core::SafetensorsFile ref(dir + "/reference_" + std::string(which) + ".safetensors");
-  auto ids = read_tensor<int32_t>(ref, "input_ids");
-  auto greedy = read_tensor<int32_t>(ref, "greedy");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto greedy = ref.values<int32_t>("greedy");
   std::vector<int32_t> collapsed;
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] != 297 || i == 0 || ids[i - 1] != 297) collapsed.push_back(ids[i]);

@@ -28,8 +28,8 @@ TEST(ImagePrompt, ExpansionAndPositionsMatchTheReference) {
   for (const char* which : kCases) {
     core::SafetensorsFile ref(qwen_vl_dir("qwen2_vl") + "/reference_" + std::string(which) +
                               ".safetensors");
-    auto ids = read_tensor<int32_t>(ref, "input_ids");
-    auto pos = read_tensor<int32_t>(ref, "position_ids");
+    auto ids = ref.values<int32_t>("input_ids");
+    auto pos = ref.values<int32_t>("position_ids");
     std::vector<core::Image> images;
     for (const auto& f : case_images(which)) images.push_back(core::load_image(f));
     auto p = core::layout_images(ids, images, spec(), options(), 1);

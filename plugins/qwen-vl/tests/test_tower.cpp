@@ -35,10 +35,10 @@ TEST_P(Tower, BlocksAndMergedFeaturesMatchTransformers) {
   qwen_vl::VisionTower tower(qwen_vl::VisionConfig::parse(config), store, "visual.", *device);
 
   core::SafetensorsFile ref(dir + "/reference_" + std::string(which) + ".safetensors");
-  auto pixels = read_tensor<float>(ref, "pixel_values");
-  auto grids = read_tensor<int32_t>(ref, "image_grid_thw");
-  auto blocks = read_tensor<float>(ref, "vision_blocks");
-  auto merged = read_tensor<float>(ref, "image_embeds");
+  auto pixels = ref.values<float>("pixel_values");
+  auto grids = ref.values<int32_t>("image_grid_thw");
+  auto blocks = ref.values<float>("vision_blocks");
+  auto merged = ref.values<float>("image_embeds");
   const int64_t cols = 1176, dim = tower.config().dim, out = tower.config().out_dim;
   int64_t row = 0;
   for (size_t i = 0; i < grids.size() / 3; ++i) {
