@@ -87,7 +87,8 @@ vkllm_status vkllm_engine_load(const char* model_dir, const char* quantize, int6
 void vkllm_engine_options_default(vkllm_engine_options* o) {
   if (!o) return;
   *o = vkllm_engine_options{
-      sizeof(vkllm_engine_options), nullptr, 0, 512, 16, 32, 1, 0, 0, nullptr, nullptr, 4};
+      sizeof(vkllm_engine_options), nullptr, 0, 512, 16, 32, 1, 0, 0, nullptr, nullptr, 4,
+      uint64_t(256) << 20,          0};
 }
 
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
@@ -113,6 +114,8 @@ vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_opti
     if (options->draft_model) o.draft_model = options->draft_model;
     if (options->draft_quantize) o.draft_quantize = options->draft_quantize;
     o.draft_tokens = options->draft_tokens;
+    o.image_cache_bytes = options->image_cache_bytes;
+    o.max_image_pixels = options->max_image_pixels;
     auto e = std::make_unique<vkllm_engine>();
     e->engine = vkllm::Engine::load(model_dir, o);
     *out = e.release();

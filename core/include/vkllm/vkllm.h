@@ -55,6 +55,8 @@ typedef struct vkllm_engine_options {
   const char* draft_model; /* NULL, or a smaller model with the same tokenizer (speculative) */
   const char* draft_quantize; /* NULL, "q8_0" or "q4_0" */
   int32_t draft_tokens;       /* tokens the draft proposes per step */
+  uint64_t image_cache_bytes; /* vision models: feature cache budget (default 256 MiB; 0: off) */
+  int64_t max_image_pixels;   /* vision models: > 0 caps the resized image (default 0) */
 } vkllm_engine_options;
 void vkllm_engine_options_default(vkllm_engine_options* o);
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,

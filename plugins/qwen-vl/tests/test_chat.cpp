@@ -84,10 +84,36 @@ TEST(VisionChat, CApiTakesImages) {
   EXPECT_EQ(encoded, 1);  // the same image twice: encoded once
   EXPECT_EQ(cached, 1);
   EXPECT_GT(ms, 0);
+  // The same image in a prompt that starts differently (no chat template: the image comes
+  // first) is not in the prefix cache; its features come from the feature cache.
+  ASSERT_EQ(vkllm_engine_generate_images(e, "Again.", 0, images, 1, &s, nullptr, nullptr, nullptr),
+            VKLLM_OK);
+  ASSERT_EQ(vkllm_engine_last_image_stats(e, &encoded, &cached, nullptr), VKLLM_OK);
+  EXPECT_EQ(encoded, 0);
+  EXPECT_EQ(cached, 1);
   const char* bad[] = {"/nonexistent/x.png"};
   EXPECT_EQ(vkllm_engine_generate_images(e, "Hi", 1, bad, 1, &s, nullptr, nullptr, nullptr),
             VKLLM_ERROR_INPUT);
   EXPECT_NE(std::string(vkllm_last_error()).find("/nonexistent/x.png"), std::string::npos);
+  vkllm_engine_free(e);
+  // Options: no feature cache, images capped at 56x56 pixels (the 61x47 image: 4 tokens).
+  vkllm_engine_options o;
+  vkllm_engine_options_default(&o);
+  EXPECT_EQ(o.image_cache_bytes, uint64_t(256) << 20);
+  o.image_cache_bytes = 0;
+  o.max_image_pixels = 56 * 56;
+  ASSERT_EQ(vkllm_engine_load_ex(qwen_vl_dir("qwen2_vl").c_str(), &o, &e), VKLLM_OK)
+      << vkllm_last_error();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(vkllm_engine_generate_images(e, "Hi", 0, images, 1, &s, nullptr, nullptr, nullptr),
+              VKLLM_OK)
+        << vkllm_last_error();
+    ASSERT_EQ(vkllm_engine_last_image_stats(e, &encoded, &cached, nullptr), VKLLM_OK);
+    EXPECT_EQ(encoded, i == 0 ? 1 : 0);  // the second request reuses the prefix (same prompt)
+  }
+  vkllm_stats st;
+  ASSERT_EQ(vkllm_engine_last_stats(e, &st), VKLLM_OK);
+  EXPECT_EQ(st.prompt_tokens, 1 + 4 + 1 + 2);  // start, 4 image tokens, end, "Hi"
   vkllm_engine_free(e);
 }
 
