@@ -47,6 +47,29 @@ TEST_P(Parity, LogitsAndGreedyMatchTransformers) {
   EXPECT_EQ(res.images_encoded, int64_t(case_images(which).size()));
 }
 
+// Prefill in chunks of 5 tokens cuts through the images' runs: every chunk gets its rows of the
+// features and its M-RoPE positions; the logits stay those of transformers.
+TEST_P(Parity, ChunksCuttingThroughImages) {
+  auto [variant, which] = GetParam();
+  std::string dir = qwen_vl_dir(variant);
+  core::SafetensorsFile ref(dir + "/reference_" + std::string(which) + ".safetensors");
+  auto want = ref.values<float>("logits");
+  EngineOptions o;
+  o.prefill_chunk = 5;
+  auto engine = Engine::load(dir, o);
+  Request r;
+  r.prompt_ids = ref.values<int32_t>("input_ids");
+  for (const auto& f : case_images(which)) r.images.push_back({f, {}});
+  r.prompt_logits = true;
+  r.max_tokens = 1;
+  auto res = engine->generate(r);
+  ASSERT_EQ(res.prompt_logits.size(), want.size());
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    worst = std::max(worst, std::abs(double(res.prompt_logits[i]) - double(want[i])));
+  EXPECT_LT(worst, kLogitTolerance);
+}
+
 // The same prompt with one placeholder per image (expanded by the host) gives the same result.
 TEST_P(Parity, CollapsedPlaceholdersAreExpanded) {
   auto [variant, which] = GetParam();
