@@ -94,14 +94,11 @@ ModelSummary inspect(const std::string& folder, const PluginHost& plugins,
   s.info = family->describe(r.config);
   s.dtype = r.config.value("torch_dtype", "");
   // Parameters and sizes from the checkpoint headers (no weights are read).
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(folder)) {
-    if (e.path().extension() == ".safetensors") files.push_back(e.path());
-  }
+  std::vector<std::string> files = weight_files(folder);
   bool mlx = r.config.contains("quantization");
   int bits = mlx ? r.config["quantization"].value("bits", 4) : 0;
   for (const auto& f : files) {
-    SafetensorsFile st(f.string());
+    SafetensorsFile st(f);
     for (const auto& [name, t] : st.tensors()) {
       bool is_qparam = mlx && (name.ends_with(".scales") || name.ends_with(".biases"));
       int64_t n = t.numel();

@@ -125,6 +125,13 @@ TEST(Cli, InspectAndPlugins) {
   auto p = vkllm("plugins");
   EXPECT_EQ(p.rc, 0);
   EXPECT_NE(p.text.find("libvkllm-llama.so"), std::string::npos) << p.text;
+  EXPECT_NE(p.text.find("libvkllm-qwen-vl.so"), std::string::npos) << p.text;
+  // Only the weight files count: the folder's reference_*.safetensors are not parameters.
+  o = vkllm("inspect " + std::string(VKLLM_TEST_DATA) + "/qwen_vl/qwen2_5_vl --json");
+  ASSERT_EQ(o.rc, 0) << o.text;
+  j = nlohmann::json::parse(o.text);
+  EXPECT_EQ(j["family"], "qwen-vl");
+  EXPECT_EQ(j["parameters"].get<int64_t>(), 217504);
 }
 
 TEST(Cli, MissingFolder) {

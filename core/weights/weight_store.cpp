@@ -50,10 +50,7 @@ std::string module_of(const std::string& name) {
 
 }  // namespace
 
-WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config,
-                         std::shared_ptr<sdk::Device> device, WeightOptions options)
-    : folder_(folder), device_(std::move(device)), options_(options) {
-  if (config.contains("quantization")) quant_ = config["quantization"];
+std::vector<std::string> weight_files(const std::string& folder) {
   fs::path dir(folder);
   std::vector<fs::path> shards;
   fs::path index = dir / "model.safetensors.index.json";
@@ -98,8 +95,18 @@ WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config
     throw ModelError(
         fmt::format("{}: no model.safetensors (or shards with an index) found", folder));
   }
+  std::vector<std::string> out;
+  for (const auto& p : shards) out.push_back(p.string());
+  return out;
+}
+
+WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config,
+                         std::shared_ptr<sdk::Device> device, WeightOptions options)
+    : folder_(folder), device_(std::move(device)), options_(options) {
+  if (config.contains("quantization")) quant_ = config["quantization"];
+  std::vector<std::string> shards = weight_files(folder);
   for (const auto& p : shards) {
-    files_.push_back(std::make_unique<SafetensorsFile>(p.string()));
+    files_.push_back(std::make_unique<SafetensorsFile>(p));
     bytes_total_ += files_.back()->tensors().empty() ? 0 : fs::file_size(p);
     const auto& f = *files_.back();
     for (const auto& [name, t] : f.tensors()) {

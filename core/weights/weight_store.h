@@ -24,6 +24,11 @@ struct WeightOptions {
   std::function<void(uint64_t, uint64_t)> progress;
 };
 
+// The safetensors files holding a folder's weights: the shards its model.safetensors.index.json
+// names, else model.safetensors, else every *.safetensors (sorted). ModelError when there are
+// none or the index is bad.
+std::vector<std::string> weight_files(const std::string& folder);
+
 class WeightStore : public plugin::WeightSource {
  public:
   // config: the normalised config (for its "quantization" block). Throws ModelError when the
