@@ -2,7 +2,6 @@
 // session whose cached prefix later requests reuse.
 #include <fmt/format.h>
 
-#include <chrono>
 #include <filesystem>
 #include <mutex>
 
@@ -76,11 +75,6 @@ void load_draft(Engine::Impl& impl, const std::string& dir, const EngineOptions&
                                              .prefix_cache = opt.prefix_cache,
                                              .max_kv_size = opt.max_kv_size});
   impl.draft_tokens = opt.draft_tokens;
-}
-
-double now_ms() {
-  using namespace std::chrono;
-  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
 
 // The prompt's images: decoded, laid into the ids, and encoded (or taken from the feature
@@ -198,10 +192,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
                                         .cache_tokens = opt.cache_tokens});
   if (!opt.draft_model.empty()) load_draft(*impl, dir, opt, lo);
   if (const plugin::VisionSpec* spec = impl->model->model().vision()) {
-    fs::path pp = fs::path(dir) / "preprocessor_config.json";
-    nlohmann::json ppj;
-    if (fs::exists(pp)) ppj = core::read_json_file(pp.string());
-    impl->patches = core::patch_options(*spec, ppj, pp.string());
+    impl->patches = core::patch_options(*spec, dir);
     if (opt.max_image_pixels > 0) {
       if (opt.max_image_pixels < impl->patches.min_pixels) {
         throw InputError(fmt::format("max_image_pixels {} is below the processor's min_pixels {}",
@@ -314,13 +305,13 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
       throw InputError(fmt::format("{}: the model ({}) takes no images", impl_->desc.folder,
                                    impl_->desc.model_type));
     }
-    double t = now_ms();
+    double t = core::now_ms();
     vision.emplace();
     vision->prompt =
         core::layout_images(std::move(ids), decode_images(images), *spec, impl_->patches,
                             impl_->tokenizer ? impl_->tokenizer->bos_id() : std::nullopt);
     ids = vision->prompt.ids;
-    vision_ms += now_ms() - t;
+    vision_ms += core::now_ms() - t;
     // Before the tower runs: a prompt that cannot fit fails now, naming the images' share.
     const core::Session& s = *impl_->session;
     if (!s.rotating() && int64_t(ids.size()) > s.context()) {
@@ -371,9 +362,9 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   std::span<const int32_t> rest(ids.data() + common, ids.size() - common);
   std::vector<int32_t> rest_positions;
   if (vision) {
-    double t = now_ms();
+    double t = core::now_ms();
     encode_images(*impl_, *vision, int64_t(common));
-    vision_ms += now_ms() - t;
+    vision_ms += core::now_ms() - t;
     const auto& vp = vision->prompt;
     p.prompt_keys = std::span(vp.keys).subspan(common);
     if (!vp.positions.empty()) {

@@ -32,12 +32,13 @@ uint64_t splitmix(uint64_t& x) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
 }
+}  // namespace
+
 double now_ms() {
   return std::chrono::duration<double, std::milli>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-}  // namespace
 
 Sampler::Sampler(const SamplingParams& p) : p_(p) {
   if (p.temperature < 0 || p.top_k < 0 || p.top_p <= 0 || p.top_p > 1 || p.min_p < 0 ||

@@ -126,6 +126,9 @@ class Sampler {
   uint64_t state_;
 };
 
+// Milliseconds of a steady clock (timings of prefill, decode and images).
+double now_ms();
+
 // Continues the session's sequence with `prompt` and then generated tokens. tokenizer may be
 // null (ids in, ids out; stop strings then need a tokenizer and are rejected).
 GenerateResult generate(Session& session, const Tokenizer* tokenizer,

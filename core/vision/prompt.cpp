@@ -3,14 +3,18 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 
+#include "core/model.h"
 #include "sdk/base/error.h"
 #include "sdk/nn/mrope_positions.h"
 
 namespace vkllm::core {
 
-PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json& pp,
-                           const std::string& where) {
+PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& folder) {
+  const std::string where = (std::filesystem::path(folder) / "preprocessor_config.json").string();
+  nlohmann::json pp;
+  if (std::filesystem::exists(where)) pp = read_json_file(where);
   PatchOptions o;
   o.patch_size = spec.patch_size;
   o.merge_size = spec.merge_size;

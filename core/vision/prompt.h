@@ -15,10 +15,9 @@
 
 namespace vkllm::core {
 
-// PatchOptions for a spec and the folder's preprocessor_config.json (null when absent: the
-// processor's defaults). `where` names the file in errors.
-PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json& preprocessor,
-                           const std::string& where);
+// PatchOptions for a spec and a model folder's preprocessor_config.json (the processor's
+// defaults where the file is absent). ModelError naming the file when it is invalid.
+PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& folder);
 
 struct PromptImage {
   Patches patches;

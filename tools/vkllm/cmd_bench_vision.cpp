@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <random>
 
 #include "commands.h"
@@ -38,10 +37,7 @@ void profile_tower(const std::string& dir, const std::string& image, const std::
   auto model = core::LoadedModel::load(dir, dev, host, lo);
   const plugin::VisionSpec* spec = model->model().vision();
   if (!spec) throw InputError(dir + ": not a vision model");
-  nlohmann::json pp;
-  std::string ppath = dir + "/preprocessor_config.json";
-  if (std::filesystem::exists(ppath)) pp = core::read_json_file(ppath);
-  auto opt = core::patch_options(*spec, pp, ppath);
+  auto opt = core::patch_options(*spec, dir);
   auto prompt = core::layout_images({}, {core::load_image(image)}, *spec, opt, std::nullopt);
   const auto& pi = prompt.images[0];
   plugin::ImagePatches p{pi.patches.values, pi.patches.rows, pi.patches.cols, pi.patches.grid_thw};
