@@ -1,6 +1,9 @@
 #pragma once
 // Reading the transformers references of tests/data/qwen_vl (tools/fixtures/make_qwen_vl.py).
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -11,6 +14,13 @@ namespace vkllm::test {
 
 inline std::string qwen_vl_dir(const std::string& variant) {
   return std::string(VKLLM_TEST_DATA) + "/qwen_vl/" + variant;
+}
+
+// max |a[i] - b[i]| over the first n values.
+inline double max_abs_diff(std::span<const float> a, const float* b, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
+  return m;
 }
 
 // The images of each reference case, in prompt order (tests/data/images).

@@ -38,9 +38,7 @@ TEST_P(Parity, LogitsAndGreedyMatchTransformers) {
   r.ignore_eos = true;
   auto res = engine->generate(r);
   ASSERT_EQ(res.prompt_logits.size(), want.size());
-  double worst = 0;
-  for (size_t i = 0; i < want.size(); ++i)
-    worst = std::max(worst, std::abs(double(res.prompt_logits[i]) - double(want[i])));
+  double worst = max_abs_diff(res.prompt_logits, want.data(), want.size());
   EXPECT_LT(worst, kLogitTolerance) << variant << " " << which;
   std::printf("%s %s: max |logit - transformers| = %.2e\n", variant, which, worst);
   EXPECT_EQ(res.ids, greedy) << variant << " " << which;
@@ -64,10 +62,7 @@ TEST_P(Parity, ChunksCuttingThroughImages) {
   r.max_tokens = 1;
   auto res = engine->generate(r);
   ASSERT_EQ(res.prompt_logits.size(), want.size());
-  double worst = 0;
-  for (size_t i = 0; i < want.size(); ++i)
-    worst = std::max(worst, std::abs(double(res.prompt_logits[i]) - double(want[i])));
-  EXPECT_LT(worst, kLogitTolerance);
+  EXPECT_LT(max_abs_diff(res.prompt_logits, want.data(), want.size()), kLogitTolerance);
 }
 
 // The same prompt with one placeholder per image (expanded by the host) gives the same result.

@@ -16,12 +16,6 @@
 namespace vkllm::test {
 namespace {
 
-double max_abs_diff(std::span<const float> a, const float* b, size_t n) {
-  double m = 0;
-  for (size_t i = 0; i < n; ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
-  return m;
-}
-
 class Tower : public ::testing::TestWithParam<std::tuple<const char*, const char*>> {};
 
 TEST_P(Tower, BlocksAndMergedFeaturesMatchTransformers) {
