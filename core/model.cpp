@@ -13,16 +13,6 @@
 namespace vkllm::core {
 namespace fs = std::filesystem;
 
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ModelError(fmt::format("{}: cannot open", path));
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw ModelError(fmt::format("{}: not valid JSON: {}", path, e.what()));
-  }
-}
-
 namespace {
 
 struct Routed {

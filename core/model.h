@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "core/json_file.h"
 #include "core/plugin_host.h"
 #include "registry/registry.h"
 #include "sdk/plugin_api/family.h"
@@ -18,9 +19,6 @@ struct LoadOptions {
   // Called with (bytes uploaded, total bytes) while weights load (for progress bars).
   std::function<void(uint64_t, uint64_t)> progress;
 };
-
-// config.json of a folder, parsed; throws ModelError naming the file.
-nlohmann::json read_json_file(const std::string& path);
 
 class LoadedModel {
  public:

@@ -529,7 +529,9 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     Value indent = a.get(0, "indent", Value(None{}));
     Value seps = a.get(1000, "separators", Value(None{}));
     bool sort_keys = a.get(1001, "sort_keys", Value(false)).truthy();
-    int ind = indent.is_int() ? int(indent.as_int()) : -1;
+    if (indent.is_int() && indent.as_int() > 1024)
+      throw TemplateError("tojson: indent larger than 1024 is not supported", line);
+    int ind = indent.is_int() ? int(std::max<int64_t>(indent.as_int(), 0)) : -1;
     std::string item_sep = ind >= 0 ? "," : ", ", key_sep = ": ";
     if (seps.is_array() && seps.array().size() == 2) {
       item_sep = seps.array()[0].str();
@@ -636,6 +638,9 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
   if (name == "attr") return get_attr(v, a.get(0, "name").str(), line);
   if (name == "indent") {
     int64_t width = a.get(0, "width", Value(int64_t(4))).is_int() ? a.get(0, "width", Value(int64_t(4))).as_int() : 4;
+    width = std::max<int64_t>(width, 0);
+    Interpreter::check_size(uint64_t(width) * (1 + std::count(v.str().begin(), v.str().end(), '\n')),
+                            false, line);
     bool first = a.get(1, "first", Value(false)).truthy();
     bool blank = a.get(2, "blank", Value(false)).truthy();
     std::string pad(size_t(width), ' '), s = v.str(), out;
@@ -658,6 +663,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     int64_t w = a.get(0, "width", Value(int64_t(80))).as_int();
     int64_t n = py_len(Value(s), line);
     if (n >= w) return s;
+    Interpreter::check_size(uint64_t(w), false, line);
     size_t left = size_t((w - n) / 2), right = size_t(w - n) - left;
     return std::string(left, ' ') + s + std::string(right, ' ');
   }

@@ -6,11 +6,56 @@
 
 #include "core/jinja/error.h"
 #include "core/jinja/template.h"
+#include "core/limits.h"
 
 namespace vkllm::core::jinja {
 
-namespace {
-constexpr int kMaxDepth = 200;
+// Frames of exec_node and eval: bounds the interpreter's stack whatever the template nests
+// (blocks, expressions, macro recursion).
+constexpr int kMaxNesting = 2048;
+
+struct Interpreter::Nesting {
+  Interpreter& in;
+  Nesting(Interpreter& i, int line) : in(i) {
+    if (++in.nesting_ > kMaxNesting) {
+      --in.nesting_;
+      throw TemplateError(fmt::format("the template nests deeper than {} levels", kMaxNesting),
+                          line);
+    }
+  }
+  ~Nesting() { --in.nesting_; }
+  Nesting(const Nesting&) = delete;
+  Nesting& operator=(const Nesting&) = delete;
+};
+
+void Interpreter::step(int line) {
+  if (++steps_ > limits::kTemplateSteps) {
+    throw TemplateError(fmt::format("the template ran more than {} loop iterations and macro "
+                                    "calls (the limit per render)",
+                                    limits::kTemplateSteps),
+                        line);
+  }
+}
+
+void Interpreter::check_size(uint64_t n, bool is_list, int line) {
+  if (is_list && n > limits::kTemplateSteps) {
+    throw TemplateError(
+        fmt::format("a list of {} items is longer than the limit of {}", n, limits::kTemplateSteps),
+        line);
+  }
+  if (!is_list && n > limits::kTemplateOutputBytes) {
+    throw TemplateError(fmt::format("a string of {} bytes is longer than the {} MiB limit", n,
+                                    limits::kTemplateOutputBytes >> 20),
+                        line);
+  }
+}
+
+Value Interpreter::eval(const Expr& e) {
+  Nesting guard(*this, e.line);
+  Value v = eval_expr(e);
+  if (v.is_string()) check_size(v.as_string().size(), false, e.line);
+  if (v.is_array()) check_size(v.array().size(), true, e.line);
+  return v;
 }
 
 Interpreter::Interpreter(std::shared_ptr<Object> globals, std::function<std::time_t()> now)
@@ -68,8 +113,12 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
   undefined_check(a);
   undefined_check(b);
   if (op == "+") {
-    if (a.is_string() && b.is_string()) return a.as_string() + b.as_string();
+    if (a.is_string() && b.is_string()) {
+      check_size(uint64_t(a.as_string().size()) + b.as_string().size(), false, line);
+      return a.as_string() + b.as_string();
+    }
     if (a.is_array() && b.is_array()) {
+      check_size(uint64_t(a.array().size()) + b.array().size(), true, line);
       Array r = a.array();
       r.insert(r.end(), b.array().begin(), b.array().end());
       return r;
@@ -78,6 +127,7 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
   if (op == "*" && ((a.is_string() && b.is_int()) || (a.is_int() && b.is_string()))) {
     const std::string& s = a.is_string() ? a.as_string() : b.as_string();
     int64_t n = a.is_int() ? a.as_int() : b.as_int();
+    if (n > 0 && !s.empty()) check_size(uint64_t(n) > limits::kTemplateOutputBytes ? uint64_t(n) : uint64_t(n) * s.size(), false, line);
     std::string r;
     for (int64_t i = 0; i < n; ++i) r += s;
     return r;
@@ -91,9 +141,15 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
   bool ints = !a.is_float() && !b.is_float();
   double x = a.as_double(), y = b.as_double();
   auto ival = [](const Value& v) { return v.is_bool() ? int64_t(v.as_bool()) : v.as_int(); };
-  if (op == "+") return ints ? Value(ival(a) + ival(b)) : Value(x + y);
-  if (op == "-") return ints ? Value(ival(a) - ival(b)) : Value(x - y);
-  if (op == "*") return ints ? Value(ival(a) * ival(b)) : Value(x * y);
+  // Python's integers do not overflow; ours are 64-bit and say so rather than wrap.
+  auto checked = [&](bool (*f)(int64_t, int64_t, int64_t*)) {
+    int64_t r = 0;
+    if (f(ival(a), ival(b), &r)) throw TemplateError("integer overflow (beyond 64 bits)", line);
+    return Value(r);
+  };
+  if (op == "+") return ints ? checked([](int64_t p, int64_t q, int64_t* r) { return __builtin_add_overflow(p, q, r); }) : Value(x + y);
+  if (op == "-") return ints ? checked([](int64_t p, int64_t q, int64_t* r) { return __builtin_sub_overflow(p, q, r); }) : Value(x - y);
+  if (op == "*") return ints ? checked([](int64_t p, int64_t q, int64_t* r) { return __builtin_mul_overflow(p, q, r); }) : Value(x * y);
   if (op == "/") {
     if (y == 0) throw TemplateError("division by zero", line);
     return x / y;
@@ -102,6 +158,7 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
     if (y == 0) throw TemplateError("integer division or modulo by zero", line);
     if (ints) {
       int64_t p = ival(a), q = ival(b);
+      if (p == INT64_MIN && q == -1) throw TemplateError("integer overflow (beyond 64 bits)", line);
       int64_t d = p / q, m = p % q;
       if (m != 0 && ((m < 0) != (q < 0))) {
         d -= 1;
@@ -114,16 +171,24 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
   }
   if (op == "**") {
     if (ints && ival(b) >= 0) {
-      int64_t r = 1, base = ival(a);
-      for (int64_t i = 0; i < ival(b); ++i) r *= base;
-      return r;
+      int64_t p = 1, base = ival(a);
+      for (int64_t i = 0; i < ival(b); ++i) {
+        if (__builtin_mul_overflow(p, base, &p))
+          throw TemplateError("integer overflow (beyond 64 bits)", line);
+        if (p == 0 || p == 1) break;  // stays there (base 0 or 1)
+        if (p == -1 || base == -1) {    // base -1: the sign alternates
+          p = (ival(b) % 2 == 0) ? 1 : -1;
+          break;
+        }
+      }
+      return p;
     }
     return std::pow(x, y);
   }
   throw TemplateError("unknown operator " + op, line);
 }
 
-Value Interpreter::eval(const Expr& e) {
+Value Interpreter::eval_expr(const Expr& e) {
   switch (e.kind) {
     case Expr::Literal:
       return e.literal;
@@ -271,9 +336,12 @@ Value Interpreter::call_macro(const Node& m, const std::vector<std::weak_ptr<Obj
     if (!s) throw TemplateError("macro called after its scope ended", line);
     closure.push_back(std::move(s));
   }
-  if (++depth_ > kMaxDepth) {
+  step(line);
+  if (++depth_ > limits::kTemplateMacroDepth) {
     depth_ = 0;
-    throw TemplateError("macro recursion is too deep", line);
+    throw TemplateError(fmt::format("macro recursion is deeper than {} calls",
+                                    limits::kTemplateMacroDepth),
+                        line);
   }
   auto frame = std::make_shared<Object>();
   std::vector<Value> extra;
@@ -314,12 +382,15 @@ void Interpreter::exec(const Body& body, std::string& out) {
 }
 
 void Interpreter::exec_node(const Node& n, std::string& out) {
+  Nesting guard(*this, n.line);
   switch (n.kind) {
     case Node::Text:
       out += n.text;
+      check_size(out.size(), false, n.line);
       return;
     case Node::Output:
       out += eval(*n.expr).str();
+      check_size(out.size(), false, n.line);
       return;
     case Node::Block:
       exec(n.body, out);
@@ -341,6 +412,7 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
         for (const auto& [k, v] : it.object_ref().items()) items.push_back(Value(k));
       else if (it.is_string()) {
         const std::string& s = it.as_string();
+        check_size(s.size(), true, n.line);
         for (size_t i = 0; i < s.size();) {
           unsigned char c = static_cast<unsigned char>(s[i]);
           size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 0xe ? 3 : 4;
@@ -366,6 +438,7 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
       if (n.filter) {  // "for x in xs if cond": filter before loop.* counts
         Array kept;
         for (const auto& item : items) {
+          step(n.line);
           auto frame = std::make_shared<Object>();
           unpack(*frame, item);
           scopes_.push_back(frame);
@@ -381,6 +454,7 @@ void Interpreter::exec_node(const Node& n, std::string& out) {
       }
       int64_t len = int64_t(items.size());
       for (int64_t i = 0; i < len; ++i) {
+        step(n.line);
         auto frame = std::make_shared<Object>();
         unpack(*frame, items[size_t(i)]);
         auto loop = std::make_shared<Object>();
@@ -573,8 +647,20 @@ void check_names(const Body& body) {
 }
 }  // namespace
 
+namespace {
+const std::string& within_limit(const std::string& source) {
+  if (source.size() > limits::kTemplateBytes) {
+    throw TemplateError(fmt::format("a template of {} bytes is longer than the {} KiB limit",
+                                    source.size(), limits::kTemplateBytes >> 10),
+                        0);
+  }
+  return source;
+}
+}  // namespace
+
 Template::Template(const std::string& source, TemplateOptions opt)
-    : root_(parse_template(without_trailing_newline(source), opt.trim_blocks, opt.lstrip_blocks)),
+    : root_(parse_template(without_trailing_newline(within_limit(source)), opt.trim_blocks,
+                           opt.lstrip_blocks)),
       opt_(std::move(opt)) {
   check_names(root_->body);
 }

@@ -22,7 +22,13 @@ class Interpreter {
   Interpreter(std::shared_ptr<Object> globals, std::function<std::time_t()> now);
 
   void exec(const Body& body, std::string& out);
+  // Evaluates e within the render's limits (core/limits.h): nesting, and the size of the
+  // strings and lists it makes.
   Value eval(const Expr& e);
+  // Counts one loop iteration or macro call against the render's step limit.
+  void step(int line);
+  // Throws when a string or list of `n` bytes / items would pass the render's size limits.
+  static void check_size(uint64_t n, bool is_list, int line);
 
   // Built-ins (builtins.cpp).
   Value apply_filter(const std::string& name, const Value& v, Args& args, int line);
@@ -38,6 +44,8 @@ class Interpreter {
 
  private:
   void exec_node(const Node& n, std::string& out);
+  Value eval_expr(const Expr& e);
+  struct Nesting;
   Value call_macro(const Node& macro, const std::vector<std::weak_ptr<Object>>& closure, Args& args,
                    const Value& caller, int line);
   Value compare(const std::string& op, const Value& a, const Value& b, int line);
@@ -45,7 +53,9 @@ class Interpreter {
 
   std::vector<std::shared_ptr<Object>> scopes_;
   std::function<std::time_t()> now_;
-  int depth_ = 0;
+  int depth_ = 0;    // macro calls in progress
+  int nesting_ = 0;  // exec_node / eval frames in progress
+  uint64_t steps_ = 0;
 };
 
 // Defines the global functions (range, namespace, dict, raise_exception, strftime_now, ...).

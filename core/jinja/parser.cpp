@@ -7,6 +7,7 @@
 
 #include "core/jinja/ast.h"
 #include "core/jinja/error.h"
+#include "core/limits.h"
 
 namespace vkllm::core::jinja {
 namespace {
@@ -255,6 +256,8 @@ std::vector<Token> tokenize(const std::string& s, int line) {
 }
 
 // ------------------------------------------------------------------- parser
+constexpr size_t kMaxTagNodes = 4096;
+
 class ExprParser {
  public:
   ExprParser(std::vector<Token> toks, int line) : t_(std::move(toks)), line_(line) {}
@@ -280,9 +283,27 @@ class ExprParser {
     throw TemplateError(fmt::format("{} near {}", what, near), line_);
   }
 
-  ExprPtr mk(Expr::Kind k) { return std::make_shared<Expr>(k, line_); }
+  ExprPtr mk(Expr::Kind k) {
+    // Bounds the tree of one tag: left-associative chains (a + b + c ...) grow without
+    // recursion here but evaluate and free recursively.
+    if (++nodes_ > kMaxTagNodes)
+      fail(fmt::format("expression of more than {} parts", kMaxTagNodes));
+    return std::make_shared<Expr>(k, line_);
+  }
+  // Counts one level of the parser's recursion (parentheses, unary operators, 'not').
+  struct Level {
+    ExprParser& p;
+    explicit Level(ExprParser& parser) : p(parser) {
+      if (++p.depth_ > limits::kTemplateNesting)
+        p.fail(fmt::format("expression nested deeper than {} levels", limits::kTemplateNesting));
+    }
+    ~Level() { --p.depth_; }
+    Level(const Level&) = delete;
+    Level& operator=(const Level&) = delete;
+  };
 
   ExprPtr expression(bool with_ternary = true) {
+    Level level(*this);
     ExprPtr e = parse_or();
     if (with_ternary && is_name("if")) {
       ++p_;
@@ -335,6 +356,7 @@ class ExprParser {
     return l;
   }
   ExprPtr parse_not() {
+    Level level(*this);
     if (is_name("not")) {
       ++p_;
       auto n = mk(Expr::Not);
@@ -409,6 +431,7 @@ class ExprParser {
     return l;
   }
   ExprPtr parse_unary(bool with_filter) {
+    Level level(*this);
     ExprPtr n;
     if (is_op("-") || is_op("+")) {
       auto u = mk(Expr::Unary);
@@ -592,6 +615,8 @@ class ExprParser {
   std::vector<Token> t_;
   size_t p_ = 0;
   int line_;
+  int depth_ = 0;
+  size_t nodes_ = 0;
 };
 
 // --------------------------------------------------------------- statements
@@ -616,6 +641,15 @@ class Parser {
 
   // Parses nodes until a block tag whose first word is in `ends` (left unconsumed).
   Body body(const std::set<std::string>& ends) {
+    if (++depth_ > limits::kTemplateNesting) {
+      throw TemplateError(
+          fmt::format("blocks nested deeper than {} levels", limits::kTemplateNesting),
+          i_ < s_.size() ? s_[i_].line : 0);
+    }
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{depth_};
     Body out;
     while (i_ < s_.size()) {
       const Segment& seg = s_[i_];
@@ -845,6 +879,7 @@ class Parser {
 
   std::vector<Segment> s_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

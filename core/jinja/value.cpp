@@ -15,6 +15,10 @@ TemplateError::TemplateError(const std::string& msg, int line)
     : InputError(line > 0 ? fmt::format("[template] line {}: {}", line, msg) : "[template] " + msg), line_(line) {}
 TemplateError::~TemplateError() = default;
 
+void Value::type_error(const char* expected) const {
+  throw TemplateError(fmt::format("expected {}, got '{}'", expected, type_name()), 0);
+}
+
 const Value* Object::find(const std::string& key) const {
   auto it = index_.find(key);
   return it == index_.end() ? nullptr : &items_[it->second].second;

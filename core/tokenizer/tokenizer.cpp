@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/json_file.h"
+#include "core/limits.h"
 #include "core/tokenizer/pipeline.h"
 #include "core/tokenizer/text.h"
 #include "sdk/base/error.h"
@@ -14,16 +16,6 @@ namespace vkllm::core {
 namespace fs = std::filesystem;
 
 namespace {
-
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) throw ModelError(fmt::format("{}: cannot open", p.string()));
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw ModelError(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
-  }
-}
 
 // A token named in tokenizer_config.json: a string or {"content": "..."}.
 std::string token_name(const nlohmann::json& j) {
@@ -54,13 +46,13 @@ std::shared_ptr<Tokenizer> Tokenizer::from_folder(const std::string& folder) {
   fs::path tj = dir / "tokenizer.json";
   if (!fs::exists(tj)) throw ModelError(fmt::format("{}: tokenizer.json is missing", folder));
   nlohmann::json cfg;
-  if (fs::exists(dir / "tokenizer_config.json")) cfg = read_json(dir / "tokenizer_config.json");
-  auto t = from_json(read_json(tj), cfg, tj.string());
+  if (fs::exists(dir / "tokenizer_config.json")) cfg = read_json_file((dir / "tokenizer_config.json").string());
+  auto t = from_json(read_json_file(tj.string(), limits::kTokenizerJsonBytes), cfg, tj.string());
   if (fs::exists(dir / "chat_template.jinja")) {
     std::ifstream in(dir / "chat_template.jinja");
     t->chat_template_.assign(std::istreambuf_iterator<char>(in), {});
   } else if (fs::exists(dir / "chat_template.json")) {
-    auto j = read_json(dir / "chat_template.json");
+    auto j = read_json_file((dir / "chat_template.json").string());
     if (j.contains("chat_template") && j["chat_template"].is_string()) t->chat_template_ = j["chat_template"];
   }
   return t;
@@ -76,19 +68,36 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& j, const n
     t->model_ = tok::Model::from_json(j["model"]);
     t->post_ = tok::PostProcessor::from_json(j.value("post_processor", nlohmann::json()));
     t->decoder_ = tok::Decoder::from_json(j.value("decoder", nlohmann::json()));
+    // Ids index dense tables: bound them (and the entry counts) before allocating.
+    auto check_id = [](int64_t id, const char* what) {
+      if (id < 0 || uint64_t(id) >= limits::kVocabEntries) {
+        throw ModelError(fmt::format("{} id {} is outside [0, {}) (the vocabulary limit)", what,
+                                     id, limits::kVocabEntries));
+      }
+    };
+    if (t->model_->vocab().size() > limits::kVocabEntries) {
+      throw ModelError(fmt::format("{} vocabulary entries is more than the limit of {}",
+                                   t->model_->vocab().size(), limits::kVocabEntries));
+    }
     int32_t max_id = -1;
-    for (const auto& [k, v] : t->model_->vocab()) max_id = std::max(max_id, v);
+    for (const auto& [k, v] : t->model_->vocab()) {
+      check_id(v, "vocabulary");
+      max_id = std::max(max_id, v);
+    }
     if (j.contains("added_tokens")) {
+      if (!j["added_tokens"].is_array() || j["added_tokens"].size() > limits::kVocabEntries)
+        throw ModelError("\"added_tokens\" is not an array within the vocabulary limit");
       for (const auto& a : j["added_tokens"]) {
         AddedToken at;
-        at.id = a.at("id").get<int32_t>();
+        int64_t id = a.at("id").get<int64_t>();
+        check_id(id, "added token");
+        at.id = int32_t(id);
         at.content = a.at("content").get<std::string>();
         at.special = a.value("special", false);
         at.normalized = a.value("normalized", false);
         at.lstrip = a.value("lstrip", false);
         at.rstrip = a.value("rstrip", false);
         at.single_word = a.value("single_word", false);
-        if (at.id < 0) throw ModelError("added token with a negative id");
         max_id = std::max(max_id, at.id);
         t->added_.push_back(std::move(at));
       }
@@ -96,7 +105,6 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& j, const n
     t->id_to_token_.assign(size_t(max_id + 1), std::string());
     t->special_.assign(size_t(max_id + 1), false);
     for (const auto& [k, v] : t->model_->vocab()) {
-      if (v < 0) throw ModelError("vocabulary has a negative id");
       t->id_to_token_[size_t(v)] = k;
       t->token_to_id_[k] = v;
     }
@@ -118,23 +126,27 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& j, const n
     throw ModelError(fmt::format("{}: {}", where, e.what()));
   }
   t->config_ = cfg;
-  if (cfg.is_object()) {
-    t->bos_token_ = token_name(cfg.value("bos_token", nlohmann::json()));
-    t->eos_token_ = token_name(cfg.value("eos_token", nlohmann::json()));
-    t->clean_up_spaces_ = cfg.value("clean_up_tokenization_spaces", false);
-    if (auto id = t->token_id(t->bos_token_)) t->bos_ = *id;
-    if (auto id = t->token_id(t->eos_token_)) t->eos_ = *id;
-    if (cfg.contains("chat_template")) {
-      const auto& ct = cfg["chat_template"];
-      if (ct.is_string()) {
-        t->chat_template_ = ct.get<std::string>();
-      } else if (ct.is_array()) {  // [{"name": "default", "template": ...}, ...]
-        for (const auto& e : ct) {
-          if (e.value("name", "") == "default") t->chat_template_ = e.value("template", "");
+  try {
+    if (cfg.is_object()) {
+      t->bos_token_ = token_name(cfg.value("bos_token", nlohmann::json()));
+      t->eos_token_ = token_name(cfg.value("eos_token", nlohmann::json()));
+      t->clean_up_spaces_ = cfg.value("clean_up_tokenization_spaces", false);
+      if (auto id = t->token_id(t->bos_token_)) t->bos_ = *id;
+      if (auto id = t->token_id(t->eos_token_)) t->eos_ = *id;
+      if (cfg.contains("chat_template")) {
+        const auto& ct = cfg["chat_template"];
+        if (ct.is_string()) {
+          t->chat_template_ = ct.get<std::string>();
+        } else if (ct.is_array()) {  // [{"name": "default", "template": ...}, ...]
+          for (const auto& e : ct) {
+            if (e.value("name", "") == "default") t->chat_template_ = e.value("template", "");
+          }
+          if (t->chat_template_.empty() && !ct.empty()) t->chat_template_ = ct[0].value("template", "");
         }
-        if (t->chat_template_.empty() && !ct.empty()) t->chat_template_ = ct[0].value("template", "");
       }
     }
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(fmt::format("{} (tokenizer_config.json): {}", where, e.what()));
   }
   return t;
 }
@@ -156,11 +168,12 @@ bool Tokenizer::is_special(int32_t id) const {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_special) const {
-  if (!text::is_valid_utf8(input)) {
-    size_t at = 0;
-    while (at < input.size() && text::is_valid_utf8(input.substr(0, at + 1))) ++at;
-    throw InputError(fmt::format("[tokenizer] text is not valid UTF-8 (at byte {})", at));
+  if (input.size() > limits::kEncodeBytes) {
+    throw InputError(fmt::format("[tokenizer] text of {} bytes is more than the {} MiB limit",
+                                 input.size(), limits::kEncodeBytes >> 20));
   }
+  if (size_t at = text::first_invalid_utf8(input); at != input.size())
+    throw InputError(fmt::format("[tokenizer] text is not valid UTF-8 (at byte {})", at));
   // 1. Split on added tokens (leftmost, longest). Segments between them are plain text.
   struct Seg {
     std::string text;

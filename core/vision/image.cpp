@@ -4,10 +4,12 @@
 #include <stb/stb_image.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
 
+#include "core/limits.h"
 #include "sdk/base/error.h"
 
 namespace vkllm::core {
@@ -43,8 +45,10 @@ std::vector<uint8_t> base64_decode(std::string_view s, const std::string& what) 
 
 Image decode_image(std::span<const uint8_t> bytes, const std::string& what) {
   if (bytes.empty()) throw InputError(fmt::format("{}: empty image", what));
-  if (bytes.size() > size_t(INT32_MAX))
-    throw InputError(fmt::format("{}: image file too large", what));
+  if (bytes.size() > limits::kImageBytes) {
+    throw InputError(fmt::format("{}: {} bytes is more than the {} MiB an image may have", what,
+                                 bytes.size(), limits::kImageBytes >> 20));
+  }
   int w = 0, h = 0, comp = 0;
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   int len = int(bytes.size());
@@ -54,9 +58,9 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& what) {
                     "supported",
                     what, stbi_failure_reason()));
   }
-  if (w <= 0 || h <= 0 || int64_t(w) * int64_t(h) > kMaxImagePixels) {
+  if (w <= 0 || h <= 0 || int64_t(w) * int64_t(h) > limits::kImagePixels) {
     throw InputError(fmt::format("{}: {}x{} pixels; at most {} Mpixel are accepted", what, w, h,
-                                 kMaxImagePixels >> 20));
+                                 limits::kImagePixels >> 20));
   }
   Image img;
   img.width = w;
@@ -96,11 +100,20 @@ Image load_image(const std::string& source) {
         source.substr(0, comma).find(";base64") == std::string::npos) {
       throw InputError("data: URL image: expected data:<type>;base64,<data>");
     }
+    if ((source.size() - comma) / 4 * 3 > limits::kImageBytes) {
+      throw InputError(fmt::format("data: URL image: more than the {} MiB an image may have",
+                                   limits::kImageBytes >> 20));
+    }
     auto bytes = base64_decode(std::string_view(source).substr(comma + 1), "data: URL image");
     return decode_image(bytes, "data: URL image");
   }
   std::ifstream f(source, std::ios::binary);
   if (!f) throw InputError(fmt::format("image {}: cannot open the file", source));
+  std::error_code ec;
+  if (uint64_t size = std::filesystem::file_size(source, ec); !ec && size > limits::kImageBytes) {
+    throw InputError(fmt::format("image {}: {} bytes is more than the {} MiB an image may have",
+                                 source, size, limits::kImageBytes >> 20));
+  }
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   return decode_image(bytes, "image " + source);
 }

@@ -18,10 +18,8 @@ struct Image {
   }
 };
 
-// Larger images are refused before decoding (the processors shrink them anyway).
-constexpr int64_t kMaxImagePixels = int64_t(1) << 26;  // 64 Mpixel
-
-// `what` names the input in errors.
+// `what` names the input in errors. Inputs over limits::kImageBytes, and images over
+// limits::kImagePixels (read from the header), are refused before decoding.
 Image decode_image(std::span<const uint8_t> bytes, const std::string& what);
 // A file path or a data: URL (data:image/png;base64,...).
 Image load_image(const std::string& source);

@@ -12,12 +12,11 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/limits.h"
 #include "sdk/base/error.h"
 
 namespace vkllm::core {
 namespace {
-
-constexpr uint64_t kMaxHeader = 100ull << 20;
 
 struct DtypeName {
   const char* name;
@@ -88,9 +87,13 @@ std::map<std::string, StTensor> SafetensorsFile::parse_header(const uint8_t* byt
   }
   uint64_t n = 0;
   std::memcpy(&n, bytes, 8);
-  if (n > kMaxHeader || n > file_size - 8) {
-    throw ModelError(fmt::format("{}: header length {} exceeds the file ({} bytes){}", where, n,
-                                 file_size, n > kMaxHeader ? " or the 100 MiB limit" : ""));
+  if (n > limits::kSafetensorsHeaderBytes) {
+    throw ModelError(fmt::format("{}: header length {} is more than the {} MiB limit", where, n,
+                                 limits::kSafetensorsHeaderBytes >> 20));
+  }
+  if (n > file_size - 8) {
+    throw ModelError(fmt::format("{}: header length {} exceeds the file ({} bytes; truncated?)",
+                                 where, n, file_size));
   }
   nlohmann::json h;
   try {
@@ -99,10 +102,17 @@ std::map<std::string, StTensor> SafetensorsFile::parse_header(const uint8_t* byt
     throw ModelError(fmt::format("{}: header is not valid JSON: {}", where, e.what()));
   }
   if (!h.is_object()) throw ModelError(fmt::format("{}: header is not a JSON object", where));
+  if (h.size() > limits::kSafetensorsTensors + 1) {  // + __metadata__
+    throw ModelError(fmt::format("{}: {} tensors is more than the limit of {} per file", where,
+                                 h.size(), limits::kSafetensorsTensors));
+  }
   *data_start = 8 + n;
   uint64_t data_size = file_size - *data_start;
   std::map<std::string, StTensor> out;
-  for (const auto& [name, v] : h.items()) {
+  for (const auto& item : h.items()) {
+    // Named, not a structured binding: clang 14 cannot capture bindings in the lambda below.
+    const std::string& name = item.key();
+    const nlohmann::json& v = item.value();
     if (name == "__metadata__") continue;
     auto bad = [&](const std::string& what) {
       return ModelError(fmt::format("{}: tensor '{}': {}", where, name, what));
@@ -124,6 +134,9 @@ std::map<std::string, StTensor> SafetensorsFile::parse_header(const uint8_t* byt
     }
     if (!known) throw bad("unknown dtype '" + dt + "'");
     if (!v["shape"].is_array()) throw bad("shape is not an array");
+    if (v["shape"].size() > size_t(limits::kTensorRank))
+      throw bad(fmt::format("{} dimensions is more than the limit of {}", v["shape"].size(),
+                            limits::kTensorRank));
     uint64_t numel = 1;
     for (const auto& d : v["shape"]) {
       if (!d.is_number_unsigned()) throw bad("shape has a negative or non-integer dimension");

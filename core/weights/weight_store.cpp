@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/json_file.h"
 #include "sdk/base/error.h"
 #include "sdk/base/log.h"
 #include "sdk/io.h"
@@ -55,13 +56,7 @@ std::vector<std::string> weight_files(const std::string& folder) {
   std::vector<fs::path> shards;
   fs::path index = dir / "model.safetensors.index.json";
   if (fs::exists(index)) {
-    nlohmann::json j;
-    try {
-      std::ifstream in(index);
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw ModelError(fmt::format("{}: not valid JSON: {}", index.string(), e.what()));
-    }
+    nlohmann::json j = read_json_file(index.string());
     if (!j.contains("weight_map") || !j["weight_map"].is_object()) {
       throw ModelError(fmt::format("{}: no \"weight_map\" object", index.string()));
     }
