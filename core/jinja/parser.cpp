@@ -356,8 +356,8 @@ class ExprParser {
     return l;
   }
   ExprPtr parse_not() {
-    Level level(*this);
     if (is_name("not")) {
+      Level level(*this);
       ++p_;
       auto n = mk(Expr::Not);
       n->a = parse_not();
@@ -431,9 +431,9 @@ class ExprParser {
     return l;
   }
   ExprPtr parse_unary(bool with_filter) {
-    Level level(*this);
     ExprPtr n;
     if (is_op("-") || is_op("+")) {
+      Level level(*this);
       auto u = mk(Expr::Unary);
       u->name = next().text;
       u->a = parse_unary(false);

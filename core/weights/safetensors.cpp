@@ -102,9 +102,10 @@ std::map<std::string, StTensor> SafetensorsFile::parse_header(const uint8_t* byt
     throw ModelError(fmt::format("{}: header is not valid JSON: {}", where, e.what()));
   }
   if (!h.is_object()) throw ModelError(fmt::format("{}: header is not a JSON object", where));
-  if (h.size() > limits::kSafetensorsTensors + 1) {  // + __metadata__
+  if (size_t tensors = h.size() - (h.contains("__metadata__") ? 1 : 0);
+      tensors > limits::kSafetensorsTensors) {
     throw ModelError(fmt::format("{}: {} tensors is more than the limit of {} per file", where,
-                                 h.size(), limits::kSafetensorsTensors));
+                                 tensors, limits::kSafetensorsTensors));
   }
   *data_start = 8 + n;
   uint64_t data_size = file_size - *data_start;
