@@ -15,6 +15,7 @@
 #include "core/vision/feature_cache.h"
 #include "core/vision/prompt.h"
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 #include "sdk/ops/elementwise.h"
 #include "vkllm/engine.h"
 
@@ -171,10 +172,11 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
   fs::path gc = fs::path(dir) / "generation_config.json";
   if (fs::exists(gc)) impl->generation_config = core::read_json_file(gc.string());
   auto add_eos = [&](const nlohmann::json& j) {
-    if (j.is_number_integer()) impl->eos_ids.push_back(j.get<int32_t>());
+    const std::string where = gc.string() + ": eos_token_id";
+    if (j.is_number()) impl->eos_ids.push_back(json::as<int32_t>(j, where));
     if (j.is_array())
       for (const auto& e : j)
-        if (e.is_number_integer()) impl->eos_ids.push_back(e.get<int32_t>());
+        if (e.is_number()) impl->eos_ids.push_back(json::as<int32_t>(e, where));
   };
   if (impl->generation_config.contains("eos_token_id"))
     add_eos(impl->generation_config["eos_token_id"]);
@@ -326,14 +328,15 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
 
   core::GenerateParams p;
   const auto& gc = impl_->generation_config;
-  bool sample = gc.is_object() ? gc.value("do_sample", true) : true;
+  const std::string gc_where = "generation_config.json";
+  bool sample = json::get<bool>(gc, "do_sample", true, gc_where);
   p.sampling.temperature = req.sampling.temperature.value_or(
-      sample && gc.is_object() ? gc.value("temperature", 1.0f) : (sample ? 1.0f : 0.0f));
-  p.sampling.top_k = req.sampling.top_k.value_or(gc.is_object() ? gc.value("top_k", 0) : 0);
-  p.sampling.top_p = req.sampling.top_p.value_or(gc.is_object() ? gc.value("top_p", 1.0f) : 1.0f);
-  p.sampling.min_p = req.sampling.min_p.value_or(gc.is_object() ? gc.value("min_p", 0.0f) : 0.0f);
+      sample ? json::get<float>(gc, "temperature", 1.0f, gc_where) : 0.0f);
+  p.sampling.top_k = req.sampling.top_k.value_or(json::get<int>(gc, "top_k", 0, gc_where));
+  p.sampling.top_p = req.sampling.top_p.value_or(json::get<float>(gc, "top_p", 1.0f, gc_where));
+  p.sampling.min_p = req.sampling.min_p.value_or(json::get<float>(gc, "min_p", 0.0f, gc_where));
   p.sampling.repetition_penalty = req.sampling.repetition_penalty.value_or(
-      gc.is_object() ? gc.value("repetition_penalty", 1.0f) : 1.0f);
+      json::get<float>(gc, "repetition_penalty", 1.0f, gc_where));
   p.sampling.presence_penalty = req.sampling.presence_penalty;
   p.sampling.frequency_penalty = req.sampling.frequency_penalty;
   p.sampling.seed = req.sampling.seed;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 #include "sdk/plugin_api/descriptor.h"
 
 namespace vkllm::registry {
@@ -150,18 +151,28 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
                       "checkpoint with --quantize)",
                       where, q["quant_method"].dump()));
     }
-    nlohmann::json n = {{"bits", q.value("bits", 4)},
-                        {"group_size", q.value("group_size", 64)},
+    const std::string qwhere = where + ": quantization";
+    nlohmann::json n = {{"bits", json::get<int>(q, "bits", 4, qwhere)},
+                        {"group_size", json::get<int>(q, "group_size", 64, qwhere)},
                         {"overrides", nlohmann::json::object()}};
-    for (const auto& [k, v] : q.items()) {
-      if (v.is_object() || v.is_boolean()) n["overrides"][k] = v;
-    }
+    auto check = [&](int bits, int group, const std::string& what) {
+      if ((bits != 4 && bits != 8) || (group != 32 && group != 64 && group != 128)) {
+        throw ModelError(
+            fmt::format("[registry] {}: {}-bit quantization with group size {} is not "
+                        "supported (4 or 8 bits, groups of 32, 64 or 128)",
+                        what, bits, group));
+      }
+    };
     int bits = n["bits"].get<int>(), group = n["group_size"].get<int>();
-    if ((bits != 4 && bits != 8) || (group != 32 && group != 64 && group != 128)) {
-      throw ModelError(
-          fmt::format("[registry] {}: {}-bit quantization with group size {} is not "
-                      "supported (4 or 8 bits, groups of 32, 64 or 128)",
-                      where, bits, group));
+    check(bits, group, where);
+    for (const auto& [k, v] : q.items()) {
+      if (v.is_boolean()) n["overrides"][k] = v;
+      if (!v.is_object()) continue;
+      const std::string owhere = qwhere + "." + k;
+      nlohmann::json o = {{"bits", json::get<int>(v, "bits", bits, owhere)},
+                          {"group_size", json::get<int>(v, "group_size", group, owhere)}};
+      check(o["bits"], o["group_size"], owhere);
+      n["overrides"][k] = o;
     }
     out["quantization"] = n;
   }

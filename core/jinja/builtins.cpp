@@ -639,11 +639,13 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
   if (name == "indent") {
     int64_t width = a.get(0, "width", Value(int64_t(4))).is_int() ? a.get(0, "width", Value(int64_t(4))).as_int() : 4;
     width = std::max<int64_t>(width, 0);
-    Interpreter::check_size(uint64_t(width) * (1 + std::count(v.str().begin(), v.str().end(), '\n')),
-                            false, line);
     bool first = a.get(1, "first", Value(false)).truthy();
     bool blank = a.get(2, "blank", Value(false)).truthy();
-    std::string pad(size_t(width), ' '), s = v.str(), out;
+    std::string s = v.str(), out;
+    Interpreter::check_size(
+        uint64_t(width) * uint64_t(1 + std::count(s.begin(), s.end(), '\n')) + s.size(), false,
+        line);
+    std::string pad(size_t(width), ' ');
     size_t i = 0;
     bool first_line = true;
     while (i <= s.size()) {

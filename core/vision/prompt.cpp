@@ -7,6 +7,7 @@
 
 #include "core/model.h"
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 #include "sdk/nn/mrope_positions.h"
 
 namespace vkllm::core {
@@ -22,9 +23,7 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
   if (!pp.is_object()) return o;
   auto num = [&](const nlohmann::json& j, const char* key, auto& out) {
     if (!j.contains(key) || j[key].is_null()) return;
-    if (!j[key].is_number())
-      throw ModelError(fmt::format("{}: \"{}\" is not a number", where, key));
-    out = j[key].get<std::decay_t<decltype(out)>>();
+    out = json::as<std::decay_t<decltype(out)>>(j[key], fmt::format("{}: \"{}\"", where, key));
   };
   num(pp, "min_pixels", o.min_pixels);
   num(pp, "max_pixels", o.max_pixels);
@@ -40,7 +39,7 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
     if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() ||
         !v[2].is_number())
       throw ModelError(fmt::format("{}: \"{}\" must be three numbers", where, key));
-    for (size_t c = 0; c < 3; ++c) (*out)[c] = v[c].get<float>();
+    for (size_t c = 0; c < 3; ++c) (*out)[c] = json::as<float>(v[c], where + ": " + key);
   }
   int patch = o.patch_size, merge = o.merge_size, temporal = o.temporal_patch_size;
   num(pp, "patch_size", patch);

@@ -8,6 +8,7 @@
 
 #include "core/json_file.h"
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 #include "sdk/base/log.h"
 #include "sdk/io.h"
 #include "sdk/quant.h"
@@ -139,14 +140,14 @@ bool WeightStore::mlx_quantized(const std::string& name) const {
 }
 
 std::pair<int, int> WeightStore::mlx_params(const std::string& name) const {
-  int bits = quant_.is_object() ? quant_.value("bits", 4) : 4;
-  int group = quant_.is_object() ? quant_.value("group_size", 64) : 64;
+  // Validated by the registry's normalisation (4 or 8 bits, groups of 32, 64 or 128).
+  int bits = json::get<int>(quant_, "bits", 4), group = json::get<int>(quant_, "group_size", 64);
   if (quant_.is_object() && quant_.contains("overrides")) {
     const auto& ov = quant_["overrides"];
     std::string mod = module_of(name);
     if (ov.contains(mod) && ov[mod].is_object()) {
-      bits = ov[mod].value("bits", bits);
-      group = ov[mod].value("group_size", group);
+      bits = json::get<int>(ov[mod], "bits", bits);
+      group = json::get<int>(ov[mod], "group_size", group);
     }
   }
   return {bits, group};

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 #include "sdk/nn/decoder.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
@@ -13,9 +14,7 @@ namespace vkllm::qwen_vl {
 namespace {
 
 int32_t token_id(const nlohmann::json& c, const char* key) {
-  if (!c.contains(key) || !c[key].is_number_integer())
-    throw ModelError(fmt::format("config.json: \"{}\" is missing", key));
-  return c[key].get<int32_t>();
+  return json::get<int32_t>(c, key);
 }
 
 plugin::ModelInfo describe_config(const nn::DecoderConfig& c, const nlohmann::json& config) {

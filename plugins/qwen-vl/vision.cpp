@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 #include "sdk/io.h"
 #include "sdk/ops/attention.h"
 #include "sdk/ops/gather.h"
@@ -22,10 +23,10 @@ using sdk::Tensor;
 namespace {
 
 int get_int(const nlohmann::json& j, const char* key) {
-  if (!j.contains(key) || !j[key].is_number_integer() || j[key].get<int>() <= 0)
-    throw ModelError(
-        fmt::format("config.json: vision_config.{} is missing or not a positive integer", key));
-  return j[key].get<int>();
+  int v = json::get<int>(j, key, "config.json: vision_config");
+  if (v <= 0 || v > (1 << 20))
+    throw ModelError(fmt::format("config.json: vision_config.{} = {} is out of range", key, v));
+  return v;
 }
 
 ops::Act activation(const std::string& name) {
@@ -44,20 +45,22 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
     throw ModelError("config.json: \"vision_config\" is missing");
   const auto& v = config["vision_config"];
   VisionConfig c;
-  c.qwen2_5 = config.value("model_type", "") == "qwen2_5_vl";
+  c.qwen2_5 = json::get<std::string>(config, "model_type", "") == "qwen2_5_vl";
   c.depth = get_int(v, "depth");
   c.heads = get_int(v, "num_heads");
   c.patch = get_int(v, "patch_size");
   c.temporal = get_int(v, "temporal_patch_size");
   c.merge = get_int(v, "spatial_merge_size");
   c.in_channels = v.contains("in_channels") ? get_int(v, "in_channels") : 3;
-  c.act = activation(v.value("hidden_act", c.qwen2_5 ? "silu" : "quick_gelu"));
+  c.act = activation(json::get<std::string>(v, "hidden_act", c.qwen2_5 ? "silu" : "quick_gelu",
+                                            "config.json: vision_config"));
   if (c.qwen2_5) {
     c.dim = get_int(v, "hidden_size");
     c.mlp_hidden = get_int(v, "intermediate_size");
     c.out_dim = get_int(v, "out_hidden_size");
     c.window_size = get_int(v, "window_size");
-    c.full_layers = v.value("fullatt_block_indexes", std::vector<int>{});
+    c.full_layers = json::get<std::vector<int>>(v, "fullatt_block_indexes", {},
+                                                "config.json: vision_config");
     if (c.window_size % (c.patch * c.merge))
       throw ModelError(
           fmt::format("config.json: vision_config.window_size {} is not a multiple of "
@@ -65,7 +68,10 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
                       c.window_size));
   } else {
     c.dim = get_int(v, "embed_dim");
-    c.mlp_hidden = int(std::lround(double(c.dim) * v.value("mlp_ratio", 4.0)));
+    double ratio = json::get<double>(v, "mlp_ratio", 4.0, "config.json: vision_config");
+    if (!(ratio > 0 && ratio <= 64))
+      throw ModelError(fmt::format("config.json: vision_config.mlp_ratio {} is out of range", ratio));
+    c.mlp_hidden = int(std::lround(double(c.dim) * ratio));
     c.out_dim = get_int(v, "hidden_size");
   }
   if (c.dim % c.heads || (c.dim / c.heads) % 4)

@@ -3,28 +3,10 @@
 #include <fmt/format.h>
 
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 
 namespace vkllm::nn {
-namespace {
-
-template <class T>
-T get(const nlohmann::json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null())
-    throw ModelError(fmt::format("config.json: \"{}\" is missing", key));
-  try {
-    return j[key].get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw ModelError(
-        fmt::format("config.json: \"{}\" has the wrong type ({})", key, j[key].dump()));
-  }
-}
-
-template <class T>
-T get(const nlohmann::json& j, const char* key, T fallback) {
-  return j.contains(key) && !j[key].is_null() ? get<T>(j, key) : fallback;
-}
-
-}  // namespace
+using json::get;
 
 DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
   DecoderConfig c;
@@ -35,11 +17,18 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
   c.num_hidden_layers = get<int>(j, "num_hidden_layers");
   c.num_attention_heads = get<int>(j, "num_attention_heads");
   c.num_key_value_heads = get<int>(j, "num_key_value_heads", c.num_attention_heads);
-  if (c.num_attention_heads <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 ||
-      c.vocab_size <= 0) {
-    throw ModelError("config.json: sizes must be positive");
-  }
+  // Far above any real model; keeps size arithmetic (parameters, buffers) from overflowing.
+  auto bounded = [](int64_t v, int64_t hi, const char* key) {
+    if (v <= 0 || v > hi)
+      throw ModelError(fmt::format("config.json: \"{}\" = {} is out of range (1 to {})", key, v, hi));
+  };
+  bounded(c.vocab_size, int64_t(1) << 24, "vocab_size");
+  bounded(c.hidden_size, 1 << 17, "hidden_size");
+  bounded(c.intermediate_size, 1 << 20, "intermediate_size");
+  bounded(c.num_hidden_layers, 1 << 12, "num_hidden_layers");
+  bounded(c.num_attention_heads, 1 << 12, "num_attention_heads");
   c.head_dim = get<int>(j, "head_dim", c.hidden_size / c.num_attention_heads);
+  bounded(c.head_dim, 1 << 12, "head_dim");
   if (c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads) {
     throw ModelError(
         fmt::format("config.json: {} attention heads are not a multiple of {} key/value heads",
@@ -50,8 +39,8 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
   if (j.contains("rope_scaling")) c.rope_scaling = j["rope_scaling"];
   if (c.rope_scaling.is_object() && c.rope_scaling.contains("mrope_section")) {
     c.mrope_section = get<std::vector<int>>(c.rope_scaling, "mrope_section");
-    int pairs = 0;
-    for (int s : c.mrope_section) pairs += s;
+    int64_t pairs = 0;
+    for (int s : c.mrope_section) pairs += s < 0 ? int64_t(1) << 40 : s;
     if (c.mrope_section.size() != 3 || pairs != c.head_dim / 2) {
       throw ModelError(
           fmt::format("config.json: rope_scaling.mrope_section {} must be three "
@@ -60,6 +49,7 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
     }
   }
   c.max_position_embeddings = get<int64_t>(j, "max_position_embeddings", 2048);
+  bounded(c.max_position_embeddings, int64_t(1) << 31, "max_position_embeddings");
   c.tie_word_embeddings = get<bool>(j, "tie_word_embeddings", false);
   c.attention_bias = get<bool>(j, "attention_bias", false);
   c.qkv_bias = get<bool>(j, "qkv_bias", false) || c.attention_bias;
@@ -70,6 +60,7 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
   // Sliding windows: Mistral applies "sliding_window" to every layer; Qwen2 only with
   // use_sliding_window, to layers at or past max_window_layers.
   int window = get<int>(j, "sliding_window", 0);
+  if (window < 0) throw ModelError(fmt::format("config.json: \"sliding_window\" {} is negative", window));
   c.sliding_window.assign(size_t(c.num_hidden_layers), 0);
   if (j.contains("use_sliding_window")) {
     if (get<bool>(j, "use_sliding_window", false)) {

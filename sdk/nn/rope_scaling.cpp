@@ -5,19 +5,23 @@
 #include <cmath>
 
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 
 namespace vkllm::nn {
 namespace {
 
 std::string type_of(const nlohmann::json& s) {
   if (s.is_null()) return "default";
-  if (s.contains("rope_type")) return s["rope_type"].get<std::string>();
-  if (s.contains("type")) return s["type"].get<std::string>();
+  if (!s.is_object()) throw ModelError("config.json: \"rope_scaling\" is not an object");
+  if (s.contains("rope_type")) return json::as<std::string>(s["rope_type"], "config.json: rope_scaling.rope_type");
+  if (s.contains("type")) return json::as<std::string>(s["type"], "config.json: rope_scaling.type");
   return "default";
 }
 
 double num(const nlohmann::json& s, const char* key, double fallback) {
-  return s.contains(key) && s[key].is_number() ? s[key].get<double>() : fallback;
+  double v = json::get<double>(s, key, fallback, "config.json: rope_scaling");
+  if (!std::isfinite(v)) throw ModelError(fmt::format("config.json: rope_scaling.{} is not finite", key));
+  return v;
 }
 
 }  // namespace
@@ -69,9 +73,7 @@ RopeTable rope_table(const RopeParams& p, int64_t seq_len) {
     double old = num(s, "original_max_position_embeddings", double(p.max_position));
     double beta_fast = num(s, "beta_fast", 32), beta_slow = num(s, "beta_slow", 1);
     auto get_mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
-    double attention_factor = s.contains("attention_factor") && s["attention_factor"].is_number()
-                                  ? s["attention_factor"].get<double>()
-                                  : get_mscale(factor, 1.0);
+    double attention_factor = num(s, "attention_factor", get_mscale(factor, 1.0));
     auto correction_dim = [&](double rot) { return dim * std::log(old / (rot * 2 * M_PI)) / (2 * std::log(base)); };
     double lo = std::floor(correction_dim(beta_fast)), hi = std::ceil(correction_dim(beta_slow));
     lo = std::max(lo, 0.0);

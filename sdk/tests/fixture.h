@@ -21,6 +21,10 @@ namespace vkllm::test {
 
 std::shared_ptr<sdk::Device> device();
 
+// Tells the test main (test_main.cpp) that n validation messages were caused on purpose (a test
+// of the message counting itself), so its end-of-run check does not fail on them.
+void expect_validation_messages(uint64_t n);
+
 class SdkTest : public ::testing::Test {
  protected:
   void SetUp() override;

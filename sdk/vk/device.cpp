@@ -300,6 +300,12 @@ uint32_t choose_device(const std::vector<DeviceFeatures>& all, const DeviceOptio
                                 options.select, names));
 }
 
+namespace {
+std::atomic<uint64_t> g_validation_messages{0};
+}  // namespace
+
+uint64_t Device::validation_messages_total() { return g_validation_messages.load(); }
+
 std::shared_ptr<Device> Device::create(const DeviceOptions& options) {
   return std::shared_ptr<Device>(new Device(options));
 }
@@ -312,6 +318,7 @@ VKAPI_ATTR VkBool32 VKAPI_CALL Device::debug_callback(
                 (type & VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT);
   if (counts) {
     self->validation_messages_++;
+    g_validation_messages++;
     log::sdk().error("[validation] {}", data->pMessage);
   } else {
     log::sdk().debug("[validation] {}", data->pMessage);
@@ -477,10 +484,11 @@ Device::Device(const DeviceOptions& options) : options_(options) {
     vkDestroyInstance(instance_, nullptr);
     throw;
   }
-  log::sdk().info("device: {} ({}, {}), kernels: {}, push descriptors: {}, unified memory: {}",
-                  features_.name, features_.type, features_.driver,
-                  kernel_class_ == KernelClass::cpu ? "cpu" : "gpu", push_descriptors_,
-                  host_visible_device_local_);
+  log::sdk().info(
+      "device: {} ({}, {}), kernels: {}, push descriptors: {}, unified memory: {}, validation: {}",
+      features_.name, features_.type, features_.driver,
+      kernel_class_ == KernelClass::cpu ? "cpu" : "gpu", push_descriptors_,
+      host_visible_device_local_, validation_enabled());
 }
 
 Device::~Device() {

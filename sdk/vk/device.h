@@ -92,6 +92,8 @@ class Device : public std::enable_shared_from_this<Device> {
 
   // Validation-layer messages of severity warning or error seen so far (0 when disabled).
   uint64_t validation_messages() const { return validation_messages_.load(); }
+  // Validation messages of every device of this process (test harnesses fail on any).
+  static uint64_t validation_messages_total();
   bool validation_enabled() const { return messenger_ != VK_NULL_HANDLE; }
 
   PFN_vkCmdPushDescriptorSetKHR push_descriptor_fn() const { return push_descriptor_fn_; }

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "sdk/base/error.h"
+#include "sdk/vk/device.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vkllm: large language and vision-language models on Vulkan compute"};
@@ -32,7 +33,16 @@ int main(int argc, char** argv) {
   }
   try {
     for (auto& [sub, run] : commands) {
-      if (sub->parsed()) return run();
+      if (!sub->parsed()) continue;
+      int rc = run();
+      // Under VKLLM_VALIDATION=1 a validation message is a failure of the command (tests rely
+      // on the exit status, as they rely on the test main's check).
+      if (uint64_t n = vkllm::sdk::Device::validation_messages_total(); n > 0 && rc == 0) {
+        std::fprintf(stderr, "vkllm: the Vulkan validation layers reported %llu problem(s)\n",
+                     static_cast<unsigned long long>(n));
+        return 3;
+      }
+      return rc;
     }
   } catch (const vkllm::Error& e) {
     std::fprintf(stderr, "vkllm: %s\n", e.what());
