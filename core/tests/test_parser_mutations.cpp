@@ -105,13 +105,14 @@ TEST(ParserMutations, TokenizerJson) {
 }
 
 TEST(ParserMutations, ChatTemplates) {
-  std::string seed =
-      read(std::string(VKLLM_SHARED_FIXTURES) + "/templates/qwen3/chat_template.jinja");
-  if (seed.empty()) GTEST_SKIP() << "../shared/fixtures is absent";
-  auto ctx = core::jinja::Value::from_json(nlohmann::ordered_json::parse(
-      R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "<think>x</think>y"}],
-          "add_generation_prompt": true, "tools": null})"));
-  fuzz(seed, 1500, 4, [&](const std::string& s) { core::jinja::Template(s).render(ctx); });
+  // The templates of the fuzz corpus (each after its first line, a JSON context).
+  for (const char* f : {"tools_and_namespace", "turns_with_system_prefix", "filters_and_tests"}) {
+    std::string file = read(std::string(VKLLM_SOURCE_DIR) + "/tests/fuzz/corpus/jinja/" + f);
+    ASSERT_FALSE(file.empty()) << f;
+    std::string seed = file.substr(file.find('\n') + 1);
+    auto ctx = core::jinja::Value::from_json(nlohmann::ordered_json::parse(file.substr(0, file.find('\n'))));
+    fuzz(seed, 500, 4, [&](const std::string& s) { core::jinja::Template(s).render(ctx); });
+  }
 }
 
 TEST(ParserMutations, RegistryAndConfigs) {

@@ -12,6 +12,7 @@ namespace {
 struct NormParams {
   uint32_t rows, dim, x_stride, r_stride;
   float eps, w_offset;
+  uint32_t inner, x_outer;
 };
 const KernelDesc kNorm{"norm",
                        {Binding::words, Binding::words, Binding::words, Binding::words,
@@ -52,26 +53,61 @@ void check_vec(const Tensor& v, uint32_t dim, const char* op, const char* what) 
          fmt::format("{} must be contiguous f32 [{}], got {}", what, dim, v.str()));
 }
 
+// Rows of x for the norm kernel: [rows, dim] with an even stride, or [..., inner, dim] whose
+// inner rows are evenly strided and whose groups are evenly strided (a strided view of heads).
+struct NormRows {
+  uint32_t rows, dim, stride, inner, outer;
+};
+NormRows norm_rows(const Tensor& x, const char* op) {
+  expect(x.dtype() == Dtype::f32 && x.rank() >= 1 && x.stride(-1) == 1, op,
+         "needs f32 with contiguous rows, got " + x.str());
+  NormRows r{uint32_t(x.numel() / std::max<int64_t>(x.dim(-1), 1)), uint32_t(x.dim(-1)), 0, 0, 0};
+  if (x.rank() < 3) {
+    r.stride = x.rank() == 2 ? uint32_t(x.stride(0)) : r.dim;
+    r.inner = std::max(r.rows, 1u);
+    return r;
+  }
+  r.stride = uint32_t(x.stride(-2));
+  r.inner = uint32_t(std::max<int64_t>(x.dim(-2), 1));
+  r.outer = uint32_t(x.stride(-3));
+  for (int i = x.rank() - 4; i >= 0; --i) {
+    expect(x.dim(i) == 1 || x.stride(i) == x.stride(i + 1) * x.dim(i + 1), op,
+           "rows of " + x.str() + " are not evenly strided");
+  }
+  return r;
+}
+
 Tensor norm_impl(Graph& g, bool layer, const Tensor& x, const Tensor* r, const Tensor& w,
                  const Tensor& b, NormOptions opt, Tensor* sum_out) {
   const char* op = layer ? "layer_norm" : "rms_norm";
-  uint32_t xs = 0, rs = 0;
-  auto [rows, dim] = rows_of(x, op, &xs);
-  if (r) {
-    expect(r->shape() == x.shape(), op, "residual " + r->str() + " vs " + x.str());
-    rows_of(*r, op, &rs);
+  NormRows xr = norm_rows(x, op);
+  uint32_t rs = 0;
+  const Tensor* res = r ? r : opt.residual_after;
+  expect(!(r && opt.residual_after), op, "a residual before and after the norm");
+  if (res) {
+    expect(res->shape() == x.shape(), op, "residual " + res->str() + " vs " + x.str());
+    rows_of(*res, op, &rs);
   }
-  check_vec(w, dim, op, "weight");
-  check_vec(b, dim, op, "bias");
+  const bool per_row = w.defined() && w.rank() == 2 && x.rank() >= 2 && w.dim(0) == x.dim(-2) &&
+                       w.dim(0) > 1;
+  if (per_row) {
+    expect(w.dtype() == Dtype::f32 && w.dim(1) == xr.dim && w.contiguous(), op,
+           fmt::format("per-row weights must be contiguous f32 [{}, {}], got {}", x.dim(-2),
+                       xr.dim, w.str()));
+  } else {
+    check_vec(w, xr.dim, op, "weight");
+  }
+  check_vec(b, xr.dim, op, "bias");
   Tensor y = g.alloc(Dtype::f32, x.shape());
   Tensor h = r ? g.alloc(Dtype::f32, x.shape()) : y;
-  int lanes = lanes_for(g, rows);
+  int lanes = lanes_for(g, xr.rows);
   uint32_t local = lanes > 1 ? uint32_t(lanes) * 2 : 16;
-  NormParams p{rows, dim, xs, rs, opt.eps, opt.weight_offset};
-  g.dispatch(
-      kNorm, {&x, r ? r : &x, w.defined() ? &w : &x, b.defined() ? &b : &x, &y, &h}, &p, sizeof p,
-      grid_1d(uint64_t(rows) * uint32_t(lanes), local),
-      {int32_t(local), layer ? 1 : 0, w.defined() ? 1 : 0, b.defined() ? 1 : 0, r ? 1 : 0, lanes});
+  NormParams p{xr.rows, xr.dim, xr.stride, rs, opt.eps, opt.weight_offset, xr.inner, xr.outer};
+  g.dispatch(kNorm,
+             {&x, res ? res : &x, w.defined() ? &w : &x, b.defined() ? &b : &x, &y, &h}, &p,
+             sizeof p, grid_1d(uint64_t(xr.rows) * uint32_t(lanes), local),
+             {int32_t(local), layer ? 1 : 0, w.defined() ? 1 : 0, b.defined() ? 1 : 0, r ? 1 : 0,
+              lanes, opt.residual_after ? 1 : 0, per_row ? 1 : 0});
   if (sum_out) *sum_out = h;
   return y;
 }

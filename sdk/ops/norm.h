@@ -12,9 +12,15 @@ struct NormOptions {
   float eps = 1e-6f;
   // Added to every weight: 1 for Gemma's (1 + w) RMSNorm, 0 otherwise.
   float weight_offset = 0.0f;
+  // Added to the result (same shape as x): a branch normalised before its residual add, as
+  // Gemma's post-attention and post-feedforward norms (y = r + norm(x)).
+  const Tensor* residual_after = nullptr;
 };
 
-// y = x / sqrt(mean(x^2) + eps) * (w + weight_offset). w: f32 [D] or undefined (no weight).
+// y = x / sqrt(mean(x^2) + eps) * (w + weight_offset), over the last dimension of x: [.., D]
+// with contiguous rows, or a strided [T, H, D] view (heads of a fused projection); the result
+// is contiguous. w: f32 [D], or [H, D] to give each of the H rows of a group its own weights
+// (per-head q/k norms), or undefined (no weight).
 Tensor rms_norm(Graph& g, const Tensor& x, const Tensor& w, NormOptions opt = {});
 // y = (x - mean) / sqrt(var + eps) * w + b. w, b: f32 [D] or undefined.
 Tensor layer_norm(Graph& g, const Tensor& x, const Tensor& w, const Tensor& b,

@@ -1,3 +1,4 @@
+#include <array>
 #include <cmath>
 
 #include "sdk/ops/norm.h"
@@ -78,6 +79,50 @@ TEST_F(Norm, AddRmsNormWritesSumAndNorm) {
     expect_close(sdk::download_f32(out.sum), sum, {1e-6, 1e-6}, "sum");
     expect_close(sdk::download_f32(out.normed),
                  ref_norm(false, xv, &rv, wv, nullptr, rows, dim, 1e-6, 0), {1e-5, 1e-5}, "normed");
+  }
+}
+
+TEST_F(Norm, PerHeadWeightsOnStridedHeads) {
+  // q/k norms: the first H of (H + 2 * K) heads of a fused projection [T, H + 2K, D], each head
+  // with its own weight row, as a (1 + w) RMSNorm; the result is contiguous [T, H, D].
+  for (auto [T, H, K, D] : {std::array{1, 1, 1, 4}, std::array{5, 3, 1, 33},
+                            std::array{17, 4, 2, 128}}) {
+    poison_arena(dev());
+    const int heads = H + 2 * K;
+    auto xv = randn(size_t(T * heads * D), 3.0f), wv = randn(size_t(H * D));
+    auto x = input(Dtype::f32, {T, heads, D}, xv), w = input(Dtype::f32, {H, D}, wv);
+    auto g = graph();
+    auto y = ops::rms_norm(*g, x.slice(1, 0, H), w, {.eps = 1e-6f, .weight_offset = 1.0f});
+    g->run();
+    std::vector<double> want;
+    for (int t = 0; t < T; ++t) {
+      for (int h = 0; h < H; ++h) {
+        std::vector<float> row(xv.begin() + (t * heads + h) * D, xv.begin() + (t * heads + h + 1) * D);
+        std::vector<float> wrow(wv.begin() + h * D, wv.begin() + (h + 1) * D);
+        auto r = ref_norm(false, row, nullptr, wrow, nullptr, 1, D, 1e-6, 1.0);
+        want.insert(want.end(), r.begin(), r.end());
+      }
+    }
+    EXPECT_EQ(y.shape(), (sdk::Shape{T, H, D}));
+    expect_close(sdk::download_f32(y), want, {1e-5, 1e-5},
+                 fmt::format("per-head rms_norm T={} H={} K={} D={}", T, H, K, D));
+  }
+}
+
+TEST_F(Norm, ResidualAddedAfterTheNorm) {
+  // Gemma's post-norms: h + norm(o) * (1 + w) in one dispatch.
+  for (auto [rows, dim] : {std::pair{1, 1}, std::pair{3, 65}, std::pair{40, 256}}) {
+    auto xv = randn(size_t(rows * dim), 4.0f), rv = randn(size_t(rows * dim)),
+         wv = randn(size_t(dim));
+    auto x = input(Dtype::f32, {rows, dim}, xv), r = input(Dtype::f32, {rows, dim}, rv),
+         w = input(Dtype::f32, {dim}, wv);
+    auto g = graph();
+    auto y = ops::rms_norm(*g, x, w, {.eps = 1e-6f, .weight_offset = 1.0f, .residual_after = &r});
+    g->run();
+    auto want = ref_norm(false, xv, nullptr, wv, nullptr, rows, dim, 1e-6, 1.0);
+    for (size_t i = 0; i < want.size(); ++i) want[i] += rv[i];
+    expect_close(sdk::download_f32(y), want, {1e-5, 1e-5},
+                 fmt::format("rms_norm + residual after {}x{}", rows, dim));
   }
 }
 

@@ -1,15 +1,10 @@
-// libFuzzer target: image decoding and preprocessing.  Build with -DVKLLM_FUZZ=ON (clang).
+// libFuzzer entry point of the image target (tests/fuzz/targets.cpp); built by the clang preset.
 #include <cstdint>
+#include <string_view>
 
-#include "core/vision/image.h"
-#include "core/vision/preprocess.h"
-#include "sdk/base/error.h"
+#include "tests/fuzz/targets.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    auto img = vkllm::core::decode_image({data, size}, "fuzz");
-    vkllm::core::merge_window_patches(img, {.min_pixels = 56 * 56, .max_pixels = 28 * 28 * 4});
-  } catch (const vkllm::Error&) {
-  }
+  vkllm::fuzz::image(std::string_view(reinterpret_cast<const char*>(data), size));
   return 0;
 }

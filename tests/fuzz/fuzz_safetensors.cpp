@@ -1,14 +1,10 @@
-// libFuzzer target: safetensors headers.  Build with -DVKLLM_FUZZ=ON (clang).
+// libFuzzer entry point of the safetensors target (tests/fuzz/targets.cpp); built by the clang preset.
 #include <cstdint>
+#include <string_view>
 
-#include "core/weights/safetensors.h"
-#include "sdk/base/error.h"
+#include "tests/fuzz/targets.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    uint64_t start = 0;
-    vkllm::core::SafetensorsFile::parse_header(data, size, "fuzz", &start);
-  } catch (const vkllm::Error&) {
-  }
+  vkllm::fuzz::safetensors(std::string_view(reinterpret_cast<const char*>(data), size));
   return 0;
 }

@@ -1,0 +1,149 @@
+#include "tests/fuzz/targets.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/jinja/template.h"
+#include "core/plugin_host.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/vision/image.h"
+#include "core/vision/preprocess.h"
+#include "core/weights/safetensors.h"
+#include "sdk/base/error.h"
+
+namespace vkllm::fuzz {
+namespace {
+
+template <class F>
+void expecting_errors(F&& f) {
+  try {
+    f();
+  } catch (const Error&) {
+    // the expected outcome for bad input
+  }
+}
+
+// Contexts a template may meet from a client: wrong types where templates expect strings and
+// lists, deep nesting, names that shadow globals.
+const std::vector<core::jinja::Value>& hostile_contexts() {
+  static const auto* all = [] {
+    auto* v = new std::vector<core::jinja::Value>();
+    for (const char* j : {
+             R"({"messages": [{"role": "user", "content": "hi"}], "add_generation_prompt": true,
+                 "bos_token": "<s>", "eos_token": "</s>"})",
+             R"({"messages": [{"role": "system", "content": [{"type": "text", "text": "s"}]},
+                 {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": " q "}]},
+                 {"role": "assistant", "content": "<think>r</think>a", "tool_calls":
+                 [{"function": {"name": "f", "arguments": {"x": [1, 2.5, null]}}}]},
+                 {"role": "tool", "content": "{}"}], "tools": [{"type": "function",
+                 "function": {"name": "f", "parameters": {}}}], "add_generation_prompt": false})",
+             R"({"messages": [{"role": 7, "content": null}, {"content": [[[]]]}, 3, "x", null,
+                 {"role": "user", "content": {"type": "text"}}], "tools": "none",
+                 "add_generation_prompt": "yes", "bos_token": 1})",
+             R"({"messages": "not a list", "tools": {"a": {"b": {"c": {"d": [[[[[[1]]]]]]}}}},
+                 "enable_thinking": false, "loop": 1, "range": 2, "namespace": [],
+                 "raise_exception": 0})",
+             R"({})",
+         }) {
+      v->push_back(core::jinja::Value::from_json(nlohmann::ordered_json::parse(j)));
+    }
+    return v;
+  }();
+  return *all;
+}
+
+}  // namespace
+
+void safetensors(std::string_view input) {
+  expecting_errors([&] {
+    uint64_t start = 0;
+    core::SafetensorsFile::parse_header(reinterpret_cast<const uint8_t*>(input.data()),
+                                        input.size(), "fuzz", &start);
+  });
+}
+
+// When the first line is a JSON object it is the context and the rest the template; the
+// template is also rendered with the hostile contexts.
+void jinja(std::string_view input) {
+  std::string source(input);
+  core::jinja::Value own;
+  size_t nl = input.find('\n');
+  if (nl != std::string_view::npos && input[0] == '{') {
+    auto j = nlohmann::ordered_json::parse(input.substr(0, nl), nullptr, false);
+    if (!j.is_discarded() && j.is_object()) {
+      expecting_errors([&] { own = core::jinja::Value::from_json(j); });
+      source = std::string(input.substr(nl + 1));
+    }
+  }
+  expecting_errors([&] {
+    core::jinja::Template t(source);
+    if (!own.is_undefined()) expecting_errors([&] { t.render(own); });
+    for (const auto& ctx : hostile_contexts()) expecting_errors([&] { t.render(ctx); });
+  });
+}
+
+// tokenizer.json (the first line), optionally tokenizer_config.json (the second line, when it
+// is a JSON object), and text (the rest): load, encode with and without special tokens,
+// decode, stream-decode.
+void tokenizer(std::string_view input) {
+  size_t nl = input.find('\n');
+  std::string_view json = input.substr(0, nl);
+  std::string_view rest = nl == std::string_view::npos ? "" : input.substr(nl + 1);
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded()) return;
+  nlohmann::json cfg = nlohmann::json::object();
+  if (!rest.empty() && rest[0] == '{') {
+    size_t nl2 = rest.find('\n');
+    auto c = nlohmann::json::parse(rest.substr(0, nl2), nullptr, false);
+    if (!c.is_discarded()) {
+      cfg = c;
+      rest = nl2 == std::string_view::npos ? "" : rest.substr(nl2 + 1);
+    }
+  }
+  expecting_errors([&] {
+    auto t = core::Tokenizer::from_json(j, cfg, "fuzz");
+    for (bool special : {true, false}) {
+      expecting_errors([&] {
+        auto ids = t->encode(rest, special);
+        t->decode(ids);
+        core::StreamDecoder sd(*t);
+        for (int32_t id : ids) sd.push(id);
+        sd.flush();
+      });
+    }
+  });
+}
+
+void image(std::string_view input) {
+  expecting_errors([&] {
+    auto img = core::decode_image(
+        {reinterpret_cast<const uint8_t*>(input.data()), input.size()}, "fuzz");
+    core::merge_window_patches(img, {.min_pixels = 56 * 56, .max_pixels = 28 * 28 * 4});
+  });
+}
+
+// config.json as the host reads it: routing, normalisation, the serving family's describe();
+// inputs with "model_types" are parsed as registry tables instead.
+void config(std::string_view input) {
+  static const auto* host = new core::PluginHost();
+  static auto* families = new std::map<std::string, std::shared_ptr<plugin::Family>>();
+  auto j = nlohmann::json::parse(input, nullptr, false);
+  if (j.is_discarded()) return;
+  expecting_errors([&] {
+    if (j.is_object() && j.contains("model_types")) {
+      registry::Registry::parse(j.dump(), "fuzz/model_types.json");
+      return;
+    }
+    const auto& reg = host->registry();
+    const auto& entry = reg.route(j, "fuzz/config.json");
+    auto normal = reg.normalize(j, entry, "fuzz/config.json");
+    const auto& record = host->plugin_for(entry.family, entry.model_type);
+    auto& family = (*families)[record.family];
+    if (!family) family = host->create_family(record);
+    family->describe(normal);
+  });
+}
+
+}  // namespace vkllm::fuzz

@@ -1,0 +1,17 @@
+#pragma once
+// The bodies of the fuzz targets, shared by the libFuzzer executables (fuzz_<name>.cpp, clang
+// preset) and by the test that replays the corpus and every past finding in every build
+// (test_fuzz_inputs.cpp). Each parses one input; bad input may throw vkllm::Error (caught
+// here); anything else escaping, or a sanitizer report, is a finding.
+#include <cstdint>
+#include <string_view>
+
+namespace vkllm::fuzz {
+
+void safetensors(std::string_view input);
+void jinja(std::string_view input);
+void tokenizer(std::string_view input);
+void image(std::string_view input);
+void config(std::string_view input);
+
+}  // namespace vkllm::fuzz
