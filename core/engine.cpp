@@ -329,14 +329,14 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   core::GenerateParams p;
   const auto& gc = impl_->generation_config;
   const std::string gc_where = "generation_config.json";
-  bool sample = json::get<bool>(gc, "do_sample", true, gc_where);
+  bool sample = json::get_or<bool>(gc, "do_sample", true, gc_where);
   p.sampling.temperature = req.sampling.temperature.value_or(
-      sample ? json::get<float>(gc, "temperature", 1.0f, gc_where) : 0.0f);
-  p.sampling.top_k = req.sampling.top_k.value_or(json::get<int>(gc, "top_k", 0, gc_where));
-  p.sampling.top_p = req.sampling.top_p.value_or(json::get<float>(gc, "top_p", 1.0f, gc_where));
-  p.sampling.min_p = req.sampling.min_p.value_or(json::get<float>(gc, "min_p", 0.0f, gc_where));
+      sample ? json::get_or<float>(gc, "temperature", 1.0f, gc_where) : 0.0f);
+  p.sampling.top_k = req.sampling.top_k.value_or(json::get_or<int>(gc, "top_k", 0, gc_where));
+  p.sampling.top_p = req.sampling.top_p.value_or(json::get_or<float>(gc, "top_p", 1.0f, gc_where));
+  p.sampling.min_p = req.sampling.min_p.value_or(json::get_or<float>(gc, "min_p", 0.0f, gc_where));
   p.sampling.repetition_penalty = req.sampling.repetition_penalty.value_or(
-      json::get<float>(gc, "repetition_penalty", 1.0f, gc_where));
+      json::get_or<float>(gc, "repetition_penalty", 1.0f, gc_where));
   p.sampling.presence_penalty = req.sampling.presence_penalty;
   p.sampling.frequency_penalty = req.sampling.frequency_penalty;
   p.sampling.seed = req.sampling.seed;

@@ -83,11 +83,11 @@ ModelSummary inspect(const std::string& folder, const PluginHost& plugins,
   s.plugin = r.plugin->path;
   s.config = r.config;
   s.info = family->describe(r.config);
-  s.dtype = json::get<std::string>(r.config, "torch_dtype", "");
+  s.dtype = json::get_or<std::string>(r.config, "torch_dtype", "");
   // Parameters and sizes from the checkpoint headers (no weights are read).
   std::vector<std::string> files = weight_files(folder);
   bool mlx = r.config.contains("quantization");
-  int bits = mlx ? json::get<int>(r.config["quantization"], "bits", 4) : 0;
+  int bits = mlx ? json::get_or<int>(r.config["quantization"], "bits", 4) : 0;
   for (const auto& f : files) {
     SafetensorsFile st(f);
     for (const auto& [name, t] : st.tensors()) {

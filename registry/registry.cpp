@@ -152,8 +152,8 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
                       where, q["quant_method"].dump()));
     }
     const std::string qwhere = where + ": quantization";
-    nlohmann::json n = {{"bits", json::get<int>(q, "bits", 4, qwhere)},
-                        {"group_size", json::get<int>(q, "group_size", 64, qwhere)},
+    nlohmann::json n = {{"bits", json::get_or<int>(q, "bits", 4, qwhere)},
+                        {"group_size", json::get_or<int>(q, "group_size", 64, qwhere)},
                         {"overrides", nlohmann::json::object()}};
     auto check = [&](int bits, int group, const std::string& what) {
       if ((bits != 4 && bits != 8) || (group != 32 && group != 64 && group != 128)) {
@@ -169,8 +169,8 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
       if (v.is_boolean()) n["overrides"][k] = v;
       if (!v.is_object()) continue;
       const std::string owhere = qwhere + "." + k;
-      nlohmann::json o = {{"bits", json::get<int>(v, "bits", bits, owhere)},
-                          {"group_size", json::get<int>(v, "group_size", group, owhere)}};
+      nlohmann::json o = {{"bits", json::get_or<int>(v, "bits", bits, owhere)},
+                          {"group_size", json::get_or<int>(v, "group_size", group, owhere)}};
       check(o["bits"], o["group_size"], owhere);
       n["overrides"][k] = o;
     }

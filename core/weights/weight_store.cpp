@@ -141,13 +141,13 @@ bool WeightStore::mlx_quantized(const std::string& name) const {
 
 std::pair<int, int> WeightStore::mlx_params(const std::string& name) const {
   // Validated by the registry's normalisation (4 or 8 bits, groups of 32, 64 or 128).
-  int bits = json::get<int>(quant_, "bits", 4), group = json::get<int>(quant_, "group_size", 64);
+  int bits = json::get_or<int>(quant_, "bits", 4), group = json::get_or<int>(quant_, "group_size", 64);
   if (quant_.is_object() && quant_.contains("overrides")) {
     const auto& ov = quant_["overrides"];
     std::string mod = module_of(name);
     if (ov.contains(mod) && ov[mod].is_object()) {
-      bits = json::get<int>(ov[mod], "bits", bits);
-      group = json::get<int>(ov[mod], "group_size", group);
+      bits = json::get_or<int>(ov[mod], "bits", bits);
+      group = json::get_or<int>(ov[mod], "group_size", group);
     }
   }
   return {bits, group};

@@ -45,21 +45,21 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
     throw ModelError("config.json: \"vision_config\" is missing");
   const auto& v = config["vision_config"];
   VisionConfig c;
-  c.qwen2_5 = json::get<std::string>(config, "model_type", "") == "qwen2_5_vl";
+  c.qwen2_5 = json::get_or<std::string>(config, "model_type", "") == "qwen2_5_vl";
   c.depth = get_int(v, "depth");
   c.heads = get_int(v, "num_heads");
   c.patch = get_int(v, "patch_size");
   c.temporal = get_int(v, "temporal_patch_size");
   c.merge = get_int(v, "spatial_merge_size");
   c.in_channels = v.contains("in_channels") ? get_int(v, "in_channels") : 3;
-  c.act = activation(json::get<std::string>(v, "hidden_act", c.qwen2_5 ? "silu" : "quick_gelu",
+  c.act = activation(json::get_or<std::string>(v, "hidden_act", c.qwen2_5 ? "silu" : "quick_gelu",
                                             "config.json: vision_config"));
   if (c.qwen2_5) {
     c.dim = get_int(v, "hidden_size");
     c.mlp_hidden = get_int(v, "intermediate_size");
     c.out_dim = get_int(v, "out_hidden_size");
     c.window_size = get_int(v, "window_size");
-    c.full_layers = json::get<std::vector<int>>(v, "fullatt_block_indexes", {},
+    c.full_layers = json::get_or<std::vector<int>>(v, "fullatt_block_indexes", {},
                                                 "config.json: vision_config");
     if (c.window_size % (c.patch * c.merge))
       throw ModelError(
@@ -68,7 +68,7 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
                       c.window_size));
   } else {
     c.dim = get_int(v, "embed_dim");
-    double ratio = json::get<double>(v, "mlp_ratio", 4.0, "config.json: vision_config");
+    double ratio = json::get_or<double>(v, "mlp_ratio", 4.0, "config.json: vision_config");
     if (!(ratio > 0 && ratio <= 64))
       throw ModelError(fmt::format("config.json: vision_config.mlp_ratio {} is out of range", ratio));
     c.mlp_hidden = int(std::lround(double(c.dim) * ratio));

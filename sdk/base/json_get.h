@@ -77,10 +77,10 @@ T get(const nlohmann::json& j, const char* key, const std::string& where = "conf
   return as<T>(j[key], fmt::format("{}: \"{}\"", where, key));
 }
 
-// j[key] as T, or `fallback` when absent or null.
+// j[key] as T, or `fallback` when absent or null (or j is not an object).
 template <class T>
-T get(const nlohmann::json& j, const char* key, T fallback,
-      const std::string& where = "config.json") {
+T get_or(const nlohmann::json& j, const char* key, T fallback,
+         const std::string& where = "config.json") {
   if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
   return as<T>(j[key], fmt::format("{}: \"{}\"", where, key));
 }

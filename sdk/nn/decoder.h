@@ -1,9 +1,13 @@
 #pragma once
-// The pre-norm decoder of Llama and its descendants (Mistral, Qwen2, the text models of Qwen2-VL
-// and Qwen2.5-VL), after transformers' modeling_llama.py: N x [RMSNorm -> attention with rotary
-// positions (plain or M-RoPE sections) -> residual, RMSNorm -> SwiGLU -> residual] -> RMSNorm ->
-// lm_head. Families build it from their config and feed it embeddings (text ids, or text with
-// image features scattered in). Q/K/V and gate/up are fused into single projections at load.
+// The pre-norm decoder of Llama and its descendants (Mistral, Qwen2, Gemma 3, the text models of
+// Qwen2-VL and Qwen2.5-VL), after transformers' modeling_llama.py and modeling_gemma3.py:
+// N x [RMSNorm -> attention with rotary positions (plain or M-RoPE sections) -> residual,
+// RMSNorm -> gated MLP -> residual] -> RMSNorm -> lm_head. Config fields add Gemma's variations:
+// (1 + w) norms, norms on each branch's output before its residual add, per-head q/k norms, a
+// scaled embedding, query_pre_attn_scalar, soft-capped scores and logits, GeGLU, and sliding-
+// window layers with their own rotary base. Families build it from their config and feed it
+// embeddings (text ids, or text with image features scattered in). Q/K/V and gate/up are fused
+// into single projections at load.
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,8 +18,13 @@
 namespace vkllm::nn {
 
 struct DecoderLayer {
+  // With sandwich norms post_attention_layernorm normalises the attention output and
+  // pre_feedforward_layernorm the MLP input (Gemma's names); without, post_attention_layernorm
+  // is the MLP input norm (Llama's).
   sdk::Tensor input_layernorm, post_attention_layernorm;
+  sdk::Tensor pre_feedforward_layernorm, post_feedforward_layernorm;
   sdk::Tensor qkv_proj, qkv_bias, o_proj, o_bias;
+  sdk::Tensor qk_norm;  // [heads + kv_heads, head_dim]: q_norm per query head, then k_norm
   sdk::Tensor gate_up_proj, gate_up_bias, down_proj, down_bias;
 };
 
@@ -45,18 +54,24 @@ class Decoder {
   sdk::Tensor forward(sdk::Graph& g, sdk::Tensor h, const plugin::Batch& b);
 
  private:
+  // The attention and MLP branches; `residual` (when given) is added to their output.
   sdk::Tensor attention(sdk::Graph& g, const DecoderLayer& l, int i, const sdk::Tensor& x,
-                        const sdk::Tensor& residual, const plugin::Batch& b) const;
+                        const sdk::Tensor* residual, const plugin::Batch& b) const;
   sdk::Tensor mlp(sdk::Graph& g, const DecoderLayer& l, const sdk::Tensor& x,
-                  const sdk::Tensor& residual) const;
-  void set_rope(const RopeTable& t);
+                  const sdk::Tensor* residual) const;
+  sdk::Tensor norm(sdk::Graph& g, const sdk::Tensor& x, const sdk::Tensor& w,
+                   const sdk::Tensor* residual_after = nullptr) const;
+  struct Rope {
+    sdk::Tensor inv_freq;
+    float mscale = 1.0f;
+  };
+  Rope make_rope(const RopeTable& t) const;
 
   DecoderConfig config_;
   DecoderWeights w_;
   std::shared_ptr<sdk::Device> device_;
-  sdk::Tensor inv_freq_;
+  Rope rope_, local_rope_;  // global layers; sliding-window layers (rope_local_base_freq)
   std::vector<int> sections_;
-  float mscale_ = 1.0f;
   bool rope_dynamic_ = false;
 };
 

@@ -23,7 +23,17 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, plugin::WeightSource
     DecoderLayer l;
     l.input_layernorm = src.load(p + "input_layernorm.weight", WeightUse::vector);
     l.post_attention_layernorm = src.load(p + "post_attention_layernorm.weight", WeightUse::vector);
+    if (c.sandwich_norms) {
+      l.pre_feedforward_layernorm = src.load(p + "pre_feedforward_layernorm.weight", WeightUse::vector);
+      l.post_feedforward_layernorm = src.load(p + "post_feedforward_layernorm.weight", WeightUse::vector);
+    }
     std::string a = p + "self_attn.";
+    if (c.qk_norm) {  // one weight row per head: q_norm for each query head, then k_norm
+      std::vector<std::string> rows(size_t(c.num_attention_heads), a + "q_norm.weight");
+      rows.insert(rows.end(), size_t(c.num_key_value_heads), a + "k_norm.weight");
+      l.qk_norm = src.load_rows(rows, WeightUse::vector)
+                      .reshape({c.num_attention_heads + c.num_key_value_heads, c.head_dim});
+    }
     l.qkv_proj = src.load_rows({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
                                WeightUse::matmul);
     if (c.qkv_bias) {

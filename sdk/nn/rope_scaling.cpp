@@ -19,7 +19,7 @@ std::string type_of(const nlohmann::json& s) {
 }
 
 double num(const nlohmann::json& s, const char* key, double fallback) {
-  double v = json::get<double>(s, key, fallback, "config.json: rope_scaling");
+  double v = json::get_or<double>(s, key, fallback, "config.json: rope_scaling");
   if (!std::isfinite(v)) throw ModelError(fmt::format("config.json: rope_scaling.{} is not finite", key));
   return v;
 }
