@@ -132,7 +132,7 @@ void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common) {
       fresh.emplace_back(pi.hash, *f);
       ++v.encoded;
     }
-    v.features.push_back({*f, pi.first - common});
+    v.features.push_back({*f, pi.first - common, model.vision()->bidirectional});
   }
   if (fresh.empty()) return;
   g.run();
@@ -285,21 +285,29 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   if (given != 1) throw InputError("a request needs exactly one of messages, prompt or prompt_ids");
   std::vector<int32_t> ids;
   std::vector<ImageInput> images = req.images;
+  const plugin::VisionSpec* spec = impl_->model->model().vision();
+  // Prompt text that comes with images gets the processor's expansion of the image markers.
+  auto with_images = [&](const std::string& text) {
+    return spec && !images.empty() && impl_->tokenizer
+               ? core::expand_image_markers(text, *spec, *impl_->tokenizer)
+               : text;
+  };
   if (!req.prompt_ids.empty()) {
     ids = req.prompt_ids;
   } else if (!req.messages.empty()) {
-    ids = tokenize(render_chat(req.messages, req.add_generation_prompt, req.images.size()), false);
     std::vector<ImageInput> all;  // the messages' images in order, then the request's
     for (const auto& m : req.messages) all.insert(all.end(), m.images.begin(), m.images.end());
     all.insert(all.end(), req.images.begin(), req.images.end());
     images = std::move(all);
+    ids = tokenize(with_images(render_chat(req.messages, req.add_generation_prompt,
+                                           req.images.size())),
+                   false);
   } else {
-    ids = tokenize(req.prompt, true);
+    ids = tokenize(with_images(req.prompt), true);
   }
   if (ids.empty()) throw InputError("the prompt is empty");
 
   // Images: placeholder runs expanded, content-keyed prefix-cache keys, M-RoPE positions.
-  const plugin::VisionSpec* spec = impl_->model->model().vision();
   std::optional<VisionInputs> vision;
   double vision_ms = 0;
   if (!images.empty() || (spec && std::count(ids.begin(), ids.end(), spec->image_token) > 0)) {

@@ -30,6 +30,16 @@ Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
       }
     }
   }
+  // A bidirectional image run is evaluated in one step even when longer than a chunk.
+  max_step_ = std::max(1, opt.prefill_chunk);
+  if (const plugin::VisionSpec* v = model_->model().vision(); v && v->bidirectional) {
+    int64_t run = context_;
+    if (v->resize == plugin::ImageResize::fixed) {
+      const int64_t per = int64_t(v->patch_size) * v->merge_size * v->token_pool;
+      run = (v->image_height / per) * (v->image_width / per);
+    }
+    max_step_ = std::max(max_step_, std::min(run, context_));
+  }
   cache_ = std::make_unique<sdk::KvCache>(
       model_->device(), layers,
       sdk::KvCacheOptions{.block_size = opt.block_size,
@@ -37,7 +47,7 @@ Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
                                                            : opt.prefix_cache   ? 2 * context_
                                                                                 : context_),
                           .max_sequences = opt.prefix_cache ? 2 : 1,
-                          .max_step = std::max(1, opt.prefill_chunk),
+                          .max_step = int(max_step_),
                           .bits = opt.kv_bits,
                           .group = opt.kv_group_size,
                           .prefix_cache = opt.prefix_cache});
@@ -142,12 +152,22 @@ sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids, const 
     b.positions = g.alloc(Dtype::i32, {rows, T});
     g.upload(b.positions, pos.data(), pos.size() * 4);
   }
+  std::vector<int32_t> spans;  // sequence indexes [start, end) of bidirectional runs
+  const int64_t base = length() - offset;  // sequence index of the eval's id 0
   for (const auto& img : opt.images) {
     const int64_t len = img.features.dim(0);
     const int64_t from = std::max(img.first, offset), to = std::min(img.first + len, offset + T);
     if (from < to) {
       b.images.push_back({img.features.slice(0, from - img.first, to - from), from - offset});
+      if (img.bidirectional) {
+        spans.push_back(int32_t(base + img.first));
+        spans.push_back(int32_t(base + img.first + len));
+      }
     }
+  }
+  if (!spans.empty()) {
+    b.spans = g.alloc(Dtype::i32, {int64_t(spans.size() / 2), 2});
+    g.upload(b.spans, spans.data(), spans.size() * 4);
   }
   sdk::KvStep step = cache_->begin(g, seq_, int(T));
   b.kv = &step;
@@ -168,13 +188,12 @@ std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions
     throw InternalError("[session] positions do not match the ids");
   const int64_t vocab = model_->info().vocab_size;
   const int64_t n = int64_t(ids.size());
-  const int64_t chunk = std::max(1, opt_.prefill_chunk);
   std::vector<float> out;
   if (opt.all_logits) out.reserve(size_t(n * vocab));
-  for (int64_t at = 0; at < n; at += chunk) {
+  for (int64_t at = 0, len = 0; at < n; at += len) {
     if (opt.cancel && opt.cancel->load())
       throw Cancelled(fmt::format("cancelled after {} of {} prompt tokens", at, n));
-    int64_t len = std::min(chunk, n - at);
+    len = chunk_length(opt, at, n);
     bool last = at + len == n;
     sdk::Graph g(model_->device());
     int64_t before = length();
@@ -197,6 +216,22 @@ std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions
     if (opt.progress) opt.progress(at + len, n);
   }
   return out;
+}
+
+int64_t Session::chunk_length(const EvalOptions& opt, int64_t at, int64_t n) const {
+  int64_t len = std::min<int64_t>(std::max(1, opt_.prefill_chunk), n - at);
+  for (const auto& img : opt.images) {
+    if (!img.bidirectional) continue;
+    const int64_t first = std::max(img.first, at), end = img.first + img.features.dim(0);
+    if (first < at + len && end > at + len) {  // the chunk would end inside this run
+      len = first > at ? first - at : std::min(end, n) - at;
+    }
+  }
+  if (len > max_step_) {
+    throw InternalError(fmt::format("[session] a prefill step of {} tokens exceeds the cache's {}",
+                                    len, max_step_));
+  }
+  return len;
 }
 
 int32_t Session::eval_argmax(int32_t id) {

@@ -44,6 +44,9 @@ struct EvalOptions {
   struct Image {
     sdk::Tensor features;  // f32 [n, hidden]
     int64_t first = 0;
+    // Its tokens attend to each other (VisionSpec::bidirectional): the run is never split
+    // across prefill chunks and is passed to the model as a span.
+    bool bidirectional = false;
   };
   std::span<const Image> images;
 };
@@ -82,6 +85,10 @@ class Session {
  private:
   sdk::Tensor forward(sdk::Graph& g, std::span<const int32_t> ids, const EvalOptions& opt,
                       int64_t offset, int64_t logits_begin);
+  // Tokens in the prefill chunk starting at `at`: the chunk size, moved so that no
+  // bidirectional image run is split (ending before the run, or extended to its end).
+  int64_t chunk_length(const EvalOptions& opt, int64_t at, int64_t n) const;
+  int64_t max_step_ = 0;
   void check_ids(std::span<const int32_t> ids) const;
 
   std::shared_ptr<LoadedModel> model_;

@@ -67,7 +67,8 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
                                      origin, type, e.family));
       }
       const auto& fam = fams.at(e.family);
-      e.kind = fam.at("kind").get<std::string>();
+      e.kind = m.contains("kind") ? m.at("kind").get<std::string>()  // a text-only type of a
+                                  : fam.at("kind").get<std::string>();  // vision family
       e.capabilities = capability_bits(fam.at("capabilities").get<std::vector<std::string>>());
       if (m.contains("defaults")) e.defaults = m.at("defaults");
       r.entries_[type] = std::move(e);

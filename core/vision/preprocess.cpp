@@ -39,12 +39,24 @@ namespace {
 
 constexpr int kPrecisionBits = 32 - 8 - 2;
 
+// PIL's filters and their support (Resample.c).
 double bicubic(double x) {
   const double a = -0.5;
   x = std::fabs(x);
   if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
   if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
   return 0.0;
+}
+double bilinear(double x) {
+  x = std::fabs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+struct Filter {
+  double (*fn)(double);
+  double support;
+};
+Filter filter_of(plugin::Resample r) {
+  return r == plugin::Resample::bilinear ? Filter{bilinear, 1.0} : Filter{bicubic, 2.0};
 }
 
 // Per output pixel: first input index and fixed-point weights (PIL's precompute_coeffs and
@@ -54,9 +66,9 @@ struct Coeffs {
   std::vector<std::vector<int32_t>> k;
 };
 
-Coeffs coeffs(int in_size, int out_size) {
+Coeffs coeffs(int in_size, int out_size, Filter f) {
   double scale = double(in_size) / out_size, filterscale = std::max(scale, 1.0);
-  double support = 2.0 * filterscale;
+  double support = f.support * filterscale;
   Coeffs c;
   for (int xx = 0; xx < out_size; ++xx) {
     double center = (xx + 0.5) * scale, ss = 1.0 / filterscale;
@@ -64,7 +76,7 @@ Coeffs coeffs(int in_size, int out_size) {
     int xmax = std::min(int(center + support + 0.5), in_size) - xmin;
     std::vector<double> w(size_t(std::max(xmax, 0)));
     double ww = 0;
-    for (int x = 0; x < xmax; ++x) ww += w[size_t(x)] = bicubic((x + xmin - center + 0.5) * ss);
+    for (int x = 0; x < xmax; ++x) ww += w[size_t(x)] = f.fn((x + xmin - center + 0.5) * ss);
     std::vector<int32_t> k(w.size());
     for (size_t x = 0; x < w.size(); ++x) {
       double v = ww != 0.0 ? w[x] / ww : w[x];
@@ -86,11 +98,12 @@ uint8_t clip8(int64_t v) {
 
 }  // namespace
 
-Image resize_bicubic(const Image& in, int width, int height) {
+Image resize(const Image& in, int width, int height, plugin::Resample filter) {
   if (width <= 0 || height <= 0) throw InputError("resize: target size must be positive");
+  const Filter f = filter_of(filter);
   Image cur = in;
   if (width != in.width) {  // horizontal pass first, as PIL does
-    Coeffs c = coeffs(in.width, width);
+    Coeffs c = coeffs(in.width, width, f);
     Image out{width, in.height, std::vector<uint8_t>(size_t(width) * size_t(in.height) * 3)};
     for (int y = 0; y < in.height; ++y)
       for (int x = 0; x < width; ++x)
@@ -103,7 +116,7 @@ Image resize_bicubic(const Image& in, int width, int height) {
     cur = std::move(out);
   }
   if (height != in.height) {
-    Coeffs c = coeffs(in.height, height);
+    Coeffs c = coeffs(in.height, height, f);
     Image out{cur.width, height, std::vector<uint8_t>(size_t(cur.width) * size_t(height) * 3)};
     for (int y = 0; y < height; ++y)
       for (int x = 0; x < cur.width; ++x)
@@ -120,8 +133,14 @@ Image resize_bicubic(const Image& in, int width, int height) {
 
 Patches merge_window_patches(const Image& image, const PatchOptions& o) {
   const int P = o.patch_size, M = o.merge_size, T = o.temporal_patch_size;
-  auto [h, w] = smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
-  Image r = (h == image.height && w == image.width) ? image : resize_bicubic(image, w, h);
+  auto [h, w] = o.resize == plugin::ImageResize::fixed
+                    ? std::pair{o.height, o.width}
+                    : smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
+  if (h <= 0 || w <= 0 || h % (P * M) || w % (P * M)) {
+    throw InputError(fmt::format("image size {}x{} is not a positive multiple of patch x merge {}",
+                                 w, h, P * M));
+  }
+  Image r = (h == image.height && w == image.width) ? image : resize(image, w, h, o.resample);
   // Rescale (in double, stored as f32) and normalise (in f32), as the reference does.
   std::vector<float> px(size_t(h) * size_t(w) * 3);
   for (size_t i = 0; i < px.size(); ++i) {

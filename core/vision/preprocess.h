@@ -1,15 +1,17 @@
 #pragma once
 // Image preprocessing as the Hugging Face image processors do it, bit for bit where the
-// reference is integer: smart_resize's target size, PIL's bicubic resampling of 8-bit images
-// (separable, antialiased when shrinking, fixed-point coefficients, horizontal pass first),
-// rescale and mean/std normalisation in f32, and the merge-window patch order of vision towers
-// with a 2x2 patch merger (temporal patches of one repeated frame).
+// reference is integer: smart_resize's target size (or a fixed size), PIL's bicubic and bilinear
+// resampling of 8-bit images (separable, antialiased when shrinking, fixed-point coefficients,
+// horizontal pass first), rescale and mean/std normalisation in f32, and the merge-window patch
+// order of vision towers with a 2x2 patch merger (temporal patches of one repeated frame), or
+// raster order.
 #include <array>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
 #include "core/vision/image.h"
+#include "sdk/plugin_api/family.h"
 
 namespace vkllm::core {
 
@@ -18,12 +20,18 @@ namespace vkllm::core {
 std::pair<int, int> smart_resize(int height, int width, int factor, int64_t min_pixels,
                                  int64_t max_pixels);
 
-// PIL's Image.resize(size, BICUBIC) on an 8-bit RGB image.
-Image resize_bicubic(const Image& in, int width, int height);
+// PIL's Image.resize(size, BICUBIC or BILINEAR) on an 8-bit RGB image.
+Image resize(const Image& in, int width, int height, plugin::Resample filter);
+inline Image resize_bicubic(const Image& in, int width, int height) {
+  return resize(in, width, height, plugin::Resample::bicubic);
+}
 
 struct PatchOptions {
   int patch_size = 14, merge_size = 2, temporal_patch_size = 2;
-  int64_t min_pixels = 56 * 56, max_pixels = 28 * 28 * 1280;
+  plugin::ImageResize resize = plugin::ImageResize::smart;
+  plugin::Resample resample = plugin::Resample::bicubic;
+  int height = 0, width = 0;  // ImageResize::fixed
+  int64_t min_pixels = 56 * 56, max_pixels = 28 * 28 * 1280;  // ImageResize::smart
   std::array<float, 3> mean = {0.48145466f, 0.4578275f, 0.40821073f};  // OpenAI CLIP
   std::array<float, 3> std = {0.26862954f, 0.26130258f, 0.27577711f};
   double rescale = 1.0 / 255.0;
@@ -36,9 +44,9 @@ struct Patches {
   int resized_width = 0, resized_height = 0;
 };
 
-// smart_resize (factor patch * merge), bicubic resize, rescale, normalise, then patches in
-// merge-window order: rows run over (t, h / merge, w / merge, merge_h, merge_w), columns over
-// (channel, temporal, patch_y, patch_x).
+// smart_resize (factor patch * merge) or the fixed size, resize, rescale, normalise, then
+// patches in merge-window order: rows run over (t, h / merge, w / merge, merge_h, merge_w)
+// (raster order when merge is 1), columns over (channel, temporal, patch_y, patch_x).
 Patches merge_window_patches(const Image& image, const PatchOptions& opt);
 
 }  // namespace vkllm::core

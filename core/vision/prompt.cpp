@@ -20,17 +20,39 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
   o.patch_size = spec.patch_size;
   o.merge_size = spec.merge_size;
   o.temporal_patch_size = spec.temporal_patch_size;
+  o.resize = spec.resize;
+  o.resample = spec.resample;
+  o.height = spec.image_height;
+  o.width = spec.image_width;
+  o.mean = spec.image_mean;
+  o.std = spec.image_std;
   if (!pp.is_object()) return o;
   auto num = [&](const nlohmann::json& j, const char* key, auto& out) {
     if (!j.contains(key) || j[key].is_null()) return;
     out = json::as<std::decay_t<decltype(out)>>(j[key], fmt::format("{}: \"{}\"", where, key));
   };
-  num(pp, "min_pixels", o.min_pixels);
-  num(pp, "max_pixels", o.max_pixels);
-  if (pp.contains("size") &&
-      pp["size"].is_object()) {  // newer processors: size.{shortest,longest}_edge
-    num(pp["size"], "shortest_edge", o.min_pixels);
-    num(pp["size"], "longest_edge", o.max_pixels);
+  if (o.resize == plugin::ImageResize::smart) {
+    num(pp, "min_pixels", o.min_pixels);
+    num(pp, "max_pixels", o.max_pixels);
+    if (pp.contains("size") &&
+        pp["size"].is_object()) {  // newer processors: size.{shortest,longest}_edge
+      num(pp["size"], "shortest_edge", o.min_pixels);
+      num(pp["size"], "longest_edge", o.max_pixels);
+    }
+  } else if (pp.contains("size") && pp["size"].is_object()) {
+    int h = o.height, w = o.width;
+    num(pp["size"], "height", h);
+    num(pp["size"], "width", w);
+    if (h != o.height || w != o.width) {
+      throw ModelError(fmt::format("{}: size {}x{} differs from the {}x{} the vision tower takes",
+                                   where, w, h, o.width, o.height));
+    }
+  }
+  if (pp.contains("resample") && !pp["resample"].is_null()) {
+    int r = json::as<int>(pp["resample"], where + ": \"resample\"");
+    if (r != 2 && r != 3)
+      throw ModelError(fmt::format("{}: resample {} is not supported (2 bilinear, 3 bicubic)", where, r));
+    o.resample = r == 2 ? plugin::Resample::bilinear : plugin::Resample::bicubic;
   }
   num(pp, "rescale_factor", o.rescale);
   for (auto [key, out] : {std::pair{"image_mean", &o.mean}, std::pair{"image_std", &o.std}}) {
@@ -73,6 +95,10 @@ ContentHash image_hash(const Image& img, const PatchOptions& o) {
   put(&o.temporal_patch_size, sizeof o.temporal_patch_size);
   put(&o.min_pixels, sizeof o.min_pixels);
   put(&o.max_pixels, sizeof o.max_pixels);
+  put(&o.resize, sizeof o.resize);
+  put(&o.resample, sizeof o.resample);
+  put(&o.height, sizeof o.height);
+  put(&o.width, sizeof o.width);
   put(o.mean.data(), sizeof o.mean);
   put(o.std.data(), sizeof o.std);
   put(&o.rescale, sizeof o.rescale);
@@ -81,6 +107,20 @@ ContentHash image_hash(const Image& img, const PatchOptions& o) {
 }
 
 }  // namespace
+
+std::string expand_image_markers(const std::string& text, const plugin::VisionSpec& spec,
+                                 const Tokenizer& tokenizer) {
+  if (!spec.expand_vision_start) return text;
+  const std::string& marker = tokenizer.token(spec.vision_start);
+  if (marker.empty()) return text;
+  const std::string run = spec.text_around + marker + tokenizer.token(spec.image_token) +
+                          tokenizer.token(spec.vision_end) + spec.text_around;
+  std::string out;
+  size_t at = 0;
+  for (size_t hit; (hit = text.find(marker, at)) != std::string::npos; at = hit + marker.size())
+    out += text.substr(at, hit - at) + run;
+  return out + text.substr(at);
+}
 
 ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& images,
                           const plugin::VisionSpec& spec, const PatchOptions& opt,
@@ -91,7 +131,9 @@ ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& im
     PromptImage pi;
     pi.patches = merge_window_patches(images[i], opt);
     pi.hash = image_hash(images[i], opt);
-    pi.tokens = pi.patches.rows / (int64_t(opt.merge_size) * opt.merge_size);
+    const int64_t per_token = int64_t(opt.merge_size) * spec.token_pool;
+    pi.tokens = (pi.patches.grid_thw[1] / per_token) * (pi.patches.grid_thw[2] / per_token) *
+                pi.patches.grid_thw[0];
     out.images.push_back(std::move(pi));
   }
   if (!images.empty() && std::find(ids.begin(), ids.end(), pad) == ids.end()) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tokenizer/tokenizer.h"
 #include "core/vision/feature_cache.h"
 #include "core/vision/preprocess.h"
 #include "sdk/plugin_api/family.h"
@@ -32,6 +33,13 @@ struct ImagePrompt {
   std::vector<int32_t> next;       // per token: one past the largest position so far
   std::vector<PromptImage> images;
 };
+
+// The processor's text expansion of the template's per-image marker (VisionSpec::
+// expand_vision_start): each occurrence of vision_start's token text becomes text_around +
+// vision_start + image_token + vision_end + text_around (layout_images then expands the single
+// image_token to the image's run). `text` unchanged for specs without it.
+std::string expand_image_markers(const std::string& text, const plugin::VisionSpec& spec,
+                                 const Tokenizer& tokenizer);
 
 // Lays `images` (in order) into the prompt `ids`. The i-th run of spec.image_token belongs to
 // the i-th image and holds either one placeholder (expanded here) or exactly the image's token

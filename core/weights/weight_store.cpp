@@ -242,6 +242,31 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
     return out;
   }
 
+  if (use == plugin::WeightUse::matmul_transposed) {
+    const StTensor& t = *refs[0].tensor;
+    if (refs.size() != 1 || t.shape.size() != 2 || mlx_quantized(name)) {
+      throw ModelError(fmt::format("{}: expected one unquantized 2-D parameter [in, out]",
+                                   where(refs[0])));
+    }
+    const int64_t in = t.shape[0], out_dim = t.shape[1];
+    auto v = to_f32(refs[0]);
+    std::vector<float> wt(v.size());
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t o = 0; o < out_dim; ++o) wt[size_t(o * in + i)] = v[size_t(i * out_dim + o)];
+    if (options_.quantize && in % 32 == 0) {
+      auto out = sdk::upload_quant(device_->weights(), sdk::quantize(*options_.quantize, wt.data(), out_dim, in));
+      bytes_uploaded_ += out.memory()->size();
+      return out;
+    }
+    auto out = sdk::Tensor::allocate_weight(device_->weights(), Dtype::f32, out_dim, in);
+    std::vector<float> padded(size_t(out_dim * out.stride(0)), 0.0f);
+    for (int64_t o = 0; o < out_dim; ++o)
+      std::copy_n(wt.begin() + o * in, in, padded.begin() + o * out.stride(0));
+    sdk::upload_bytes(out.with_padding(), padded.data(), padded.size() * 4);
+    bytes_uploaded_ += padded.size() * 4;
+    return out;
+  }
+
   bool quant = mlx_quantized(name);
   for (size_t i = 0; i < refs.size(); ++i) {
     const StTensor& t = *refs[i].tensor;

@@ -33,10 +33,11 @@ struct DecoderWeights {
   std::vector<DecoderLayer> layers;
 };
 
-// Hugging Face names under `prefix` ("model."): embed_tokens, layers.N.*, norm; lm_head.weight at
-// the top level (or the embedding when tied).
+// Hugging Face names under `prefix` ("model."): embed_tokens, layers.N.*, norm; `lm_head` (or the
+// embedding when tied or absent).
 DecoderWeights load_decoder_weights(const DecoderConfig& c, plugin::WeightSource& src,
-                                    const std::string& prefix = "model.");
+                                    const std::string& prefix = "model.",
+                                    const std::string& lm_head = "lm_head.weight");
 
 // The host's view of a model whose text part is this decoder: sizes, one KV layer per decoder
 // layer, parameter count (of the decoder), torch_dtype of `config`.

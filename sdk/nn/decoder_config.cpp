@@ -91,7 +91,9 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
     c.sandwich_norms = get_or<bool>(d, "sandwich_norms", false, where);
     c.qk_norm = get_or<bool>(d, "qk_norm", false, where);
     c.scale_embeddings = get_or<bool>(d, "scale_embeddings", false, where);
+    c.attention_softcap = get_or<bool>(d, "attention_softcap", true, where);
   }
+  if (!c.attention_softcap) c.attn_logit_softcapping = 0;
   // Which layers attend through a sliding window: "layer_types" (newer configs), else every
   // sliding_window_pattern-th layer is global (Gemma 3), else Qwen2's use_sliding_window from
   // max_window_layers on, else Mistral's window on every layer.

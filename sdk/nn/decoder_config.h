@@ -46,6 +46,9 @@ struct DecoderConfig {
   bool sandwich_norms = false;   // norms on the attention and MLP outputs too (4 per layer)
   bool qk_norm = false;          // RMSNorm over each head of q and k before RoPE
   bool scale_embeddings = false;  // embeddings * sqrt(hidden_size), in torch_dtype
+  // false: attn_logit_softcapping is not applied (transformers' Gemma 3 reads the key but never
+  // passes it to attention; Gemma 2 does).
+  bool attention_softcap = true;
 
   static DecoderConfig parse(const nlohmann::json& j);
   RopeParams rope() const;

@@ -8,15 +8,15 @@ namespace vkllm::nn {
 using plugin::WeightUse;
 
 DecoderWeights load_decoder_weights(const DecoderConfig& c, plugin::WeightSource& src,
-                                    const std::string& prefix) {
+                                    const std::string& prefix, const std::string& lm_head) {
   DecoderWeights w;
   w.embed_tokens = src.load(prefix + "embed_tokens.weight", WeightUse::embedding);
   w.norm = src.load(prefix + "norm.weight", WeightUse::vector);
-  if (c.tie_word_embeddings || !src.has("lm_head.weight")) {
+  if (c.tie_word_embeddings || !src.has(lm_head)) {
     w.lm_head = w.embed_tokens;
-    if (src.has("lm_head.weight")) src.skip("lm_head.weight");
+    if (src.has(lm_head)) src.skip(lm_head);
   } else {
-    w.lm_head = src.load("lm_head.weight", WeightUse::matmul);
+    w.lm_head = src.load(lm_head, WeightUse::matmul);
   }
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     std::string p = fmt::format("{}layers.{}.", prefix, i);

@@ -26,6 +26,9 @@ enum class WeightUse {
               // > 2 (a convolution kernel [out, c, ...]) is used as [out, c * ...]
   embedding,  // [vocab, dim] for ops::embedding (and, when tied, ops::matmul)
   vector,     // f32, any shape, contiguous (norm weights, biases)
+  // A parameter stored [in, out] and used as x @ W (Gemma 3's mm_input_projection_weight): the
+  // host transposes it into a matmul weight [out, in].
+  matmul_transposed,
 };
 
 struct WeightInfo {
@@ -84,13 +87,25 @@ struct Batch {
   int64_t logits_begin = 0;
   // Vision families: encoded image features placed over their placeholder tokens' embeddings.
   std::vector<ImageRows> images;
-  sdk::Tensor spans;  // i32 [n_spans, 2]: bidirectional spans (sequence indexes)
+  // i32 [n, 2]: [start, end) sequence indexes of the image runs in this batch whose tokens
+  // attend to each other (VisionSpec::bidirectional); undefined when there are none.
+  sdk::Tensor spans;
 };
 
+// How the host resizes an image before cutting it into patches.
+enum class ImageResize {
+  smart,  // Qwen2-VL's smart_resize: both sides multiples of patch * merge, the pixel count
+          // within the processor's min/max_pixels, aspect ratio kept
+  fixed,  // to image_height x image_width whatever the aspect ratio (SigLIP processors)
+};
+// PIL's resampling filters as the Hugging Face processors name them (resample 3 and 2).
+enum class Resample { bicubic, bilinear };
+
 // What a vision family asks of the host. The host decodes images, resizes and normalises them
-// as the Hugging Face image processor does (pixel limits and mean/std from
-// preprocessor_config.json), cuts them into patches in merge-window order, expands each image's
-// placeholder to one token per merged patch and, with mrope, computes M-RoPE positions.
+// as the Hugging Face image processor does (sizes, limits and mean/std from
+// preprocessor_config.json where it has them), cuts them into patches in merge-window order
+// (raster order when merge_size is 1), expands each image's placeholder to its tokens and, with
+// mrope, computes M-RoPE positions.
 struct VisionSpec {
   int patch_size = 14;
   int temporal_patch_size = 2;  // frames per patch (a still image is repeated)
@@ -99,10 +114,28 @@ struct VisionSpec {
   int32_t vision_start = -1;    // ids around each image's run (-1: none)
   int32_t vision_end = -1;
   bool mrope = false;  // positions are M-RoPE rows (temporal, height, width)
+  // The processor's defaults where preprocessor_config.json does not say (its "size",
+  // "resample", "image_mean" and "image_std" win; a fixed size must match).
+  ImageResize resize = ImageResize::smart;
+  Resample resample = Resample::bicubic;
+  int image_height = 0, image_width = 0;  // ImageResize::fixed: the size the tower takes
+  std::array<float, 3> image_mean = {0.48145466f, 0.4578275f, 0.40821073f};  // OpenAI CLIP
+  std::array<float, 3> image_std = {0.26862954f, 0.26130258f, 0.27577711f};
+  // Tokens per image: (grid_h / (merge_size * token_pool)) x (grid_w / ...), e.g. Gemma 3's
+  // 4x4 average pooling of 64x64 patches into 256 tokens.
+  int token_pool = 1;
+  // The tokens of one image attend to each other in both directions (causal elsewhere); the
+  // host keeps each image's run within one forward pass and passes the runs as Batch::spans.
+  bool bidirectional = false;
+  // The chat template writes only vision_start's text per image and the processor expands it
+  // into text_around + <vision_start> <image_token> x n <vision_end> + text_around before
+  // tokenizing (Gemma 3: "\n\n"); the host does the same to prompt text that comes with images.
+  bool expand_vision_start = false;
+  std::string text_around;
 };
 
-// One preprocessed image: rows are patches in merge-window order, columns (channel, frame,
-// patch_y, patch_x).
+// One preprocessed image: rows are patches in merge-window order (raster with merge_size 1),
+// columns (channel, frame, patch_y, patch_x).
 struct ImagePatches {
   std::span<const float> pixels;  // [rows, cols]
   int64_t rows = 0, cols = 0;
@@ -118,6 +151,7 @@ class Model {
   // Vision families: the image spec (null: text only) and the vision tower, which records the
   // encoding of one image and returns its features f32 [rows / merge^2, hidden].
   virtual const VisionSpec* vision() const { return nullptr; }
+  // The features' rows are the image's tokens in placeholder order.
   virtual sdk::Tensor encode_image(sdk::Graph& g, const ImagePatches& image);
 };
 

@@ -1,0 +1,89 @@
+// The gemma3 family plugin: Gemma 3 text models (gemma3_text) and the vision-language models
+// (gemma3): the SDK's decoder configured as Gemma 3 by the registry's data (four (1 + w) norms
+// per layer, q/k norms, scaled embeddings, local/global layers with two rotary bases), and the
+// SigLIP tower with Gemma's projector (vision.h). A gemma3 checkpoint without a vision tower
+// (text-only extractions) loads as a text model and refuses images.
+#include <fmt/format.h>
+
+#include "sdk/base/error.h"
+#include "sdk/nn/decoder.h"
+#include "sdk/plugin_api/descriptor.h"
+#include "vision.h"
+
+namespace vkllm::gemma3 {
+namespace {
+
+class Gemma3Model : public plugin::Model {
+ public:
+  Gemma3Model(plugin::ModelInfo info, nn::Decoder decoder, std::unique_ptr<Vision> vision)
+      : info_(std::move(info)), decoder_(std::move(decoder)), vision_(std::move(vision)) {
+    if (vision_) spec_ = vision_->config().spec();
+  }
+  const plugin::ModelInfo& info() const override { return info_; }
+  const plugin::VisionSpec* vision() const override { return vision_ ? &spec_ : nullptr; }
+  sdk::Tensor forward(sdk::Graph& g, const plugin::Batch& b) override {
+    return decoder_.forward(g, decoder_.embed(g, b), b);
+  }
+  sdk::Tensor encode_image(sdk::Graph& g, const plugin::ImagePatches& image) override {
+    if (!vision_) return plugin::Model::encode_image(g, image);
+    return vision_->encode(g, image);
+  }
+
+ private:
+  plugin::ModelInfo info_;
+  nn::Decoder decoder_;
+  std::unique_ptr<Vision> vision_;
+  plugin::VisionSpec spec_;
+};
+
+// Checkpoint layouts: gemma3_text "model.*"; gemma3 "language_model.model.*" (Hub) or
+// "model.language_model.*" (transformers >= 4.52), the tower and projector beside them, and
+// lm_head only where a converter wrote one (mlx-vlm).
+struct Layout {
+  std::string text, lm_head, vision;
+  bool has_vision = false;
+};
+
+Layout layout_of(const plugin::WeightSource& w) {
+  if (w.has("model.language_model.embed_tokens.weight"))
+    return {"model.language_model.", "lm_head.weight", "model.",
+            w.has("model.vision_tower.vision_model.embeddings.patch_embedding.weight")};
+  if (w.has("language_model.model.embed_tokens.weight"))
+    return {"language_model.model.", "language_model.lm_head.weight", "",
+            w.has("vision_tower.vision_model.embeddings.patch_embedding.weight")};
+  return {"model.", "lm_head.weight", "", false};
+}
+
+class Gemma3Family : public plugin::Family {
+ public:
+  plugin::ModelInfo describe(const nlohmann::json& config) const override {
+    nn::DecoderConfig c = nn::DecoderConfig::parse(config);
+    if (config.contains("vision_config") && config["vision_config"].is_object())
+      VisionConfig::parse(config);  // validated here so that inspect reports it
+    return nn::decoder_model_info(c, "gemma3", config);
+  }
+
+  std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
+                                      std::shared_ptr<sdk::Device> device) override {
+    nn::DecoderConfig c = nn::DecoderConfig::parse(config);
+    plugin::ModelInfo info = nn::decoder_model_info(c, "gemma3", config);
+    Layout at = layout_of(weights);
+    auto w = nn::load_decoder_weights(c, weights, at.text, at.lm_head);
+    std::unique_ptr<Vision> vision;
+    if (at.has_vision && config.contains("vision_config") && config["vision_config"].is_object())
+      vision = std::make_unique<Vision>(VisionConfig::parse(config), weights, at.vision,
+                                        c.hidden_size);
+    return std::make_unique<Gemma3Model>(
+        std::move(info), nn::Decoder(std::move(c), std::move(w), std::move(device)),
+        std::move(vision));
+  }
+};
+
+}  // namespace
+}  // namespace vkllm::gemma3
+
+VKLLM_DEFINE_PLUGIN(vkllm::gemma3::Gemma3Family, "gemma3",
+                    VKLLM_CAP_TEXT | VKLLM_CAP_VISION | VKLLM_CAP_MULTI_IMAGE |
+                        VKLLM_CAP_SLIDING_WINDOW | VKLLM_CAP_KV_QUANT | VKLLM_CAP_PREFIX_CACHE |
+                        VKLLM_CAP_SPECULATIVE,
+                    "gemma3", "gemma3_text")

@@ -1,0 +1,65 @@
+#pragma once
+// The pre-norm ViT encoder of SigLIP (and CLIP-style towers), after transformers'
+// modeling_siglip.py: patch embedding (a convolution whose stride is its kernel, as one matmul
+// over raster-order patches) + learned position embeddings, N x [LayerNorm -> multi-head
+// attention over the whole image -> residual, LayerNorm -> fc1 -> activation -> fc2 ->
+// residual], then post_layernorm. Vision families (Gemma 3, LLaVA-style models) build it from
+// their vision_config and put their own projector on top.
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sdk/ops/elementwise.h"
+#include "sdk/plugin_api/family.h"
+
+namespace vkllm::nn {
+
+struct VitConfig {
+  int hidden_size = 768;
+  int intermediate_size = 3072;
+  int num_hidden_layers = 12;
+  int num_attention_heads = 12;
+  int num_channels = 3;
+  int image_size = 224;
+  int patch_size = 16;
+  std::string hidden_act = "gelu_pytorch_tanh";
+  double layer_norm_eps = 1e-6;
+  bool post_layernorm = true;  // SigLIP's last_hidden_state is post-normed
+
+  // vision_config of a SiglipVisionConfig (its defaults for absent keys); where names it.
+  static VitConfig siglip(const nlohmann::json& vision_config,
+                          const std::string& where = "config.json: vision_config");
+  int grid() const { return image_size / patch_size; }  // patches per side
+  int head_dim() const { return hidden_size / num_attention_heads; }
+  int patch_values() const { return num_channels * patch_size * patch_size; }
+  ops::Act act() const;
+};
+
+struct VitLayer {
+  sdk::Tensor layer_norm1_w, layer_norm1_b, layer_norm2_w, layer_norm2_b;
+  sdk::Tensor qkv, qkv_b, out_proj, out_proj_b;
+  sdk::Tensor fc1, fc1_b, fc2, fc2_b;
+};
+
+class VisionTransformer {
+ public:
+  // Weights under `prefix` ("vision_tower.vision_model."): embeddings.*, encoder.layers.N.*,
+  // post_layernorm.*; a pooling head (head.*) is not used and is skipped.
+  VisionTransformer(VitConfig c, plugin::WeightSource& src, const std::string& prefix);
+  const VitConfig& config() const { return c_; }
+  // Hidden states of one image, f32 [grid^2, hidden_size], from patches f32 [grid^2,
+  // channels * patch^2] in raster order (columns (channel, y, x) as the conv kernel), after
+  // `layers` encoder layers (all when < 0) and, when all ran and the config has it,
+  // post_layernorm.
+  sdk::Tensor encode(sdk::Graph& g, const sdk::Tensor& patches, int layers = -1) const;
+
+ private:
+  VitConfig c_;
+  sdk::Tensor patch_w_, patch_b_, positions_;
+  std::vector<VitLayer> layers_;
+  sdk::Tensor post_w_, post_b_;
+};
+
+}  // namespace vkllm::nn
