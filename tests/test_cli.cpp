@@ -116,6 +116,38 @@ TEST(Cli, ImagesWithPromptIdsAndLogitsOut) {
   fs::remove_all(d);
 }
 
+// The same for Gemma 3: the prompt ids hold the processor's expansion; through the chat template
+// the host expands <start_of_image> itself; the text-only checkpoint refuses images.
+TEST(Cli, Gemma3ImagesWithPromptIdsAndLogitsOut) {
+  std::string dir = std::string(VKLLM_TEST_DATA) + "/gemma3/gemma3";
+  core::SafetensorsFile ref(dir + "/reference_two_images.safetensors");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto want = ref.values<float>("logits");
+  fs::path d = scratch("gemma3");
+  std::string images = std::string(" --image ") + VKLLM_TEST_DATA +
+                       "/images/rgb_61x47.png --image " + VKLLM_TEST_DATA +
+                       "/images/photo_160x120.jpg";
+  auto o = vkllm("generate -m " + dir + images + " --prompt-ids " +
+                 fmt::format("{}", fmt::join(ids, ",")) + " -n 1 --temp 0 --logits-out " +
+                 (d / "l.safetensors").string());
+  ASSERT_EQ(o.rc, 0) << o.text;
+  core::SafetensorsFile got((d / "l.safetensors").string());
+  auto g = got.values<float>("logits");
+  ASSERT_EQ(g.size(), want.size());
+  double worst = 0;
+  for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, double(std::abs(g[i] - want[i])));
+  EXPECT_LT(worst, 5e-3);
+  o = vkllm("generate -m " + dir + images + " -p \"Compare them.\" -n 2 --temp 0 --json");
+  ASSERT_EQ(o.rc, 0) << o.text;
+  // <bos> <start_of_turn>user\n ... : 2 x (16 image tokens + boi + eoi + 2 x "\n\n" bytes).
+  auto last = o.text.substr(o.text.rfind('{'));
+  EXPECT_EQ(nlohmann::json::parse(last)["prompt_tokens"], 73) << o.text;
+  expect_error(vkllm("generate -m " + std::string(VKLLM_TEST_DATA) + "/gemma3/gemma3_text" +
+                     images + " -p hi -n 1"),
+               {"takes no images"});
+  fs::remove_all(d);
+}
+
 TEST(Cli, InspectAndPlugins) {
   auto o = vkllm("inspect " + fixture("llama3") + " --json");
   ASSERT_EQ(o.rc, 0) << o.text;
@@ -126,6 +158,7 @@ TEST(Cli, InspectAndPlugins) {
   EXPECT_EQ(p.rc, 0);
   EXPECT_NE(p.text.find("libvkllm-llama.so"), std::string::npos) << p.text;
   EXPECT_NE(p.text.find("libvkllm-qwen-vl.so"), std::string::npos) << p.text;
+  EXPECT_NE(p.text.find("gemma3,gemma3_text"), std::string::npos) << p.text;
   // Only the weight files count: the folder's reference_*.safetensors are not parameters.
   o = vkllm("inspect " + std::string(VKLLM_TEST_DATA) + "/qwen_vl/qwen2_5_vl --json");
   ASSERT_EQ(o.rc, 0) << o.text;
