@@ -7,6 +7,7 @@
 
 #include "sdk/base/error.h"
 #include "sdk/nn/decoder.h"
+#include "gguf.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
 
@@ -61,6 +62,12 @@ class Gemma3Family : public plugin::Family {
     if (config.contains("vision_config") && config["vision_config"].is_object())
       VisionConfig::parse(config);  // validated here so that inspect reports it
     return nn::decoder_model_info(c, "gemma3", config);
+  }
+
+  void export_gguf(const nlohmann::json& config, plugin::WeightSource& weights,
+                   sdk::GgufWriter& out, Dtype type) const override {
+    gemma3::export_gguf(nn::DecoderConfig::parse(config), weights, layout_of(weights).text, out,
+                        type);
   }
 
   std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,

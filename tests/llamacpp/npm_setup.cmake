@@ -1,0 +1,22 @@
+# Installs node-llama-cpp (llama.cpp's prebuilt CPU builds) from the npm registry into DIR once,
+# for the tests that run exported GGUF files through llama.cpp. Retries; fails with npm's output.
+set(pkg node-llama-cpp@3.22.1)
+set(marker ${DIR}/node_modules/node-llama-cpp/package.json)
+if(EXISTS ${marker})
+  return()
+endif()
+find_program(NPM npm)
+if(NOT NPM)
+  message(FATAL_ERROR "npm not found (tools/install-deps.sh installs it)")
+endif()
+file(MAKE_DIRECTORY ${DIR})
+foreach(attempt 1 2 3)
+  execute_process(COMMAND ${NPM} install --no-audit --no-fund --loglevel=error --prefix ${DIR} ${pkg}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 600)
+  if(rc EQUAL 0 AND EXISTS ${marker})
+    return()
+  endif()
+  message(STATUS "npm install attempt ${attempt} failed (${rc}):\n${out}\n${err}")
+  execute_process(COMMAND ${CMAKE_COMMAND} -E sleep 5)
+endforeach()
+message(FATAL_ERROR "could not install ${pkg} from the npm registry into ${DIR}")
