@@ -285,20 +285,37 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   if (given != 1) throw InputError("a request needs exactly one of messages, prompt or prompt_ids");
   std::vector<int32_t> ids;
   std::vector<ImageInput> images = req.images;
+  if (!req.messages.empty()) {  // the messages' images in order, then the request's
+    std::vector<ImageInput> all;
+    for (const auto& m : req.messages) all.insert(all.end(), m.images.begin(), m.images.end());
+    all.insert(all.end(), req.images.begin(), req.images.end());
+    images = std::move(all);
+  }
   const plugin::VisionSpec* spec = impl_->model->model().vision();
+  // Images are decoded before the text is tokenized: pan-and-scan crops (each an image of its
+  // own, after the image they come from) change the prompt text.
+  double vision_ms = 0;
+  std::vector<core::Image> decoded;
+  std::vector<int> crops;  // per given image
+  if (!images.empty() && spec) {
+    double t = core::now_ms();
+    for (auto& img : decode_images(images)) {
+      auto c = core::pan_and_scan(img, impl_->patches.pan_scan);
+      crops.push_back(int(c.size()));
+      decoded.push_back(std::move(img));
+      for (auto& x : c) decoded.push_back(std::move(x));
+    }
+    vision_ms += core::now_ms() - t;
+  }
   // Prompt text that comes with images gets the processor's expansion of the image markers.
   auto with_images = [&](const std::string& text) {
     return spec && !images.empty() && impl_->tokenizer
-               ? core::expand_image_markers(text, *spec, *impl_->tokenizer)
+               ? core::expand_image_markers(text, *spec, *impl_->tokenizer, crops)
                : text;
   };
   if (!req.prompt_ids.empty()) {
     ids = req.prompt_ids;
   } else if (!req.messages.empty()) {
-    std::vector<ImageInput> all;  // the messages' images in order, then the request's
-    for (const auto& m : req.messages) all.insert(all.end(), m.images.begin(), m.images.end());
-    all.insert(all.end(), req.images.begin(), req.images.end());
-    images = std::move(all);
     ids = tokenize(with_images(render_chat(req.messages, req.add_generation_prompt,
                                            req.images.size())),
                    false);
@@ -309,7 +326,6 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
 
   // Images: placeholder runs expanded, content-keyed prefix-cache keys, M-RoPE positions.
   std::optional<VisionInputs> vision;
-  double vision_ms = 0;
   if (!images.empty() || (spec && std::count(ids.begin(), ids.end(), spec->image_token) > 0)) {
     if (!spec) {
       throw InputError(fmt::format("{}: the model ({}) takes no images", impl_->desc.folder,
@@ -318,7 +334,7 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     double t = core::now_ms();
     vision.emplace();
     vision->prompt =
-        core::layout_images(std::move(ids), decode_images(images), *spec, impl_->patches,
+        core::layout_images(std::move(ids), std::move(decoded), *spec, impl_->patches,
                             impl_->tokenizer ? impl_->tokenizer->bos_id() : std::nullopt);
     ids = vision->prompt.ids;
     vision_ms += core::now_ms() - t;

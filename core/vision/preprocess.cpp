@@ -131,6 +131,34 @@ Image resize(const Image& in, int width, int height, plugin::Resample filter) {
   return cur;
 }
 
+std::vector<Image> pan_and_scan(const Image& img, const PanAndScan& o) {
+  if (!o.enabled) return {};
+  const int w = img.width, h = img.height;
+  const bool landscape = w >= h;
+  const double ratio = landscape ? double(w) / h : double(h) / w;
+  if (ratio < o.min_ratio_to_activate) return {};
+  const int long_side = landscape ? w : h;
+  int n = int(std::floor(ratio + 0.5));  // half rounds up
+  n = std::min(int(std::floor(double(long_side) / o.min_crop_size)), n);
+  n = std::min(o.max_num_crops, std::max(2, n));
+  const int nw = landscape ? n : 1, nh = landscape ? 1 : n;
+  const int cw = int(std::ceil(double(w) / nw)), ch = int(std::ceil(double(h) / nh));
+  if (std::min(cw, ch) < o.min_crop_size) return {};
+  std::vector<Image> crops;
+  for (int i = 0; i < nh; ++i)
+    for (int j = 0; j < nw; ++j) {
+      const int y0 = i * ch, x0 = j * cw;
+      const int y1 = std::min(y0 + ch, h), x1 = std::min(x0 + cw, w);  // clipped at the border
+      Image c{x1 - x0, y1 - y0, {}};
+      c.rgb.reserve(size_t(c.width) * size_t(c.height) * 3);
+      for (int y = y0; y < y1; ++y)
+        c.rgb.insert(c.rgb.end(), img.rgb.begin() + (size_t(y) * size_t(w) + size_t(x0)) * 3,
+                     img.rgb.begin() + (size_t(y) * size_t(w) + size_t(x1)) * 3);
+      crops.push_back(std::move(c));
+    }
+  return crops;
+}
+
 Patches merge_window_patches(const Image& image, const PatchOptions& o) {
   const int P = o.patch_size, M = o.merge_size, T = o.temporal_patch_size;
   auto [h, w] = o.resize == plugin::ImageResize::fixed

@@ -26,16 +26,26 @@ inline Image resize_bicubic(const Image& in, int width, int height) {
   return resize(in, width, height, plugin::Resample::bicubic);
 }
 
+// Gemma3ImageProcessor's pan-and-scan (pan_and_scan() below): crops of a long image (none when it is not long enough or
+// the crops would be small), cut from the original pixels, row-major.
+struct PanAndScan {
+  bool enabled = false;
+  int min_crop_size = 256, max_num_crops = 4;
+  double min_ratio_to_activate = 1.2;
+};
 struct PatchOptions {
   int patch_size = 14, merge_size = 2, temporal_patch_size = 2;
   plugin::ImageResize resize = plugin::ImageResize::smart;
   plugin::Resample resample = plugin::Resample::bicubic;
   int height = 0, width = 0;  // ImageResize::fixed
   int64_t min_pixels = 56 * 56, max_pixels = 28 * 28 * 1280;  // ImageResize::smart
+  PanAndScan pan_scan;
   std::array<float, 3> mean = {0.48145466f, 0.4578275f, 0.40821073f};  // OpenAI CLIP
   std::array<float, 3> std = {0.26862954f, 0.26130258f, 0.27577711f};
   double rescale = 1.0 / 255.0;
 };
+
+std::vector<Image> pan_and_scan(const Image& image, const PanAndScan& opt);
 
 struct Patches {
   std::vector<float> values;      // [rows, cols]

@@ -48,6 +48,16 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
                                    where, w, h, o.width, o.height));
     }
   }
+  if (spec.pan_and_scan) {
+    auto& ps = o.pan_scan;
+    ps.enabled = json::get_or<bool>(pp, "do_pan_and_scan", false, where);
+    ps.min_crop_size = json::get_or(pp, "pan_and_scan_min_crop_size", ps.min_crop_size, where);
+    ps.max_num_crops = json::get_or(pp, "pan_and_scan_max_num_crops", ps.max_num_crops, where);
+    ps.min_ratio_to_activate =
+        json::get_or(pp, "pan_and_scan_min_ratio_to_activate", ps.min_ratio_to_activate, where);
+    if (ps.min_crop_size <= 0 || ps.max_num_crops < 2 || !(ps.min_ratio_to_activate >= 1.0))
+      throw ModelError(fmt::format("{}: pan-and-scan settings are invalid", where));
+  }
   if (pp.contains("resample") && !pp["resample"].is_null()) {
     int r = json::as<int>(pp["resample"], where + ": \"resample\"");
     if (r != 2 && r != 3)
@@ -109,16 +119,25 @@ ContentHash image_hash(const Image& img, const PatchOptions& o) {
 }  // namespace
 
 std::string expand_image_markers(const std::string& text, const plugin::VisionSpec& spec,
-                                 const Tokenizer& tokenizer) {
+                                 const Tokenizer& tokenizer, std::span<const int> crops) {
   if (!spec.expand_vision_start) return text;
   const std::string& marker = tokenizer.token(spec.vision_start);
   if (marker.empty()) return text;
   const std::string run = spec.text_around + marker + tokenizer.token(spec.image_token) +
                           tokenizer.token(spec.vision_end) + spec.text_around;
   std::string out;
-  size_t at = 0;
-  for (size_t hit; (hit = text.find(marker, at)) != std::string::npos; at = hit + marker.size())
-    out += text.substr(at, hit - at) + run;
+  size_t at = 0, image = 0;
+  for (size_t hit; (hit = text.find(marker, at)) != std::string::npos;
+       at = hit + marker.size(), ++image) {
+    out += text.substr(at, hit - at);
+    const int n = image < crops.size() ? crops[image] : 0;
+    if (n > 0) {  // the image, then its crops
+      out += spec.pan_scan_intro + run + spec.pan_scan_crops + run;
+      for (int k = 1; k < n; ++k) out += " " + run;
+    } else {
+      out += run;
+    }
+  }
   return out + text.substr(at);
 }
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,11 @@ struct ImagePrompt {
 // The processor's text expansion of the template's per-image marker (VisionSpec::
 // expand_vision_start): each occurrence of vision_start's token text becomes text_around +
 // vision_start + image_token + vision_end + text_around (layout_images then expands the single
-// image_token to the image's run). `text` unchanged for specs without it.
+// image_token to the image's run). With pan-and-scan, crops[i] is the number of crops of the
+// i-th image and its marker first becomes the processor's "the original image, then its crops"
+// text. `text` unchanged for specs without marker expansion.
 std::string expand_image_markers(const std::string& text, const plugin::VisionSpec& spec,
-                                 const Tokenizer& tokenizer);
+                                 const Tokenizer& tokenizer, std::span<const int> crops = {});
 
 // Lays `images` (in order) into the prompt `ids`. The i-th run of spec.image_token belongs to
 // the i-th image and holds either one placeholder (expanded here) or exactly the image's token

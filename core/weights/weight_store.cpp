@@ -339,6 +339,16 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
   }
   // Same dtype on the device: copy rows into the padded layout without converting.
   Dtype dt = device_dtype(t0.dtype);
+  // Kernels read weights through one texel-buffer view (4-byte texels); larger tensors need
+  // quantizing until the SDK splits them across views.
+  const uint64_t view_bytes = uint64_t(device_->features().max_texel_buffer_elements) * 4;
+  if (uint64_t(rows) * uint64_t(cols) * dtype_size(dt) > view_bytes) {
+    throw ModelError(fmt::format(
+        "{}: {} MiB as {} is more than {} binds in one buffer view ({} MiB); load it quantized "
+        "(--quantize q8_0 or q4_0)",
+        what(), uint64_t(rows) * uint64_t(cols) * dtype_size(dt) >> 20, dtype_name(dt),
+        device_->features().name, view_bytes >> 20));
+  }
   auto out = sdk::Tensor::allocate_weight(device_->weights(), dt, rows, cols);
   size_t es = dtype_size(dt);
   size_t row_bytes = size_t(cols) * es, stride_bytes = size_t(out.stride(0)) * es;

@@ -50,7 +50,10 @@ plugin::VisionSpec VisionConfig::spec() const {
           .token_pool = pool,
           .bidirectional = true,
           .expand_vision_start = true,
-          .text_around = "\n\n"};
+          .text_around = "\n\n",
+          .pan_and_scan = true,
+          .pan_scan_intro = "Here is the original image ",
+          .pan_scan_crops = " and here are some crops to help you see better "};
 }
 
 Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& prefix,

@@ -132,6 +132,11 @@ struct VisionSpec {
   // tokenizing (Gemma 3: "\n\n"); the host does the same to prompt text that comes with images.
   bool expand_vision_start = false;
   std::string text_around;
+  // The processor can pan and scan (Gemma 3; on when preprocessor_config.json says
+  // do_pan_and_scan): a long image also yields 2 to 4 crops, each an image of its own, and its
+  // marker becomes pan_scan_intro + marker + pan_scan_crops + the crops' markers joined by spaces.
+  bool pan_and_scan = false;
+  std::string pan_scan_intro, pan_scan_crops;
 };
 
 // One preprocessed image: rows are patches in merge-window order (raster with merge_size 1),

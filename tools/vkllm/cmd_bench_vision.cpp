@@ -78,7 +78,7 @@ Run add_bench_vision(CLI::App& app) {
     auto config = core::read_json_file(dir + "/config.json");
     int64_t vocab = config.value("vocab_size", int64_t(0));
     if (config.contains("text_config")) vocab = config["text_config"].value("vocab_size", vocab);
-    int64_t pad = config.value("image_token_id", int64_t(-1));
+    int64_t pad = config.value("image_token_id", config.value("image_token_index", int64_t(-1)));
     if (pad < 0) throw InputError(dir + "/config.json: no image_token_id (not a vision model?)");
     std::mt19937 rng(7);
     // A first token, one placeholder per image, random text.

@@ -5,7 +5,10 @@
 // only), also when prefill chunks cut through the images and with collapsed placeholders.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <span>
 
@@ -161,6 +164,39 @@ TEST(Gemma3Vision, ImagesSeeOnlyTheirOwnTokens) {
   const size_t vocab = want.size() / ids.size();
   ASSERT_EQ(res.prompt_logits.size(), cut * vocab);
   EXPECT_LE(max_abs_diff(res.prompt_logits, std::span(want).first(cut * vocab)), kLogitTolerance);
+}
+
+TEST(Gemma3Vision, PanAndScanMatchesTheProcessor) {
+  // do_pan_and_scan (crops from 32 px): a landscape photo gives 2 crops, a tall image 3; the
+  // processor's text for each ("Here is the original image ... and here are some crops ...")
+  // and the crops' pixels reach the same logits as transformers'.
+  const std::string cases = std::string(VKLLM_TEST_DATA) + "/gemma3/gemma3_pan_and_scan";
+  core::SafetensorsFile ref(cases + "/reference.safetensors");
+  auto want = ref.values<float>("logits");
+  auto greedy = ref.values<int32_t>("greedy");
+  const size_t tokens = ref.values<int32_t>("input_ids").size();
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("vkllm-gemma3-pas-" + std::to_string(::getpid()));
+  std::filesystem::copy(vlm_dir(), dir, std::filesystem::copy_options::recursive);
+  std::filesystem::copy_file(cases + "/preprocessor_config.json", dir / "preprocessor_config.json",
+                             std::filesystem::copy_options::overwrite_existing);
+  auto engine = Engine::load(dir.string());
+  Request r;
+  r.prompt = "Compare <start_of_image> with <start_of_image>.";
+  const std::string images = std::string(VKLLM_TEST_DATA) + "/images/";
+  r.images = {{.source = images + "photo_160x120.jpg"}, {.source = images + "rgb_33x120.bmp"}};
+  r.prompt_logits = true;
+  r.sampling.temperature = 0.0f;
+  r.max_tokens = int(greedy.size());
+  r.ignore_eos = true;
+  auto res = engine->generate(r);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(res.prompt_tokens, int64_t(tokens));
+  EXPECT_EQ(res.images_encoded, 7);  // two images and their five crops
+  ASSERT_EQ(res.prompt_logits.size(), want.size());
+  // JPEG decoding may differ from PIL's by a level in a few pixels.
+  EXPECT_LE(max_abs_diff(res.prompt_logits, want), 2e-2);
+  EXPECT_EQ(res.ids, greedy);
 }
 
 TEST(Gemma3Vision, BadInputsAreClearErrors) {
