@@ -26,8 +26,9 @@ inline Image resize_bicubic(const Image& in, int width, int height) {
   return resize(in, width, height, plugin::Resample::bicubic);
 }
 
-// Gemma3ImageProcessor's pan-and-scan (pan_and_scan() below): crops of a long image (none when it is not long enough or
-// the crops would be small), cut from the original pixels, row-major.
+// Pan-and-scan of the processors that have it (VisionSpec::pan_and_scan; pan_and_scan() below):
+// crops of a long image (none when it is not long enough or the crops would be small), cut from
+// the original pixels, row-major.
 struct PanAndScan {
   bool enabled = false;
   int min_crop_size = 256, max_num_crops = 4;

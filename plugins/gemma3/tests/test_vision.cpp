@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <cmath>
 #include <span>
 
@@ -197,6 +199,58 @@ TEST(Gemma3Vision, PanAndScanMatchesTheProcessor) {
   // JPEG decoding may differ from PIL's by a level in a few pixels.
   EXPECT_LE(max_abs_diff(res.prompt_logits, want), 2e-2);
   EXPECT_EQ(res.ids, greedy);
+}
+
+TEST(Gemma3Vision, CachesReuseImagesAndTheirBidirectionalTokens) {
+  // The same image prompt again: the feature cache skips the tower and the prefix cache the
+  // image's tokens (computed with the whole image visible), and the logits equal a cold run.
+  core::SafetensorsFile ref(vlm_dir() + "/reference_one_image.safetensors");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto engine = Engine::load(vlm_dir());
+  Request r;
+  r.prompt_ids = ids;
+  r.images = {{.source = case_images("one_image")[0]}};
+  r.max_tokens = 4;
+  r.sampling.temperature = 0.0f;
+  r.ignore_eos = true;
+  auto cold = engine->generate(r);
+  auto warm = engine->generate(r);
+  EXPECT_EQ(warm.ids, cold.ids);
+  EXPECT_EQ(warm.images_encoded, 0);
+  EXPECT_EQ(warm.cached_tokens, int64_t(ids.size()) - 1);
+  // A follow-up with a different last token reuses everything before it.
+  r.prompt_ids.back() = 77;
+  auto follow = engine->generate(r);
+  EXPECT_EQ(follow.cached_tokens, int64_t(ids.size()) - 1);
+  auto fresh = Engine::load(vlm_dir(), {.prefix_cache = false});
+  EXPECT_EQ(fresh->generate(r).ids, follow.ids);
+}
+
+TEST(Gemma3Vision, BadConfigsNameTheKey) {
+  namespace fs = std::filesystem;
+  auto raw = core::read_json_file(vlm_dir() + "/config.json");
+  auto expect_error = [&](const std::function<void(nlohmann::json&)>& change,
+                          const std::string& needle) {
+    fs::path dir = fs::temp_directory_path() / ("vkllm-gemma3-bad-" + std::to_string(::getpid()));
+    fs::copy(vlm_dir(), dir, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    nlohmann::json c = raw;
+    change(c);
+    std::ofstream(dir / "config.json") << c.dump();
+    try {
+      Engine::load(dir.string());
+      ADD_FAILURE() << "no error; expected one naming " << needle;
+    } catch (const ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    fs::remove_all(dir);
+  };
+  expect_error([](auto& c) { c["mm_tokens_per_image"] = 15; }, "mm_tokens_per_image");
+  expect_error([](auto& c) { c["vision_config"]["patch_size"] = 15; }, "patch_size");
+  expect_error([](auto& c) { c["vision_config"]["hidden_act"] = "swish"; }, "hidden_act");
+  expect_error([](auto& c) { c["text_config"]["sliding_window_pattern"] = 0; },
+               "sliding_window_pattern");
+  expect_error([](auto& c) { c["text_config"]["head_dim"] = "32"; }, "head_dim");
+  expect_error([](auto& c) { c["text_config"]["hidden_activation"] = "relu"; }, "relu");
 }
 
 TEST(Gemma3Vision, BadInputsAreClearErrors) {
