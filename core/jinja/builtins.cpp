@@ -158,7 +158,7 @@ Value attr_path(Interpreter& in, Value v, const std::string& path, int line) {
   while (i <= path.size()) {
     size_t j = path.find('.', i);
     std::string part = path.substr(i, j == std::string::npos ? std::string::npos : j - i);
-    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
+    bool digits = !part.empty() && part.size() < 19 && std::all_of(part.begin(), part.end(), ::isdigit);
     v = digits ? in.get_item(v, Value(int64_t(std::stoll(part))), line) : in.get_item(v, Value(part), line);
     if (j == std::string::npos) break;
     i = j + 1;
@@ -290,8 +290,11 @@ Value Interpreter::get_attr(const Value& obj, const std::string& name, int line)
           size_t e = s.find('}', i);
           if (e == std::string::npos) throw TemplateError("bad format string", a.line);
           std::string key = s.substr(i + 1, e - i - 1);
-          Value v = key.empty() ? a.get(auto_i++, "") : std::isdigit(static_cast<unsigned char>(key[0]))
-                                                            ? a.get(size_t(std::stoul(key)), "") : a.get(1000, key.c_str());
+          bool index = !key.empty() && key.size() < 9 &&
+                       std::all_of(key.begin(), key.end(), [](char k) { return std::isdigit(static_cast<unsigned char>(k)); });
+          if (!key.empty() && !index && std::isdigit(static_cast<unsigned char>(key[0])))
+            throw TemplateError("bad format field {" + key + "}", a.line);
+          Value v = key.empty() ? a.get(auto_i++, "") : index ? a.get(size_t(std::stoul(key)), "") : a.get(1000, key.c_str());
           out += v.str();
           i = e;
         }
@@ -489,8 +492,13 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     return out;
   }
   if (name == "int") {
+    // Python's int(): truncation; NaN, infinities and values past 64 bits are errors here.
+    auto whole = [&](double d) -> Value {
+      if (!(std::fabs(d) < 9.2e18)) throw TemplateError(fmt::format("cannot convert {} to an integer", d), line);
+      return int64_t(d);
+    };
     if (v.is_int()) return v;
-    if (v.is_float()) return int64_t(v.as_double());
+    if (v.is_float()) return whole(v.as_double());
     if (v.is_bool()) return int64_t(v.as_bool());
     if (v.is_string()) {
       try {
@@ -498,7 +506,9 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
         std::string s = strip(v.as_string(), Value(None{}), true, true);
         int64_t r = std::stoll(s, &used, 0);
         if (used == s.size()) return r;
-        return int64_t(std::stod(s));
+        return whole(std::stod(s));
+      } catch (const TemplateError&) {
+        throw;
       } catch (...) {
       }
     }

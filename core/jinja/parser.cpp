@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <set>
 
 #include "core/jinja/ast.h"
@@ -192,7 +194,15 @@ std::vector<Token> tokenize(const std::string& s, int line) {
       for (size_t k = i; k < j; ++k)
         if (s[k] != '_') num += s[k];
       Token t{is_float ? Token::Float : Token::Int, num, {}};
-      t.value = is_float ? Value(std::stod(num)) : Value(int64_t(std::stoll(num)));
+      if (is_float) {
+        t.value = Value(std::strtod(num.c_str(), nullptr));  // overflow gives inf, as Python
+      } else {
+        errno = 0;
+        long long v = std::strtoll(num.c_str(), nullptr, 10);
+        if (errno == ERANGE)
+          throw TemplateError(fmt::format("integer literal {} does not fit 64 bits", num), line);
+        t.value = Value(int64_t(v));
+      }
       out.push_back(t);
       i = j;
       continue;
@@ -218,7 +228,11 @@ std::vector<Token> tokenize(const std::string& s, int line) {
           case 'x': {
             size_t len = e == 'u' ? 4 : 2;
             if (j + len < s.size()) {
-              char32_t cp = char32_t(std::stoul(s.substr(j + 1, len), nullptr, 16));
+              const std::string hex = s.substr(j + 1, len);
+              if (!std::all_of(hex.begin(), hex.end(),
+                               [](char h) { return std::isxdigit(static_cast<unsigned char>(h)); }))
+                throw TemplateError(fmt::format("bad escape \\{}{}", e, hex), line);
+              char32_t cp = char32_t(std::stoul(hex, nullptr, 16));
               std::string enc;
               if (cp < 0x80) enc += char(cp);
               else if (cp < 0x800) { enc += char(0xc0 | (cp >> 6)); enc += char(0x80 | (cp & 0x3f)); }

@@ -9,6 +9,7 @@
 
 #include "core/tokenizer/text.h"
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 
 namespace vkllm::core::tok {
 
@@ -295,7 +296,7 @@ struct Bpe : Model {
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
 
   explicit Bpe(const nlohmann::json& j) {
-    for (const auto& [k, v] : j.at("vocab").items()) vocab_[k] = v.get<int32_t>();
+    for (const auto& [k, v] : j.at("vocab").items()) vocab_[k] = json::as<int32_t>(v, "vocabulary id of '" + k + "'");
     std::string unk = str(j, "unk_token");
     if (!unk.empty()) {
       auto it = vocab_.find(unk);
@@ -442,7 +443,8 @@ struct PostTemplate : PostProcessor {
   explicit PostTemplate(const nlohmann::json& j) {
     std::unordered_map<std::string, std::vector<int32_t>> specials;
     if (j.contains("special_tokens")) {
-      for (const auto& [k, v] : j["special_tokens"].items()) specials[k] = v.at("ids").get<std::vector<int32_t>>();
+      for (const auto& [k, v] : j["special_tokens"].items())
+        specials[k] = json::as<std::vector<int32_t>>(v.at("ids"), "post_processor special token '" + k + "'");
     }
     for (const auto& item : j.at("single")) {
       if (item.contains("SpecialToken")) {
@@ -465,7 +467,9 @@ struct PostTemplate : PostProcessor {
 };
 struct PostClsSep : PostProcessor {  // BertProcessing / RobertaProcessing
   int32_t cls, sep;
-  explicit PostClsSep(const nlohmann::json& j) : cls(j.at("cls").at(1).get<int32_t>()), sep(j.at("sep").at(1).get<int32_t>()) {}
+  explicit PostClsSep(const nlohmann::json& j)
+      : cls(json::as<int32_t>(j.at("cls").at(1), "post_processor cls")),
+        sep(json::as<int32_t>(j.at("sep").at(1), "post_processor sep")) {}
   std::vector<int32_t> process(std::vector<int32_t> ids) const override {
     ids.insert(ids.begin(), cls);
     ids.push_back(sep);
@@ -562,7 +566,9 @@ struct DecStrip : Decoder {
   std::string content;
   size_t start, stop;
   explicit DecStrip(const nlohmann::json& j)
-      : content(str(j, "content", " ")), start(j.value("start", 0u)), stop(j.value("stop", 0u)) {}
+      : content(str(j, "content", " ")),
+        start(json::get_or<uint32_t>(j, "start", 0u, "decoder Strip")),
+        stop(json::get_or<uint32_t>(j, "stop", 0u, "decoder Strip")) {}
   std::vector<std::string> decode(std::vector<std::string> tokens) const override {
     for (auto& t : tokens) {
       for (size_t i = 0; i < start && t.starts_with(content); ++i) t.erase(0, content.size());

@@ -11,6 +11,7 @@
 #include "core/tokenizer/pipeline.h"
 #include "core/tokenizer/text.h"
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 
 namespace vkllm::core {
 namespace fs = std::filesystem;
@@ -89,7 +90,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& j, const n
         throw ModelError("\"added_tokens\" is not an array within the vocabulary limit");
       for (const auto& a : j["added_tokens"]) {
         AddedToken at;
-        int64_t id = a.at("id").get<int64_t>();
+        int64_t id = json::as<int64_t>(a.at("id"), "added token id");
         check_id(id, "added token");
         at.id = int32_t(id);
         at.content = a.at("content").get<std::string>();
@@ -289,7 +290,14 @@ std::string StreamDecoder::push(int32_t id) {
   std::string before = t_.decode(prefix, skip_);
   std::string after = t_.decode(all, skip_);
   if (after.size() <= before.size() || after.compare(0, before.size(), before) != 0) {
-    return "";  // nothing new yet (or the window re-decodes differently: wait)
+    // Nothing new yet (or the window re-decodes differently): wait, but not without bound, or
+    // each token would re-decode an ever longer window (a fuzzer found a tokenizer whose
+    // decoding never settles). Past kMaxPending tokens, emit what the held ones decode to.
+    constexpr size_t kMaxPending = 16;
+    if (ids_.size() - read_ < kMaxPending) return "";
+    std::string held = t_.decode(std::vector<int32_t>(ids_.begin() + long(read_), ids_.end()), skip_);
+    prefix_ = read_ = ids_.size();
+    return held;
   }
   std::string delta = after.substr(before.size());
   // Hold back an unfinished character: a trailing U+FFFD from a partial byte sequence.
