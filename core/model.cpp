@@ -80,6 +80,7 @@ ModelSummary inspect(const std::string& folder, const PluginHost& plugins,
   s.model_type = r.entry.model_type;
   s.family = r.entry.family;
   s.kind = r.entry.kind;
+  s.rule = r.entry.rule;
   s.plugin = r.plugin->path;
   s.config = r.config;
   s.info = family->describe(r.config);

@@ -50,6 +50,7 @@ class LoadedModel {
 // Family, kind, dtype, parameters and memory estimate of a folder without loading weights.
 struct ModelSummary {
   std::string model_type, family, kind, dtype, plugin;
+  std::string rule;  // the registry route that picked the family (empty: by model_type alone)
   plugin::ModelInfo info;
   int64_t parameters = 0;     // from the checkpoint's tensors
   uint64_t weight_bytes = 0;  // on the device, as loaded (with --quantize when given)

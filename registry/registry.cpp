@@ -1,6 +1,7 @@
 #include "registry/registry.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
@@ -24,7 +25,43 @@ const std::pair<const char*, uint64_t> kCaps[] = {
     {"speculative", VKLLM_CAP_SPECULATIVE},
 };
 
+// The value at a dotted path of nested objects ("vision_config.model_type"), or null.
+const nlohmann::json* at_path(const nlohmann::json& j, const std::string& path) {
+  const nlohmann::json* v = &j;
+  size_t start = 0;
+  while (true) {
+    size_t dot = path.find('.', start);
+    std::string key = path.substr(start, dot == std::string::npos ? dot : dot - start);
+    if (!v->is_object() || !v->contains(key)) return nullptr;
+    v = &(*v)[key];
+    if (dot == std::string::npos) return v;
+    start = dot + 1;
+  }
+}
+
+std::string describe_when(const nlohmann::json& when) {
+  std::string out;
+  for (const auto& [path, want] : when.items()) {
+    std::vector<std::string> values;
+    for (const auto& w : want.is_array() ? want : nlohmann::json::array({want}))
+      values.push_back(w.is_string() ? w.get<std::string>() : w.dump());
+    out += fmt::format("{}{}={}", out.empty() ? "" : ",", path, fmt::join(values, "|"));
+  }
+  return out;
+}
+
 }  // namespace
+
+bool Entry::matches(const nlohmann::json& config) const {
+  for (const auto& [path, want] : when.items()) {
+    const nlohmann::json* v = at_path(config, path);
+    if (!v) return false;
+    bool any = false;
+    for (const auto& w : want.is_array() ? want : nlohmann::json::array({want})) any |= *v == w;
+    if (!any) return false;
+  }
+  return true;
+}
 
 uint64_t capability_bits(const std::vector<std::string>& names) {
   uint64_t bits = 0;
@@ -58,7 +95,7 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
   Registry r;
   try {
     const auto& fams = j.at("families");
-    for (const auto& [type, m] : j.at("model_types").items()) {
+    auto entry = [&](const std::string& type, const nlohmann::json& m) {
       Entry e;
       e.model_type = type;
       e.family = m.at("family").get<std::string>();
@@ -71,7 +108,23 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
                                   : fam.at("kind").get<std::string>();  // vision family
       e.capabilities = capability_bits(fam.at("capabilities").get<std::vector<std::string>>());
       if (m.contains("defaults")) e.defaults = m.at("defaults");
-      r.entries_[type] = std::move(e);
+      return e;
+    };
+    for (const auto& [type, m] : j.at("model_types").items()) {
+      if (!m.contains("routes")) {
+        r.entries_[type] = entry(type, m);
+        continue;
+      }
+      // A model type several families share: each route says which nested keys pick it.
+      for (const auto& route : m.at("routes")) {
+        Entry e = entry(type, route);
+        e.when = route.at("when");
+        if (!e.when.is_object() || e.when.empty())
+          throw ModelError(fmt::format("[registry] {}: a route of '{}' has no \"when\" keys",
+                                       origin, type));
+        e.rule = describe_when(e.when);
+        r.routes_.push_back(std::move(e));
+      }
     }
   } catch (const nlohmann::json::exception& e) {
     throw ModelError(fmt::format("[registry] {}: {}", origin, e.what()));
@@ -102,7 +155,29 @@ const Entry& Registry::route(const nlohmann::json& config, const std::string& wh
     throw ModelError(fmt::format("[registry] {}: no \"model_type\" string", where));
   }
   std::string type = config["model_type"].get<std::string>();
+  std::string rules;
+  for (const Entry& e : routes_) {
+    if (e.model_type != type) continue;
+    if (e.matches(config)) return e;
+    rules += fmt::format("{}{} -> {}", rules.empty() ? "" : "; ", e.rule, e.family);
+  }
   if (const Entry* e = find(type)) return *e;
+  if (!rules.empty()) {
+    std::string seen;
+    for (const Entry& e : routes_) {
+      if (e.model_type != type) continue;
+      for (const auto& [path, want] : e.when.items()) {
+        const nlohmann::json* v = at_path(config, path);
+        std::string item = fmt::format(
+            "{}={}", path, v ? (v->is_string() ? v->get<std::string>() : v->dump()) : "(absent)");
+        if (seen.find(item) == std::string::npos)
+          seen += fmt::format("{}{}", seen.empty() ? "" : ", ", item);
+      }
+    }
+    throw ModelError(fmt::format(
+        "[registry] {}: no family serves model_type '{}' with {}; its routes: {}", where, type,
+        seen, rules));
+  }
   if (config.contains("vision_config")) {
     for (const auto& [k, e] : entries_) {
       if (e.family == "generic-vlm") return e;
@@ -129,8 +204,10 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
     }
     out.erase("text_config");
   }
+  // Defaults fill absent keys only: an explicit null means "none" to the config classes
+  // (Mistral's "sliding_window": null is no window, not the class default of 4096).
   for (const auto& [k, v] : entry.defaults.items()) {
-    if (!out.contains(k) || out[k].is_null()) out[k] = v;
+    if (!out.contains(k)) out[k] = v;
   }
   // Quantization: MLX writes "quantization" (and "quantization_config") as
   // {"group_size": g, "bits": b, "<module path>": {...} | false, ...}.

@@ -17,6 +17,12 @@ struct Entry {
   std::string kind;           // "text" or "vision"
   uint64_t capabilities = 0;  // VkllmCapability bits
   nlohmann::json defaults = nlohmann::json::object();
+  // A route of a model type shared by several families (llava): the nested config keys and the
+  // value (or any of the values) each must have, {"vision_config.model_type": "pixtral"}; empty
+  // for a plain model type. `rule` says it for people: vision_config.model_type=pixtral.
+  nlohmann::json when;
+  std::string rule;
+  bool matches(const nlohmann::json& config) const;
 };
 
 // Capability names as in model_types.json ("text", "vision", ...) <-> VkllmCapability bits.
@@ -33,11 +39,14 @@ class Registry {
   const Entry* find(const std::string& model_type) const;
   std::vector<std::string> model_types() const;
   const std::map<std::string, Entry>& entries() const { return entries_; }
+  // Routes on nested keys, in the table's order (tried before entries() for their model type).
+  const std::vector<Entry>& routes() const { return routes_; }
   // Adds an entry (e.g. a model type a plugin declares that the table does not list).
   void add(Entry e);
 
-  // The entry for a config: its model_type, or, for a vision-language config whose type is
-  // unknown, the generic-vlm family when one is registered. Throws ModelError listing the
+  // The entry for a config: the first route of its model_type whose keys match, else its
+  // model_type's entry, or, for a vision-language config whose type is unknown, the
+  // generic-vlm family when one is registered. Throws ModelError listing the
   // known types otherwise; `where` names the config file.
   const Entry& route(const nlohmann::json& config, const std::string& where) const;
 
@@ -49,6 +58,7 @@ class Registry {
 
  private:
   std::map<std::string, Entry> entries_;
+  std::vector<Entry> routes_;
 };
 
 }  // namespace vkllm::registry

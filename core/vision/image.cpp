@@ -80,6 +80,11 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& what) {
         }
       }
     }
+    if (comp == 2 || comp == 4) {  // PIL keeps the high byte of 16-bit alpha
+      img.alpha.resize(n);
+      for (size_t i = 0; i < n; ++i)
+        img.alpha[i] = uint8_t(px.get()[i * size_t(comp) + size_t(comp - 1)] >> 8);
+    }
     return img;
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(data, len, &w, &h, &comp, 0),
@@ -90,7 +95,24 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& what) {
       img.rgb[i * 3 + size_t(c)] = px.get()[i * size_t(comp) + size_t(comp >= 3 ? c : 0)];
     }
   }
+  if (comp == 2 || comp == 4) {
+    img.alpha.resize(n);
+    for (size_t i = 0; i < n; ++i) img.alpha[i] = px.get()[i * size_t(comp) + size_t(comp - 1)];
+  }
   return img;
+}
+
+Image composite_on_white(const Image& in) {
+  if (in.alpha.empty()) return in;
+  Image out{in.width, in.height, in.rgb, {}};
+  for (size_t i = 0; i < in.alpha.size(); ++i) {
+    const int a = in.alpha[i];
+    for (size_t c = 0; c < 3; ++c) {  // PIL's BLEND: DIV255(out * (255 - a) + in * a)
+      const int t = 255 * (255 - a) + int(in.rgb[i * 3 + c]) * a + 128;
+      out.rgb[i * 3 + c] = uint8_t(((t >> 8) + t) >> 8);
+    }
+  }
+  return out;
 }
 
 Image load_image(const std::string& source) {

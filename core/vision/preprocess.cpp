@@ -159,11 +159,27 @@ std::vector<Image> pan_and_scan(const Image& img, const PanAndScan& o) {
   return crops;
 }
 
-Patches merge_window_patches(const Image& image, const PatchOptions& o) {
+std::pair<int, int> longest_edge_resize(int height, int width, int longest_edge, int factor) {
+  if (height <= 0 || width <= 0 || longest_edge <= 0 || factor <= 0)
+    throw InputError(fmt::format("image of {}x{} pixels cannot be resized", width, height));
+  const double ratio = std::max(double(height) / longest_edge, double(width) / longest_edge);
+  if (ratio > 1) {  // floor, as the reference does, so that the result stays within the limit
+    height = std::max(1, int(std::floor(height / ratio)));
+    width = std::max(1, int(std::floor(width / ratio)));
+  }
+  return {((height - 1) / factor + 1) * factor, ((width - 1) / factor + 1) * factor};
+}
+
+Patches merge_window_patches(const Image& input, const PatchOptions& o) {
   const int P = o.patch_size, M = o.merge_size, T = o.temporal_patch_size;
-  auto [h, w] = o.resize == plugin::ImageResize::fixed
-                    ? std::pair{o.height, o.width}
-                    : smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
+  Image flattened;
+  if (o.alpha_on_white && !input.alpha.empty()) flattened = composite_on_white(input);
+  const Image& image = flattened.rgb.empty() ? input : flattened;
+  auto [h, w] =
+      o.resize == plugin::ImageResize::fixed ? std::pair{o.height, o.width}
+      : o.resize == plugin::ImageResize::longest_edge
+          ? longest_edge_resize(image.height, image.width, o.longest_edge, P * M)
+          : smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
   if (h <= 0 || w <= 0 || h % (P * M) || w % (P * M)) {
     throw InputError(fmt::format("image size {}x{} is not a positive multiple of patch x merge {}",
                                  w, h, P * M));

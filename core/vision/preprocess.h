@@ -20,6 +20,10 @@ namespace vkllm::core {
 std::pair<int, int> smart_resize(int height, int width, int factor, int64_t min_pixels,
                                  int64_t max_pixels);
 
+// PixtralImageProcessor's target (height, width): scaled down (floored) so that neither side
+// exceeds longest_edge, then each side rounded up to a multiple of factor.
+std::pair<int, int> longest_edge_resize(int height, int width, int longest_edge, int factor);
+
 // PIL's Image.resize(size, BICUBIC or BILINEAR) on an 8-bit RGB image.
 Image resize(const Image& in, int width, int height, plugin::Resample filter);
 inline Image resize_bicubic(const Image& in, int width, int height) {
@@ -39,6 +43,8 @@ struct PatchOptions {
   plugin::ImageResize resize = plugin::ImageResize::smart;
   plugin::Resample resample = plugin::Resample::bicubic;
   int height = 0, width = 0;  // ImageResize::fixed
+  int longest_edge = 0;       // ImageResize::longest_edge
+  bool alpha_on_white = false;
   int64_t min_pixels = 56 * 56, max_pixels = 28 * 28 * 1280;  // ImageResize::smart
   PanAndScan pan_scan;
   std::array<float, 3> mean = {0.48145466f, 0.4578275f, 0.40821073f};  // OpenAI CLIP
@@ -55,7 +61,8 @@ struct Patches {
   int resized_width = 0, resized_height = 0;
 };
 
-// smart_resize (factor patch * merge) or the fixed size, resize, rescale, normalise, then
+// Transparency over white when asked, smart_resize (factor patch * merge), the fixed size or
+// longest_edge_resize, resize, rescale, normalise, then
 // patches in merge-window order: rows run over (t, h / merge, w / merge, merge_h, merge_w)
 // (raster order when merge is 1), columns over (channel, temporal, patch_y, patch_x).
 Patches merge_window_patches(const Image& image, const PatchOptions& opt);

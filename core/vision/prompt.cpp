@@ -24,6 +24,8 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
   o.resample = spec.resample;
   o.height = spec.image_height;
   o.width = spec.image_width;
+  o.longest_edge = spec.longest_edge;
+  o.alpha_on_white = spec.alpha_on_white;
   o.mean = spec.image_mean;
   o.std = spec.image_std;
   if (!pp.is_object()) return o;
@@ -39,6 +41,10 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
       num(pp["size"], "shortest_edge", o.min_pixels);
       num(pp["size"], "longest_edge", o.max_pixels);
     }
+  } else if (o.resize == plugin::ImageResize::longest_edge) {
+    if (pp.contains("size") && pp["size"].is_object()) num(pp["size"], "longest_edge", o.longest_edge);
+    if (o.longest_edge <= 0 || o.longest_edge > (1 << 16))
+      throw ModelError(fmt::format("{}: size.longest_edge {} is out of range", where, o.longest_edge));
   } else if (pp.contains("size") && pp["size"].is_object()) {
     int h = o.height, w = o.width;
     num(pp["size"], "height", h);
@@ -74,7 +80,16 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
     for (size_t c = 0; c < 3; ++c) (*out)[c] = json::as<float>(v[c], where + ": " + key);
   }
   int patch = o.patch_size, merge = o.merge_size, temporal = o.temporal_patch_size;
-  num(pp, "patch_size", patch);
+  if (pp.contains("patch_size") && pp["patch_size"].is_object()) {  // {"height": p, "width": p}
+    int ph = patch, pw = patch;
+    num(pp["patch_size"], "height", ph);
+    num(pp["patch_size"], "width", pw);
+    if (ph != pw)
+      throw ModelError(fmt::format("{}: patch_size {}x{} is not square", where, pw, ph));
+    patch = ph;
+  } else {
+    num(pp, "patch_size", patch);
+  }
   num(pp, "merge_size", merge);
   num(pp, "temporal_patch_size", temporal);
   if (patch != o.patch_size || merge != o.merge_size || temporal != o.temporal_patch_size) {
@@ -112,8 +127,21 @@ ContentHash image_hash(const Image& img, const PatchOptions& o) {
   put(o.mean.data(), sizeof o.mean);
   put(o.std.data(), sizeof o.std);
   put(&o.rescale, sizeof o.rescale);
+  put(&o.longest_edge, sizeof o.longest_edge);
   ContentHash s = content_hash(salt_bytes);
   return content_hash(img.rgb, s.lo ^ (s.hi * 0x9e3779b97f4a7c15ull));
+}
+
+// The ids of one image's run: its image tokens, with Pixtral's row separators when the spec has
+// them ([IMG] x w [IMG_BREAK] ... [IMG] x w [IMG_END]).
+std::vector<int32_t> image_run(const plugin::VisionSpec& spec, const Patches& p, int64_t per_token) {
+  const int64_t rows = p.grid_thw[0] * (p.grid_thw[1] / per_token), cols = p.grid_thw[2] / per_token;
+  std::vector<int32_t> run;
+  for (int64_t r = 0; r < rows; ++r) {
+    run.insert(run.end(), size_t(cols), spec.image_token);
+    if (spec.row_break >= 0) run.push_back(r + 1 < rows ? spec.row_break : spec.vision_end);
+  }
+  return run;
 }
 
 }  // namespace
@@ -146,13 +174,18 @@ ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& im
                           std::optional<int32_t> bos) {
   const int32_t pad = spec.image_token;
   ImagePrompt out;
+  std::vector<std::vector<int32_t>> runs;  // each image's ids
   for (size_t i = 0; i < images.size(); ++i) {
     PromptImage pi;
-    pi.patches = merge_window_patches(images[i], opt);
-    pi.hash = image_hash(images[i], opt);
-    const int64_t per_token = int64_t(opt.merge_size) * spec.token_pool;
-    pi.tokens = (pi.patches.grid_thw[1] / per_token) * (pi.patches.grid_thw[2] / per_token) *
-                pi.patches.grid_thw[0];
+    Image flattened;  // the hash covers what the tower sees
+    if (opt.alpha_on_white && !images[i].alpha.empty()) flattened = composite_on_white(images[i]);
+    const Image& image = flattened.rgb.empty() ? images[i] : flattened;
+    PatchOptions o = opt;
+    o.alpha_on_white = false;  // done
+    pi.patches = merge_window_patches(image, o);
+    pi.hash = image_hash(image, opt);
+    runs.push_back(image_run(spec, pi.patches, int64_t(opt.merge_size) * spec.token_pool));
+    pi.tokens = int64_t(runs.back().size());
     out.images.push_back(std::move(pi));
   }
   if (!images.empty() && std::find(ids.begin(), ids.end(), pad) == ids.end()) {
@@ -160,7 +193,7 @@ ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& im
     for (size_t i = 0; i < images.size(); ++i) {
       if (spec.vision_start >= 0) marks.push_back(spec.vision_start);
       marks.push_back(pad);
-      if (spec.vision_end >= 0) marks.push_back(spec.vision_end);
+      if (spec.vision_end >= 0 && spec.row_break < 0) marks.push_back(spec.vision_end);
     }
     auto at = ids.begin() + (bos && !ids.empty() && ids[0] == *bos ? 1 : 0);
     ids.insert(at, marks.begin(), marks.end());
@@ -176,6 +209,10 @@ ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& im
     }
     size_t run = 0;
     while (i + run < ids.size() && ids[i + run] == pad) ++run;
+    // With row separators an image's expanded run has many placeholders in a row, so adjacent
+    // placeholders are adjacent images (the template's "[IMG][IMG]") unless they spell one
+    // image's full layout.
+    if (spec.row_break >= 0) run = 1;
     ++image;
     if (image > images.size()) {
       throw InputError(
@@ -184,15 +221,23 @@ ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& im
                       images.size(), image, i));
     }
     PromptImage& pi = out.images[image - 1];
-    if (run != 1 && int64_t(run) != pi.tokens) {
+    const std::vector<int32_t>& want = runs[image - 1];
+    if (want.size() > 1 && i + want.size() <= ids.size() &&
+        std::equal(want.begin(), want.end(), ids.begin() + long(i))) {
+      run = want.size();  // already expanded (a processor's ids, separators included)
+    } else if (run != 1) {
       throw InputError(fmt::format(
-          "image {} ({}x{} patches) needs {} placeholder tokens (id {}) or one to expand; the "
+          "image {} ({}x{} patches) needs {} placeholder tokens (id {}{}) or one to expand; the "
           "prompt has {} at token {}",
-          image, pi.patches.grid_thw[1], pi.patches.grid_thw[2], pi.tokens, pad, run, i));
+          image, pi.patches.grid_thw[1], pi.patches.grid_thw[2], pi.tokens, pad,
+          spec.row_break >= 0 ? fmt::format(", rows ended by {} and {}", spec.row_break,
+                                            spec.vision_end)
+                              : "",
+          run, i));
     }
     pi.first = int64_t(out.ids.size());
     auto keys = image_token_keys(pi.hash, pi.tokens);
-    out.ids.insert(out.ids.end(), size_t(pi.tokens), pad);
+    out.ids.insert(out.ids.end(), want.begin(), want.end());
     out.keys.insert(out.keys.end(), keys.begin(), keys.end());
     i += run;
   }

@@ -48,6 +48,7 @@ class Decoder {
  public:
   Decoder(DecoderConfig config, DecoderWeights weights, std::shared_ptr<sdk::Device> device);
   const DecoderConfig& config() const { return config_; }
+  const DecoderWeights& weights() const { return w_; }
 
   // f32 [T, hidden] embeddings of b.tokens, with b.images' features over their rows.
   sdk::Tensor embed(sdk::Graph& g, const plugin::Batch& b) const;

@@ -97,6 +97,9 @@ enum class ImageResize {
   smart,  // Qwen2-VL's smart_resize: both sides multiples of patch * merge, the pixel count
           // within the processor's min/max_pixels, aspect ratio kept
   fixed,  // to image_height x image_width whatever the aspect ratio (SigLIP processors)
+  // PixtralImageProcessor's: scaled down (aspect kept, sides floored) until the longer side is
+  // at most longest_edge, then each side rounded up to a multiple of patch * merge
+  longest_edge,
 };
 // PIL's resampling filters as the Hugging Face processors name them (resample 3 and 2).
 enum class Resample { bicubic, bilinear };
@@ -119,6 +122,10 @@ struct VisionSpec {
   ImageResize resize = ImageResize::smart;
   Resample resample = Resample::bicubic;
   int image_height = 0, image_width = 0;  // ImageResize::fixed: the size the tower takes
+  int longest_edge = 0;                   // ImageResize::longest_edge (size.longest_edge)
+  // Transparent pixels are composited over white (PixtralImageProcessor's convert_to_rgb);
+  // otherwise alpha is dropped (PIL's convert("RGB")).
+  bool alpha_on_white = false;
   std::array<float, 3> image_mean = {0.48145466f, 0.4578275f, 0.40821073f};  // OpenAI CLIP
   std::array<float, 3> image_std = {0.26862954f, 0.26130258f, 0.27577711f};
   // Tokens per image: (grid_h / (merge_size * token_pool)) x (grid_w / ...), e.g. Gemma 3's
@@ -137,6 +144,11 @@ struct VisionSpec {
   // marker becomes pan_scan_intro + marker + pan_scan_crops + the crops' markers joined by spaces.
   bool pan_and_scan = false;
   std::string pan_scan_intro, pan_scan_crops;
+  // Pixtral's layout: each row of an image's tokens is followed by row_break, the last row by
+  // vision_end instead ([IMG] x w [IMG_BREAK] ... [IMG] x w [IMG_END]); the template writes one
+  // image_token per image. These separators belong to the image's run: the features
+  // encode_image returns cover them (rows x (columns + 1) rows, separators' embeddings included).
+  int32_t row_break = -1;
 };
 
 // One preprocessed image: rows are patches in merge-window order (raster with merge_size 1),
@@ -154,7 +166,8 @@ class Model {
   // Records the forward pass into g and returns f32 logits [T - logits_begin, vocab].
   virtual sdk::Tensor forward(sdk::Graph& g, const Batch& batch) = 0;
   // Vision families: the image spec (null: text only) and the vision tower, which records the
-  // encoding of one image and returns its features f32 [rows / merge^2, hidden].
+  // encoding of one image and returns its features f32 [tokens, hidden]: rows / (merge *
+  // token_pool)^2 tokens, plus one per row of tokens with VisionSpec::row_break.
   virtual const VisionSpec* vision() const { return nullptr; }
   // The features' rows are the image's tokens in placeholder order.
   virtual sdk::Tensor encode_image(sdk::Graph& g, const ImagePatches& image);

@@ -23,6 +23,7 @@ Run add_inspect(CLI::App& app) {
     if (json) {
       nlohmann::json j = {{"model_type", s.model_type},
                           {"family", s.family},
+                          {"route", s.rule},
                           {"kind", s.kind},
                           {"dtype", s.dtype},
                           {"plugin", s.plugin},
@@ -36,7 +37,8 @@ Run add_inspect(CLI::App& app) {
       fmt::print("{}\n", j.dump(2));
       return 0;
     }
-    fmt::print("model type   {} (family {}, {})\n", s.model_type, s.family, s.kind);
+    fmt::print("model type   {} (family {}, {}{})\n", s.model_type, s.family, s.kind,
+               s.rule.empty() ? "" : "; route " + s.rule);
     fmt::print("plugin       {}\n", s.plugin);
     fmt::print("dtype        {}\n", s.dtype.empty() ? "?" : s.dtype);
     fmt::print("parameters   {:.2f}M\n", double(s.parameters) / 1e6);

@@ -14,18 +14,27 @@ Run add_plugins(CLI::App& app) {
   return [] {
     core::PluginHost host;
     fmt::print("search path: {}\n\n", fmt::join(host.dirs(), ":"));
+    // Model types a plugin declares, then the registry's routes to its family on nested keys
+    // (llava[vision_config.model_type=pixtral]).
     fmt::print("{:<14} {:<28} {:<30} {}\n", "family", "model types", "capabilities", "file");
     for (const auto& p : host.plugins()) {
-      fmt::print(
-          "{:<14} {:<28} {:<30} {}\n", p.family, fmt::format("{}", fmt::join(p.model_types, ",")),
-          fmt::format("{}", fmt::join(registry::capability_names(p.capabilities), ",")), p.path);
+      std::vector<std::string> types = p.model_types;
+      for (const auto& r : host.registry().routes())
+        if (r.family == p.family) types.push_back(r.model_type + "[" + r.rule + "]");
+      fmt::print("{:<14} {:<28} {:<30} {}\n", p.family, fmt::format("{}", fmt::join(types, ",")),
+                 fmt::format("{}", fmt::join(registry::capability_names(p.capabilities), ",")),
+                 p.path);
     }
     std::vector<std::string> orphans;
-    for (const auto& [type, e] : host.registry().entries()) {
-      bool served = false;
-      for (const auto& p : host.plugins()) served = served || p.family == e.family;
-      if (!served) orphans.push_back(type + " (" + e.family + ")");
-    }
+    auto served = [&](const std::string& family) {
+      for (const auto& p : host.plugins())
+        if (p.family == family) return true;
+      return false;
+    };
+    for (const auto& [type, e] : host.registry().entries())
+      if (!served(e.family)) orphans.push_back(type + " (" + e.family + ")");
+    for (const auto& r : host.registry().routes())
+      if (!served(r.family)) orphans.push_back(r.model_type + "[" + r.rule + "] (" + r.family + ")");
     if (!orphans.empty())
       fmt::print("\nregistered without a plugin: {}\n", fmt::join(orphans, ", "));
     if (!host.rejected().empty()) {

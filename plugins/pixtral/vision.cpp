@@ -1,0 +1,306 @@
+#include "vision.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
+#include "sdk/ops/attention.h"
+#include "sdk/ops/gather.h"
+#include "sdk/ops/matmul.h"
+#include "sdk/ops/norm.h"
+#include "sdk/ops/rope.h"
+
+namespace vkllm::pixtral {
+
+using plugin::WeightUse;
+using sdk::Graph;
+using sdk::Tensor;
+
+namespace {
+
+ops::Act activation(const std::string& name, const std::string& key) {
+  if (name == "gelu") return ops::Act::gelu;
+  if (name == "silu" || name == "swish") return ops::Act::silu;
+  if (name == "gelu_pytorch_tanh" || name == "gelu_new") return ops::Act::gelu_tanh;
+  if (name == "quick_gelu") return ops::Act::quick_gelu;
+  if (name == "relu") return ops::Act::relu;
+  throw ModelError(fmt::format(
+      "config.json: {} '{}' is not supported (gelu, silu, gelu_pytorch_tanh, quick_gelu, relu)",
+      key, name));
+}
+
+void check_range(int v, int hi, const std::string& key) {
+  if (v <= 0 || v > hi)
+    throw ModelError(fmt::format("config.json: {} = {} is out of range (1 to {})", key, v, hi));
+}
+
+}  // namespace
+
+VisionConfig VisionConfig::parse(const nlohmann::json& config) {
+  if (!config.contains("vision_config") || !config["vision_config"].is_object())
+    throw ModelError("config.json: \"vision_config\" is missing");
+  const auto& v = config["vision_config"];
+  const std::string vw = "config.json: vision_config";
+  VisionConfig c;
+  TowerConfig& t = c.tower;
+  t.hidden_size = json::get_or(v, "hidden_size", t.hidden_size, vw);
+  t.intermediate_size = json::get_or(v, "intermediate_size", t.intermediate_size, vw);
+  t.num_hidden_layers = json::get_or(v, "num_hidden_layers", t.num_hidden_layers, vw);
+  t.num_attention_heads = json::get_or(v, "num_attention_heads", t.num_attention_heads, vw);
+  t.num_channels = json::get_or(v, "num_channels", t.num_channels, vw);
+  t.image_size = json::get_or(v, "image_size", t.image_size, vw);
+  t.patch_size = json::get_or(v, "patch_size", t.patch_size, vw);
+  t.rope_theta = json::get_or(v, "rope_theta", t.rope_theta, vw);
+  t.act = activation(json::get_or<std::string>(v, "hidden_act", "gelu", vw),
+                     "vision_config.hidden_act");
+  check_range(t.hidden_size, 1 << 16, "vision_config.hidden_size");
+  check_range(t.intermediate_size, 1 << 18, "vision_config.intermediate_size");
+  check_range(t.num_hidden_layers, 1 << 10, "vision_config.num_hidden_layers");
+  check_range(t.num_attention_heads, 1 << 10, "vision_config.num_attention_heads");
+  check_range(t.num_channels, 4, "vision_config.num_channels");
+  check_range(t.image_size, 1 << 16, "vision_config.image_size");
+  check_range(t.patch_size, 1 << 10, "vision_config.patch_size");
+  if (t.hidden_size % t.num_attention_heads || t.head_dim() % 4)
+    throw ModelError(fmt::format("{}: hidden_size {} over {} heads must give a head size "
+                                 "divisible by 4",
+                                 vw, t.hidden_size, t.num_attention_heads));
+  if (!(t.rope_theta > 1.0) || !std::isfinite(t.rope_theta))
+    throw ModelError(vw + ": \"rope_theta\" is invalid");
+
+  c.mistral3 = json::get_or<std::string>(config, "model_type", "") == "mistral3";
+  if (c.mistral3) {
+    c.merge = json::get<int>(config, "spatial_merge_size");
+    check_range(c.merge, 8, "spatial_merge_size");
+  } else if (json::get_or<std::string>(config, "vision_feature_select_strategy", "default") !=
+             "full") {
+    // "default" drops the first token, a CLIP class token Pixtral does not have: transformers
+    // then has one feature too few for the image's tokens.
+    throw ModelError(
+        "config.json: vision_feature_select_strategy must be \"full\" for a Pixtral tower "
+        "(\"default\" drops a class token Pixtral does not have)");
+  }
+  // vision_feature_layer: hidden_states[k] is the output of k layers (0: after ln_pre).
+  const nlohmann::json fl = config.contains("vision_feature_layer")
+                                ? config["vision_feature_layer"]
+                                : nlohmann::json(-1);
+  std::vector<int> wanted;
+  if (fl.is_array() && !c.mistral3) {
+    for (const auto& x : fl) wanted.push_back(json::as<int>(x, "config.json: vision_feature_layer"));
+  } else {
+    wanted.push_back(json::as<int>(fl, "config.json: vision_feature_layer (one layer for mistral3)"));
+  }
+  if (wanted.empty()) throw ModelError("config.json: vision_feature_layer is an empty list");
+  for (int k : wanted) {
+    const int n = k >= 0 ? k : t.num_hidden_layers + 1 + k;
+    if (n < 0 || n > t.num_hidden_layers)
+      throw ModelError(fmt::format("config.json: vision_feature_layer {} is outside the tower's "
+                                   "{} layers",
+                                   k, t.num_hidden_layers));
+    c.layers.push_back(n);
+  }
+  c.projector_act = activation(json::get<std::string>(config, "projector_hidden_act"),
+                               "projector_hidden_act");
+  c.projector_bias = json::get<bool>(config, "multimodal_projector_bias");
+  c.norm_eps = json::get_or<double>(config, "rms_norm_eps", 1e-5);
+  c.image_token = json::get<int32_t>(config, "image_token_index");
+  // [IMG_BREAK] and [IMG_END] are 12 and 13 in every Mistral tokenizer (v3, tekken); configs
+  // may name others.
+  c.row_break = json::get_or<int32_t>(config, "image_break_token_index", 12);
+  c.image_end = json::get_or<int32_t>(config, "image_end_token_index", 13);
+  return c;
+}
+
+plugin::VisionSpec VisionConfig::spec() const {
+  return {.patch_size = tower.patch_size,
+          .temporal_patch_size = 1,
+          .merge_size = merge,
+          .image_token = image_token,
+          .vision_start = -1,
+          .vision_end = image_end,
+          .resize = plugin::ImageResize::longest_edge,
+          .resample = plugin::Resample::bicubic,
+          .longest_edge = tower.image_size,
+          .alpha_on_white = true,
+          .row_break = row_break};
+}
+
+Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& prefix,
+               int text_hidden)
+    : c_(std::move(c)) {
+  const std::string t = prefix + "vision_tower.";
+  const TowerConfig& tc = c_.tower;
+  patch_conv_ = src.load(t + "patch_conv.weight", WeightUse::matmul);
+  ln_pre_ = src.load(t + "ln_pre.weight", WeightUse::vector);
+  const int needed = *std::max_element(c_.layers.begin(), c_.layers.end());
+  for (int i = 0; i < tc.num_hidden_layers; ++i) {
+    const std::string p = fmt::format("{}transformer.layers.{}.", t, i);
+    const std::string a = p + "attention.", f = p + "feed_forward.";
+    const std::vector<std::string> names = {p + "attention_norm.weight", a + "q_proj.weight",
+                                            a + "k_proj.weight",         a + "v_proj.weight",
+                                            a + "o_proj.weight",         p + "ffn_norm.weight",
+                                            f + "gate_proj.weight",      f + "up_proj.weight",
+                                            f + "down_proj.weight"};
+    if (i >= needed) {  // past vision_feature_layer: never used
+      for (const auto& n : names)
+        if (src.has(n)) src.skip(n);
+      continue;
+    }
+    Layer l;
+    l.attention_norm = src.load(names[0], WeightUse::vector);
+    l.qkv = src.load_rows({names[1], names[2], names[3]}, WeightUse::matmul);
+    l.o_proj = src.load(names[4], WeightUse::matmul);
+    l.ffn_norm = src.load(names[5], WeightUse::vector);
+    l.gate_up = src.load_rows({names[6], names[7]}, WeightUse::matmul);
+    l.down = src.load(names[8], WeightUse::matmul);
+    layers_.push_back(std::move(l));
+  }
+  // 2-D rotary frequencies: theta^(-2k/head_dim) for k < head_dim/2; rows turn the pairs of the
+  // even k, columns those of the odd k (PixtralRotaryEmbedding).
+  const int hd = tc.head_dim();
+  for (int parity = 0; parity < 2; ++parity)
+    for (int k = parity; k < hd / 2; k += 2)
+      inv_freq_.push_back(float(1.0 / std::pow(tc.rope_theta, 2.0 * k / hd)));
+
+  const std::string m = prefix + "multi_modal_projector.";
+  const int64_t in = int64_t(tc.hidden_size) * int64_t(c_.layers.size());
+  if (c_.mistral3) {
+    norm_ = src.load(m + "norm.weight", WeightUse::vector);
+    merging_ = src.load(m + "patch_merger.merging_layer.weight", WeightUse::matmul);
+  }
+  auto info = src.info(m + "linear_1.weight");
+  if (info.shape != std::vector<int64_t>{text_hidden, in}) {
+    throw ModelError(fmt::format("{}linear_1.weight has shape [{}], expected [{}, {}] (text "
+                                 "width, vision width x feature layers)",
+                                 m, fmt::join(info.shape, ", "), text_hidden, in));
+  }
+  linear_1_ = src.load(m + "linear_1.weight", WeightUse::matmul);
+  linear_2_ = src.load(m + "linear_2.weight", WeightUse::matmul);
+  if (c_.projector_bias) {
+    linear_1_b_ = src.load(m + "linear_1.bias", WeightUse::vector);
+    linear_2_b_ = src.load(m + "linear_2.bias", WeightUse::vector);
+  }
+}
+
+Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
+  const TowerConfig& tc = c_.tower;
+  const int64_t cols = tc.patch_values(), D = tc.hidden_size, H = tc.num_attention_heads;
+  const int64_t hd = tc.head_dim(), F = tc.intermediate_size, M = c_.merge;
+  int64_t N = 0;
+  for (const auto& im : images) N += int64_t(im.grid_h) * im.grid_w;
+  // The widest activation ([N, 2 x intermediate] f32) must fit one storage binding.
+  const int64_t widest = std::max<int64_t>({cols, 3 * D, 2 * F});
+  const uint64_t limit = g.device().features().max_storage_buffer_range;
+  if (uint64_t(N * widest * 4) > limit) {
+    throw InputError(fmt::format(
+        "{} patches need {} MiB activations in the vision tower; this device binds at most {} "
+        "MiB: use smaller images (size.longest_edge in preprocessor_config.json)",
+        N, N * widest * 4 >> 20, limit >> 20));
+  }
+  // Pixels, (row, column) of each patch, and each image's span of rows.
+  std::vector<float> px;
+  px.reserve(size_t(N * cols));
+  std::vector<int32_t> pos(size_t(2 * N)), spans;
+  std::vector<int32_t> seq(static_cast<size_t>(N));
+  int64_t at = 0;
+  for (const auto& im : images) {
+    px.insert(px.end(), im.pixels.begin(), im.pixels.end());
+    const int64_t n = int64_t(im.grid_h) * im.grid_w, windows_w = im.grid_w / M;
+    for (int64_t i = 0; i < n; ++i) {  // merge-window order: (h/M, w/M, M, M)
+      const int64_t w = i / (M * M), k = i % (M * M);
+      pos[size_t(at + i)] = int32_t(w / windows_w * M + k / M);
+      pos[size_t(N + at + i)] = int32_t(w % windows_w * M + k % M);
+    }
+    spans.insert(spans.end(), {int32_t(at), int32_t(at + n)});
+    at += n;
+  }
+  for (int64_t i = 0; i < N; ++i) seq[size_t(i)] = int32_t(i);
+  Tensor pixels = g.alloc(Dtype::f32, {N, cols});
+  g.upload(pixels, px.data(), px.size() * 4);
+  Tensor positions = g.alloc(Dtype::i32, {2, N});
+  g.upload(positions, pos.data(), pos.size() * 4);
+  Tensor qpos = g.alloc(Dtype::i32, {N});
+  g.upload(qpos, seq.data(), seq.size() * 4);
+  Tensor span_t = g.alloc(Dtype::i32, {int64_t(images.size()), 2});
+  g.upload(span_t, spans.data(), spans.size() * 4);
+  Tensor inv_freq = g.alloc(Dtype::f32, {int64_t(inv_freq_.size())});
+  g.upload(inv_freq, inv_freq_.data(), inv_freq_.size() * 4);
+
+  const float eps = 1e-5f, scale = float(1.0 / std::sqrt(double(hd)));
+  const bool several = images.size() > 1;
+  Tensor x = ops::rms_norm(g, ops::matmul(g, pixels, patch_conv_), ln_pre_, {.eps = eps});
+  std::vector<Tensor> after(layers_.size() + 1);  // hidden states after i layers, where wanted
+  for (size_t i = 0;; ++i) {
+    if (std::find(c_.layers.begin(), c_.layers.end(), int(i)) != c_.layers.end()) after[i] = x;
+    if (i == layers_.size()) break;
+    const Layer& l = layers_[i];
+    Tensor y = ops::rms_norm(g, x, l.attention_norm, {.eps = eps});
+    Tensor heads = ops::matmul(g, y, l.qkv).unflatten(1, 3 * H, hd);
+    Tensor qk = ops::rope(g, heads.slice(1, 0, 2 * H), positions, inv_freq,
+                          {.sections = {int(hd / 4)}});
+    Tensor a = ops::attention_dense(g, qk.slice(1, 0, H), qk.slice(1, H, H),
+                                    heads.slice(1, 2 * H, H), qpos,
+                                    {.scale = scale,
+                                     .causal = false,
+                                     .spans = several ? &span_t : nullptr,
+                                     .restrict_to_spans = several});
+    x = ops::matmul(g, a.reshape({N, D}), l.o_proj, {.residual = &x});
+    y = ops::rms_norm(g, x, l.ffn_norm, {.eps = eps});
+    Tensor gu = ops::matmul(g, y, l.gate_up);
+    x = ops::matmul(g, ops::gated(g, tc.act, gu.slice(1, 0, F), gu.slice(1, F, F)), l.down,
+                    {.residual = &x});
+  }
+  std::vector<Tensor> ordered;  // in vision_feature_layer's order
+  for (int k : c_.layers) ordered.push_back(after[size_t(k)]);
+  return ordered.size() == 1 ? ordered[0] : ops::concat(g, ordered, 1);
+}
+
+Tensor Vision::project(Graph& g, const Tensor& hidden, int grid_h, int grid_w) const {
+  Tensor x = hidden;
+  if (c_.mistral3) {  // RMSNorm, then each MxM window's patches side by side as unfold lays them
+    const int64_t M = c_.merge, D = c_.tower.hidden_size, n = int64_t(grid_h) * grid_w;
+    x = ops::rms_norm(g, x, norm_, {.eps = float(c_.norm_eps)});
+    x = ops::contiguous(g, x.reshape({n / (M * M), M * M, D}).transpose(1, 2));
+    x = ops::matmul(g, x.reshape({n / (M * M), D * M * M}), merging_);
+  }
+  x = ops::matmul(g, x, linear_1_, {.bias = linear_1_b_.defined() ? &linear_1_b_ : nullptr});
+  x = ops::act(g, c_.projector_act, x);
+  return ops::matmul(g, x, linear_2_, {.bias = linear_2_b_.defined() ? &linear_2_b_ : nullptr});
+}
+
+TowerInput Vision::check(const plugin::ImagePatches& img) const {
+  const auto [gt, gh, gw] = img.grid_thw;
+  const int64_t cols = c_.tower.patch_values();
+  if (gt != 1 || gh <= 0 || gw <= 0 || gh % c_.merge || gw % c_.merge || img.cols != cols ||
+      img.rows != int64_t(gh) * gw || int64_t(img.pixels.size()) != img.rows * cols) {
+    throw InputError(fmt::format("image patches [{}, {}] with grid {}x{}x{} do not fit the Pixtral "
+                                 "tower ({} values per patch, merge {})",
+                                 img.rows, img.cols, gt, gh, gw, cols, c_.merge));
+  }
+  return {img.pixels, gh, gw};
+}
+
+Tensor Vision::encode(Graph& g, const plugin::ImagePatches& img, const Tensor& embed) const {
+  const TowerInput in = check(img);
+  Tensor f = project(g, tower(g, std::span(&in, 1)), in.grid_h, in.grid_w);
+  const int64_t rows = in.grid_h / c_.merge, cols = in.grid_w / c_.merge, n = rows * (cols + 1);
+  std::vector<int32_t> at_image, at_sep, sep_ids;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) at_image.push_back(int32_t(r * (cols + 1) + c));
+    at_sep.push_back(int32_t(r * (cols + 1) + cols));
+    sep_ids.push_back(r + 1 < rows ? c_.row_break : c_.image_end);
+  }
+  auto upload = [&](const std::vector<int32_t>& v) {
+    Tensor t = g.alloc(Dtype::i32, {int64_t(v.size())});
+    g.upload(t, v.data(), v.size() * 4);
+    return t;
+  };
+  Tensor out = g.alloc(Dtype::f32, {n, f.dim(1)});
+  ops::scatter_rows(g, f, upload(at_image), out);
+  ops::scatter_rows(g, ops::embedding(g, upload(sep_ids), embed), upload(at_sep), out);
+  return out;
+}
+
+}  // namespace vkllm::pixtral
