@@ -205,7 +205,7 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
     out.erase("text_config");
   }
   // Defaults fill absent keys only: an explicit null means "none" to the config classes
-  // (Mistral's "sliding_window": null is no window, not the class default of 4096).
+  // ("sliding_window": null is no window, not the config class's default of 4096).
   for (const auto& [k, v] : entry.defaults.items()) {
     if (!out.contains(k)) out[k] = v;
   }

@@ -17,9 +17,9 @@ struct Entry {
   std::string kind;           // "text" or "vision"
   uint64_t capabilities = 0;  // VkllmCapability bits
   nlohmann::json defaults = nlohmann::json::object();
-  // A route of a model type shared by several families (llava): the nested config keys and the
-  // value (or any of the values) each must have, {"vision_config.model_type": "pixtral"}; empty
-  // for a plain model type. `rule` says it for people: vision_config.model_type=pixtral.
+  // A route of a model type shared by several families: the nested config keys and the value
+  // (or any of the values) each must have, {"vision_config.model_type": "x"}; empty for a plain
+  // model type. `rule` says it for people: vision_config.model_type=x.
   nlohmann::json when;
   std::string rule;
   bool matches(const nlohmann::json& config) const;

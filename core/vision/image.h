@@ -25,8 +25,9 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& what);
 // A file path or a data: URL (data:image/png;base64,...).
 Image load_image(const std::string& source);
 
-// The image pasted over white through its alpha (PixtralImageProcessor's convert_to_rgb: PIL's
-// paste with an RGBA mask, rounding as PIL does); unchanged without alpha.
+// The image pasted over white through its alpha (the convert_to_rgb of processors that
+// flatten transparency, VisionSpec::alpha_on_white: PIL's paste with an RGBA mask, rounding as
+// PIL does); unchanged without alpha.
 Image composite_on_white(const Image& image);
 
 }  // namespace vkllm::core

@@ -20,8 +20,8 @@ namespace vkllm::core {
 std::pair<int, int> smart_resize(int height, int width, int factor, int64_t min_pixels,
                                  int64_t max_pixels);
 
-// PixtralImageProcessor's target (height, width): scaled down (floored) so that neither side
-// exceeds longest_edge, then each side rounded up to a multiple of factor.
+// ImageResize::longest_edge's target (height, width): scaled down (floored) so that neither
+// side exceeds longest_edge, then each side rounded up to a multiple of factor.
 std::pair<int, int> longest_edge_resize(int height, int width, int longest_edge, int factor);
 
 // PIL's Image.resize(size, BICUBIC or BILINEAR) on an 8-bit RGB image.

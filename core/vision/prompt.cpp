@@ -132,8 +132,8 @@ ContentHash image_hash(const Image& img, const PatchOptions& o) {
   return content_hash(img.rgb, s.lo ^ (s.hi * 0x9e3779b97f4a7c15ull));
 }
 
-// The ids of one image's run: its image tokens, with Pixtral's row separators when the spec has
-// them ([IMG] x w [IMG_BREAK] ... [IMG] x w [IMG_END]).
+// The ids of one image's run: its image tokens, with row separators when the spec has them
+// (image x w, row_break, ..., image x w, vision_end).
 std::vector<int32_t> image_run(const plugin::VisionSpec& spec, const Patches& p, int64_t per_token) {
   const int64_t rows = p.grid_thw[0] * (p.grid_thw[1] / per_token), cols = p.grid_thw[2] / per_token;
   std::vector<int32_t> run;

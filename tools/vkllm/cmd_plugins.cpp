@@ -15,7 +15,7 @@ Run add_plugins(CLI::App& app) {
     core::PluginHost host;
     fmt::print("search path: {}\n\n", fmt::join(host.dirs(), ":"));
     // Model types a plugin declares, then the registry's routes to its family on nested keys
-    // (llava[vision_config.model_type=pixtral]).
+    // (type[vision_config.model_type=x]).
     fmt::print("{:<14} {:<28} {:<30} {}\n", "family", "model types", "capabilities", "file");
     for (const auto& p : host.plugins()) {
       std::vector<std::string> types = p.model_types;
