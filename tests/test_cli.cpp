@@ -165,6 +165,23 @@ TEST(Cli, InspectAndPlugins) {
   j = nlohmann::json::parse(o.text);
   EXPECT_EQ(j["family"], "qwen-vl");
   EXPECT_EQ(j["parameters"].get<int64_t>(), 217504);
+  // A model type shared by families: the registry's route on a nested key, shown by both.
+  EXPECT_NE(p.text.find("mistral3,llava[vision_config.model_type=pixtral]"), std::string::npos)
+      << p.text;
+  o = vkllm("inspect " + std::string(VKLLM_TEST_DATA) + "/pixtral/llava_pixtral --json");
+  ASSERT_EQ(o.rc, 0) << o.text;
+  j = nlohmann::json::parse(o.text);
+  EXPECT_EQ(j["model_type"], "llava");
+  EXPECT_EQ(j["family"], "pixtral");
+  EXPECT_EQ(j["route"], "vision_config.model_type=pixtral");
+}
+
+TEST(Cli, PixtralChatWithAnImage) {
+  // The chat template's [IMG] expanded into rows with [IMG_BREAK]/[IMG_END] by the host.
+  auto o = vkllm("generate -m " + std::string(VKLLM_TEST_DATA) + "/pixtral/mistral3 --image " +
+                 std::string(VKLLM_TEST_DATA) + "/images/photo_160x120.jpg -p \"Describe it.\" " +
+                 "-n 3 --temp 0 --verbose");
+  ASSERT_EQ(o.rc, 0) << o.text;
 }
 
 TEST(Cli, MissingFolder) {

@@ -6,36 +6,13 @@
 #include <fmt/format.h>
 
 #include "sdk/base/error.h"
-#include "sdk/nn/decoder.h"
+#include "sdk/nn/decoder_model.h"
 #include "gguf.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
 
 namespace vkllm::gemma3 {
 namespace {
-
-class Gemma3Model : public plugin::Model {
- public:
-  Gemma3Model(plugin::ModelInfo info, nn::Decoder decoder, std::unique_ptr<Vision> vision)
-      : info_(std::move(info)), decoder_(std::move(decoder)), vision_(std::move(vision)) {
-    if (vision_) spec_ = vision_->config().spec();
-  }
-  const plugin::ModelInfo& info() const override { return info_; }
-  const plugin::VisionSpec* vision() const override { return vision_ ? &spec_ : nullptr; }
-  sdk::Tensor forward(sdk::Graph& g, const plugin::Batch& b) override {
-    return decoder_.forward(g, decoder_.embed(g, b), b);
-  }
-  sdk::Tensor encode_image(sdk::Graph& g, const plugin::ImagePatches& image) override {
-    if (!vision_) return plugin::Model::encode_image(g, image);
-    return vision_->encode(g, image);
-  }
-
- private:
-  plugin::ModelInfo info_;
-  nn::Decoder decoder_;
-  std::unique_ptr<Vision> vision_;
-  plugin::VisionSpec spec_;
-};
 
 // Checkpoint layouts: gemma3_text "model.*"; gemma3 "language_model.model.*" (Hub) or
 // "model.language_model.*" (transformers >= 4.52), the tower and projector beside them, and
@@ -76,13 +53,16 @@ class Gemma3Family : public plugin::Family {
     plugin::ModelInfo info = nn::decoder_model_info(c, "gemma3", config);
     Layout at = layout_of(weights);
     auto w = nn::load_decoder_weights(c, weights, at.text, at.lm_head);
-    std::unique_ptr<Vision> vision;
-    if (at.has_vision && config.contains("vision_config") && config["vision_config"].is_object())
-      vision = std::make_unique<Vision>(VisionConfig::parse(config), weights, at.vision,
-                                        c.hidden_size);
-    return std::make_unique<Gemma3Model>(
-        std::move(info), nn::Decoder(std::move(c), std::move(w), std::move(device)),
-        std::move(vision));
+    nn::Decoder decoder(std::move(c), std::move(w), std::move(device));
+    if (!at.has_vision || !config.contains("vision_config") || !config["vision_config"].is_object())
+      return std::make_unique<nn::DecoderModel>(std::move(info), std::move(decoder));
+    auto vision = std::make_shared<Vision>(VisionConfig::parse(config), weights, at.vision,
+                                           decoder.config().hidden_size);
+    return std::make_unique<nn::DecoderModel>(
+        std::move(info), std::move(decoder), vision->config().spec(),
+        [vision](sdk::Graph& g, const plugin::ImagePatches& image, const nn::Decoder&) {
+          return vision->encode(g, image);
+        });
   }
 };
 

@@ -2,6 +2,7 @@
 // (sdk/nn/decoder.h) over token embeddings.
 #include "model.h"
 #include "sdk/base/error.h"
+#include "sdk/nn/decoder_model.h"
 #include "sdk/plugin_api/descriptor.h"
 
 namespace vkllm::llama {
@@ -10,20 +11,6 @@ namespace {
 plugin::ModelInfo describe_config(const Config& c, const nlohmann::json& config) {
   return nn::decoder_model_info(c, "llama", config);
 }
-
-class LlamaModel : public plugin::Model {
- public:
-  LlamaModel(plugin::ModelInfo info, nn::Decoder decoder)
-      : info_(std::move(info)), decoder_(std::move(decoder)) {}
-  const plugin::ModelInfo& info() const override { return info_; }
-  sdk::Tensor forward(sdk::Graph& g, const plugin::Batch& b) override {
-    return decoder_.forward(g, decoder_.embed(g, b), b);
-  }
-
- private:
-  plugin::ModelInfo info_;
-  nn::Decoder decoder_;
-};
 
 class LlamaFamily : public plugin::Family {
  public:
@@ -43,8 +30,8 @@ class LlamaFamily : public plugin::Family {
       throw ModelError("config.json: M-RoPE (rope_scaling.mrope_section) needs a vision family");
     auto w = nn::load_decoder_weights(c, weights);
     auto info = describe_config(c, config);
-    return std::make_unique<LlamaModel>(std::move(info),
-                                        nn::Decoder(std::move(c), std::move(w), std::move(device)));
+    return std::make_unique<nn::DecoderModel>(
+        std::move(info), nn::Decoder(std::move(c), std::move(w), std::move(device)));
   }
 };
 

@@ -4,35 +4,12 @@
 #include <fmt/format.h>
 
 #include "sdk/base/error.h"
-#include "sdk/nn/decoder.h"
+#include "sdk/nn/decoder_model.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
 
 namespace vkllm::pixtral {
 namespace {
-
-class PixtralModel : public plugin::Model {
- public:
-  PixtralModel(plugin::ModelInfo info, nn::Decoder decoder, std::unique_ptr<Vision> vision)
-      : info_(std::move(info)), decoder_(std::move(decoder)), vision_(std::move(vision)) {
-    if (vision_) spec_ = vision_->config().spec();
-  }
-  const plugin::ModelInfo& info() const override { return info_; }
-  const plugin::VisionSpec* vision() const override { return vision_ ? &spec_ : nullptr; }
-  sdk::Tensor forward(sdk::Graph& g, const plugin::Batch& b) override {
-    return decoder_.forward(g, decoder_.embed(g, b), b);
-  }
-  sdk::Tensor encode_image(sdk::Graph& g, const plugin::ImagePatches& image) override {
-    if (!vision_) return plugin::Model::encode_image(g, image);
-    return vision_->encode(g, image, decoder_.weights().embed_tokens);
-  }
-
- private:
-  plugin::ModelInfo info_;
-  nn::Decoder decoder_;
-  std::unique_ptr<Vision> vision_;
-  plugin::VisionSpec spec_;
-};
 
 // Checkpoint layouts: the Hub's "language_model.model.*" + "language_model.lm_head.weight" with
 // vision_tower.* and multi_modal_projector.* beside them, or transformers >= 4.52's
@@ -66,10 +43,13 @@ class PixtralFamily : public plugin::Family {
                                    "3 checkpoint names its text model language_model)",
                                    at.text));
     auto w = nn::load_decoder_weights(c, weights, at.text, at.lm_head);
-    auto vision = std::make_unique<Vision>(std::move(vc), weights, at.vision, c.hidden_size);
-    return std::make_unique<PixtralModel>(
+    auto vision = std::make_shared<Vision>(std::move(vc), weights, at.vision, c.hidden_size);
+    return std::make_unique<nn::DecoderModel>(
         std::move(info), nn::Decoder(std::move(c), std::move(w), std::move(device)),
-        std::move(vision));
+        vision->config().spec(),
+        [vision](sdk::Graph& g, const plugin::ImagePatches& image, const nn::Decoder& text) {
+          return vision->encode(g, image, text.weights().embed_tokens);
+        });
   }
 };
 

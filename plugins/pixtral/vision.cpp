@@ -45,29 +45,19 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
   const auto& v = config["vision_config"];
   const std::string vw = "config.json: vision_config";
   VisionConfig c;
-  TowerConfig& t = c.tower;
-  t.hidden_size = json::get_or(v, "hidden_size", t.hidden_size, vw);
-  t.intermediate_size = json::get_or(v, "intermediate_size", t.intermediate_size, vw);
-  t.num_hidden_layers = json::get_or(v, "num_hidden_layers", t.num_hidden_layers, vw);
-  t.num_attention_heads = json::get_or(v, "num_attention_heads", t.num_attention_heads, vw);
-  t.num_channels = json::get_or(v, "num_channels", t.num_channels, vw);
-  t.image_size = json::get_or(v, "image_size", t.image_size, vw);
-  t.patch_size = json::get_or(v, "patch_size", t.patch_size, vw);
-  t.rope_theta = json::get_or(v, "rope_theta", t.rope_theta, vw);
-  t.act = activation(json::get_or<std::string>(v, "hidden_act", "gelu", vw),
-                     "vision_config.hidden_act");
-  check_range(t.hidden_size, 1 << 16, "vision_config.hidden_size");
-  check_range(t.intermediate_size, 1 << 18, "vision_config.intermediate_size");
-  check_range(t.num_hidden_layers, 1 << 10, "vision_config.num_hidden_layers");
-  check_range(t.num_attention_heads, 1 << 10, "vision_config.num_attention_heads");
-  check_range(t.num_channels, 4, "vision_config.num_channels");
-  check_range(t.image_size, 1 << 16, "vision_config.image_size");
-  check_range(t.patch_size, 1 << 10, "vision_config.patch_size");
-  if (t.hidden_size % t.num_attention_heads || t.head_dim() % 4)
-    throw ModelError(fmt::format("{}: hidden_size {} over {} heads must give a head size "
-                                 "divisible by 4",
-                                 vw, t.hidden_size, t.num_attention_heads));
-  if (!(t.rope_theta > 1.0) || !std::isfinite(t.rope_theta))
+  nn::VitConfig defaults;  // PixtralVisionConfig's
+  defaults.hidden_size = 1024;
+  defaults.intermediate_size = 4096;
+  defaults.num_hidden_layers = 24;
+  defaults.num_attention_heads = 16;
+  defaults.image_size = 1024;
+  defaults.patch_size = 16;
+  defaults.hidden_act = "gelu";
+  defaults.post_layernorm = false;
+  c.tower = nn::VitConfig::read(v, defaults, vw);
+  const nn::VitConfig& t = c.tower;
+  c.rope_theta = json::get_or(v, "rope_theta", c.rope_theta, vw);
+  if (!(c.rope_theta > 1.0) || !std::isfinite(c.rope_theta))
     throw ModelError(vw + ": \"rope_theta\" is invalid");
 
   c.mistral3 = json::get_or<std::string>(config, "model_type", "") == "mistral3";
@@ -131,7 +121,7 @@ Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& pre
                int text_hidden)
     : c_(std::move(c)) {
   const std::string t = prefix + "vision_tower.";
-  const TowerConfig& tc = c_.tower;
+  const nn::VitConfig& tc = c_.tower;
   patch_conv_ = src.load(t + "patch_conv.weight", WeightUse::matmul);
   ln_pre_ = src.load(t + "ln_pre.weight", WeightUse::vector);
   const int needed = *std::max_element(c_.layers.begin(), c_.layers.end());
@@ -162,7 +152,7 @@ Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& pre
   const int hd = tc.head_dim();
   for (int parity = 0; parity < 2; ++parity)
     for (int k = parity; k < hd / 2; k += 2)
-      inv_freq_.push_back(float(1.0 / std::pow(tc.rope_theta, 2.0 * k / hd)));
+      inv_freq_.push_back(float(1.0 / std::pow(c_.rope_theta, 2.0 * k / hd)));
 
   const std::string m = prefix + "multi_modal_projector.";
   const int64_t in = int64_t(tc.hidden_size) * int64_t(c_.layers.size());
@@ -185,14 +175,18 @@ Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& pre
 }
 
 Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
-  const TowerConfig& tc = c_.tower;
+  const nn::VitConfig& tc = c_.tower;
   const int64_t cols = tc.patch_values(), D = tc.hidden_size, H = tc.num_attention_heads;
   const int64_t hd = tc.head_dim(), F = tc.intermediate_size, M = c_.merge;
   int64_t N = 0;
   for (const auto& im : images) N += int64_t(im.grid_h) * im.grid_w;
-  // The widest activation ([N, 2 x intermediate] f32) must fit one storage binding.
-  const int64_t widest = std::max<int64_t>({cols, 3 * D, 2 * F});
+  // Activations must fit one storage binding: [N, 3 x width] whole, the gated MLP's [N, 2 x
+  // intermediate] in row blocks.
+  const int64_t widest = std::max<int64_t>(cols, 3 * D);
   const uint64_t limit = g.device().features().max_storage_buffer_range;
+  const int64_t block = mlp_block_rows_ > 0
+                            ? mlp_block_rows_
+                            : std::max<int64_t>(1, int64_t(limit / uint64_t(2 * F * 4)));
   if (uint64_t(N * widest * 4) > limit) {
     throw InputError(fmt::format(
         "{} patches need {} MiB activations in the vision tower; this device binds at most {} "
@@ -248,9 +242,15 @@ Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
                                      .restrict_to_spans = several});
     x = ops::matmul(g, a.reshape({N, D}), l.o_proj, {.residual = &x});
     y = ops::rms_norm(g, x, l.ffn_norm, {.eps = eps});
-    Tensor gu = ops::matmul(g, y, l.gate_up);
-    x = ops::matmul(g, ops::gated(g, tc.act, gu.slice(1, 0, F), gu.slice(1, F, F)), l.down,
-                    {.residual = &x});
+    std::vector<Tensor> rows;
+    for (int64_t r = 0; r < N; r += block) {
+      const int64_t n = std::min(block, N - r);
+      const Tensor xr = x.slice(0, r, n);
+      Tensor gu = ops::matmul(g, y.slice(0, r, n), l.gate_up);
+      rows.push_back(ops::matmul(g, ops::gated(g, tc.act(), gu.slice(1, 0, F), gu.slice(1, F, F)),
+                                 l.down, {.residual = &xr}));
+    }
+    x = rows.size() == 1 ? rows[0] : ops::concat(g, rows, 0);
   }
   std::vector<Tensor> ordered;  // in vision_feature_layer's order
   for (int k : c_.layers) ordered.push_back(after[size_t(k)]);

@@ -13,22 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "sdk/nn/vit.h"
 #include "sdk/ops/elementwise.h"
 #include "sdk/plugin_api/family.h"
 
 namespace vkllm::pixtral {
 
-struct TowerConfig {  // PixtralVisionConfig
-  int hidden_size = 1024, intermediate_size = 4096, num_hidden_layers = 24;
-  int num_attention_heads = 16, num_channels = 3, image_size = 1024, patch_size = 16;
-  double rope_theta = 10000.0;
-  ops::Act act = ops::Act::gelu;
-  int head_dim() const { return hidden_size / num_attention_heads; }
-  int patch_values() const { return num_channels * patch_size * patch_size; }
-};
-
 struct VisionConfig {
-  TowerConfig tower;
+  nn::VitConfig tower;  // PixtralVisionConfig's keys and defaults (no LayerNorm eps: RMSNorm 1e-5)
+  double rope_theta = 10000.0;
   bool mistral3 = false;      // Mistral 3's norm + patch merger before the projector
   int merge = 1;              // spatial_merge_size (mistral3)
   std::vector<int> layers;    // hidden states taken (vision_feature_layer), as layer counts
@@ -63,6 +56,8 @@ class Vision {
   // text model's embedding table) between them, f32 [rows x (columns + 1), text hidden].
   sdk::Tensor encode(sdk::Graph& g, const plugin::ImagePatches& image,
                      const sdk::Tensor& embed) const;
+  // Rows per block of the tower's MLP (0: as many as one storage binding holds; tests set it).
+  void set_mlp_block_rows(int64_t rows) { mlp_block_rows_ = rows; }
 
  private:
   struct Layer {
@@ -70,6 +65,7 @@ class Vision {
   };
   TowerInput check(const plugin::ImagePatches& image) const;
   VisionConfig c_;
+  int64_t mlp_block_rows_ = 0;
   std::vector<float> inv_freq_;  // per rotary pair: rows' frequencies, then columns'
   sdk::Tensor patch_conv_, ln_pre_;
   std::vector<Layer> layers_;

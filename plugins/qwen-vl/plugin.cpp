@@ -6,7 +6,7 @@
 
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
-#include "sdk/nn/decoder.h"
+#include "sdk/nn/decoder_model.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
 
@@ -22,30 +22,6 @@ plugin::ModelInfo describe_config(const nn::DecoderConfig& c, const nlohmann::js
     throw ModelError("config.json: rope_scaling.mrope_section is missing (M-RoPE sections)");
   return nn::decoder_model_info(c, "qwen-vl", config);
 }
-
-class QwenVlModel : public plugin::Model {
- public:
-  QwenVlModel(plugin::ModelInfo info, plugin::VisionSpec spec, nn::Decoder decoder,
-              VisionTower tower)
-      : info_(std::move(info)),
-        spec_(spec),
-        decoder_(std::move(decoder)),
-        tower_(std::move(tower)) {}
-  const plugin::ModelInfo& info() const override { return info_; }
-  const plugin::VisionSpec* vision() const override { return &spec_; }
-  sdk::Tensor forward(sdk::Graph& g, const plugin::Batch& b) override {
-    return decoder_.forward(g, decoder_.embed(g, b), b);
-  }
-  sdk::Tensor encode_image(sdk::Graph& g, const plugin::ImagePatches& image) override {
-    return tower_.encode(g, image);
-  }
-
- private:
-  plugin::ModelInfo info_;
-  plugin::VisionSpec spec_;
-  nn::Decoder decoder_;
-  VisionTower tower_;
-};
 
 class QwenVlFamily : public plugin::Family {
  public:
@@ -75,10 +51,13 @@ class QwenVlFamily : public plugin::Family {
     // model.language_model.* / model.visual.*.
     bool nested = weights.has("model.language_model.embed_tokens.weight");
     auto w = nn::load_decoder_weights(c, weights, nested ? "model.language_model." : "model.");
-    VisionTower tower(vc, weights, nested ? "model.visual." : "visual.", *device);
-    return std::make_unique<QwenVlModel>(std::move(info), spec,
-                                         nn::Decoder(std::move(c), std::move(w), std::move(device)),
-                                         std::move(tower));
+    auto tower =
+        std::make_shared<VisionTower>(vc, weights, nested ? "model.visual." : "visual.", *device);
+    return std::make_unique<nn::DecoderModel>(
+        std::move(info), nn::Decoder(std::move(c), std::move(w), std::move(device)), spec,
+        [tower](sdk::Graph& g, const plugin::ImagePatches& image, const nn::Decoder&) {
+          return tower->encode(g, image);
+        });
   }
 };
 

@@ -16,9 +16,10 @@ using plugin::WeightUse;
 using sdk::Graph;
 using sdk::Tensor;
 
-VitConfig VitConfig::siglip(const nlohmann::json& v, const std::string& where) {
+VitConfig VitConfig::read(const nlohmann::json& v, const VitConfig& defaults,
+                          const std::string& where) {
   if (!v.is_object()) throw ModelError(where + " is not an object");
-  VitConfig c;
+  VitConfig c = defaults;
   c.hidden_size = json::get_or(v, "hidden_size", c.hidden_size, where);
   c.intermediate_size = json::get_or(v, "intermediate_size", c.intermediate_size, where);
   c.num_hidden_layers = json::get_or(v, "num_hidden_layers", c.num_hidden_layers, where);
@@ -39,9 +40,6 @@ VitConfig VitConfig::siglip(const nlohmann::json& v, const std::string& where) {
   positive(c.num_channels, 4, "num_channels");
   positive(c.image_size, 1 << 14, "image_size");
   positive(c.patch_size, 1 << 10, "patch_size");
-  if (c.image_size % c.patch_size)
-    throw ModelError(fmt::format("{}: image_size {} is not a multiple of patch_size {}", where,
-                                 c.image_size, c.patch_size));
   if (c.hidden_size % c.num_attention_heads || c.head_dim() % 4)
     throw ModelError(fmt::format("{}: hidden_size {} over {} heads must give a head size "
                                  "divisible by 4",
@@ -52,13 +50,22 @@ VitConfig VitConfig::siglip(const nlohmann::json& v, const std::string& where) {
   return c;
 }
 
+VitConfig VitConfig::siglip(const nlohmann::json& v, const std::string& where) {
+  VitConfig c = read(v, VitConfig{}, where);
+  if (c.image_size % c.patch_size)
+    throw ModelError(fmt::format("{}: image_size {} is not a multiple of patch_size {}", where,
+                                 c.image_size, c.patch_size));
+  return c;
+}
+
 ops::Act VitConfig::act() const {
   if (hidden_act == "gelu_pytorch_tanh") return ops::Act::gelu_tanh;
   if (hidden_act == "gelu") return ops::Act::gelu;
   if (hidden_act == "quick_gelu") return ops::Act::quick_gelu;
+  if (hidden_act == "silu") return ops::Act::silu;
   throw ModelError(fmt::format(
       "config.json: vision_config.hidden_act '{}' is not supported (gelu_pytorch_tanh, gelu, "
-      "quick_gelu)",
+      "quick_gelu, silu)",
       hidden_act));
 }
 

@@ -28,7 +28,11 @@ struct VitConfig {
   double layer_norm_eps = 1e-6;
   bool post_layernorm = true;  // SigLIP's last_hidden_state is post-normed
 
-  // vision_config of a SiglipVisionConfig (its defaults for absent keys); where names it.
+  // The keys every ViT-style vision_config shares, over `defaults` (its config class's) for
+  // absent keys, range-checked; ModelError naming `where` and the key.
+  static VitConfig read(const nlohmann::json& vision_config, const VitConfig& defaults,
+                        const std::string& where = "config.json: vision_config");
+  // vision_config of a SiglipVisionConfig (its defaults for absent keys).
   static VitConfig siglip(const nlohmann::json& vision_config,
                           const std::string& where = "config.json: vision_config");
   int grid() const { return image_size / patch_size; }  // patches per side

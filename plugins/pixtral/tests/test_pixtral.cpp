@@ -116,6 +116,10 @@ TEST_P(Case, PixelsTowerAndFeaturesMatchTransformers) {
   sdk::Graph g(device);
   sdk::Tensor all = vision.tower(g, inputs);
   auto t = g.download(all);
+  // The MLP in blocks of 7 rows (as a device with a small binding limit runs large images).
+  vision.set_mlp_block_rows(7);
+  auto blocked = g.download(vision.tower(g, inputs));
+  vision.set_mlp_block_rows(0);
   std::vector<std::shared_ptr<sdk::Readback>> f;
   int64_t at = 0;
   for (const auto& in : inputs) {
@@ -131,6 +135,7 @@ TEST_P(Case, PixelsTowerAndFeaturesMatchTransformers) {
     worst = std::max(worst, max_abs_diff(tv.subspan(r * D, D),
                                          std::span(tower_out).subspan(size_t(raster_row[r] * D), D)));
   EXPECT_LT(worst, 2e-4) << "tower";
+  EXPECT_LT(max_abs_diff(blocked->as<float>(), tv), 1e-6) << "MLP in row blocks";
   std::vector<float> got_features;
   for (auto& d : f) {
     auto v = d->as<float>();
