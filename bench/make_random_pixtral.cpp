@@ -36,12 +36,14 @@ int main(int argc, char** argv) {
       << "\", \"torch_dtype\": \"bfloat16\", \"image_token_index\": 10, "
       << "\"projector_hidden_act\": \"gelu\", \"vision_feature_layer\": -1, "
       << (m3 ? "\"spatial_merge_size\": 2, \"multimodal_projector_bias\": false, "
-             : "\"vision_feature_select_strategy\": \"full\", \"multimodal_projector_bias\": true, ")
+             : "\"vision_feature_select_strategy\": \"full\", \"multimodal_projector_bias\": "
+               "true, ")
       << "\"text_config\": {\"model_type\": \"mistral\", \"hidden_size\": " << D
       << ", \"intermediate_size\": " << F << ", \"num_hidden_layers\": " << L
       << ", \"num_attention_heads\": " << H << ", \"num_key_value_heads\": " << KV
       << ", \"head_dim\": " << hd << ", \"vocab_size\": " << V
-      << ", \"rms_norm_eps\": 1e-05, \"rope_theta\": " << "1000000000.0"
+      << ", \"rms_norm_eps\": 1e-05, \"rope_theta\": "
+      << "1000000000.0"
       << ", \"max_position_embeddings\": 131072, \"sliding_window\": null}, "
       << "\"vision_config\": {\"model_type\": \"pixtral\", \"hidden_size\": " << E
       << ", \"intermediate_size\": " << VF << ", \"num_hidden_layers\": " << VL

@@ -104,7 +104,7 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
                                      origin, type, e.family));
       }
       const auto& fam = fams.at(e.family);
-      e.kind = m.contains("kind") ? m.at("kind").get<std::string>()  // a text-only type of a
+      e.kind = m.contains("kind") ? m.at("kind").get<std::string>()     // a text-only type of a
                                   : fam.at("kind").get<std::string>();  // vision family
       e.capabilities = capability_bits(fam.at("capabilities").get<std::vector<std::string>>());
       if (m.contains("defaults")) e.defaults = m.at("defaults");
@@ -120,8 +120,8 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
         Entry e = entry(type, route);
         e.when = route.at("when");
         if (!e.when.is_object() || e.when.empty())
-          throw ModelError(fmt::format("[registry] {}: a route of '{}' has no \"when\" keys",
-                                       origin, type));
+          throw ModelError(
+              fmt::format("[registry] {}: a route of '{}' has no \"when\" keys", origin, type));
         e.rule = describe_when(e.when);
         r.routes_.push_back(std::move(e));
       }
@@ -174,9 +174,9 @@ const Entry& Registry::route(const nlohmann::json& config, const std::string& wh
           seen += fmt::format("{}{}", seen.empty() ? "" : ", ", item);
       }
     }
-    throw ModelError(fmt::format(
-        "[registry] {}: no family serves model_type '{}' with {}; its routes: {}", where, type,
-        seen, rules));
+    throw ModelError(
+        fmt::format("[registry] {}: no family serves model_type '{}' with {}; its routes: {}",
+                    where, type, seen, rules));
   }
   if (config.contains("vision_config")) {
     for (const auto& [k, e] : entries_) {

@@ -1,8 +1,9 @@
 #pragma once
 // Image input: files, raw bytes and data: URLs in PNG, JPEG, BMP and GIF (first frame), decoded
 // to 8-bit RGB the way the Hugging Face processors see them (PIL's convert("RGB")): alpha is
-// kept aside (Image::alpha; composite_on_white() for processors that flatten it), gray is replicated, 16-bit colour keeps the high byte and 16-bit gray is clipped to
-// 255 (PIL's "I" -> "RGB"). Every failure is an InputError naming the input.
+// kept aside (Image::alpha; composite_on_white() for processors that flatten it), gray is
+// replicated, 16-bit colour keeps the high byte and 16-bit gray is clipped to 255 (PIL's "I" ->
+// "RGB"). Every failure is an InputError naming the input.
 #include <cstdint>
 #include <span>
 #include <string>

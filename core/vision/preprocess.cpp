@@ -175,11 +175,10 @@ Patches merge_window_patches(const Image& input, const PatchOptions& o) {
   Image flattened;
   if (o.alpha_on_white && !input.alpha.empty()) flattened = composite_on_white(input);
   const Image& image = flattened.rgb.empty() ? input : flattened;
-  auto [h, w] =
-      o.resize == plugin::ImageResize::fixed ? std::pair{o.height, o.width}
-      : o.resize == plugin::ImageResize::longest_edge
-          ? longest_edge_resize(image.height, image.width, o.longest_edge, P * M)
-          : smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
+  auto [h, w] = o.resize == plugin::ImageResize::fixed ? std::pair{o.height, o.width}
+                : o.resize == plugin::ImageResize::longest_edge
+                    ? longest_edge_resize(image.height, image.width, o.longest_edge, P * M)
+                    : smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
   if (h <= 0 || w <= 0 || h % (P * M) || w % (P * M)) {
     throw InputError(fmt::format("image size {}x{} is not a positive multiple of patch x merge {}",
                                  w, h, P * M));

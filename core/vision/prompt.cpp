@@ -42,9 +42,11 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
       num(pp["size"], "longest_edge", o.max_pixels);
     }
   } else if (o.resize == plugin::ImageResize::longest_edge) {
-    if (pp.contains("size") && pp["size"].is_object()) num(pp["size"], "longest_edge", o.longest_edge);
+    if (pp.contains("size") && pp["size"].is_object())
+      num(pp["size"], "longest_edge", o.longest_edge);
     if (o.longest_edge <= 0 || o.longest_edge > (1 << 16))
-      throw ModelError(fmt::format("{}: size.longest_edge {} is out of range", where, o.longest_edge));
+      throw ModelError(
+          fmt::format("{}: size.longest_edge {} is out of range", where, o.longest_edge));
   } else if (pp.contains("size") && pp["size"].is_object()) {
     int h = o.height, w = o.width;
     num(pp["size"], "height", h);
@@ -67,7 +69,8 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
   if (pp.contains("resample") && !pp["resample"].is_null()) {
     int r = json::as<int>(pp["resample"], where + ": \"resample\"");
     if (r != 2 && r != 3)
-      throw ModelError(fmt::format("{}: resample {} is not supported (2 bilinear, 3 bicubic)", where, r));
+      throw ModelError(
+          fmt::format("{}: resample {} is not supported (2 bilinear, 3 bicubic)", where, r));
     o.resample = r == 2 ? plugin::Resample::bilinear : plugin::Resample::bicubic;
   }
   num(pp, "rescale_factor", o.rescale);
@@ -134,8 +137,10 @@ ContentHash image_hash(const Image& img, const PatchOptions& o) {
 
 // The ids of one image's run: its image tokens, with row separators when the spec has them
 // (image x w, row_break, ..., image x w, vision_end).
-std::vector<int32_t> image_run(const plugin::VisionSpec& spec, const Patches& p, int64_t per_token) {
-  const int64_t rows = p.grid_thw[0] * (p.grid_thw[1] / per_token), cols = p.grid_thw[2] / per_token;
+std::vector<int32_t> image_run(const plugin::VisionSpec& spec, const Patches& p,
+                               int64_t per_token) {
+  const int64_t rows = p.grid_thw[0] * (p.grid_thw[1] / per_token),
+                cols = p.grid_thw[2] / per_token;
   std::vector<int32_t> run;
   for (int64_t r = 0; r < rows; ++r) {
     run.insert(run.end(), size_t(cols), spec.image_token);
@@ -230,9 +235,9 @@ ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& im
           "image {} ({}x{} patches) needs {} placeholder tokens (id {}{}) or one to expand; the "
           "prompt has {} at token {}",
           image, pi.patches.grid_thw[1], pi.patches.grid_thw[2], pi.tokens, pad,
-          spec.row_break >= 0 ? fmt::format(", rows ended by {} and {}", spec.row_break,
-                                            spec.vision_end)
-                              : "",
+          spec.row_break >= 0
+              ? fmt::format(", rows ended by {} and {}", spec.row_break, spec.vision_end)
+              : "",
           run, i));
     }
     pi.first = int64_t(out.ids.size());

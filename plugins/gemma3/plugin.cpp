@@ -5,9 +5,9 @@
 // (text-only extractions) loads as a text model and refuses images.
 #include <fmt/format.h>
 
+#include "gguf.h"
 #include "sdk/base/error.h"
 #include "sdk/nn/decoder_model.h"
-#include "gguf.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
 

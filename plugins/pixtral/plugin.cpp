@@ -39,9 +39,10 @@ class PixtralFamily : public plugin::Family {
     plugin::ModelInfo info = nn::decoder_model_info(c, "pixtral", config);
     Layout at = layout_of(weights);
     if (!weights.has(at.text + "embed_tokens.weight"))
-      throw ModelError(fmt::format("the checkpoint has no {}embed_tokens.weight (a LLaVA / Mistral "
-                                   "3 checkpoint names its text model language_model)",
-                                   at.text));
+      throw ModelError(
+          fmt::format("the checkpoint has no {}embed_tokens.weight (a LLaVA / Mistral "
+                      "3 checkpoint names its text model language_model)",
+                      at.text));
     auto w = nn::load_decoder_weights(c, weights, at.text, at.lm_head);
     auto vision = std::make_shared<Vision>(std::move(vc), weights, at.vision, c.hidden_size);
     return std::make_unique<nn::DecoderModel>(

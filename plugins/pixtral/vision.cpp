@@ -73,33 +73,40 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
         "(\"default\" drops a class token Pixtral does not have)");
   }
   // vision_feature_layer: hidden_states[k] is the output of k layers (0: after ln_pre).
-  const nlohmann::json fl = config.contains("vision_feature_layer")
-                                ? config["vision_feature_layer"]
-                                : nlohmann::json(-1);
+  const nlohmann::json fl =
+      config.contains("vision_feature_layer") ? config["vision_feature_layer"] : nlohmann::json(-1);
   std::vector<int> wanted;
   if (fl.is_array() && !c.mistral3) {
-    for (const auto& x : fl) wanted.push_back(json::as<int>(x, "config.json: vision_feature_layer"));
+    for (const auto& x : fl)
+      wanted.push_back(json::as<int>(x, "config.json: vision_feature_layer"));
   } else {
-    wanted.push_back(json::as<int>(fl, "config.json: vision_feature_layer (one layer for mistral3)"));
+    wanted.push_back(
+        json::as<int>(fl, "config.json: vision_feature_layer (one layer for mistral3)"));
   }
   if (wanted.empty()) throw ModelError("config.json: vision_feature_layer is an empty list");
   for (int k : wanted) {
     const int n = k >= 0 ? k : t.num_hidden_layers + 1 + k;
     if (n < 0 || n > t.num_hidden_layers)
-      throw ModelError(fmt::format("config.json: vision_feature_layer {} is outside the tower's "
-                                   "{} layers",
-                                   k, t.num_hidden_layers));
+      throw ModelError(
+          fmt::format("config.json: vision_feature_layer {} is outside the tower's "
+                      "{} layers",
+                      k, t.num_hidden_layers));
     c.layers.push_back(n);
   }
-  c.projector_act = activation(json::get<std::string>(config, "projector_hidden_act"),
-                               "projector_hidden_act");
+  c.projector_act =
+      activation(json::get<std::string>(config, "projector_hidden_act"), "projector_hidden_act");
   c.projector_bias = json::get<bool>(config, "multimodal_projector_bias");
   c.norm_eps = json::get_or<double>(config, "rms_norm_eps", 1e-5);
   c.image_token = json::get<int32_t>(config, "image_token_index");
-  // [IMG_BREAK] and [IMG_END] are 12 and 13 in every Mistral tokenizer (v3, tekken); configs
-  // may name others.
-  c.row_break = json::get_or<int32_t>(config, "image_break_token_index", 12);
-  c.image_end = json::get_or<int32_t>(config, "image_end_token_index", 13);
+  // [IMG_BREAK] and [IMG_END] are 12 and 13 in every Mistral tokenizer (v3, tekken; Mistral's
+  // own params.json says so in vision_encoder.image_break_token_id / image_end_token_id, which
+  // some converted configs keep in vision_config); configs may name others.
+  c.row_break = json::get_or<int32_t>(config, "image_break_token_index",
+                                      json::get_or<int32_t>(v, "image_break_token_id", 12, vw),
+                                      "config.json");
+  c.image_end =
+      json::get_or<int32_t>(config, "image_end_token_index",
+                            json::get_or<int32_t>(v, "image_end_token_id", 13, vw), "config.json");
   return c;
 }
 
@@ -128,11 +135,10 @@ Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& pre
   for (int i = 0; i < tc.num_hidden_layers; ++i) {
     const std::string p = fmt::format("{}transformer.layers.{}.", t, i);
     const std::string a = p + "attention.", f = p + "feed_forward.";
-    const std::vector<std::string> names = {p + "attention_norm.weight", a + "q_proj.weight",
-                                            a + "k_proj.weight",         a + "v_proj.weight",
-                                            a + "o_proj.weight",         p + "ffn_norm.weight",
-                                            f + "gate_proj.weight",      f + "up_proj.weight",
-                                            f + "down_proj.weight"};
+    const std::vector<std::string> names = {
+        p + "attention_norm.weight", a + "q_proj.weight",  a + "k_proj.weight",
+        a + "v_proj.weight",         a + "o_proj.weight",  p + "ffn_norm.weight",
+        f + "gate_proj.weight",      f + "up_proj.weight", f + "down_proj.weight"};
     if (i >= needed) {  // past vision_feature_layer: never used
       for (const auto& n : names)
         if (src.has(n)) src.skip(n);
@@ -162,9 +168,10 @@ Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& pre
   }
   auto info = src.info(m + "linear_1.weight");
   if (info.shape != std::vector<int64_t>{text_hidden, in}) {
-    throw ModelError(fmt::format("{}linear_1.weight has shape [{}], expected [{}, {}] (text "
-                                 "width, vision width x feature layers)",
-                                 m, fmt::join(info.shape, ", "), text_hidden, in));
+    throw ModelError(
+        fmt::format("{}linear_1.weight has shape [{}], expected [{}, {}] (text "
+                    "width, vision width x feature layers)",
+                    m, fmt::join(info.shape, ", "), text_hidden, in));
   }
   linear_1_ = src.load(m + "linear_1.weight", WeightUse::matmul);
   linear_2_ = src.load(m + "linear_2.weight", WeightUse::matmul);
@@ -232,8 +239,8 @@ Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
     const Layer& l = layers_[i];
     Tensor y = ops::rms_norm(g, x, l.attention_norm, {.eps = eps});
     Tensor heads = ops::matmul(g, y, l.qkv).unflatten(1, 3 * H, hd);
-    Tensor qk = ops::rope(g, heads.slice(1, 0, 2 * H), positions, inv_freq,
-                          {.sections = {int(hd / 4)}});
+    Tensor qk =
+        ops::rope(g, heads.slice(1, 0, 2 * H), positions, inv_freq, {.sections = {int(hd / 4)}});
     Tensor a = ops::attention_dense(g, qk.slice(1, 0, H), qk.slice(1, H, H),
                                     heads.slice(1, 2 * H, H), qpos,
                                     {.scale = scale,
@@ -275,9 +282,10 @@ TowerInput Vision::check(const plugin::ImagePatches& img) const {
   const int64_t cols = c_.tower.patch_values();
   if (gt != 1 || gh <= 0 || gw <= 0 || gh % c_.merge || gw % c_.merge || img.cols != cols ||
       img.rows != int64_t(gh) * gw || int64_t(img.pixels.size()) != img.rows * cols) {
-    throw InputError(fmt::format("image patches [{}, {}] with grid {}x{}x{} do not fit the Pixtral "
-                                 "tower ({} values per patch, merge {})",
-                                 img.rows, img.cols, gt, gh, gw, cols, c_.merge));
+    throw InputError(
+        fmt::format("image patches [{}, {}] with grid {}x{}x{} do not fit the Pixtral "
+                    "tower ({} values per patch, merge {})",
+                    img.rows, img.cols, gt, gh, gw, cols, c_.merge));
   }
   return {img.pixels, gh, gw};
 }

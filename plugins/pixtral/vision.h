@@ -22,12 +22,12 @@ namespace vkllm::pixtral {
 struct VisionConfig {
   nn::VitConfig tower;  // PixtralVisionConfig's keys and defaults (no LayerNorm eps: RMSNorm 1e-5)
   double rope_theta = 10000.0;
-  bool mistral3 = false;      // Mistral 3's norm + patch merger before the projector
-  int merge = 1;              // spatial_merge_size (mistral3)
-  std::vector<int> layers;    // hidden states taken (vision_feature_layer), as layer counts
+  bool mistral3 = false;    // Mistral 3's norm + patch merger before the projector
+  int merge = 1;            // spatial_merge_size (mistral3)
+  std::vector<int> layers;  // hidden states taken (vision_feature_layer), as layer counts
   ops::Act projector_act = ops::Act::gelu;
   bool projector_bias = true;
-  double norm_eps = 1e-5;     // the text model's rms_norm_eps (Mistral 3's projector norm)
+  double norm_eps = 1e-5;  // the text model's rms_norm_eps (Mistral 3's projector norm)
   int32_t image_token = 10, row_break = 12, image_end = 13;
   // The normalised config.json (vision_config, the multimodal keys, text width); ModelError
   // naming the key when it is inconsistent.

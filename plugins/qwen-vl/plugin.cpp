@@ -13,9 +13,7 @@
 namespace vkllm::qwen_vl {
 namespace {
 
-int32_t token_id(const nlohmann::json& c, const char* key) {
-  return json::get<int32_t>(c, key);
-}
+int32_t token_id(const nlohmann::json& c, const char* key) { return json::get<int32_t>(c, key); }
 
 plugin::ModelInfo describe_config(const nn::DecoderConfig& c, const nlohmann::json& config) {
   if (c.mrope_section.empty())

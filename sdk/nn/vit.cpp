@@ -41,9 +41,10 @@ VitConfig VitConfig::read(const nlohmann::json& v, const VitConfig& defaults,
   positive(c.image_size, 1 << 14, "image_size");
   positive(c.patch_size, 1 << 10, "patch_size");
   if (c.hidden_size % c.num_attention_heads || c.head_dim() % 4)
-    throw ModelError(fmt::format("{}: hidden_size {} over {} heads must give a head size "
-                                 "divisible by 4",
-                                 where, c.hidden_size, c.num_attention_heads));
+    throw ModelError(
+        fmt::format("{}: hidden_size {} over {} heads must give a head size "
+                    "divisible by 4",
+                    where, c.hidden_size, c.num_attention_heads));
   if (!std::isfinite(c.layer_norm_eps) || c.layer_norm_eps < 0)
     throw ModelError(where + ": \"layer_norm_eps\" is invalid");
   c.act();  // validates hidden_act
@@ -78,9 +79,10 @@ VisionTransformer::VisionTransformer(VitConfig c, plugin::WeightSource& src,
   positions_ = src.load(e + "position_embedding.weight", WeightUse::vector);
   const int64_t n = int64_t(c_.grid()) * c_.grid();
   if (positions_.numel() != n * c_.hidden_size) {
-    throw ModelError(fmt::format("{}position_embedding.weight has {} values; {} patches of {} "
-                                 "need {}",
-                                 e, positions_.numel(), n, c_.hidden_size, n * c_.hidden_size));
+    throw ModelError(
+        fmt::format("{}position_embedding.weight has {} values; {} patches of {} "
+                    "need {}",
+                    e, positions_.numel(), n, c_.hidden_size, n * c_.hidden_size));
   }
   positions_ = positions_.reshape({n, c_.hidden_size});
   for (int i = 0; i < c_.num_hidden_layers; ++i) {
@@ -92,8 +94,8 @@ VisionTransformer::VisionTransformer(VitConfig c, plugin::WeightSource& src,
     l.layer_norm2_b = src.load(p + "layer_norm2.bias", WeightUse::vector);
     l.qkv = src.load_rows({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
                           WeightUse::matmul);
-    l.qkv_b = src.load_rows({a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"},
-                            WeightUse::vector);
+    l.qkv_b =
+        src.load_rows({a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"}, WeightUse::vector);
     l.out_proj = src.load(a + "out_proj.weight", WeightUse::matmul);
     l.out_proj_b = src.load(a + "out_proj.bias", WeightUse::vector);
     l.fc1 = src.load(p + "mlp.fc1.weight", WeightUse::matmul);
@@ -129,9 +131,9 @@ Tensor VisionTransformer::encode(Graph& g, const Tensor& patches, int layers) co
     const VitLayer& l = layers_[size_t(i)];
     Tensor y = ops::layer_norm(g, x, l.layer_norm1_w, l.layer_norm1_b, {.eps = eps});
     Tensor heads = ops::matmul(g, y, l.qkv, {.bias = &l.qkv_b}).unflatten(1, 3 * H, hd);
-    Tensor a = ops::attention_dense(
-        g, heads.slice(1, 0, H), heads.slice(1, H, H), heads.slice(1, 2 * H, H), qpos,
-        {.scale = float(1.0 / std::sqrt(double(hd))), .causal = false});
+    Tensor a = ops::attention_dense(g, heads.slice(1, 0, H), heads.slice(1, H, H),
+                                    heads.slice(1, 2 * H, H), qpos,
+                                    {.scale = float(1.0 / std::sqrt(double(hd))), .causal = false});
     x = ops::matmul(g, a.reshape({N, D}), l.out_proj, {.bias = &l.out_proj_b, .residual = &x});
     y = ops::layer_norm(g, x, l.layer_norm2_w, l.layer_norm2_b, {.eps = eps});
     Tensor h = ops::act(g, c_.act(), ops::matmul(g, y, l.fc1, {.bias = &l.fc1_b}));

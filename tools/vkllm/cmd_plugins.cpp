@@ -34,7 +34,8 @@ Run add_plugins(CLI::App& app) {
     for (const auto& [type, e] : host.registry().entries())
       if (!served(e.family)) orphans.push_back(type + " (" + e.family + ")");
     for (const auto& r : host.registry().routes())
-      if (!served(r.family)) orphans.push_back(r.model_type + "[" + r.rule + "] (" + r.family + ")");
+      if (!served(r.family))
+        orphans.push_back(r.model_type + "[" + r.rule + "] (" + r.family + ")");
     if (!orphans.empty())
       fmt::print("\nregistered without a plugin: {}\n", fmt::join(orphans, ", "));
     if (!host.rejected().empty()) {

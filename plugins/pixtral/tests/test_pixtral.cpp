@@ -111,7 +111,7 @@ TEST_P(Case, PixelsTowerAndFeaturesMatchTransformers) {
     inputs.push_back({patches[i], int(shape[1] / P), int(shape[2] / P)});
   }
   // The tower over all images in one batch, rows compared in the reference's raster order.
-  auto tower_out = ref.values<float>("vision_out");  // [patches, 32]
+  auto tower_out = ref.values<float>("vision_out");     // [patches, 32]
   auto features = ref.values<float>("image_features");  // [tokens, 64]
   sdk::Graph g(device);
   sdk::Tensor all = vision.tower(g, inputs);
@@ -132,8 +132,8 @@ TEST_P(Case, PixelsTowerAndFeaturesMatchTransformers) {
   ASSERT_EQ(int64_t(tv.size()), int64_t(raster_row.size()) * D);
   double worst = 0;
   for (size_t r = 0; r < raster_row.size(); ++r)
-    worst = std::max(worst, max_abs_diff(tv.subspan(r * D, D),
-                                         std::span(tower_out).subspan(size_t(raster_row[r] * D), D)));
+    worst = std::max(worst, max_abs_diff(tv.subspan(r * D, D), std::span(tower_out).subspan(
+                                                                   size_t(raster_row[r] * D), D)));
   EXPECT_LT(worst, 2e-4) << "tower";
   EXPECT_LT(max_abs_diff(blocked->as<float>(), tv), 1e-6) << "MLP in row blocks";
   std::vector<float> got_features;
@@ -269,8 +269,7 @@ INSTANTIATE_TEST_SUITE_P(Pixtral, Model, ::testing::Values("llava_pixtral", "mis
 
 // A copy of a checkpoint folder with config.json edited.
 fs::path with_config(const std::string& model, const std::function<void(nlohmann::json&)>& edit) {
-  fs::path d = fs::temp_directory_path() /
-               fmt::format("vkllm-pixtral-{}-{}", model, ::getpid());
+  fs::path d = fs::temp_directory_path() / fmt::format("vkllm-pixtral-{}-{}", model, ::getpid());
   fs::remove_all(d);
   fs::copy(dir(model), d, fs::copy_options::recursive);
   auto c = core::read_json_file((d / "config.json").string());
@@ -294,9 +293,8 @@ TEST(PixtralErrors, LlavaWithAnotherTowerNamesTheRoutes) {
 }
 
 TEST(PixtralErrors, DefaultFeatureStrategyIsRefused) {
-  auto d = with_config("llava_pixtral", [](nlohmann::json& c) {
-    c["vision_feature_select_strategy"] = "default";
-  });
+  auto d = with_config("llava_pixtral",
+                       [](nlohmann::json& c) { c["vision_feature_select_strategy"] = "default"; });
   try {
     Engine::load(d.string());
     FAIL() << "loaded";
@@ -313,7 +311,23 @@ TEST(PixtralErrors, FeatureLayerOutsideTheTower) {
     Engine::load(d.string());
     FAIL() << "loaded";
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("vision_feature_layer -4"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("vision_feature_layer -4"), std::string::npos) << e.what();
+  }
+  fs::remove_all(d);
+}
+
+TEST(PixtralErrors, SeveralFeatureLayersNeedAWiderProjector) {
+  // LLaVA concatenates the hidden states of a list of layers: the checkpoint's projector takes
+  // one layer's width, and the error says which shape it expected.
+  auto d = with_config("llava_pixtral", [](nlohmann::json& c) {
+    c["vision_feature_layer"] = {-2, -1};
+  });
+  try {
+    Engine::load(d.string());
+    FAIL() << "loaded";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("linear_1.weight has shape [64, 32], expected [64, 64]"),
+              std::string::npos)
         << e.what();
   }
   fs::remove_all(d);
