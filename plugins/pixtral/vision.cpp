@@ -7,7 +7,7 @@
 
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
-#include "sdk/ops/attention.h"
+#include "sdk/nn/vision_attention.h"
 #include "sdk/ops/gather.h"
 #include "sdk/ops/matmul.h"
 #include "sdk/ops/norm.h"
@@ -184,7 +184,7 @@ Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& pre
 Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
   const nn::VitConfig& tc = c_.tower;
   const int64_t cols = tc.patch_values(), D = tc.hidden_size, H = tc.num_attention_heads;
-  const int64_t hd = tc.head_dim(), F = tc.intermediate_size, M = c_.merge;
+  const int64_t F = tc.intermediate_size, M = c_.merge;
   int64_t N = 0;
   for (const auto& im : images) N += int64_t(im.grid_h) * im.grid_w;
   // Activations must fit one storage binding: [N, 3 x width] whole, the gated MLP's [N, 2 x
@@ -229,7 +229,7 @@ Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
   Tensor inv_freq = g.alloc(Dtype::f32, {int64_t(inv_freq_.size())});
   g.upload(inv_freq, inv_freq_.data(), inv_freq_.size() * 4);
 
-  const float eps = 1e-5f, scale = float(1.0 / std::sqrt(double(hd)));
+  const float eps = 1e-5f;
   const bool several = images.size() > 1;
   Tensor x = ops::rms_norm(g, ops::matmul(g, pixels, patch_conv_), ln_pre_, {.eps = eps});
   std::vector<Tensor> after(layers_.size() + 1);  // hidden states after i layers, where wanted
@@ -238,16 +238,8 @@ Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
     if (i == layers_.size()) break;
     const Layer& l = layers_[i];
     Tensor y = ops::rms_norm(g, x, l.attention_norm, {.eps = eps});
-    Tensor heads = ops::matmul(g, y, l.qkv).unflatten(1, 3 * H, hd);
-    Tensor qk =
-        ops::rope(g, heads.slice(1, 0, 2 * H), positions, inv_freq, {.sections = {int(hd / 4)}});
-    Tensor a = ops::attention_dense(g, qk.slice(1, 0, H), qk.slice(1, H, H),
-                                    heads.slice(1, 2 * H, H), qpos,
-                                    {.scale = scale,
-                                     .causal = false,
-                                     .spans = several ? &span_t : nullptr,
-                                     .restrict_to_spans = several});
-    x = ops::matmul(g, a.reshape({N, D}), l.o_proj, {.residual = &x});
+    x = nn::rope2d_attention(g, y, {.qkv = l.qkv, .out = l.o_proj, .heads = int(H)}, positions,
+                             inv_freq, qpos, several ? &span_t : nullptr, x);
     y = ops::rms_norm(g, x, l.ffn_norm, {.eps = eps});
     std::vector<Tensor> rows;
     for (int64_t r = 0; r < N; r += block) {

@@ -8,7 +8,7 @@
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
 #include "sdk/io.h"
-#include "sdk/ops/attention.h"
+#include "sdk/nn/vision_attention.h"
 #include "sdk/ops/gather.h"
 #include "sdk/ops/matmul.h"
 #include "sdk/ops/norm.h"
@@ -53,14 +53,14 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
   c.merge = get_int(v, "spatial_merge_size");
   c.in_channels = v.contains("in_channels") ? get_int(v, "in_channels") : 3;
   c.act = activation(json::get_or<std::string>(v, "hidden_act", c.qwen2_5 ? "silu" : "quick_gelu",
-                                            "config.json: vision_config"));
+                                               "config.json: vision_config"));
   if (c.qwen2_5) {
     c.dim = get_int(v, "hidden_size");
     c.mlp_hidden = get_int(v, "intermediate_size");
     c.out_dim = get_int(v, "out_hidden_size");
     c.window_size = get_int(v, "window_size");
     c.full_layers = json::get_or<std::vector<int>>(v, "fullatt_block_indexes", {},
-                                                "config.json: vision_config");
+                                                   "config.json: vision_config");
     if (c.window_size % (c.patch * c.merge))
       throw ModelError(
           fmt::format("config.json: vision_config.window_size {} is not a multiple of "
@@ -70,7 +70,8 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
     c.dim = get_int(v, "embed_dim");
     double ratio = json::get_or<double>(v, "mlp_ratio", 4.0, "config.json: vision_config");
     if (!(ratio > 0 && ratio <= 64))
-      throw ModelError(fmt::format("config.json: vision_config.mlp_ratio {} is out of range", ratio));
+      throw ModelError(
+          fmt::format("config.json: vision_config.mlp_ratio {} is out of range", ratio));
     c.mlp_hidden = int(std::lround(double(c.dim) * ratio));
     c.out_dim = get_int(v, "hidden_size");
   }
@@ -212,24 +213,17 @@ Tensor VisionTower::encode(Graph& g, const plugin::ImagePatches& img, bool merge
     g.upload(spans, win.spans.data(), win.spans.size() * 4);
   }
 
-  const int64_t H = c_.heads, hd = c_.head_dim(), F = c_.mlp_hidden;
-  const float scale = float(1.0 / std::sqrt(double(hd)));
+  const int64_t H = c_.heads, F = c_.mlp_hidden;
   Tensor x = ops::matmul(g, pixels, patch_embed_);
   for (int i = 0; i < c_.depth; ++i) {
     const VisionBlock& l = blocks_[size_t(i)];
     const bool windowed = c_.qwen2_5 && std::find(c_.full_layers.begin(), c_.full_layers.end(),
                                                   i) == c_.full_layers.end();
     Tensor y = norm(g, x, l.norm1_w, l.norm1_b);
-    Tensor heads = ops::matmul(g, y, l.qkv, {.bias = &l.qkv_b}).unflatten(1, 3 * H, hd);
-    Tensor qk =
-        ops::rope(g, heads.slice(1, 0, 2 * H), positions, inv_freq_, {.sections = {int(hd / 4)}});
-    Tensor a = ops::attention_dense(g, qk.slice(1, 0, H), qk.slice(1, H, H),
-                                    heads.slice(1, 2 * H, H), qpos,
-                                    {.scale = scale,
-                                     .causal = false,
-                                     .spans = windowed ? &spans : nullptr,
-                                     .restrict_to_spans = windowed});
-    x = ops::matmul(g, a.reshape({N, H * hd}), l.proj, {.bias = &l.proj_b, .residual = &x});
+    x = nn::rope2d_attention(
+        g, y,
+        {.qkv = l.qkv, .out = l.proj, .qkv_bias = &l.qkv_b, .out_bias = &l.proj_b, .heads = int(H)},
+        positions, inv_freq_, qpos, windowed ? &spans : nullptr, x);
     y = norm(g, x, l.norm2_w, l.norm2_b);
     Tensor h = ops::matmul(g, y, l.fc1, {.bias = &l.fc1_b});
     h = c_.qwen2_5 ? ops::gated(g, c_.act, h.slice(1, 0, F), h.slice(1, F, F))
