@@ -54,6 +54,12 @@ std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& folder,
   if (!m->model_)
     throw PluginError(fmt::format("[plugins] {}: load returned no model", r.plugin->path));
   m->weight_bytes_ = weights.bytes_uploaded();
+  if (const auto& kept = weights.kept_dense(); !kept.empty()) {
+    log::get("core")->warn(
+        "{}: {} matrices have columns that are not a multiple of 32 and stay "
+        "unquantized (first: {}, {} columns)",
+        folder, kept.size(), kept.front().first, kept.front().second);
+  }
   auto unused = weights.unused();
   if (!unused.empty()) {
     log::get("core")->warn("{}: {} checkpoint tensors were not used (first: {})", folder,

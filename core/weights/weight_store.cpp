@@ -141,7 +141,8 @@ bool WeightStore::mlx_quantized(const std::string& name) const {
 
 std::pair<int, int> WeightStore::mlx_params(const std::string& name) const {
   // Validated by the registry's normalisation (4 or 8 bits, groups of 32, 64 or 128).
-  int bits = json::get_or<int>(quant_, "bits", 4), group = json::get_or<int>(quant_, "group_size", 64);
+  int bits = json::get_or<int>(quant_, "bits", 4),
+      group = json::get_or<int>(quant_, "group_size", 64);
   if (quant_.is_object() && quant_.contains("overrides")) {
     const auto& ov = quant_["overrides"];
     std::string mod = module_of(name);
@@ -245,8 +246,8 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
   if (use == plugin::WeightUse::matmul_transposed) {
     const StTensor& t = *refs[0].tensor;
     if (refs.size() != 1 || t.shape.size() != 2 || mlx_quantized(name)) {
-      throw ModelError(fmt::format("{}: expected one unquantized 2-D parameter [in, out]",
-                                   where(refs[0])));
+      throw ModelError(
+          fmt::format("{}: expected one unquantized 2-D parameter [in, out]", where(refs[0])));
     }
     const int64_t in = t.shape[0], out_dim = t.shape[1];
     auto v = to_f32(refs[0]);
@@ -254,7 +255,8 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
     for (int64_t i = 0; i < in; ++i)
       for (int64_t o = 0; o < out_dim; ++o) wt[size_t(o * in + i)] = v[size_t(i * out_dim + o)];
     if (options_.quantize && in % 32 == 0) {
-      auto out = sdk::upload_quant(device_->weights(), sdk::quantize(*options_.quantize, wt.data(), out_dim, in));
+      auto out = sdk::upload_quant(device_->weights(),
+                                   sdk::quantize(*options_.quantize, wt.data(), out_dim, in));
       bytes_uploaded_ += out.memory()->size();
       return out;
     }
@@ -333,10 +335,7 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
     bytes_uploaded_ += out.memory()->size();
     return out;
   }
-  if (options_.quantize) {
-    log::get("core")->warn("{}: {} columns are not a multiple of 32; kept as {}", what(), cols,
-                           st_dtype_name(t0.dtype));
-  }
+  if (options_.quantize) kept_dense_.emplace_back(what(), cols);
   // Same dtype on the device: copy rows into the padded layout without converting.
   Dtype dt = device_dtype(t0.dtype);
   // Kernels read weights through one texel-buffer view (4-byte texels); larger tensors need

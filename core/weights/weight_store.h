@@ -47,6 +47,9 @@ class WeightStore : public plugin::WeightSource {
 
   // Tensors neither loaded nor skipped (warned about after a load).
   std::vector<std::string> unused() const;
+  // Matrices --quantize kept in their dtype (columns not a multiple of 32), with their column
+  // counts (summed up in one line after a load).
+  const std::vector<std::pair<std::string, int64_t>>& kept_dense() const { return kept_dense_; }
   uint64_t bytes_uploaded() const { return bytes_uploaded_; }
   // Parameter count of all tensors (MLX-quantized ones counted unpacked).
   int64_t parameter_count() const;
@@ -68,6 +71,7 @@ class WeightStore : public plugin::WeightSource {
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, Ref> index_;
   std::set<std::string> used_;
+  std::vector<std::pair<std::string, int64_t>> kept_dense_;
   uint64_t bytes_uploaded_ = 0;
   uint64_t bytes_read_ = 0, bytes_total_ = 0;
   void report(const std::vector<std::string>& names);
