@@ -28,17 +28,16 @@ int main(int argc, char** argv) {
   const int64_t F = vlm ? 10240 : 6912, V = vlm ? 262208 : 262144, W = vlm ? 1024 : 512;
   const int64_t E = 1152, VH = 16, VF = 4304, P = 14, S = 896;
   std::filesystem::create_directories(out);
-  std::string text = "\"hidden_size\": " + std::to_string(D) +
-                     ", \"intermediate_size\": " + std::to_string(F) +
-                     ", \"num_hidden_layers\": " + std::to_string(L) +
-                     ", \"num_attention_heads\": " + std::to_string(H) +
-                     ", \"num_key_value_heads\": " + std::to_string(KV) +
-                     ", \"head_dim\": 256, \"query_pre_attn_scalar\": 256, \"vocab_size\": " +
-                     std::to_string(V) + ", \"sliding_window\": " + std::to_string(W) +
-                     ", \"sliding_window_pattern\": 6, \"rope_theta\": 1000000.0, "
-                     "\"rope_local_base_freq\": 10000.0, \"max_position_embeddings\": " +
-                     (vlm ? "131072, \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 8.0}"
-                          : "32768");
+  std::string text =
+      "\"hidden_size\": " + std::to_string(D) + ", \"intermediate_size\": " + std::to_string(F) +
+      ", \"num_hidden_layers\": " + std::to_string(L) +
+      ", \"num_attention_heads\": " + std::to_string(H) +
+      ", \"num_key_value_heads\": " + std::to_string(KV) +
+      ", \"head_dim\": 256, \"query_pre_attn_scalar\": 256, \"vocab_size\": " + std::to_string(V) +
+      ", \"sliding_window\": " + std::to_string(W) +
+      ", \"sliding_window_pattern\": 6, \"rope_theta\": 1000000.0, "
+      "\"rope_local_base_freq\": 10000.0, \"max_position_embeddings\": " +
+      (vlm ? "131072, \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 8.0}" : "32768");
   std::ofstream cfg(out + "/config.json");
   if (vlm) {
     cfg << "{\"architectures\": [\"Gemma3ForConditionalGeneration\"], \"model_type\": \"gemma3\", "
@@ -67,12 +66,7 @@ int main(int argc, char** argv) {
       ts.push_back({p + n + ".weight", {D}, Fill::zeros});
     ts.push_back({p + "self_attn.q_norm.weight", {hd}, Fill::zeros});
     ts.push_back({p + "self_attn.k_norm.weight", {hd}, Fill::zeros});
-    for (auto [n, rows] : {std::pair{"q", H * hd}, {"k", KV * hd}, {"v", KV * hd}})
-      ts.push_back({p + "self_attn." + n + "_proj.weight", {rows, D}});
-    ts.push_back({p + "self_attn.o_proj.weight", {D, H * hd}});
-    ts.push_back({p + "mlp.gate_proj.weight", {F, D}});
-    ts.push_back({p + "mlp.up_proj.weight", {F, D}});
-    ts.push_back({p + "mlp.down_proj.weight", {D, F}});
+    vkllm::bench::add_decoder_projections(ts, p, D, H, KV, hd, F);
   }
   if (vlm) {
     const std::string v = "vision_tower.vision_model.";

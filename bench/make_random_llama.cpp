@@ -35,13 +35,7 @@ int main(int argc, char** argv) {
     std::string p = "model.layers." + std::to_string(l) + ".";
     ts.push_back({p + "input_layernorm.weight", {D}, Fill::ones});
     ts.push_back({p + "post_attention_layernorm.weight", {D}, Fill::ones});
-    ts.push_back({p + "self_attn.q_proj.weight", {H * hd, D}});
-    ts.push_back({p + "self_attn.k_proj.weight", {KV * hd, D}});
-    ts.push_back({p + "self_attn.v_proj.weight", {KV * hd, D}});
-    ts.push_back({p + "self_attn.o_proj.weight", {D, H * hd}});
-    ts.push_back({p + "mlp.gate_proj.weight", {F, D}});
-    ts.push_back({p + "mlp.up_proj.weight", {F, D}});
-    ts.push_back({p + "mlp.down_proj.weight", {D, F}});
+    vkllm::bench::add_decoder_projections(ts, p, D, H, KV, hd, F);
   }
   uint64_t params = vkllm::bench::write_random_safetensors(out + "/model.safetensors", ts);
   std::printf("%s: %.1fM parameters\n", out.c_str(), double(params) / 1e6);

@@ -64,12 +64,7 @@ int main(int argc, char** argv) {
     std::string p = t + "layers." + std::to_string(l) + ".";
     for (const char* n : {"input_layernorm", "post_attention_layernorm"})
       ts.push_back({p + n + ".weight", {D}, Fill::ones});
-    for (auto [n, rows] : {std::pair{"q", H * hd}, {"k", KV * hd}, {"v", KV * hd}})
-      ts.push_back({p + "self_attn." + n + "_proj.weight", {rows, D}});
-    ts.push_back({p + "self_attn.o_proj.weight", {D, H * hd}});
-    ts.push_back({p + "mlp.gate_proj.weight", {F, D}});
-    ts.push_back({p + "mlp.up_proj.weight", {F, D}});
-    ts.push_back({p + "mlp.down_proj.weight", {D, F}});
+    vkllm::bench::add_decoder_projections(ts, p, D, H, KV, hd, F);
   }
   const std::string v = "vision_tower.";
   ts.push_back({v + "patch_conv.weight", {E, 3, P, P}});

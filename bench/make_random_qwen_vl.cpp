@@ -47,14 +47,7 @@ int main(int argc, char** argv) {
     std::string p = "model.layers." + std::to_string(l) + ".";
     ts.push_back({p + "input_layernorm.weight", {D}, Fill::ones});
     ts.push_back({p + "post_attention_layernorm.weight", {D}, Fill::ones});
-    for (auto [n, rows] : {std::pair{"q", H * hd}, {"k", KV * hd}, {"v", KV * hd}}) {
-      ts.push_back({p + "self_attn." + n + "_proj.weight", {rows, D}});
-      ts.push_back({p + "self_attn." + n + "_proj.bias", {rows}, Fill::zeros});
-    }
-    ts.push_back({p + "self_attn.o_proj.weight", {D, H * hd}});
-    ts.push_back({p + "mlp.gate_proj.weight", {F, D}});
-    ts.push_back({p + "mlp.up_proj.weight", {F, D}});
-    ts.push_back({p + "mlp.down_proj.weight", {D, F}});
+    vkllm::bench::add_decoder_projections(ts, p, D, H, KV, hd, F, /*qkv_bias=*/true);
   }
   ts.push_back({"visual.patch_embed.proj.weight", {E, 3, 2, P, P}});
   for (int64_t l = 0; l < VD; ++l) {

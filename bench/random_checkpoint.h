@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sdk/base/dtype.h"
@@ -19,6 +20,21 @@ struct RandomTensor {
   std::vector<int64_t> shape;
   Fill fill = Fill::normal;
 };
+
+// The projections of one decoder layer under `p` ("model.layers.3."), Hugging Face names:
+// q/k/v (with zero biases for Qwen2's qkv_bias), o, and the gated MLP. Norms differ by family.
+inline void add_decoder_projections(std::vector<RandomTensor>& ts, const std::string& p, int64_t D,
+                                    int64_t H, int64_t KV, int64_t hd, int64_t F,
+                                    bool qkv_bias = false) {
+  for (auto [n, rows] : {std::pair{"q", H * hd}, {"k", KV * hd}, {"v", KV * hd}}) {
+    ts.push_back({p + "self_attn." + n + "_proj.weight", {rows, D}});
+    if (qkv_bias) ts.push_back({p + "self_attn." + n + "_proj.bias", {rows}, Fill::zeros});
+  }
+  ts.push_back({p + "self_attn.o_proj.weight", {D, H * hd}});
+  ts.push_back({p + "mlp.gate_proj.weight", {F, D}});
+  ts.push_back({p + "mlp.up_proj.weight", {F, D}});
+  ts.push_back({p + "mlp.down_proj.weight", {D, F}});
+}
 
 // Returns the parameter count.
 inline uint64_t write_random_safetensors(const std::string& path,

@@ -131,8 +131,13 @@ ContentHash image_hash(const Image& img, const PatchOptions& o) {
   put(o.std.data(), sizeof o.std);
   put(&o.rescale, sizeof o.rescale);
   put(&o.longest_edge, sizeof o.longest_edge);
+  put(&o.alpha_on_white, sizeof o.alpha_on_white);
   ContentHash s = content_hash(salt_bytes);
-  return content_hash(img.rgb, s.lo ^ (s.hi * 0x9e3779b97f4a7c15ull));
+  ContentHash h = content_hash(img.rgb, s.lo ^ (s.hi * 0x9e3779b97f4a7c15ull));
+  // Composited over white, transparency changes what the tower sees.
+  if (o.alpha_on_white && !img.alpha.empty())
+    h = content_hash(img.alpha, h.lo ^ (h.hi * 0x9e3779b97f4a7c15ull));
+  return h;
 }
 
 // The ids of one image's run: its image tokens, with row separators when the spec has them
@@ -182,13 +187,8 @@ ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& im
   std::vector<std::vector<int32_t>> runs;  // each image's ids
   for (size_t i = 0; i < images.size(); ++i) {
     PromptImage pi;
-    Image flattened;  // the hash covers what the tower sees
-    if (opt.alpha_on_white && !images[i].alpha.empty()) flattened = composite_on_white(images[i]);
-    const Image& image = flattened.rgb.empty() ? images[i] : flattened;
-    PatchOptions o = opt;
-    o.alpha_on_white = false;  // done
-    pi.patches = merge_window_patches(image, o);
-    pi.hash = image_hash(image, opt);
+    pi.patches = merge_window_patches(images[i], opt);
+    pi.hash = image_hash(images[i], opt);
     runs.push_back(image_run(spec, pi.patches, int64_t(opt.merge_size) * spec.token_pool));
     pi.tokens = int64_t(runs.back().size());
     out.images.push_back(std::move(pi));
@@ -232,13 +232,9 @@ ImagePrompt layout_images(std::vector<int32_t> ids, const std::vector<Image>& im
       run = want.size();  // already expanded (a processor's ids, separators included)
     } else if (run != 1) {
       throw InputError(fmt::format(
-          "image {} ({}x{} patches) needs {} placeholder tokens (id {}{}) or one to expand; the "
+          "image {} ({}x{} patches) needs {} placeholder tokens (id {}) or one to expand; the "
           "prompt has {} at token {}",
-          image, pi.patches.grid_thw[1], pi.patches.grid_thw[2], pi.tokens, pad,
-          spec.row_break >= 0
-              ? fmt::format(", rows ended by {} and {}", spec.row_break, spec.vision_end)
-              : "",
-          run, i));
+          image, pi.patches.grid_thw[1], pi.patches.grid_thw[2], pi.tokens, pad, run, i));
     }
     pi.first = int64_t(out.ids.size());
     auto keys = image_token_keys(pi.hash, pi.tokens);

@@ -11,7 +11,6 @@
 #include "sdk/ops/gather.h"
 #include "sdk/ops/matmul.h"
 #include "sdk/ops/norm.h"
-#include "sdk/ops/rope.h"
 
 namespace vkllm::pixtral {
 
@@ -20,17 +19,6 @@ using sdk::Graph;
 using sdk::Tensor;
 
 namespace {
-
-ops::Act activation(const std::string& name, const std::string& key) {
-  if (name == "gelu") return ops::Act::gelu;
-  if (name == "silu" || name == "swish") return ops::Act::silu;
-  if (name == "gelu_pytorch_tanh" || name == "gelu_new") return ops::Act::gelu_tanh;
-  if (name == "quick_gelu") return ops::Act::quick_gelu;
-  if (name == "relu") return ops::Act::relu;
-  throw ModelError(fmt::format(
-      "config.json: {} '{}' is not supported (gelu, silu, gelu_pytorch_tanh, quick_gelu, relu)",
-      key, name));
-}
 
 void check_range(int v, int hi, const std::string& key) {
   if (v <= 0 || v > hi)
@@ -93,8 +81,8 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
                       k, t.num_hidden_layers));
     c.layers.push_back(n);
   }
-  c.projector_act =
-      activation(json::get<std::string>(config, "projector_hidden_act"), "projector_hidden_act");
+  c.projector_act = nn::activation(json::get<std::string>(config, "projector_hidden_act"),
+                                   "projector_hidden_act");
   c.projector_bias = json::get<bool>(config, "multimodal_projector_bias");
   c.norm_eps = json::get_or<double>(config, "rms_norm_eps", 1e-5);
   c.image_token = json::get<int32_t>(config, "image_token_index");

@@ -9,6 +9,7 @@
 #include "sdk/base/json_get.h"
 #include "sdk/io.h"
 #include "sdk/nn/vision_attention.h"
+#include "sdk/nn/vit.h"
 #include "sdk/ops/gather.h"
 #include "sdk/ops/matmul.h"
 #include "sdk/ops/norm.h"
@@ -29,15 +30,6 @@ int get_int(const nlohmann::json& j, const char* key) {
   return v;
 }
 
-ops::Act activation(const std::string& name) {
-  if (name == "quick_gelu") return ops::Act::quick_gelu;
-  if (name == "silu") return ops::Act::silu;
-  if (name == "gelu") return ops::Act::gelu;
-  if (name == "gelu_pytorch_tanh") return ops::Act::gelu_tanh;
-  throw ModelError(
-      fmt::format("config.json: vision_config.hidden_act '{}' is not supported", name));
-}
-
 }  // namespace
 
 VisionConfig VisionConfig::parse(const nlohmann::json& config) {
@@ -52,8 +44,10 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
   c.temporal = get_int(v, "temporal_patch_size");
   c.merge = get_int(v, "spatial_merge_size");
   c.in_channels = v.contains("in_channels") ? get_int(v, "in_channels") : 3;
-  c.act = activation(json::get_or<std::string>(v, "hidden_act", c.qwen2_5 ? "silu" : "quick_gelu",
-                                               "config.json: vision_config"));
+  c.act =
+      nn::activation(json::get_or<std::string>(v, "hidden_act", c.qwen2_5 ? "silu" : "quick_gelu",
+                                               "config.json: vision_config"),
+                     "vision_config.hidden_act");
   if (c.qwen2_5) {
     c.dim = get_int(v, "hidden_size");
     c.mlp_hidden = get_int(v, "intermediate_size");

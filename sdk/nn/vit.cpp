@@ -59,16 +59,17 @@ VitConfig VitConfig::siglip(const nlohmann::json& v, const std::string& where) {
   return c;
 }
 
-ops::Act VitConfig::act() const {
-  if (hidden_act == "gelu_pytorch_tanh") return ops::Act::gelu_tanh;
-  if (hidden_act == "gelu") return ops::Act::gelu;
-  if (hidden_act == "quick_gelu") return ops::Act::quick_gelu;
-  if (hidden_act == "silu") return ops::Act::silu;
+ops::Act activation(const std::string& name, const std::string& key) {
+  if (name == "gelu_pytorch_tanh") return ops::Act::gelu_tanh;
+  if (name == "gelu") return ops::Act::gelu;
+  if (name == "quick_gelu") return ops::Act::quick_gelu;
+  if (name == "silu") return ops::Act::silu;
   throw ModelError(fmt::format(
-      "config.json: vision_config.hidden_act '{}' is not supported (gelu_pytorch_tanh, gelu, "
-      "quick_gelu, silu)",
-      hidden_act));
+      "config.json: {} '{}' is not supported (gelu_pytorch_tanh, gelu, quick_gelu, silu)", key,
+      name));
 }
+
+ops::Act VitConfig::act() const { return activation(hidden_act, "vision_config.hidden_act"); }
 
 VisionTransformer::VisionTransformer(VitConfig c, plugin::WeightSource& src,
                                      const std::string& prefix)

@@ -16,6 +16,10 @@
 
 namespace vkllm::nn {
 
+// Hugging Face activation names (ACT2FN) the vision towers and projectors use; ModelError naming
+// `key` ("vision_config.hidden_act") for others.
+ops::Act activation(const std::string& name, const std::string& key);
+
 struct VitConfig {
   int hidden_size = 768;
   int intermediate_size = 3072;

@@ -26,14 +26,14 @@ enum VkllmCapability {
 };
 
 typedef struct VkllmPluginDescriptor {
-  uint32_t abi_version;  // VKLLM_PLUGIN_ABI_VERSION
-  uint32_t struct_size;  // sizeof(VkllmPluginDescriptor) as the plugin was built
-  const char* sdk_version;          // VKLLM_SDK_VERSION the plugin was built against
-  const char* family;               // "llama"
-  const char* const* model_types;   // null-terminated list of config.json model_type values
-  uint64_t capabilities;            // VkllmCapability bits
-  uint32_t max_images;              // per prompt; 0 for text families
-  uint32_t max_image_pixels;        // 0: no limit of the family's own
+  uint32_t abi_version;            // VKLLM_PLUGIN_ABI_VERSION
+  uint32_t struct_size;            // sizeof(VkllmPluginDescriptor) as the plugin was built
+  const char* sdk_version;         // VKLLM_SDK_VERSION the plugin was built against
+  const char* family;              // "llama"
+  const char* const* model_types;  // null-terminated list of config.json model_type values
+  uint64_t capabilities;           // VkllmCapability bits
+  uint32_t max_images;             // per prompt; 0 for text families
+  uint32_t max_image_pixels;       // 0: no limit of the family's own
   // Creates the family object: a vkllm::plugin::Family* (C++, same SDK version). Must not throw.
   void* (*create_family)(void);
   void (*destroy_family)(void* family);
@@ -47,22 +47,29 @@ typedef const VkllmPluginDescriptor* (*VkllmPluginEntryFn)(void);
 
 // Defines the entry point of a plugin whose family class is `FamilyClass` (default
 // constructible). Use once, in the plugin's plugin.cpp.
-#define VKLLM_DEFINE_PLUGIN(FamilyClass, family_name, capability_bits, ...)                   \
-  namespace {                                                                               \
-  const char* const vkllm_model_types_[] = {__VA_ARGS__, nullptr};                          \
-  void* vkllm_create_() noexcept {                                                          \
-    try {                                                                                   \
-      return static_cast<::vkllm::plugin::Family*>(new FamilyClass());                      \
-    } catch (...) {                                                                         \
-      return nullptr;                                                                       \
-    }                                                                                       \
-  }                                                                                         \
+#define VKLLM_DEFINE_PLUGIN(FamilyClass, family_name, capability_bits, ...)                  \
+  namespace {                                                                                \
+  const char* const vkllm_model_types_[] = {__VA_ARGS__, nullptr};                           \
+  void* vkllm_create_() noexcept {                                                           \
+    try {                                                                                    \
+      return static_cast<::vkllm::plugin::Family*>(new FamilyClass());                       \
+    } catch (...) {                                                                          \
+      return nullptr;                                                                        \
+    }                                                                                        \
+  }                                                                                          \
   void vkllm_destroy_(void* f) noexcept { delete static_cast<::vkllm::plugin::Family*>(f); } \
-  const VkllmPluginDescriptor vkllm_descriptor_ = {                                         \
-      VKLLM_PLUGIN_ABI_VERSION, sizeof(VkllmPluginDescriptor), VKLLM_SDK_VERSION,           \
-      family_name, vkllm_model_types_, (capability_bits), 0, 0, vkllm_create_, vkllm_destroy_}; \
-  }                                                                                         \
-  extern "C" __attribute__((visibility("default"))) const VkllmPluginDescriptor*            \
-  vkllm_plugin_entry() noexcept {                                                           \
-    return &vkllm_descriptor_;                                                              \
+  const VkllmPluginDescriptor vkllm_descriptor_ = {VKLLM_PLUGIN_ABI_VERSION,                 \
+                                                   sizeof(VkllmPluginDescriptor),            \
+                                                   VKLLM_SDK_VERSION,                        \
+                                                   family_name,                              \
+                                                   vkllm_model_types_,                       \
+                                                   (capability_bits),                        \
+                                                   0,                                        \
+                                                   0,                                        \
+                                                   vkllm_create_,                            \
+                                                   vkllm_destroy_};                          \
+  }                                                                                          \
+  extern "C" __attribute__((visibility("default"))) const VkllmPluginDescriptor*             \
+  vkllm_plugin_entry() noexcept {                                                            \
+    return &vkllm_descriptor_;                                                               \
   }
