@@ -118,8 +118,7 @@ void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common) {
     if (f) {
       ++v.cached;
     } else {
-      plugin::ImagePatches p{pi.patches.values, pi.patches.rows, pi.patches.cols,
-                             pi.patches.grid_thw};
+      const plugin::ImagePatches p = pi.patches.view();
       sdk::Tensor t = model.encode_image(g, p);
       if (t.rank() != 2 || t.dim(0) != pi.tokens || t.dim(1) != hidden) {
         throw PluginError(

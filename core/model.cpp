@@ -28,7 +28,12 @@ Routed route(const std::string& folder, const PluginHost& plugins) {
   if (!fs::exists(cfg_path)) throw ModelError(fmt::format("{}: config.json is missing", folder));
   nlohmann::json raw = read_json_file(cfg_path);
   const auto& reg = plugins.registry();
-  const registry::Entry& e = reg.route(raw, cfg_path);
+  const registry::Entry e = reg.route(raw, cfg_path);
+  if (e.guessed)
+    log::get("core")->warn(
+        "{}: model_type '{}' is not in the registry; loading it with the {} family, guessed from "
+        "{}",
+        cfg_path, e.model_type, e.family, e.rule);
   Routed r{reg.normalize(raw, e, cfg_path), e, nullptr};
   r.plugin = &plugins.plugin_for(e.family, e.model_type);
   return r;

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
 #include "sdk/plugin_api/descriptor.h"
@@ -110,6 +112,16 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
       if (m.contains("defaults")) e.defaults = m.at("defaults");
       return e;
     };
+    for (const auto& [name, fam] : fams.items()) {
+      if (fam.value("text_from_config", false)) r.text_from_config_.push_back(name);
+      if (!fam.contains("fallback")) continue;
+      const auto& fb = fam.at("fallback");
+      Fallback f;
+      f.entry = entry("", {{"family", name}, {"defaults", fb.value("defaults", nlohmann::json::object())}});
+      f.entry.guessed = true;
+      f.towers = fb.at("towers").get<std::vector<std::string>>();
+      r.fallbacks_.push_back(std::move(f));
+    }
     for (const auto& [type, m] : j.at("model_types").items()) {
       if (!m.contains("routes")) {
         r.entries_[type] = entry(type, m);
@@ -150,7 +162,14 @@ std::vector<std::string> Registry::model_types() const {
 
 void Registry::add(Entry e) { entries_[e.model_type] = std::move(e); }
 
-const Entry& Registry::route(const nlohmann::json& config, const std::string& where) const {
+std::string Registry::text_types() const {
+  std::string out;
+  for (const auto& [k, e] : entries_)
+    if (e.kind == "text") out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
+Entry Registry::route(const nlohmann::json& config, const std::string& where) const {
   if (!config.is_object() || !config.contains("model_type") || !config["model_type"].is_string()) {
     throw ModelError(fmt::format("[registry] {}: no \"model_type\" string", where));
   }
@@ -178,15 +197,36 @@ const Entry& Registry::route(const nlohmann::json& config, const std::string& wh
         fmt::format("[registry] {}: no family serves model_type '{}' with {}; its routes: {}",
                     where, type, seen, rules));
   }
+  // An unknown type: a known tower and a known text model make a guess.
+  std::string why;
+  auto type_at = [&](const char* path) {
+    const nlohmann::json* v = at_path(config, path);
+    return v && v->is_string() ? v->get<std::string>() : std::string();
+  };
   if (config.contains("vision_config")) {
-    for (const auto& [k, e] : entries_) {
-      if (e.family == "generic-vlm") return e;
+    const std::string tower = type_at("vision_config.model_type"),
+                      text = type_at("text_config.model_type");
+    const Entry* t = text.empty() ? nullptr : find(text);
+    for (const Fallback& f : fallbacks_) {
+      const bool known_tower =
+          std::find(f.towers.begin(), f.towers.end(), tower) != f.towers.end();
+      if (known_tower && t && t->kind == "text") {
+        Entry e = f.entry;
+        e.model_type = type;
+        e.rule = fmt::format("vision_config.model_type={}, text_config.model_type={}", tower, text);
+        return e;
+      }
+      why = fmt::format(
+          " (as a {} model it would need vision_config.model_type of {} (it is {}) and "
+          "text_config.model_type of {} (it is {}))",
+          f.entry.family, fmt::join(f.towers, ", "), tower.empty() ? "absent" : tower,
+          text_types(), text.empty() ? "absent" : text);
     }
   }
   std::string known;
   for (const auto& [k, e] : entries_) known += (known.empty() ? "" : ", ") + k;
-  throw ModelError(fmt::format("[registry] {}: unknown model_type '{}'; known model types: {}",
-                               where, type, known));
+  throw ModelError(fmt::format("[registry] {}: unknown model_type '{}'; known model types: {}{}",
+                               where, type, known, why));
 }
 
 nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& entry,
@@ -208,6 +248,25 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
   // ("sliding_window": null is no window, not the config class's default of 4096).
   for (const auto& [k, v] : entry.defaults.items()) {
     if (!out.contains(k)) out[k] = v;
+  }
+  // Then the text model's own config class's (text_config.model_type's entry).
+  const bool composes = std::find(text_from_config_.begin(), text_from_config_.end(),
+                                  entry.family) != text_from_config_.end();
+  if (out.contains("text_model_type") && out["text_model_type"].is_string()) {
+    const std::string text = out["text_model_type"].get<std::string>();
+    const Entry* t = find(text);
+    if (t && t->kind == "text") {
+      for (const auto& [k, v] : t->defaults.items())
+        if (!out.contains(k)) out[k] = v;
+    } else if (composes) {
+      throw ModelError(fmt::format(
+          "[registry] {}: text_config.model_type '{}' is not a text model the {} family can "
+          "build (known: {})",
+          where, text, entry.family, text_types()));
+    }
+  } else if (composes) {
+    throw ModelError(fmt::format("[registry] {}: the {} family needs text_config.model_type",
+                                 where, entry.family));
   }
   // Quantization: MLX writes "quantization" (and "quantization_config") as
   // {"group_size": g, "bits": b, "<module path>": {...} | false, ...}.

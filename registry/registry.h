@@ -22,6 +22,9 @@ struct Entry {
   // model type. `rule` says it for people: vision_config.model_type=x.
   nlohmann::json when;
   std::string rule;
+  // A model type no family claims, loaded by the family whose fallback its vision_config and
+  // text_config fit; `rule` says what was guessed from.
+  bool guessed = false;
   bool matches(const nlohmann::json& config) const;
 };
 
@@ -45,13 +48,14 @@ class Registry {
   void add(Entry e);
 
   // The entry for a config: the first route of its model_type whose keys match, else its
-  // model_type's entry, or, for a vision-language config whose type is unknown, the
-  // generic-vlm family when one is registered. Throws ModelError listing the
-  // known types otherwise; `where` names the config file.
-  const Entry& route(const nlohmann::json& config, const std::string& where) const;
+  // model_type's entry, or, for a type no family claims, a guessed entry of the family whose
+  // "fallback" takes its vision_config's tower and whose text_config.model_type is a known text
+  // type. Throws ModelError listing the known types otherwise; `where` names the config file.
+  Entry route(const nlohmann::json& config, const std::string& where) const;
 
-  // The config a plugin sees: text_config merged into the top level (vision_config kept),
-  // the entry's defaults for absent keys, quantization blocks in one form:
+  // The config a plugin sees: text_config merged into the top level (vision_config kept,
+  // text_config.model_type as "text_model_type"), the entry's defaults for absent keys, then
+  // the text model type's, quantization blocks in one form:
   //   "quantization": {"bits": 4, "group_size": 64, "overrides": {"<tensor prefix>": {...}}}
   nlohmann::json normalize(const nlohmann::json& config, const Entry& entry,
                            const std::string& where) const;
@@ -59,6 +63,13 @@ class Registry {
  private:
   std::map<std::string, Entry> entries_;
   std::vector<Entry> routes_;
+  struct Fallback {
+    Entry entry;  // family, kind, capabilities, defaults
+    std::vector<std::string> towers;
+  };
+  std::vector<Fallback> fallbacks_;
+  std::vector<std::string> text_from_config_;  // families whose text model type must be known
+  std::string text_types() const;              // the known text model types, for messages
 };
 
 }  // namespace vkllm::registry

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "sdk/base/error.h"
+#include "sdk/nn/anyres.h"
 
 namespace vkllm::core {
 
@@ -170,36 +171,47 @@ std::pair<int, int> longest_edge_resize(int height, int width, int longest_edge,
   return {((height - 1) / factor + 1) * factor, ((width - 1) / factor + 1) * factor};
 }
 
-Patches merge_window_patches(const Image& input, const PatchOptions& o) {
-  const int P = o.patch_size, M = o.merge_size, T = o.temporal_patch_size;
-  Image flattened;
-  if (o.alpha_on_white && !input.alpha.empty()) flattened = composite_on_white(input);
-  const Image& image = flattened.rgb.empty() ? input : flattened;
-  auto [h, w] = o.resize == plugin::ImageResize::fixed ? std::pair{o.height, o.width}
-                : o.resize == plugin::ImageResize::longest_edge
-                    ? longest_edge_resize(image.height, image.width, o.longest_edge, P * M)
-                    : smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
-  if (h <= 0 || w <= 0 || h % (P * M) || w % (P * M)) {
-    throw InputError(fmt::format("image size {}x{} is not a positive multiple of patch x merge {}",
-                                 w, h, P * M));
+std::pair<int, int> shortest_edge_size(int height, int width, int shortest_edge) {
+  if (height <= 0 || width <= 0 || shortest_edge <= 0)
+    throw InputError(fmt::format("image of {}x{} pixels cannot be resized", width, height));
+  const int s = std::min(height, width), l = std::max(height, width);
+  const int longer = std::max(1, int(int64_t(shortest_edge) * l / s));  // int(short * long / s)
+  return width <= height ? std::pair{longer, shortest_edge} : std::pair{shortest_edge, longer};
+}
+
+namespace {
+
+// The h x w window at (top, left) of `in`, zero outside it.
+Image window(const Image& in, int top, int left, int height, int width) {
+  Image out{width, height, std::vector<uint8_t>(size_t(width) * size_t(height) * 3, 0)};
+  for (int y = std::max(0, -top); y < height && top + y < in.height; ++y) {
+    const int x0 = std::max(0, -left), x1 = std::min(width, in.width - left);
+    if (x1 <= x0) continue;
+    std::copy_n(in.rgb.begin() + (size_t(top + y) * size_t(in.width) + size_t(left + x0)) * 3,
+                size_t(x1 - x0) * 3, out.rgb.begin() + (size_t(y) * size_t(width) + size_t(x0)) * 3);
   }
-  Image r = (h == image.height && w == image.width) ? image : resize(image, w, h, o.resample);
-  // Rescale (in double, stored as f32) and normalise (in f32), as the reference does.
+  return out;
+}
+
+// CLIPImageProcessor: the shorter side to shortest_edge, then the centre crop.
+Image shortest_edge_crop(const Image& in, const PatchOptions& o) {
+  auto [h, w] = shortest_edge_size(in.height, in.width, o.shortest_edge);
+  const Image r = (h == in.height && w == in.width) ? in : resize(in, w, h, o.resample);
+  return center_crop(r, o.height, o.width);
+}
+
+// Rescale (in double, stored as f32) and normalise (in f32), as the reference does, then the
+// patches of one h x w image appended to `out` in merge-window order.
+void append_patches(const Image& r, const PatchOptions& o, std::vector<float>& out) {
+  const int P = o.patch_size, M = o.merge_size, T = o.temporal_patch_size;
+  const int h = r.height, w = r.width;
   std::vector<float> px(size_t(h) * size_t(w) * 3);
   for (size_t i = 0; i < px.size(); ++i) {
     int c = int(i % 3);
     float v = float(double(r.rgb[i]) * o.rescale);
     px[i] = (v - o.mean[size_t(c)]) / o.std[size_t(c)];
   }
-  Patches out;
   const int gh = h / P, gw = w / P;
-  out.grid_thw = {1, gh, gw};
-  out.resized_height = h;
-  out.resized_width = w;
-  out.rows = int64_t(gh) * gw;
-  out.cols = int64_t(3) * T * P * P;
-  out.values.resize(size_t(out.rows * out.cols));
-  size_t at = 0;
   for (int bh = 0; bh < gh / M; ++bh)
     for (int bw = 0; bw < gw / M; ++bw)
       for (int mh = 0; mh < M; ++mh)
@@ -209,8 +221,85 @@ Patches merge_window_patches(const Image& input, const PatchOptions& o) {
               for (int py = 0; py < P; ++py)
                 for (int pxl = 0; pxl < P; ++pxl) {
                   int y = (bh * M + mh) * P + py, x = (bw * M + mw) * P + pxl;
-                  out.values[at++] = px[(size_t(y) * size_t(w) + size_t(x)) * 3 + size_t(c)];
+                  out.push_back(px[(size_t(y) * size_t(w) + size_t(x)) * 3 + size_t(c)]);
                 }
+}
+
+}  // namespace
+
+Image center_crop(const Image& in, int height, int width) {
+  if (height <= 0 || width <= 0) throw InputError("center crop: size must be positive");
+  if (height == in.height && width == in.width) return in;
+  // Python's floor division: a crop larger than the image is centred on zeros with the extra
+  // pixel (odd difference) at the start.
+  auto floor_half = [](int d) { return d >= 0 ? d / 2 : -((1 - d) / 2); };
+  return window(in, floor_half(in.height - height), floor_half(in.width - width), height, width);
+}
+
+std::vector<Image> anyres_images(const Image& image, const PatchOptions& o,
+                                 std::array<int, 2>& tiles) {
+  const auto [bh, bw] = nn::anyres_best_resolution(image.height, image.width, o.grid_pinpoints);
+  const int th = o.height, tw = o.width;
+  if (bh <= 0 || bw <= 0 || bh % th || bw % tw)
+    throw InputError(fmt::format("AnyRes resolution {}x{} is not a multiple of the {}x{} tiles",
+                                 bw, bh, tw, th));
+  // Fit (aspect kept, the other side ceil'ed), centred on black.
+  const double sw = double(bw) / image.width, sh = double(bh) / image.height;
+  int nh = bh, nw = bw;
+  if (sw < sh)
+    nh = std::min(int(std::ceil(image.height * sw)), bh);
+  else
+    nw = std::min(int(std::ceil(image.width * sh)), bw);
+  const Image fitted =
+      (nh == image.height && nw == image.width) ? image : resize(image, nw, nh, o.resample);
+  const Image canvas = window(fitted, -((bh - nh) / 2), -((bw - nw) / 2), bh, bw);
+  std::vector<Image> out;
+  const Image base = (image.height == o.shortest_edge && image.width == o.shortest_edge)
+                         ? image
+                         : resize(image, o.shortest_edge, o.shortest_edge, o.resample);
+  out.push_back(shortest_edge_crop(base, o));
+  tiles = {bh / th, bw / tw};
+  for (int y = 0; y < bh; y += th)
+    for (int x = 0; x < bw; x += tw) out.push_back(shortest_edge_crop(window(canvas, y, x, th, tw), o));
+  return out;
+}
+
+Patches merge_window_patches(const Image& input, const PatchOptions& o) {
+  const int P = o.patch_size, M = o.merge_size, T = o.temporal_patch_size;
+  Image flattened;
+  if (o.alpha_on_white && !input.alpha.empty()) flattened = composite_on_white(input);
+  const Image& image = flattened.rgb.empty() ? input : flattened;
+  std::vector<Image> subs;
+  Patches out;
+  if (o.resize == plugin::ImageResize::anyres) {
+    subs = anyres_images(image, o, out.tiles);
+    out.original_size = {image.height, image.width};
+  } else if (o.resize == plugin::ImageResize::shortest_edge_crop) {
+    subs.push_back(shortest_edge_crop(image, o));
+  } else {
+    auto [h, w] = o.resize == plugin::ImageResize::fixed ? std::pair{o.height, o.width}
+                  : o.resize == plugin::ImageResize::longest_edge
+                      ? longest_edge_resize(image.height, image.width, o.longest_edge, P * M)
+                      : smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
+    if (h <= 0 || w <= 0 || h % (P * M) || w % (P * M)) {
+      throw InputError(fmt::format(
+          "image size {}x{} is not a positive multiple of patch x merge {}", w, h, P * M));
+    }
+    subs.push_back((h == image.height && w == image.width) ? image
+                                                           : resize(image, w, h, o.resample));
+  }
+  const int h = subs[0].height, w = subs[0].width;
+  if (h % (P * M) || w % (P * M))
+    throw InputError(fmt::format("image size {}x{} is not a multiple of patch x merge {}", w, h,
+                                 P * M));
+  const int gh = h / P, gw = w / P;
+  out.grid_thw = {int(subs.size()), gh, gw};
+  out.resized_height = h;
+  out.resized_width = w;
+  out.rows = int64_t(subs.size()) * gh * gw;
+  out.cols = int64_t(3) * T * P * P;
+  out.values.reserve(size_t(out.rows * out.cols));
+  for (const Image& sub : subs) append_patches(sub, o, out.values);
   return out;
 }
 

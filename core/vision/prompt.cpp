@@ -8,9 +8,72 @@
 #include "core/model.h"
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
+#include "sdk/nn/anyres.h"
 #include "sdk/nn/mrope_positions.h"
 
 namespace vkllm::core {
+
+namespace {
+
+// The sizes of a tower that takes one fixed size: a processor that resizes to it (size.height /
+// width) or one that resizes the shorter side and crops the centre (size.shortest_edge and
+// crop_size, CLIPImageProcessor's); the file says which. AnyRes keeps its mode and takes the
+// file's shortest_edge, crop_size and image_grid_pinpoints.
+void read_fixed_size(const nlohmann::json& pp, const std::string& where, PatchOptions& o) {
+  auto int_at = [&](const nlohmann::json& j, const char* key, int fallback) {
+    if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+    return json::as<int>(j[key], fmt::format("{}: \"{}\"", where, key));
+  };
+  const nlohmann::json size = pp.contains("size") ? pp["size"] : nlohmann::json();
+  int h = o.height, w = o.width;
+  if (size.is_number_integer()) {  // older CLIP processors: "size": 224
+    o.shortest_edge = int_at(pp, "size", o.shortest_edge);
+    if (o.resize == plugin::ImageResize::fixed) o.resize = plugin::ImageResize::shortest_edge_crop;
+  } else if (size.is_object() && size.contains("shortest_edge")) {
+    o.shortest_edge = int_at(size, "shortest_edge", o.shortest_edge);
+    if (o.resize == plugin::ImageResize::fixed) o.resize = plugin::ImageResize::shortest_edge_crop;
+  } else if (size.is_object() && o.resize != plugin::ImageResize::anyres) {
+    h = int_at(size, "height", h);
+    w = int_at(size, "width", w);
+    o.resize = plugin::ImageResize::fixed;
+  }
+  if (o.resize != plugin::ImageResize::fixed && pp.contains("crop_size")) {
+    const auto& c = pp["crop_size"];
+    h = c.is_object() ? int_at(c, "height", h) : int_at(pp, "crop_size", h);
+    w = c.is_object() ? int_at(c, "width", w) : int_at(pp, "crop_size", w);
+    if (!json::get_or<bool>(pp, "do_center_crop", true, where))
+      throw ModelError(fmt::format("{}: do_center_crop false leaves images of other sizes than "
+                                   "the {}x{} the vision tower takes",
+                                   where, o.width, o.height));
+  }
+  if (h != o.height || w != o.width) {
+    throw ModelError(fmt::format("{}: size {}x{} differs from the {}x{} the vision tower takes",
+                                 where, w, h, o.width, o.height));
+  }
+  if (o.resize != plugin::ImageResize::fixed && (o.shortest_edge <= 0 || o.shortest_edge > 1 << 14))
+    throw ModelError(
+        fmt::format("{}: size.shortest_edge {} is out of range", where, o.shortest_edge));
+  if (o.resize == plugin::ImageResize::anyres && pp.contains("image_grid_pinpoints")) {
+    const std::string pw = where + ": \"image_grid_pinpoints\"";
+    o.grid_pinpoints.clear();
+    const auto& list = pp["image_grid_pinpoints"];
+    if (!list.is_array()) throw ModelError(pw + " is not a list");
+    for (const auto& r : list) {
+      if (!r.is_array() || r.size() != 2) throw ModelError(pw + " has an entry that is not [h, w]");
+      o.grid_pinpoints.push_back({json::as<int>(r[0], pw), json::as<int>(r[1], pw)});
+    }
+  }
+  if (o.resize == plugin::ImageResize::anyres) {
+    if (o.grid_pinpoints.empty()) throw ModelError(where + ": no image_grid_pinpoints");
+    for (const auto& [ph, pw] : o.grid_pinpoints)
+      if (ph <= 0 || pw <= 0 || ph % o.height || pw % o.width || ph > 1 << 14 || pw > 1 << 14)
+        throw ModelError(fmt::format(
+            "{}: grid pinpoint {}x{} is not a positive multiple of the {}x{} tiles", where, pw,
+            ph, o.width, o.height));
+  }
+}
+
+}  // namespace
 
 PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& folder) {
   const std::string where = (std::filesystem::path(folder) / "preprocessor_config.json").string();
@@ -25,6 +88,8 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
   o.height = spec.image_height;
   o.width = spec.image_width;
   o.longest_edge = spec.longest_edge;
+  o.shortest_edge = spec.shortest_edge;
+  o.grid_pinpoints = spec.grid_pinpoints;
   o.alpha_on_white = spec.alpha_on_white;
   o.mean = spec.image_mean;
   o.std = spec.image_std;
@@ -47,14 +112,8 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
     if (o.longest_edge <= 0 || o.longest_edge > (1 << 16))
       throw ModelError(
           fmt::format("{}: size.longest_edge {} is out of range", where, o.longest_edge));
-  } else if (pp.contains("size") && pp["size"].is_object()) {
-    int h = o.height, w = o.width;
-    num(pp["size"], "height", h);
-    num(pp["size"], "width", w);
-    if (h != o.height || w != o.width) {
-      throw ModelError(fmt::format("{}: size {}x{} differs from the {}x{} the vision tower takes",
-                                   where, w, h, o.width, o.height));
-    }
+  } else {
+    read_fixed_size(pp, where, o);
   }
   if (spec.pan_and_scan) {
     auto& ps = o.pan_scan;
@@ -132,6 +191,8 @@ ContentHash image_hash(const Image& img, const PatchOptions& o) {
   put(&o.rescale, sizeof o.rescale);
   put(&o.longest_edge, sizeof o.longest_edge);
   put(&o.alpha_on_white, sizeof o.alpha_on_white);
+  put(&o.shortest_edge, sizeof o.shortest_edge);
+  put(o.grid_pinpoints.data(), o.grid_pinpoints.size() * sizeof o.grid_pinpoints[0]);
   ContentHash s = content_hash(salt_bytes);
   ContentHash h = content_hash(img.rgb, s.lo ^ (s.hi * 0x9e3779b97f4a7c15ull));
   // Composited over white, transparency changes what the tower sees.
@@ -146,6 +207,15 @@ std::vector<int32_t> image_run(const plugin::VisionSpec& spec, const Patches& p,
                                int64_t per_token) {
   const int64_t rows = p.grid_thw[0] * (p.grid_thw[1] / per_token),
                 cols = p.grid_thw[2] / per_token;
+  if (spec.resize == plugin::ImageResize::anyres) {
+    const int side = int(p.grid_thw[1] / per_token);
+    return std::vector<int32_t>(
+        size_t(nn::anyres_tokens(p.original_size[0], p.original_size[1], p.tiles, side,
+                                 int64_t(side) * side + spec.extra_tokens, spec.image_newline)),
+        spec.image_token);
+  }
+  if (spec.extra_tokens != 0 && spec.row_break < 0)
+    return std::vector<int32_t>(size_t(rows * cols + spec.extra_tokens), spec.image_token);
   std::vector<int32_t> run;
   for (int64_t r = 0; r < rows; ++r) {
     run.insert(run.end(), size_t(cols), spec.image_token);

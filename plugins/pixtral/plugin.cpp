@@ -5,24 +5,12 @@
 
 #include "sdk/base/error.h"
 #include "sdk/nn/decoder_model.h"
+#include "sdk/nn/projector.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
 
 namespace vkllm::pixtral {
 namespace {
-
-// Checkpoint layouts: the Hub's "language_model.model.*" + "language_model.lm_head.weight" with
-// vision_tower.* and multi_modal_projector.* beside them, or transformers >= 4.52's
-// "model.language_model.*", "model.vision_tower.*", "model.multi_modal_projector.*", "lm_head.*".
-struct Layout {
-  std::string text, lm_head, vision;
-};
-
-Layout layout_of(const plugin::WeightSource& w) {
-  if (w.has("model.language_model.embed_tokens.weight"))
-    return {"model.language_model.", "lm_head.weight", "model."};
-  return {"language_model.model.", "language_model.lm_head.weight", ""};
-}
 
 class PixtralFamily : public plugin::Family {
  public:
@@ -37,7 +25,7 @@ class PixtralFamily : public plugin::Family {
     nn::DecoderConfig c = nn::DecoderConfig::parse(config);
     VisionConfig vc = VisionConfig::parse(config);
     plugin::ModelInfo info = nn::decoder_model_info(c, "pixtral", config);
-    Layout at = layout_of(weights);
+    nn::MultimodalLayout at = nn::multimodal_layout(weights);
     if (!weights.has(at.text + "embed_tokens.weight"))
       throw ModelError(
           fmt::format("the checkpoint has no {}embed_tokens.weight (a LLaVA / Mistral "

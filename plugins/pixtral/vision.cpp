@@ -154,19 +154,7 @@ Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& pre
     norm_ = src.load(m + "norm.weight", WeightUse::vector);
     merging_ = src.load(m + "patch_merger.merging_layer.weight", WeightUse::matmul);
   }
-  auto info = src.info(m + "linear_1.weight");
-  if (info.shape != std::vector<int64_t>{text_hidden, in}) {
-    throw ModelError(
-        fmt::format("{}linear_1.weight has shape [{}], expected [{}, {}] (text "
-                    "width, vision width x feature layers)",
-                    m, fmt::join(info.shape, ", "), text_hidden, in));
-  }
-  linear_1_ = src.load(m + "linear_1.weight", WeightUse::matmul);
-  linear_2_ = src.load(m + "linear_2.weight", WeightUse::matmul);
-  if (c_.projector_bias) {
-    linear_1_b_ = src.load(m + "linear_1.bias", WeightUse::vector);
-    linear_2_b_ = src.load(m + "linear_2.bias", WeightUse::vector);
-  }
+  projector_ = nn::MlpProjector(src, m, in, text_hidden, c_.projector_act, c_.projector_bias);
 }
 
 Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
@@ -252,9 +240,7 @@ Tensor Vision::project(Graph& g, const Tensor& hidden, int grid_h, int grid_w) c
     x = ops::contiguous(g, x.reshape({n / (M * M), M * M, D}).transpose(1, 2));
     x = ops::matmul(g, x.reshape({n / (M * M), D * M * M}), merging_);
   }
-  x = ops::matmul(g, x, linear_1_, {.bias = linear_1_b_.defined() ? &linear_1_b_ : nullptr});
-  x = ops::act(g, c_.projector_act, x);
-  return ops::matmul(g, x, linear_2_, {.bias = linear_2_b_.defined() ? &linear_2_b_ : nullptr});
+  return projector_.forward(g, x);
 }
 
 TowerInput Vision::check(const plugin::ImagePatches& img) const {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "sdk/nn/projector.h"
 #include "sdk/nn/vit.h"
 #include "sdk/ops/elementwise.h"
 #include "sdk/plugin_api/family.h"
@@ -69,7 +70,8 @@ class Vision {
   std::vector<float> inv_freq_;  // per rotary pair: rows' frequencies, then columns'
   sdk::Tensor patch_conv_, ln_pre_;
   std::vector<Layer> layers_;
-  sdk::Tensor norm_, merging_, linear_1_, linear_1_b_, linear_2_, linear_2_b_;
+  sdk::Tensor norm_, merging_;
+  nn::MlpProjector projector_;
 };
 
 }  // namespace vkllm::pixtral

@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
 #include "sdk/ops/attention.h"
+#include "sdk/ops/gather.h"
 #include "sdk/ops/matmul.h"
 #include "sdk/ops/norm.h"
 
@@ -59,6 +61,30 @@ VitConfig VitConfig::siglip(const nlohmann::json& v, const std::string& where) {
   return c;
 }
 
+VitConfig VitConfig::clip(const nlohmann::json& v, const std::string& where) {
+  VitConfig d;  // CLIPVisionConfig's
+  d.patch_size = 32;
+  d.hidden_act = "quick_gelu";
+  d.layer_norm_eps = 1e-5;
+  d.class_token = d.pre_layernorm = true;
+  d.patch_bias = false;
+  VitConfig c = read(v, d, where);
+  if (c.image_size % c.patch_size)
+    throw ModelError(fmt::format("{}: image_size {} is not a multiple of patch_size {}", where,
+                                 c.image_size, c.patch_size));
+  return c;
+}
+
+VitConfig VitConfig::any(const nlohmann::json& v, const std::string& where) {
+  const std::string type = json::get_or<std::string>(v, "model_type", "", where);
+  if (type == "clip_vision_model") return clip(v, where);
+  if (type == "siglip_vision_model") return siglip(v, where);
+  throw ModelError(fmt::format(
+      "{}: model_type '{}' is not a vision tower the SDK builds (clip_vision_model, "
+      "siglip_vision_model)",
+      where, type));
+}
+
 ops::Act activation(const std::string& name, const std::string& key) {
   if (name == "gelu_pytorch_tanh") return ops::Act::gelu_tanh;
   if (name == "gelu") return ops::Act::gelu;
@@ -72,22 +98,36 @@ ops::Act activation(const std::string& name, const std::string& key) {
 ops::Act VitConfig::act() const { return activation(hidden_act, "vision_config.hidden_act"); }
 
 VisionTransformer::VisionTransformer(VitConfig c, plugin::WeightSource& src,
-                                     const std::string& prefix)
+                                     const std::string& prefix, int layers)
     : c_(std::move(c)) {
+  const bool all = layers < 0 || layers >= c_.num_hidden_layers;
+  if (all) layers = c_.num_hidden_layers;
   const std::string e = prefix + "embeddings.";
   patch_w_ = src.load(e + "patch_embedding.weight", WeightUse::matmul);
-  patch_b_ = src.load(e + "patch_embedding.bias", WeightUse::vector);
+  if (c_.patch_bias) patch_b_ = src.load(e + "patch_embedding.bias", WeightUse::vector);
+  if (c_.class_token) class_ = src.load(e + "class_embedding", WeightUse::vector);
   positions_ = src.load(e + "position_embedding.weight", WeightUse::vector);
-  const int64_t n = int64_t(c_.grid()) * c_.grid();
+  const int64_t n = c_.tokens();
   if (positions_.numel() != n * c_.hidden_size) {
     throw ModelError(
-        fmt::format("{}position_embedding.weight has {} values; {} patches of {} "
+        fmt::format("{}position_embedding.weight has {} values; {} positions of {} "
                     "need {}",
                     e, positions_.numel(), n, c_.hidden_size, n * c_.hidden_size));
   }
   positions_ = positions_.reshape({n, c_.hidden_size});
+  if (c_.class_token) class_ = class_.reshape({1, c_.hidden_size});
+  if (c_.pre_layernorm) {
+    pre_w_ = src.load(prefix + "pre_layrnorm.weight", WeightUse::vector);
+    pre_b_ = src.load(prefix + "pre_layrnorm.bias", WeightUse::vector);
+  }
+  if (src.has(e + "position_ids")) src.skip(e + "position_ids");  // older checkpoints' buffer
   for (int i = 0; i < c_.num_hidden_layers; ++i) {
     const std::string p = fmt::format("{}encoder.layers.{}.", prefix, i), a = p + "self_attn.";
+    if (i >= layers) {  // past the last hidden state wanted: never used
+      for (const auto& name : src.names())
+        if (name.rfind(p, 0) == 0) src.skip(name);
+      continue;
+    }
     VitLayer l;
     l.layer_norm1_w = src.load(p + "layer_norm1.weight", WeightUse::vector);
     l.layer_norm1_b = src.load(p + "layer_norm1.bias", WeightUse::vector);
@@ -105,43 +145,94 @@ VisionTransformer::VisionTransformer(VitConfig c, plugin::WeightSource& src,
     l.fc2_b = src.load(p + "mlp.fc2.bias", WeightUse::vector);
     layers_.push_back(std::move(l));
   }
-  if (c_.post_layernorm) {
+  if (c_.post_layernorm && all) {
     post_w_ = src.load(prefix + "post_layernorm.weight", WeightUse::vector);
     post_b_ = src.load(prefix + "post_layernorm.bias", WeightUse::vector);
   }
-  for (const auto& name : src.names()) {  // the pooling head (vision_use_head)
+  for (const auto& name : src.names()) {  // the pooling head (vision_use_head), unused norms
     if (name.rfind(prefix + "head.", 0) == 0) src.skip(name);
+    if (!post_w_.defined() && name.rfind(prefix + "post_layernorm.", 0) == 0) src.skip(name);
   }
 }
 
+namespace {
+
+// One pre-norm encoder layer over x [N, D]; attention within each span when `spans` is given.
+Tensor encoder_layer(Graph& g, const VitConfig& c, const VitLayer& l, const Tensor& x,
+                     const Tensor& qpos, const Tensor* spans) {
+  const int64_t N = x.dim(0), D = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim();
+  const float eps = float(c.layer_norm_eps);
+  Tensor y = ops::layer_norm(g, x, l.layer_norm1_w, l.layer_norm1_b, {.eps = eps});
+  Tensor heads = ops::matmul(g, y, l.qkv, {.bias = &l.qkv_b}).unflatten(1, 3 * H, hd);
+  Tensor a = ops::attention_dense(g, heads.slice(1, 0, H), heads.slice(1, H, H),
+                                  heads.slice(1, 2 * H, H), qpos,
+                                  {.scale = float(1.0 / std::sqrt(double(hd))),
+                                   .causal = false,
+                                   .spans = spans,
+                                   .restrict_to_spans = spans != nullptr});
+  Tensor h = ops::matmul(g, a.reshape({N, D}), l.out_proj, {.bias = &l.out_proj_b, .residual = &x});
+  y = ops::layer_norm(g, h, l.layer_norm2_w, l.layer_norm2_b, {.eps = eps});
+  Tensor m = ops::act(g, c.act(), ops::matmul(g, y, l.fc1, {.bias = &l.fc1_b}));
+  return ops::matmul(g, m, l.fc2, {.bias = &l.fc2_b, .residual = &h});
+}
+
+Tensor upload_i32(Graph& g, const std::vector<int32_t>& v, const sdk::Shape& shape) {
+  Tensor t = g.alloc(Dtype::i32, shape);
+  g.upload(t, v.data(), v.size() * 4);
+  return t;
+}
+
+}  // namespace
+
+std::vector<Tensor> VisionTransformer::hidden_states(Graph& g, const Tensor& patches,
+                                                     std::span<const int> wanted,
+                                                     int64_t images) const {
+  const int64_t P = int64_t(c_.grid()) * c_.grid(), S = c_.tokens(), D = c_.hidden_size;
+  if (images <= 0 || patches.rank() != 2 || patches.dim(0) != images * P ||
+      patches.dim(1) != c_.patch_values()) {
+    throw InputError(
+        fmt::format("[vit] patches {} do not fit the tower ({} image(s) of {} patches of {} "
+                    "values)",
+                    patches.str(), images, P, c_.patch_values()));
+  }
+  int deepest = 0;
+  for (int k : wanted) {
+    if (k < 0 || k > int(layers_.size()))
+      throw InputError(fmt::format("[vit] hidden state {} of {} loaded layers", k, layers_.size()));
+    deepest = std::max(deepest, k);
+  }
+  Tensor x = ops::matmul(g, patches, patch_w_, {.bias = patch_b_.defined() ? &patch_b_ : nullptr});
+  if (c_.class_token) {  // [class, patches...] per image
+    std::vector<Tensor> parts;
+    for (int64_t i = 0; i < images; ++i) {
+      parts.push_back(class_);
+      parts.push_back(x.slice(0, i * P, P));
+    }
+    x = ops::concat(g, parts, 0);
+  }
+  x = ops::add(g, x.reshape({images, S, D}), positions_).reshape({images * S, D});
+  if (c_.pre_layernorm) x = ops::layer_norm(g, x, pre_w_, pre_b_, {.eps = float(c_.layer_norm_eps)});
+  std::vector<int32_t> seq(size_t(images * S)), spans;
+  for (size_t i = 0; i < seq.size(); ++i) seq[i] = int32_t(i);
+  for (int64_t i = 0; i < images; ++i) spans.insert(spans.end(), {int32_t(i * S), int32_t((i + 1) * S)});
+  const Tensor qpos = upload_i32(g, seq, {images * S});
+  const Tensor span_t = upload_i32(g, spans, {images, 2});
+  std::vector<Tensor> after(size_t(deepest) + 1);
+  after[0] = x;
+  for (int i = 0; i < deepest; ++i)
+    after[size_t(i) + 1] = x =
+        encoder_layer(g, c_, layers_[size_t(i)], x, qpos, images > 1 ? &span_t : nullptr);
+  std::vector<Tensor> out;
+  for (int k : wanted) out.push_back(after[size_t(k)]);
+  return out;
+}
+
 Tensor VisionTransformer::encode(Graph& g, const Tensor& patches, int layers) const {
-  const int64_t N = int64_t(c_.grid()) * c_.grid(), D = c_.hidden_size;
-  const int64_t H = c_.num_attention_heads, hd = c_.head_dim();
-  if (patches.rank() != 2 || patches.dim(0) != N || patches.dim(1) != c_.patch_values()) {
-    throw InputError(fmt::format("[vit] patches {} do not fit the tower ({} patches of {} values)",
-                                 patches.str(), N, c_.patch_values()));
-  }
-  if (layers < 0 || layers > c_.num_hidden_layers) layers = c_.num_hidden_layers;
-  const float eps = float(c_.layer_norm_eps);
-  Tensor x = ops::add(g, ops::matmul(g, patches, patch_w_, {.bias = &patch_b_}), positions_);
-  std::vector<int32_t> seq(static_cast<size_t>(N));
-  for (int64_t i = 0; i < N; ++i) seq[size_t(i)] = int32_t(i);
-  Tensor qpos = g.alloc(Dtype::i32, {N});
-  g.upload(qpos, seq.data(), seq.size() * 4);
-  for (int i = 0; i < layers; ++i) {
-    const VitLayer& l = layers_[size_t(i)];
-    Tensor y = ops::layer_norm(g, x, l.layer_norm1_w, l.layer_norm1_b, {.eps = eps});
-    Tensor heads = ops::matmul(g, y, l.qkv, {.bias = &l.qkv_b}).unflatten(1, 3 * H, hd);
-    Tensor a = ops::attention_dense(g, heads.slice(1, 0, H), heads.slice(1, H, H),
-                                    heads.slice(1, 2 * H, H), qpos,
-                                    {.scale = float(1.0 / std::sqrt(double(hd))), .causal = false});
-    x = ops::matmul(g, a.reshape({N, D}), l.out_proj, {.bias = &l.out_proj_b, .residual = &x});
-    y = ops::layer_norm(g, x, l.layer_norm2_w, l.layer_norm2_b, {.eps = eps});
-    Tensor h = ops::act(g, c_.act(), ops::matmul(g, y, l.fc1, {.bias = &l.fc1_b}));
-    x = ops::matmul(g, h, l.fc2, {.bias = &l.fc2_b, .residual = &x});
-  }
-  if (layers == c_.num_hidden_layers && c_.post_layernorm)
-    x = ops::layer_norm(g, x, post_w_, post_b_, {.eps = eps});
+  if (layers < 0 || layers > int(layers_.size())) layers = int(layers_.size());
+  const int k[] = {layers};
+  Tensor x = hidden_states(g, patches, k)[0];
+  if (layers == c_.num_hidden_layers && post_w_.defined())
+    x = ops::layer_norm(g, x, post_w_, post_b_, {.eps = float(c_.layer_norm_eps)});
   return x;
 }
 

@@ -100,6 +100,18 @@ enum class ImageResize {
   // PixtralImageProcessor's: scaled down (aspect kept, sides floored) until the longer side is
   // at most longest_edge, then each side rounded up to a multiple of patch * merge
   longest_edge,
+  // CLIPImageProcessor's: the shorter side to shortest_edge (aspect kept, the longer side
+  // truncated), then the centre image_height x image_width (zero-padded where the image is
+  // smaller)
+  shortest_edge_crop,
+  // AnyRes (LLaVA-NeXT's image processor): the grid_pinpoints resolution that keeps the most of
+  // the image and wastes the least is filled (aspect kept, centred on black) and cut into tiles
+  // of image_height x image_width, after a base image resized to shortest_edge square; each
+  // sub-image then as shortest_edge_crop. The patches hold the base image, then the tiles
+  // row-major (ImagePatches::tiles), and the image's tokens are the base's, then the tiles'
+  // features with the padding's rows and columns removed and, with image_newline, one more token
+  // per row (nn::anyres_tokens).
+  anyres,
 };
 // PIL's resampling filters as the Hugging Face processors name them (resample 3 and 2).
 enum class Resample { bicubic, bilinear };
@@ -123,6 +135,15 @@ struct VisionSpec {
   Resample resample = Resample::bicubic;
   int image_height = 0, image_width = 0;  // ImageResize::fixed: the size the tower takes
   int longest_edge = 0;                   // ImageResize::longest_edge (size.longest_edge)
+  int shortest_edge = 0;  // ImageResize::shortest_edge_crop and anyres (size.shortest_edge)
+  // ImageResize::anyres: the (height, width) resolutions an image may be tiled to
+  // (image_grid_pinpoints; multiples of the tile size).
+  std::vector<std::array<int, 2>> grid_pinpoints;
+  // Tokens of each (base) image beyond one per merged patch: +1 for a class token the features
+  // keep, -1 when the first patch's feature is dropped (LLaVA's "default" feature selection on a
+  // tower without one).
+  int extra_tokens = 0;
+  bool image_newline = false;  // ImageResize::anyres: a token after each row of tile features
   // Transparent pixels are composited over white (PixtralImageProcessor's convert_to_rgb);
   // otherwise alpha is dropped (PIL's convert("RGB")).
   bool alpha_on_white = false;
@@ -156,7 +177,11 @@ struct VisionSpec {
 struct ImagePatches {
   std::span<const float> pixels;  // [rows, cols]
   int64_t rows = 0, cols = 0;
-  std::array<int, 3> grid_thw{};  // patches along time, height, width
+  std::array<int, 3> grid_thw{};  // patches along time, height, width (anyres: t sub-images)
+  // ImageResize::anyres: tiles per column and per row (grid_thw[0] = 1 + their product) and the
+  // image's size before preprocessing (height, width); zero otherwise.
+  std::array<int, 2> tiles{};
+  std::array<int, 2> original_size{};
 };
 
 class Model {
@@ -167,7 +192,8 @@ class Model {
   virtual sdk::Tensor forward(sdk::Graph& g, const Batch& batch) = 0;
   // Vision families: the image spec (null: text only) and the vision tower, which records the
   // encoding of one image and returns its features f32 [tokens, hidden]: rows / (merge *
-  // token_pool)^2 tokens, plus one per row of tokens with VisionSpec::row_break.
+  // token_pool)^2 + extra_tokens tokens, plus one per row of tokens with VisionSpec::row_break
+  // (anyres: nn::anyres_tokens).
   virtual const VisionSpec* vision() const { return nullptr; }
   // The features' rows are the image's tokens in placeholder order.
   virtual sdk::Tensor encode_image(sdk::Graph& g, const ImagePatches& image);

@@ -40,7 +40,7 @@ void profile_tower(const std::string& dir, const std::string& image, const std::
   auto opt = core::patch_options(*spec, dir);
   auto prompt = core::layout_images({}, {core::load_image(image)}, *spec, opt, std::nullopt);
   const auto& pi = prompt.images[0];
-  plugin::ImagePatches p{pi.patches.values, pi.patches.rows, pi.patches.cols, pi.patches.grid_thw};
+  const plugin::ImagePatches p = pi.patches.view();
   Profile prof, discard;
   for (int rep = 0; rep < 2; ++rep) {  // the first run compiles pipelines
     sdk::Graph g(dev);

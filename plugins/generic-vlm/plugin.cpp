@@ -1,0 +1,54 @@
+// The generic-vlm family plugin: LLaVA-style vision-language models built from config.json
+// alone — a CLIP or SigLIP tower and an MLP projector (vision.h) in front of any text model the
+// SDK decoder builds (text_config.model_type: llama, mistral, qwen2, gemma3_text; the registry
+// fills that type's defaults). llava with those towers, llava_next (AnyRes), and unknown model
+// types whose vision_config and text_config the registry recognises (its fallback).
+#include <fmt/format.h>
+
+#include "sdk/base/error.h"
+#include "sdk/nn/decoder_model.h"
+#include "sdk/nn/projector.h"
+#include "sdk/plugin_api/descriptor.h"
+#include "vision.h"
+
+namespace vkllm::generic_vlm {
+namespace {
+
+class GenericVlmFamily : public plugin::Family {
+ public:
+  plugin::ModelInfo describe(const nlohmann::json& config) const override {
+    nn::DecoderConfig c = nn::DecoderConfig::parse(config);
+    VisionConfig::parse(config);  // validated here so that inspect reports it
+    return nn::decoder_model_info(c, "generic-vlm", config);
+  }
+
+  std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
+                                      std::shared_ptr<sdk::Device> device) override {
+    nn::DecoderConfig c = nn::DecoderConfig::parse(config);
+    VisionConfig vc = VisionConfig::parse(config);
+    plugin::ModelInfo info = nn::decoder_model_info(c, "generic-vlm", config);
+    const nn::MultimodalLayout at = nn::multimodal_layout(weights);
+    if (!weights.has(at.text + "embed_tokens.weight"))
+      throw ModelError(fmt::format(
+          "the checkpoint has no {}embed_tokens.weight (a LLaVA-style checkpoint names its text "
+          "model language_model)",
+          at.text));
+    auto w = nn::load_decoder_weights(c, weights, at.text, at.lm_head);
+    auto vision = std::make_shared<Vision>(std::move(vc), weights, at.vision, c.hidden_size);
+    return std::make_unique<nn::DecoderModel>(
+        std::move(info), nn::Decoder(std::move(c), std::move(w), std::move(device)),
+        vision->config().spec(),
+        [vision](sdk::Graph& g, const plugin::ImagePatches& image, const nn::Decoder&) {
+          return vision->encode(g, image);
+        });
+  }
+};
+
+}  // namespace
+}  // namespace vkllm::generic_vlm
+
+VKLLM_DEFINE_PLUGIN(vkllm::generic_vlm::GenericVlmFamily, "generic-vlm",
+                    VKLLM_CAP_TEXT | VKLLM_CAP_VISION | VKLLM_CAP_MULTI_IMAGE |
+                        VKLLM_CAP_SLIDING_WINDOW | VKLLM_CAP_KV_QUANT | VKLLM_CAP_PREFIX_CACHE |
+                        VKLLM_CAP_SPECULATIVE,
+                    "llava_next")

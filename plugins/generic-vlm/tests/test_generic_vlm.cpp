@@ -1,0 +1,391 @@
+// generic-vlm against transformers (tests/data/generic_vlm, make_generic_vlm.py): llava with a
+// CLIP tower (feature layer -2, "default"), llava with SigLIP ("full", two feature layers, a
+// Qwen2 text model whose q/k/v biases come from the registry's defaults) and llava_next (AnyRes
+// tiles, unpadding, image_newline): the processors' pixels, each image's features, then logits
+// of every prompt position and the greedy continuation through the host (processor-expanded
+// ids, collapsed placeholders, chunked prefill, the chat template, caches); the registry's
+// fallback for unknown model types and its errors.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <span>
+
+#include "core/json_file.h"
+#include "core/vision/image.h"
+#include "core/vision/preprocess.h"
+#include "core/vision/prompt.h"
+#include "core/weights/safetensors.h"
+#include "core/weights/weight_store.h"
+#include "registry/registry.h"
+#include "sdk/base/error.h"
+#include "sdk/nn/anyres.h"
+#include "sdk/vk/graph.h"
+#include "vision.h"
+#include "vkllm/engine.h"
+
+namespace vkllm::test {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr int32_t kImage = 10;
+
+std::string dir(const std::string& model) {
+  return std::string(VKLLM_TEST_DATA) + "/generic_vlm/" + model;
+}
+
+std::vector<std::string> case_images(const std::string& c) {
+  std::string d = std::string(VKLLM_TEST_DATA) + "/images/";
+  if (c == "one_image") return {d + "rgba_150x100.png"};
+  return {d + "rgb_61x47.png", d + "rgb_33x120.bmp"};
+}
+
+double max_abs_diff(std::span<const float> a, std::span<const float> b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
+  return m;
+}
+
+nlohmann::json normalized_config(const std::string& folder) {
+  auto raw = core::read_json_file(folder + "/config.json");
+  const auto& reg = registry::Registry::builtin();
+  return reg.normalize(raw, reg.route(raw, folder), folder);
+}
+
+using Param = std::tuple<const char*, const char*>;  // model, case
+class Case : public ::testing::TestWithParam<Param> {};
+
+TEST_P(Case, PixelsAndFeaturesMatchTransformers) {
+  const auto [model, which] = GetParam();
+  auto config = normalized_config(dir(model));
+  auto device = sdk::Device::create();
+  core::WeightStore store(dir(model), config, device);
+  generic_vlm::Vision vision(generic_vlm::VisionConfig::parse(config), store, "", 64);
+  const auto spec = vision.config().spec();
+  auto opt = core::patch_options(spec, dir(model));
+  const int64_t P = spec.patch_size, cols = 3 * P * P;
+
+  core::SafetensorsFile ref(dir(model) + "/reference_" + which + ".safetensors");
+  auto features = ref.values<float>("image_features");  // [tokens of all images, 64]
+  auto files = case_images(which);
+  std::vector<float> got_features;
+  sdk::Graph g(device);
+  std::vector<std::shared_ptr<sdk::Readback>> out;
+  std::vector<core::Patches> kept;
+  for (size_t i = 0; i < files.size(); ++i) {
+    SCOPED_TRACE(files[i]);
+    // The processor's sub-images [n, 3, h, w] as raster-order patches, sub-image by sub-image.
+    const std::string key = "pixel_values_" + std::to_string(i);
+    auto shape = ref.tensors().at(key).shape;
+    const int64_t n = shape[0], h = shape[2], w = shape[3], gh = h / P, gw = w / P;
+    auto px = ref.values<float>(key);
+    std::vector<float> want;
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t gy = 0; gy < gh; ++gy)
+        for (int64_t gx = 0; gx < gw; ++gx)
+          for (int64_t c = 0; c < 3; ++c)
+            for (int64_t y = 0; y < P; ++y)
+              for (int64_t x = 0; x < P; ++x)
+                want.push_back(px[size_t(((s * 3 + c) * h + gy * P + y) * w + gx * P + x)]);
+    auto got = core::merge_window_patches(core::load_image(files[i]), opt);
+    ASSERT_EQ(got.grid_thw[0], n);
+    ASSERT_EQ(got.rows * cols, int64_t(want.size()));
+    EXPECT_LT(max_abs_diff(got.values, want), 1e-5) << "preprocessing";
+    kept.push_back(std::move(got));
+    out.push_back(g.download(vision.encode(g, kept.back().view())));
+  }
+  g.run();
+  for (auto& d : out) {
+    auto v = d->as<float>();
+    got_features.insert(got_features.end(), v.begin(), v.end());
+  }
+  ASSERT_EQ(got_features.size(), features.size());
+  EXPECT_LT(max_abs_diff(got_features, features), 2e-4) << "features";
+}
+
+struct Outcome {
+  std::vector<float> logits;
+  std::vector<int32_t> greedy;
+  Result res;
+};
+
+Outcome run(const std::string& folder, const std::vector<std::string>& images,
+            const std::vector<int32_t>& ids, EngineOptions o = {}, int n = 8) {
+  auto engine = Engine::load(folder, o);
+  Request r;
+  r.prompt_ids = ids;
+  for (const auto& f : images) r.images.push_back({.source = f});
+  r.prompt_logits = true;
+  r.sampling.temperature = 0.0f;
+  r.max_tokens = n;
+  r.ignore_eos = true;
+  auto res = engine->generate(r);
+  return {res.prompt_logits, res.ids, res};
+}
+
+// f16 KV cache against transformers' f32 (logits within about +-7 for these checkpoints).
+constexpr double kLogitTolerance = 1e-2;
+
+TEST_P(Case, LogitsAndGreedyMatchTransformers) {
+  const auto [model, which] = GetParam();
+  core::SafetensorsFile ref(dir(model) + "/reference_" + which + ".safetensors");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto want = ref.values<float>("logits");
+  auto greedy = ref.values<int32_t>("greedy");
+  Outcome got = run(dir(model), case_images(which), ids);
+  ASSERT_EQ(got.logits.size(), want.size());
+  EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
+  EXPECT_EQ(got.greedy, greedy);
+  got = run(dir(model), case_images(which), ids, {.prefill_chunk = 5});
+  EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance) << "chunks of 5";
+  EXPECT_EQ(got.greedy, greedy) << "chunks of 5";
+}
+
+TEST_P(Case, CollapsedPlaceholdersAreExpanded) {
+  // One <image> per image (the chat template's form) expands to the processor's count.
+  const auto [model, which] = GetParam();
+  core::SafetensorsFile ref(dir(model) + "/reference_" + which + ".safetensors");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto want = ref.values<float>("logits");
+  std::vector<int32_t> collapsed;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] != kImage || i == 0 || ids[i - 1] != kImage) collapsed.push_back(ids[i]);
+  ASSERT_LT(collapsed.size(), ids.size());
+  Outcome got = run(dir(model), case_images(which), collapsed, {}, 0);
+  EXPECT_EQ(got.res.prompt_tokens, int64_t(ids.size()));
+  EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(GenericVlm, Case,
+                         ::testing::Combine(::testing::Values("llava_clip", "llava_siglip",
+                                                              "llava_next"),
+                                            ::testing::Values("one_image", "two_images")));
+
+class Model : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Model, ChatWithImagesThroughTheTemplate) {
+  // llava-1.5's "USER: <image>\n... ASSISTANT:" format: the template writes <image> per image,
+  // the host expands them as the processor does; transformers ran the same text.
+  const std::string model = GetParam();
+  core::SafetensorsFile ref(dir(model) + "/reference_chat.safetensors");
+  auto want = ref.values<float>("logits");
+  auto greedy = ref.values<int32_t>("greedy");
+  auto engine = Engine::load(dir(model));
+  Request r;
+  auto images = case_images("two_images");
+  r.messages = {{.role = "system", .content = "Answer briefly."},
+                {.role = "user",
+                 .content = "Compare the two pictures.",
+                 .images = {{.source = images[0]}, {.source = images[1]}}}};
+  r.prompt_logits = true;
+  r.sampling.temperature = 0.0f;
+  r.max_tokens = int(greedy.size());
+  r.ignore_eos = true;
+  auto res = engine->generate(r);
+  EXPECT_EQ(res.prompt_tokens, int64_t(ref.values<int32_t>("input_ids").size()));
+  ASSERT_EQ(res.prompt_logits.size(), want.size());
+  EXPECT_LE(max_abs_diff(res.prompt_logits, want), kLogitTolerance);
+  EXPECT_EQ(res.ids, greedy);
+}
+
+TEST_P(Model, FeatureAndPrefixCachesReuseImages) {
+  const std::string model = GetParam();
+  core::SafetensorsFile ref(dir(model) + "/reference_two_images.safetensors");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto greedy = ref.values<int32_t>("greedy");
+  auto engine = Engine::load(dir(model), {.prefix_cache = true});
+  Request r;
+  r.prompt_ids = ids;
+  for (const auto& f : case_images("two_images")) r.images.push_back({.source = f});
+  r.sampling.temperature = 0.0f;
+  r.max_tokens = int(greedy.size());
+  r.ignore_eos = true;
+  auto first = engine->generate(r);
+  EXPECT_EQ(first.images_encoded, 2);
+  EXPECT_EQ(first.ids, greedy);
+  auto second = engine->generate(r);
+  EXPECT_GT(second.cached_tokens, 0);
+  EXPECT_EQ(second.ids, greedy);
+  r.prompt_ids.insert(r.prompt_ids.begin() + 1, 50);
+  auto third = engine->generate(r);
+  EXPECT_EQ(third.images_encoded, 0);
+  EXPECT_EQ(third.images_cached, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(GenericVlm, Model,
+                         ::testing::Values("llava_clip", "llava_siglip", "llava_next"));
+
+// A copy of a checkpoint folder with config.json edited.
+fs::path with_config(const std::string& model, const std::function<void(nlohmann::json&)>& edit) {
+  fs::path d = fs::temp_directory_path() / fmt::format("vkllm-gvlm-{}-{}", model, ::getpid());
+  fs::remove_all(d);
+  fs::copy(dir(model), d, fs::copy_options::recursive);
+  auto c = core::read_json_file((d / "config.json").string());
+  edit(c);
+  std::ofstream(d / "config.json") << c.dump(1);
+  return d;
+}
+
+std::string load_error(const fs::path& d) {
+  try {
+    Engine::load(d.string());
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(loaded)";
+}
+
+TEST(GenericVlmFallback, UnknownTypeWithKnownTowerAndTextLoadsAsGenericVlm) {
+  // A fine-tune that renamed its model_type: the registry guesses generic-vlm from its towers,
+  // with LLaVA's defaults, and the answer is the same as llava's.
+  auto d = with_config("llava_clip", [](nlohmann::json& c) { c["model_type"] = "my_llava_tune"; });
+  const auto& reg = registry::Registry::builtin();
+  auto raw = core::read_json_file((d / "config.json").string());
+  auto e = reg.route(raw, "config.json");
+  EXPECT_TRUE(e.guessed);
+  EXPECT_EQ(e.family, "generic-vlm");
+  EXPECT_EQ(e.rule, "vision_config.model_type=clip_vision_model, text_config.model_type=llama");
+  core::SafetensorsFile ref(dir("llava_clip") + "/reference_one_image.safetensors");
+  auto want = ref.values<float>("logits");
+  Outcome got = run(d.string(), case_images("one_image"), ref.values<int32_t>("input_ids"), {}, 0);
+  EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
+  fs::remove_all(d);
+}
+
+TEST(GenericVlmFallback, UnknownTowerOrTextIsAnErrorListingTheKnownTypes) {
+  auto d = with_config("llava_clip", [](nlohmann::json& c) {
+    c["model_type"] = "my_vlm";
+    c["vision_config"]["model_type"] = "dinov2";
+  });
+  std::string m = load_error(d);
+  EXPECT_NE(m.find("unknown model_type 'my_vlm'; known model types:"), std::string::npos) << m;
+  EXPECT_NE(m.find("llava_next"), std::string::npos) << m;
+  EXPECT_NE(m.find("vision_config.model_type of clip_vision_model, siglip_vision_model (it is "
+                   "dinov2)"),
+            std::string::npos)
+      << m;
+  fs::remove_all(d);
+  d = with_config("llava_clip", [](nlohmann::json& c) {
+    c["model_type"] = "my_vlm";
+    c["text_config"]["model_type"] = "phi3";
+  });
+  m = load_error(d);
+  EXPECT_NE(m.find("text_config.model_type of gemma3_text, llama, mistral, qwen2 (it is phi3)"),
+            std::string::npos)
+      << m;
+  fs::remove_all(d);
+  // A config without a vision_config is plainly unknown.
+  d = with_config("llava_clip", [](nlohmann::json& c) {
+    c["model_type"] = "my_vlm";
+    c.erase("vision_config");
+  });
+  m = load_error(d);
+  EXPECT_NE(m.find("unknown model_type 'my_vlm'"), std::string::npos) << m;
+  fs::remove_all(d);
+}
+
+TEST(GenericVlmErrors, LlavaWithAnUnbuildableTextModel) {
+  auto d = with_config("llava_clip",
+                       [](nlohmann::json& c) { c["text_config"]["model_type"] = "qwen2_vl"; });
+  std::string m = load_error(d);
+  EXPECT_NE(m.find("text_config.model_type 'qwen2_vl' is not a text model the generic-vlm family "
+                   "can build"),
+            std::string::npos)
+      << m;
+  fs::remove_all(d);
+}
+
+TEST(GenericVlmErrors, AnyresNeedsWholeTileGrids) {
+  // "full" keeps CLIP's class token: each tile would have one feature more than its patch grid.
+  auto d = with_config("llava_next",
+                       [](nlohmann::json& c) { c["vision_feature_select_strategy"] = "full"; });
+  std::string m = load_error(d);
+  EXPECT_NE(m.find("AnyRes needs \"default\""), std::string::npos) << m;
+  fs::remove_all(d);
+  d = with_config("llava_next",
+                  [](nlohmann::json& c) { c["image_grid_pinpoints"] = {{32, 48}}; });
+  m = load_error(d);
+  EXPECT_NE(m.find("image_grid_pinpoints: 48x32 is not a multiple of the tower's 32 px"),
+            std::string::npos)
+      << m;
+  fs::remove_all(d);
+}
+
+TEST(GenericVlmErrors, FeatureLayerOutsideTheTowerAndBadStrategy) {
+  auto d = with_config("llava_clip", [](nlohmann::json& c) { c["vision_feature_layer"] = -5; });
+  std::string m = load_error(d);
+  EXPECT_NE(m.find("vision_feature_layer -5 is outside the tower's 3 layers"), std::string::npos)
+      << m;
+  fs::remove_all(d);
+  d = with_config("llava_clip",
+                  [](nlohmann::json& c) { c["vision_feature_select_strategy"] = "cls"; });
+  m = load_error(d);
+  EXPECT_NE(m.find("vision_feature_select_strategy 'cls'"), std::string::npos) << m;
+  fs::remove_all(d);
+}
+
+TEST(GenericVlmErrors, ProcessorSizeMustFitTheTower) {
+  fs::path d = with_config("llava_clip", [](nlohmann::json&) {});
+  auto pp = core::read_json_file((d / "preprocessor_config.json").string());
+  pp["crop_size"] = {{"height", 48}, {"width", 48}};
+  std::ofstream(d / "preprocessor_config.json") << pp.dump(1);
+  // Refused at load, naming the file.
+  std::string m = load_error(d);
+  EXPECT_NE(m.find("preprocessor_config.json: size 48x48 differs from the 40x40"),
+            std::string::npos)
+      << m;
+  fs::remove_all(d);
+}
+
+TEST(GenericVlmPreprocess, ClipResizeAndCropAsTheProcessor) {
+  // get_resize_output_image_size(default_to_square=False): the longer side truncated.
+  EXPECT_EQ(core::shortest_edge_size(100, 150, 40), std::make_pair(40, 60));
+  EXPECT_EQ(core::shortest_edge_size(120, 33, 40), std::make_pair(145, 40));
+  EXPECT_EQ(core::shortest_edge_size(47, 61, 336), std::make_pair(336, 436));
+  // center_crop of a smaller image: centred on zeros, the odd pixel before.
+  core::Image img{3, 2, std::vector<uint8_t>(18, 255)};
+  auto c = core::center_crop(img, 4, 6);
+  ASSERT_EQ(c.width, 6);
+  ASSERT_EQ(c.height, 4);
+  auto at = [&](int y, int x) { return c.rgb[(size_t(y) * 6 + size_t(x)) * 3]; };
+  EXPECT_EQ(at(0, 0), 0);
+  EXPECT_EQ(at(1, 2), 255);  // rows 1-2, columns 2-4 hold the image
+  EXPECT_EQ(at(2, 4), 255);
+  EXPECT_EQ(at(1, 1), 0);
+  EXPECT_EQ(at(3, 2), 0);
+}
+
+TEST(GenericVlmPreprocess, AnyresMatchesTheProcessorAtLlavaNextSizes) {
+  // llava-v1.6's pinpoints, tiles of 336 px with 24x24 patches: select_best_resolution and
+  // LlavaNextProcessor._get_number_of_features (less one for "default"), from transformers.
+  const std::vector<std::array<int, 2>> pins = {
+      {336, 672}, {672, 336}, {672, 672}, {1008, 336}, {336, 1008}};
+  struct Want {
+    int h, w, bh, bw;
+    int64_t tokens;
+  };
+  for (const Want& c : std::vector<Want>{{768, 1024, 672, 672, 2340},
+                                         {1080, 1920, 672, 672, 1948},
+                                         {100, 150, 336, 672, 1464},
+                                         {1000, 300, 1008, 336, 2232},
+                                         {336, 336, 336, 672, 1176},
+                                         {500, 500, 672, 672, 2928},
+                                         {47, 61, 336, 672, 1368}}) {
+    SCOPED_TRACE(fmt::format("{}x{}", c.w, c.h));
+    auto best = nn::anyres_best_resolution(c.h, c.w, pins);
+    EXPECT_EQ(best[0], c.bh);
+    EXPECT_EQ(best[1], c.bw);
+    EXPECT_EQ(nn::anyres_tokens(c.h, c.w, {best[0] / 336, best[1] / 336}, 24, 576, true),
+              c.tokens);
+  }
+}
+
+}  // namespace
+}  // namespace vkllm::test

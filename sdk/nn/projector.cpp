@@ -1,0 +1,44 @@
+#include "sdk/nn/projector.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "sdk/base/error.h"
+#include "sdk/ops/matmul.h"
+
+namespace vkllm::nn {
+
+using plugin::WeightUse;
+
+MlpProjector::MlpProjector(plugin::WeightSource& src, const std::string& prefix, int64_t in,
+                           int64_t out, ops::Act act, bool bias)
+    : act_(act) {
+  auto info = src.info(prefix + "linear_1.weight");
+  if (info.shape != std::vector<int64_t>{out, in}) {
+    throw ModelError(
+        fmt::format("{}linear_1.weight has shape [{}], expected [{}, {}] (text "
+                    "width, vision width x feature layers)",
+                    prefix, fmt::join(info.shape, ", "), out, in));
+  }
+  linear_1_ = src.load(prefix + "linear_1.weight", WeightUse::matmul);
+  linear_2_ = src.load(prefix + "linear_2.weight", WeightUse::matmul);
+  if (bias) {
+    linear_1_b_ = src.load(prefix + "linear_1.bias", WeightUse::vector);
+    linear_2_b_ = src.load(prefix + "linear_2.bias", WeightUse::vector);
+  }
+}
+
+sdk::Tensor MlpProjector::forward(sdk::Graph& g, const sdk::Tensor& x) const {
+  const sdk::Tensor* b1 = linear_1_b_.defined() ? &linear_1_b_ : nullptr;
+  const sdk::Tensor* b2 = linear_2_b_.defined() ? &linear_2_b_ : nullptr;
+  sdk::Tensor h = ops::act(g, act_, ops::matmul(g, x, linear_1_, {.bias = b1}));
+  return ops::matmul(g, h, linear_2_, {.bias = b2});
+}
+
+MultimodalLayout multimodal_layout(const plugin::WeightSource& w) {
+  if (w.has("model.language_model.embed_tokens.weight"))
+    return {"model.language_model.", "lm_head.weight", "model."};
+  return {"language_model.model.", "language_model.lm_head.weight", ""};
+}
+
+}  // namespace vkllm::nn

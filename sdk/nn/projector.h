@@ -1,0 +1,35 @@
+#pragma once
+// LLaVA's multimodal projector ("Visual Instruction Tuning", 2023; 1.5's MLP): linear ->
+// activation -> linear from the vision features (several layers' side by side) to the text
+// model's width, with or without biases (multimodal_projector_bias).
+#include <string>
+
+#include "sdk/ops/elementwise.h"
+#include "sdk/plugin_api/family.h"
+
+namespace vkllm::nn {
+
+class MlpProjector {
+ public:
+  MlpProjector() = default;
+  // linear_1.* and linear_2.* under `prefix`; ModelError naming the tensor when linear_1 is not
+  // [out, in].
+  MlpProjector(plugin::WeightSource& src, const std::string& prefix, int64_t in, int64_t out,
+               ops::Act act, bool bias);
+  // f32 [n, in] -> f32 [n, out]
+  sdk::Tensor forward(sdk::Graph& g, const sdk::Tensor& x) const;
+
+ private:
+  ops::Act act_ = ops::Act::gelu;
+  sdk::Tensor linear_1_, linear_1_b_, linear_2_, linear_2_b_;
+};
+
+// Where a LLaVA-style checkpoint keeps its parts: the Hub's "language_model.model.*" +
+// "language_model.lm_head.weight" with vision_tower.*, multi_modal_projector.* beside them, or
+// transformers >= 4.52's "model.language_model.*", "model.vision_tower.*", ..., "lm_head.*".
+struct MultimodalLayout {
+  std::string text, lm_head, vision;  // prefixes (vision: of vision_tower.*, the projector, ...)
+};
+MultimodalLayout multimodal_layout(const plugin::WeightSource& w);
+
+}  // namespace vkllm::nn
