@@ -44,6 +44,13 @@ class Registry {
   const std::map<std::string, Entry>& entries() const { return entries_; }
   // Routes on nested keys, in the table's order (tried before entries() for their model type).
   const std::vector<Entry>& routes() const { return routes_; }
+  // A family that loads model types no one claims when their vision_config names one of its
+  // towers and their text_config a known text model type.
+  struct Fallback {
+    Entry entry;  // family, kind, capabilities, defaults
+    std::vector<std::string> towers;
+  };
+  const std::vector<Fallback>& fallbacks() const { return fallbacks_; }
   // Adds an entry (e.g. a model type a plugin declares that the table does not list).
   void add(Entry e);
 
@@ -63,10 +70,6 @@ class Registry {
  private:
   std::map<std::string, Entry> entries_;
   std::vector<Entry> routes_;
-  struct Fallback {
-    Entry entry;  // family, kind, capabilities, defaults
-    std::vector<std::string> towers;
-  };
   std::vector<Fallback> fallbacks_;
   std::vector<std::string> text_from_config_;  // families whose text model type must be known
   std::string text_types() const;              // the known text model types, for messages

@@ -174,6 +174,25 @@ TEST(Cli, InspectAndPlugins) {
   EXPECT_EQ(j["model_type"], "llava");
   EXPECT_EQ(j["family"], "pixtral");
   EXPECT_EQ(j["route"], "vision_config.model_type=pixtral");
+  // generic-vlm: llava with CLIP/SigLIP towers, llava_next, and the fallback for unknown types.
+  EXPECT_NE(p.text.find("libvkllm-generic-vlm.so"), std::string::npos) << p.text;
+  EXPECT_NE(p.text.find("llava_next,llava[vision_config.model_type=clip_vision_model|"
+                        "siglip_vision_model]"),
+            std::string::npos)
+      << p.text;
+  EXPECT_NE(p.text.find("generic-vlm also loads unknown model types"), std::string::npos)
+      << p.text;
+}
+
+TEST(Cli, LlavaNextChatWithAnImage) {
+  // AnyRes tiles of a 160x120 photo, the template's <image> expanded by the host.
+  auto o = vkllm("generate -m " + std::string(VKLLM_TEST_DATA) + "/generic_vlm/llava_next --image " +
+                 std::string(VKLLM_TEST_DATA) + "/images/photo_160x120.jpg -p \"Describe it.\" " +
+                 "-n 3 --temp 0 --json");
+  ASSERT_EQ(o.rc, 0) << o.text;
+  auto last = nlohmann::json::parse(o.text.substr(o.text.rfind('{')));
+  // (parity of the expansion against the processor: plugins/generic-vlm/tests)
+  EXPECT_GT(last["prompt_tokens"].get<int>(), 64) << o.text;
 }
 
 TEST(Cli, PixtralChatWithAnImage) {

@@ -79,6 +79,11 @@ PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& fo
   const std::string where = (std::filesystem::path(folder) / "preprocessor_config.json").string();
   nlohmann::json pp;
   if (std::filesystem::exists(where)) pp = read_json_file(where);
+  return patch_options(spec, pp, where);
+}
+
+PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json& pp,
+                           const std::string& where) {
   PatchOptions o;
   o.patch_size = spec.patch_size;
   o.merge_size = spec.merge_size;

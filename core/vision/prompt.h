@@ -20,6 +20,9 @@ namespace vkllm::core {
 // PatchOptions for a spec and a model folder's preprocessor_config.json (the processor's
 // defaults where the file is absent). ModelError naming the file when it is invalid.
 PatchOptions patch_options(const plugin::VisionSpec& spec, const std::string& folder);
+// The same from the file's JSON (null: no file); `where` names it in errors.
+PatchOptions patch_options(const plugin::VisionSpec& spec, const nlohmann::json& preprocessor,
+                           const std::string& where);
 
 struct PromptImage {
   Patches patches;
