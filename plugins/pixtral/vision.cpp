@@ -117,7 +117,7 @@ Vision::Vision(VisionConfig c, plugin::WeightSource& src, const std::string& pre
     : c_(std::move(c)) {
   const std::string t = prefix + "vision_tower.";
   const nn::VitConfig& tc = c_.tower;
-  patch_conv_ = src.load(t + "patch_conv.weight", WeightUse::matmul);
+  patch_conv_ = nn::load_patch_kernel(src, t + "patch_conv.weight", tc.num_channels, tc.patch_size);
   ln_pre_ = src.load(t + "ln_pre.weight", WeightUse::vector);
   const int needed = *std::max_element(c_.layers.begin(), c_.layers.end());
   for (int i = 0; i < tc.num_hidden_layers; ++i) {
@@ -207,7 +207,7 @@ Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
 
   const float eps = 1e-5f;
   const bool several = images.size() > 1;
-  Tensor x = ops::rms_norm(g, ops::matmul(g, pixels, patch_conv_), ln_pre_, {.eps = eps});
+  Tensor x = ops::rms_norm(g, nn::patch_embed(g, pixels, patch_conv_), ln_pre_, {.eps = eps});
   std::vector<Tensor> after(layers_.size() + 1);  // hidden states after i layers, where wanted
   for (size_t i = 0;; ++i) {
     if (std::find(c_.layers.begin(), c_.layers.end(), int(i)) != c_.layers.end()) after[i] = x;

@@ -68,7 +68,8 @@ class Vision {
   VisionConfig c_;
   int64_t mlp_block_rows_ = 0;
   std::vector<float> inv_freq_;  // per rotary pair: rows' frequencies, then columns'
-  sdk::Tensor patch_conv_, ln_pre_;
+  nn::PatchKernel patch_conv_;
+  sdk::Tensor ln_pre_;
   std::vector<Layer> layers_;
   sdk::Tensor norm_, merging_;
   nn::MlpProjector projector_;

@@ -1,6 +1,7 @@
 #include "sdk/nn/vit.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -95,6 +96,32 @@ ops::Act activation(const std::string& name, const std::string& key) {
       name));
 }
 
+PatchKernel load_patch_kernel(plugin::WeightSource& src, const std::string& name, int channels,
+                              int patch) {
+  const auto shape = src.info(name).shape;
+  PatchKernel k;
+  k.channels = channels;
+  k.channels_last = shape.size() == 4 && channels != patch && shape[1] == patch &&
+                    shape[2] == patch && shape[3] == channels;
+  if (!k.channels_last &&
+      (shape.size() != 4 || shape[1] != channels || shape[2] != patch || shape[3] != patch))
+    throw ModelError(fmt::format("{} has shape [{}], expected [out, {}, {}, {}] (or MLX's [out, "
+                                 "{}, {}, {}])",
+                                 name, fmt::join(shape, ", "), channels, patch, patch, patch,
+                                 patch, channels));
+  k.w = src.load(name, WeightUse::matmul);
+  return k;
+}
+
+Tensor patch_embed(Graph& g, const Tensor& patches, const PatchKernel& k, const Tensor* bias) {
+  Tensor x = patches;
+  if (k.channels_last) {  // columns (channel, y, x) -> (y, x, channel)
+    const int64_t n = patches.dim(0), c = k.channels, pp = patches.dim(1) / c;
+    x = ops::contiguous(g, patches.reshape({n, c, pp}).transpose(1, 2)).reshape({n, pp * c});
+  }
+  return ops::matmul(g, x, k.w, {.bias = bias});
+}
+
 ops::Act VitConfig::act() const { return activation(hidden_act, "vision_config.hidden_act"); }
 
 VisionTransformer::VisionTransformer(VitConfig c, plugin::WeightSource& src,
@@ -103,7 +130,7 @@ VisionTransformer::VisionTransformer(VitConfig c, plugin::WeightSource& src,
   const bool all = layers < 0 || layers >= c_.num_hidden_layers;
   if (all) layers = c_.num_hidden_layers;
   const std::string e = prefix + "embeddings.";
-  patch_w_ = src.load(e + "patch_embedding.weight", WeightUse::matmul);
+  patch_w_ = load_patch_kernel(src, e + "patch_embedding.weight", c_.num_channels, c_.patch_size);
   if (c_.patch_bias) patch_b_ = src.load(e + "patch_embedding.bias", WeightUse::vector);
   if (c_.class_token) class_ = src.load(e + "class_embedding", WeightUse::vector);
   positions_ = src.load(e + "position_embedding.weight", WeightUse::vector);
@@ -201,7 +228,7 @@ std::vector<Tensor> VisionTransformer::hidden_states(Graph& g, const Tensor& pat
       throw InputError(fmt::format("[vit] hidden state {} of {} loaded layers", k, layers_.size()));
     deepest = std::max(deepest, k);
   }
-  Tensor x = ops::matmul(g, patches, patch_w_, {.bias = patch_b_.defined() ? &patch_b_ : nullptr});
+  Tensor x = patch_embed(g, patches, patch_w_, patch_b_.defined() ? &patch_b_ : nullptr);
   if (c_.class_token) {  // [class, patches...] per image
     std::vector<Tensor> parts;
     for (int64_t i = 0; i < images; ++i) {

@@ -23,6 +23,20 @@ namespace vkllm::nn {
 // `key` ("vision_config.hidden_act") for others.
 ops::Act activation(const std::string& name, const std::string& key);
 
+// A patch-embedding convolution as a matmul weight: stored [out, C, P, P] (PyTorch) or, in MLX
+// conversions, [out, P, P, C] (channels last), whose columns run over (y, x, channel).
+struct PatchKernel {
+  sdk::Tensor w;
+  bool channels_last = false;
+  int channels = 3;
+};
+PatchKernel load_patch_kernel(plugin::WeightSource& src, const std::string& name, int channels,
+                              int patch);
+// patches f32 [N, C x P x P], columns (channel, y, x) as the host cuts them, times the kernel
+// (plus `bias`): f32 [N, out].
+sdk::Tensor patch_embed(sdk::Graph& g, const sdk::Tensor& patches, const PatchKernel& k,
+                        const sdk::Tensor* bias = nullptr);
+
 struct VitConfig {
   int hidden_size = 768;
   int intermediate_size = 3072;
@@ -88,7 +102,8 @@ class VisionTransformer {
 
  private:
   VitConfig c_;
-  sdk::Tensor patch_w_, patch_b_, class_, positions_, pre_w_, pre_b_;
+  PatchKernel patch_w_;
+  sdk::Tensor patch_b_, class_, positions_, pre_w_, pre_b_;
   std::vector<VitLayer> layers_;
   sdk::Tensor post_w_, post_b_;
 };

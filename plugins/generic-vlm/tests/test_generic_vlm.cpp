@@ -242,6 +242,44 @@ std::string load_error(const fs::path& d) {
   return "(loaded)";
 }
 
+TEST(GenericVlmWeights, ChannelsLastPatchKernelOfMlxConversions) {
+  // mlx-vlm stores the patch convolution [out, P, P, C]; the same weights give the same logits.
+  fs::path d = with_config("llava_clip", [](nlohmann::json&) {});
+  const std::string file = (d / "model.safetensors").string();
+  std::vector<std::vector<float>> data;
+  std::vector<core::StWrite> out;
+  {
+    core::SafetensorsFile st(dir("llava_clip") + "/model.safetensors");
+    for (const auto& [name, t] : st.tensors()) {
+      ASSERT_EQ(t.dtype, core::StDtype::F32) << name;
+      data.push_back(st.values<float>(name));
+      std::vector<int64_t> shape = t.shape;
+      if (name.find("patch_embedding.weight") != std::string::npos) {
+        const int64_t o = shape[0], c = shape[1], p = shape[2];
+        std::vector<float> moved(data.back().size());
+        for (int64_t i = 0; i < o; ++i)
+          for (int64_t ch = 0; ch < c; ++ch)
+            for (int64_t y = 0; y < p; ++y)
+              for (int64_t x = 0; x < p; ++x)
+                moved[size_t(((i * p + y) * p + x) * c + ch)] =
+                    data.back()[size_t(((i * c + ch) * p + y) * p + x)];
+        data.back() = std::move(moved);
+        shape = {o, p, p, c};
+      }
+      out.push_back({name, core::StDtype::F32, shape, nullptr, 0});
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i].data = data[i].data();
+    out[i].bytes = data[i].size() * 4;
+  }
+  core::write_safetensors(file, out);
+  core::SafetensorsFile ref(dir("llava_clip") + "/reference_one_image.safetensors");
+  Outcome got = run(d.string(), case_images("one_image"), ref.values<int32_t>("input_ids"), {}, 0);
+  EXPECT_LE(max_abs_diff(got.logits, ref.values<float>("logits")), kLogitTolerance);
+  fs::remove_all(d);
+}
+
 TEST(GenericVlmFallback, UnknownTypeWithKnownTowerAndTextLoadsAsGenericVlm) {
   // A fine-tune that renamed its model_type: the registry guesses generic-vlm from its towers,
   // with LLaVA's defaults, and the answer is the same as llava's.
