@@ -182,6 +182,10 @@ TEST(Cli, InspectAndPlugins) {
       << p.text;
   EXPECT_NE(p.text.find("generic-vlm also loads unknown model types"), std::string::npos)
       << p.text;
+  // Every subcommand takes the model as -m/--model too.
+  o = vkllm("inspect -m " + std::string(VKLLM_TEST_DATA) + "/generic_vlm/llava_next --json");
+  ASSERT_EQ(o.rc, 0) << o.text;
+  EXPECT_EQ(nlohmann::json::parse(o.text)["family"], "generic-vlm");
 }
 
 TEST(Cli, LlavaNextChatWithAnImage) {

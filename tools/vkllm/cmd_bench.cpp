@@ -54,7 +54,7 @@ Run add_bench(CLI::App& app) {
   static std::string dir, quantize;
   static int p = 512, n = 128, r = 5, kv_bits = 16, kv_group = 32;
   static bool json = false;
-  cmd->add_option("model", dir, "Model folder")->required();
+  cmd->add_option("model,--model,-m", dir, "Model folder")->required();
   cmd->add_option("-p,--prompt-tokens", p, "Prompt tokens (prefill)")->check(CLI::PositiveNumber);
   cmd->add_option("-n,--gen-tokens", n, "Generated tokens (decode)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-r,--repeats", r, "Repetitions")->check(CLI::PositiveNumber);

@@ -60,7 +60,7 @@ Run add_bench_vision(CLI::App& app) {
   static std::string dir, quantize;
   static std::vector<std::string> images;
   static int p = 64, n = 32, r = 3;
-  cmd->add_option("model", dir, "Model folder")->required();
+  cmd->add_option("model,--model,-m", dir, "Model folder")->required();
   cmd->add_option("--image", images, "Image (repeatable)")->required();
   cmd->add_option("-p,--prompt-tokens", p, "Text tokens after the images")
       ->check(CLI::PositiveNumber);

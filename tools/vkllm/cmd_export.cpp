@@ -9,7 +9,7 @@ namespace vkllm::cli {
 Run add_export(CLI::App& app) {
   auto* cmd = app.add_subcommand("export-gguf", "Write a model folder as a llama.cpp GGUF file");
   static std::string dir, out, type = "f16";
-  cmd->add_option("model", dir, "Model folder")->required();
+  cmd->add_option("model,--model,-m", dir, "Model folder")->required();
   cmd->add_option("output", out, "GGUF file to write")->required();
   cmd->add_option("--type", type, "Tensor type: f32, f16, q8_0, q4_0");
   return [] {

@@ -11,7 +11,7 @@ Run add_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Describe a model folder without loading it");
   static std::string dir, quantize;
   static bool json = false;
-  cmd->add_option("model", dir, "Model folder (config.json, *.safetensors)")->required();
+  cmd->add_option("model,--model,-m", dir, "Model folder (config.json, *.safetensors)")->required();
   cmd->add_option("--quantize", quantize, "Estimate for load-time quantization (q8_0, q4_0)");
   cmd->add_flag("--json", json, "Print JSON");
   return [] {
