@@ -114,6 +114,9 @@ int64_t Session::start(std::span<const int32_t> ids, std::span<const uint64_t> k
     }
     cache_->release(fresh);
   }
+  // A sliding-window cache that dropped blocks behind its window cannot go back to a shorter
+  // prefix than the window covers: the prompt is evaluated from the start.
+  if (!cache_->can_truncate(seq_, int64_t(common))) common = 0;
   truncate(int64_t(common));
   return int64_t(common);
 }

@@ -285,30 +285,39 @@ void KvCache::release(SeqId seq) {
 
 int64_t KvCache::length(SeqId seq) const { return seq_ref(seq).length; }
 
+bool KvCache::can_truncate(SeqId seq, int64_t n) const {
+  const Sequence& s = seq_ref(seq);
+  if (n < 0 || n > s.length) return false;
+  const int64_t bs = opt_.block_size, keep = (n + bs - 1) / bs;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const auto& table = s.tables[gi];
+    const int window = groups_[gi].window;
+    if (window <= 0 || n == 0) continue;
+    // The next query (position n) needs keys from n - window + 1 on.
+    const int64_t need = std::max<int64_t>(0, n - window + 1) / bs;
+    for (int64_t b = 0; b < keep && b < int64_t(table.size()); ++b)
+      if ((b >= need || b * bs < groups_[gi].sink) && table[size_t(b)] < 0) return false;
+  }
+  return true;
+}
+
 void KvCache::truncate(SeqId seq, int64_t n) {
   Sequence& s = seq_ref(seq);
   if (n < 0 || n > s.length) {
     throw InputError(
         fmt::format("[kv_cache] cannot truncate a sequence of {} tokens to {}", s.length, n));
   }
+  if (!can_truncate(seq, n)) {
+    throw InputError(
+        fmt::format("[kv_cache] cannot rewind the sliding-window cache to {} "
+                    "tokens: blocks behind the window were already dropped "
+                    "(keep more with window_margin)",
+                    n));
+  }
   int64_t bs = opt_.block_size;
   int64_t keep = (n + bs - 1) / bs;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     auto& table = s.tables[gi];
-    int window = groups_[gi].window;
-    if (window > 0 && n > 0) {
-      // The next query (position n) needs keys from n - window + 1 on.
-      int64_t need = std::max<int64_t>(0, n - window + 1) / bs;
-      for (int64_t b = 0; b < keep && b < int64_t(table.size()); ++b) {
-        if ((b >= need || b * bs < groups_[gi].sink) && table[size_t(b)] < 0) {
-          throw InputError(
-              fmt::format("[kv_cache] cannot rewind the sliding-window cache to {} "
-                          "tokens: blocks behind the window were already dropped "
-                          "(keep more with window_margin)",
-                          n));
-        }
-      }
-    }
     while (int64_t(table.size()) > keep) {
       drop_block(int(gi), table.back());
       table.pop_back();

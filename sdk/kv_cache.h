@@ -94,6 +94,8 @@ class KvCache {
   // Keeps the first n tokens. Throws InputError when a window group already dropped blocks
   // that positions >= n would need.
   void truncate(SeqId seq, int64_t n);
+  // Whether truncate(seq, n) can keep n tokens (0 always can).
+  bool can_truncate(SeqId seq, int64_t n) const;
 
   // Reserves slots for n new tokens of `seq` (copying shared blocks it must write into, inside
   // g) and uploads the tables. The sequence's length grows by n. Throws Error when the cache

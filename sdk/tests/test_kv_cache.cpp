@@ -155,6 +155,12 @@ TEST_F(KvCacheTest, SlidingWindowDropsOldBlocks) {
   EXPECT_LE(cache.blocks_of(s, 0), 3);
   EXPECT_EQ(cache.blocks_of(s, 1), 9);
   EXPECT_THROW(cache.truncate(s, 20), InputError);  // dropped blocks cannot come back
+  EXPECT_FALSE(cache.can_truncate(s, 20));
+  EXPECT_TRUE(cache.can_truncate(s, 33));  // still inside the window
+  EXPECT_TRUE(cache.can_truncate(s, 0));   // starting over always works
+  EXPECT_FALSE(cache.can_truncate(s, 35));
+  cache.truncate(s, 0);
+  EXPECT_EQ(cache.length(s), 0);
 }
 
 TEST_F(KvCacheTest, AttentionSinksStayResident) {

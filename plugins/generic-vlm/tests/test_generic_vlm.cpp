@@ -1,7 +1,8 @@
 // generic-vlm against transformers (tests/data/generic_vlm, make_generic_vlm.py): llava with a
 // CLIP tower (feature layer -2, "default"), llava with SigLIP ("full", two feature layers, a
-// Qwen2 text model whose q/k/v biases come from the registry's defaults) and llava_next (AnyRes
-// tiles, unpadding, image_newline): the processors' pixels, each image's features, then logits
+// Qwen2 text model whose q/k/v biases come from the registry's defaults), llava_next (AnyRes
+// tiles, unpadding, image_newline) and llava around a Gemma 3 text model (gemma3_text's
+// structure from the registry): the processors' pixels, each image's features, then logits
 // of every prompt position and the greedy continuation through the host (processor-expanded
 // ids, collapsed placeholders, chunked prefill, the chat template, caches); the registry's
 // fallback for unknown model types and its errors.
@@ -165,7 +166,7 @@ TEST_P(Case, CollapsedPlaceholdersAreExpanded) {
 
 INSTANTIATE_TEST_SUITE_P(GenericVlm, Case,
                          ::testing::Combine(::testing::Values("llava_clip", "llava_siglip",
-                                                              "llava_next"),
+                                                              "llava_next", "llava_gemma3"),
                                             ::testing::Values("one_image", "two_images")));
 
 class Model : public ::testing::TestWithParam<const char*> {};
@@ -220,7 +221,8 @@ TEST_P(Model, FeatureAndPrefixCachesReuseImages) {
 }
 
 INSTANTIATE_TEST_SUITE_P(GenericVlm, Model,
-                         ::testing::Values("llava_clip", "llava_siglip", "llava_next"));
+                         ::testing::Values("llava_clip", "llava_siglip", "llava_next",
+                                           "llava_gemma3"));
 
 // A copy of a checkpoint folder with config.json edited.
 fs::path with_config(const std::string& model, const std::function<void(nlohmann::json&)>& edit) {
