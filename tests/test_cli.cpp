@@ -188,6 +188,27 @@ TEST(Cli, InspectAndPlugins) {
   EXPECT_EQ(nlohmann::json::parse(o.text)["family"], "generic-vlm");
 }
 
+TEST(Cli, LlavaNextPromptIdsAsTheProcessorExpandsThem) {
+  // --prompt-ids holding LlavaNextProcessor's expansion (base + unpadded tiles + newlines).
+  std::string dir = std::string(VKLLM_TEST_DATA) + "/generic_vlm/llava_next";
+  core::SafetensorsFile ref(dir + "/reference_two_images.safetensors");
+  auto ids = ref.values<int32_t>("input_ids");
+  auto want = ref.values<float>("logits");
+  fs::path d = scratch("llava_next");
+  auto o = vkllm("generate -m " + dir + " --image " + VKLLM_TEST_DATA +
+                 "/images/rgb_61x47.png --image " + VKLLM_TEST_DATA +
+                 "/images/rgb_33x120.bmp --prompt-ids " + fmt::format("{}", fmt::join(ids, ",")) +
+                 " -n 1 --temp 0 --logits-out " + (d / "l.safetensors").string());
+  ASSERT_EQ(o.rc, 0) << o.text;
+  core::SafetensorsFile got((d / "l.safetensors").string());
+  auto g = got.values<float>("logits");
+  ASSERT_EQ(g.size(), want.size());
+  double worst = 0;
+  for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, double(std::abs(g[i] - want[i])));
+  EXPECT_LT(worst, 1e-2);
+  fs::remove_all(d);
+}
+
 TEST(Cli, LlavaNextChatWithAnImage) {
   // AnyRes tiles of a 160x120 photo, the template's <image> expanded by the host.
   auto o = vkllm("generate -m " + std::string(VKLLM_TEST_DATA) + "/generic_vlm/llava_next --image " +
