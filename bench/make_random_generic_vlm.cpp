@@ -58,16 +58,9 @@ int main(int argc, char** argv) {
       << "\"rescale_factor\": 0.00392156862745098, \"image_mean\": "
          "[0.48145466, 0.4578275, 0.40821073], \"image_std\": [0.26862954, 0.26130258, "
          "0.27577711]}\n";
-  const std::string t = "language_model.model.";
-  std::vector<vkllm::bench::RandomTensor> ts = {{t + "embed_tokens.weight", {V, D}},
-                                                {t + "norm.weight", {D}, Fill::ones},
-                                                {"language_model.lm_head.weight", {V, D}}};
-  for (int64_t l = 0; l < L; ++l) {
-    std::string p = t + "layers." + std::to_string(l) + ".";
-    for (const char* n : {"input_layernorm", "post_attention_layernorm"})
-      ts.push_back({p + n + ".weight", {D}, Fill::ones});
-    vkllm::bench::add_decoder_projections(ts, p, D, H, KV, hd, F);
-  }
+  std::vector<vkllm::bench::RandomTensor> ts;
+  vkllm::bench::add_llama_text(ts, "language_model.model.", "language_model.lm_head.weight", L, D,
+                               H, KV, hd, F, V);
   const std::string v = "vision_tower.vision_model.";
   auto norm = [&](const std::string& n, int64_t w) {
     ts.push_back({n + ".weight", {w}, Fill::ones});

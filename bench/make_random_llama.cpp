@@ -27,16 +27,8 @@ int main(int argc, char** argv) {
       << ", \"num_key_value_heads\": " << KV << ", \"vocab_size\": " << V
       << ", \"max_position_embeddings\": 4096, \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000.0, "
       << "\"tie_word_embeddings\": false, \"torch_dtype\": \"float16\"}\n";
-  using vkllm::bench::Fill;
-  std::vector<vkllm::bench::RandomTensor> ts = {{"model.embed_tokens.weight", {V, D}, Fill::normal},
-                                                {"model.norm.weight", {D}, Fill::ones},
-                                                {"lm_head.weight", {V, D}, Fill::normal}};
-  for (int64_t l = 0; l < L; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    ts.push_back({p + "input_layernorm.weight", {D}, Fill::ones});
-    ts.push_back({p + "post_attention_layernorm.weight", {D}, Fill::ones});
-    vkllm::bench::add_decoder_projections(ts, p, D, H, KV, hd, F);
-  }
+  std::vector<vkllm::bench::RandomTensor> ts;
+  vkllm::bench::add_llama_text(ts, "model.", "lm_head.weight", L, D, H, KV, hd, F, V);
   uint64_t params = vkllm::bench::write_random_safetensors(out + "/model.safetensors", ts);
   std::printf("%s: %.1fM parameters\n", out.c_str(), double(params) / 1e6);
   return 0;

@@ -56,16 +56,9 @@ int main(int argc, char** argv) {
       << "}, \"resample\": 3, \"rescale_factor\": 0.00392156862745098, \"image_mean\": "
          "[0.48145466, 0.4578275, 0.40821073], \"image_std\": [0.26862954, 0.26130258, "
          "0.27577711]}\n";
-  const std::string t = "language_model.model.";
-  std::vector<vkllm::bench::RandomTensor> ts = {{t + "embed_tokens.weight", {V, D}},
-                                                {t + "norm.weight", {D}, Fill::ones},
-                                                {"language_model.lm_head.weight", {V, D}}};
-  for (int64_t l = 0; l < L; ++l) {
-    std::string p = t + "layers." + std::to_string(l) + ".";
-    for (const char* n : {"input_layernorm", "post_attention_layernorm"})
-      ts.push_back({p + n + ".weight", {D}, Fill::ones});
-    vkllm::bench::add_decoder_projections(ts, p, D, H, KV, hd, F);
-  }
+  std::vector<vkllm::bench::RandomTensor> ts;
+  vkllm::bench::add_llama_text(ts, "language_model.model.", "language_model.lm_head.weight", L, D,
+                               H, KV, hd, F, V);
   const std::string v = "vision_tower.";
   ts.push_back({v + "patch_conv.weight", {E, 3, P, P}});
   ts.push_back({v + "ln_pre.weight", {E}, Fill::ones});

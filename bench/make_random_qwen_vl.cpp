@@ -41,14 +41,8 @@ int main(int argc, char** argv) {
       << "\"merge_size\": 2, \"temporal_patch_size\": 2, "
       << "\"image_mean\": [0.48145466, 0.4578275, 0.40821073], "
       << "\"image_std\": [0.26862954, 0.26130258, 0.27577711]}\n";
-  std::vector<vkllm::bench::RandomTensor> ts = {{"model.embed_tokens.weight", {V, D}},
-                                                {"model.norm.weight", {D}, Fill::ones}};
-  for (int64_t l = 0; l < L; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    ts.push_back({p + "input_layernorm.weight", {D}, Fill::ones});
-    ts.push_back({p + "post_attention_layernorm.weight", {D}, Fill::ones});
-    vkllm::bench::add_decoder_projections(ts, p, D, H, KV, hd, F, /*qkv_bias=*/true);
-  }
+  std::vector<vkllm::bench::RandomTensor> ts;
+  vkllm::bench::add_llama_text(ts, "model.", "", L, D, H, KV, hd, F, V, /*qkv_bias=*/true);
   ts.push_back({"visual.patch_embed.proj.weight", {E, 3, 2, P, P}});
   for (int64_t l = 0; l < VD; ++l) {
     std::string p = "visual.blocks." + std::to_string(l) + ".";

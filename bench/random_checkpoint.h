@@ -36,6 +36,23 @@ inline void add_decoder_projections(std::vector<RandomTensor>& ts, const std::st
   ts.push_back({p + "mlp.down_proj.weight", {D, F}});
 }
 
+// A Llama-structured text model under `prefix` ("model.", "language_model.model."):
+// embeddings, final norm, `lm_head` (none when empty: tied), then L layers of two RMSNorms and
+// the projections.
+inline void add_llama_text(std::vector<RandomTensor>& ts, const std::string& prefix,
+                           const std::string& lm_head, int64_t L, int64_t D, int64_t H,
+                           int64_t KV, int64_t hd, int64_t F, int64_t V, bool qkv_bias = false) {
+  ts.push_back({prefix + "embed_tokens.weight", {V, D}});
+  ts.push_back({prefix + "norm.weight", {D}, Fill::ones});
+  if (!lm_head.empty()) ts.push_back({lm_head, {V, D}});
+  for (int64_t l = 0; l < L; ++l) {
+    const std::string p = prefix + "layers." + std::to_string(l) + ".";
+    ts.push_back({p + "input_layernorm.weight", {D}, Fill::ones});
+    ts.push_back({p + "post_attention_layernorm.weight", {D}, Fill::ones});
+    add_decoder_projections(ts, p, D, H, KV, hd, F, qkv_bias);
+  }
+}
+
 // Returns the parameter count.
 inline uint64_t write_random_safetensors(const std::string& path,
                                          const std::vector<RandomTensor>& ts) {

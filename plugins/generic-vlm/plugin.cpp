@@ -3,11 +3,8 @@
 // SDK decoder builds (text_config.model_type: llama, mistral, qwen2, gemma3_text; the registry
 // fills that type's defaults). llava with those towers, llava_next (AnyRes), and unknown model
 // types whose vision_config and text_config the registry recognises (its fallback).
-#include <fmt/format.h>
-
-#include "sdk/base/error.h"
 #include "sdk/nn/decoder_model.h"
-#include "sdk/nn/projector.h"
+#include "sdk/nn/multimodal.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
 
@@ -24,20 +21,14 @@ class GenericVlmFamily : public plugin::Family {
 
   std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
                                       std::shared_ptr<sdk::Device> device) override {
-    nn::DecoderConfig c = nn::DecoderConfig::parse(config);
     VisionConfig vc = VisionConfig::parse(config);
-    plugin::ModelInfo info = nn::decoder_model_info(c, "generic-vlm", config);
     const nn::MultimodalLayout at = nn::multimodal_layout(weights);
-    if (!weights.has(at.text + "embed_tokens.weight"))
-      throw ModelError(fmt::format(
-          "the checkpoint has no {}embed_tokens.weight (a LLaVA-style checkpoint names its text "
-          "model language_model)",
-          at.text));
-    auto w = nn::load_decoder_weights(c, weights, at.text, at.lm_head);
-    auto vision = std::make_shared<Vision>(std::move(vc), weights, at.vision, c.hidden_size);
+    nn::Decoder text = nn::load_multimodal_text(config, weights, at, std::move(device));
+    plugin::ModelInfo info = nn::decoder_model_info(text.config(), "generic-vlm", config);
+    auto vision =
+        std::make_shared<Vision>(std::move(vc), weights, at.vision, text.config().hidden_size);
     return std::make_unique<nn::DecoderModel>(
-        std::move(info), nn::Decoder(std::move(c), std::move(w), std::move(device)),
-        vision->config().spec(),
+        std::move(info), std::move(text), vision->config().spec(),
         [vision](sdk::Graph& g, const plugin::ImagePatches& image, const nn::Decoder&) {
           return vision->encode(g, image);
         });

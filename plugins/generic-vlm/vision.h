@@ -11,7 +11,7 @@
 #include <array>
 #include <vector>
 
-#include "sdk/nn/projector.h"
+#include "sdk/nn/multimodal.h"
 #include "sdk/nn/vit.h"
 #include "sdk/plugin_api/family.h"
 

@@ -1,11 +1,8 @@
 // The pixtral family plugin: LLaVA checkpoints with a Pixtral vision tower (Pixtral-12B; the
 // registry routes llava here on vision_config.model_type) and Mistral 3 (Mistral Small 3.x,
 // mistral3): the SDK's decoder as the Mistral text model and Pixtral's image path (vision.h).
-#include <fmt/format.h>
-
-#include "sdk/base/error.h"
 #include "sdk/nn/decoder_model.h"
-#include "sdk/nn/projector.h"
+#include "sdk/nn/multimodal.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
 
@@ -22,22 +19,16 @@ class PixtralFamily : public plugin::Family {
 
   std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
                                       std::shared_ptr<sdk::Device> device) override {
-    nn::DecoderConfig c = nn::DecoderConfig::parse(config);
     VisionConfig vc = VisionConfig::parse(config);
-    plugin::ModelInfo info = nn::decoder_model_info(c, "pixtral", config);
-    nn::MultimodalLayout at = nn::multimodal_layout(weights);
-    if (!weights.has(at.text + "embed_tokens.weight"))
-      throw ModelError(
-          fmt::format("the checkpoint has no {}embed_tokens.weight (a LLaVA / Mistral "
-                      "3 checkpoint names its text model language_model)",
-                      at.text));
-    auto w = nn::load_decoder_weights(c, weights, at.text, at.lm_head);
-    auto vision = std::make_shared<Vision>(std::move(vc), weights, at.vision, c.hidden_size);
+    const nn::MultimodalLayout at = nn::multimodal_layout(weights);
+    nn::Decoder text = nn::load_multimodal_text(config, weights, at, std::move(device));
+    plugin::ModelInfo info = nn::decoder_model_info(text.config(), "pixtral", config);
+    auto vision =
+        std::make_shared<Vision>(std::move(vc), weights, at.vision, text.config().hidden_size);
     return std::make_unique<nn::DecoderModel>(
-        std::move(info), nn::Decoder(std::move(c), std::move(w), std::move(device)),
-        vision->config().spec(),
-        [vision](sdk::Graph& g, const plugin::ImagePatches& image, const nn::Decoder& text) {
-          return vision->encode(g, image, text.weights().embed_tokens);
+        std::move(info), std::move(text), vision->config().spec(),
+        [vision](sdk::Graph& g, const plugin::ImagePatches& image, const nn::Decoder& decoder) {
+          return vision->encode(g, image, decoder.weights().embed_tokens);
         });
   }
 };

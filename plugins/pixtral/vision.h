@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "sdk/nn/projector.h"
+#include "sdk/nn/multimodal.h"
 #include "sdk/nn/vit.h"
 #include "sdk/ops/elementwise.h"
 #include "sdk/plugin_api/family.h"

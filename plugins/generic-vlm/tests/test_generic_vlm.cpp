@@ -28,6 +28,7 @@
 #include "sdk/base/error.h"
 #include "sdk/nn/anyres.h"
 #include "sdk/vk/graph.h"
+#include "core/tests/family_testing.h"
 #include "vision.h"
 #include "vkllm/engine.h"
 
@@ -45,13 +46,6 @@ std::vector<std::string> case_images(const std::string& c) {
   std::string d = std::string(VKLLM_TEST_DATA) + "/images/";
   if (c == "one_image") return {d + "rgba_150x100.png"};
   return {d + "rgb_61x47.png", d + "rgb_33x120.bmp"};
-}
-
-double max_abs_diff(std::span<const float> a, std::span<const float> b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
-    m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
-  return m;
 }
 
 nlohmann::json normalized_config(const std::string& folder) {
@@ -111,26 +105,6 @@ TEST_P(Case, PixelsAndFeaturesMatchTransformers) {
   EXPECT_LT(max_abs_diff(got_features, features), 2e-4) << "features";
 }
 
-struct Outcome {
-  std::vector<float> logits;
-  std::vector<int32_t> greedy;
-  Result res;
-};
-
-Outcome run(const std::string& folder, const std::vector<std::string>& images,
-            const std::vector<int32_t>& ids, EngineOptions o = {}, int n = 8) {
-  auto engine = Engine::load(folder, o);
-  Request r;
-  r.prompt_ids = ids;
-  for (const auto& f : images) r.images.push_back({.source = f});
-  r.prompt_logits = true;
-  r.sampling.temperature = 0.0f;
-  r.max_tokens = n;
-  r.ignore_eos = true;
-  auto res = engine->generate(r);
-  return {res.prompt_logits, res.ids, res};
-}
-
 // f16 KV cache against transformers' f32 (logits within about +-7 for these checkpoints).
 constexpr double kLogitTolerance = 1e-2;
 
@@ -140,11 +114,11 @@ TEST_P(Case, LogitsAndGreedyMatchTransformers) {
   auto ids = ref.values<int32_t>("input_ids");
   auto want = ref.values<float>("logits");
   auto greedy = ref.values<int32_t>("greedy");
-  Outcome got = run(dir(model), case_images(which), ids);
+  Outcome got = run_with_images(dir(model), case_images(which), ids);
   ASSERT_EQ(got.logits.size(), want.size());
   EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
   EXPECT_EQ(got.greedy, greedy);
-  got = run(dir(model), case_images(which), ids, {.prefill_chunk = 5});
+  got = run_with_images(dir(model), case_images(which), ids, {.prefill_chunk = 5});
   EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance) << "chunks of 5";
   EXPECT_EQ(got.greedy, greedy) << "chunks of 5";
 }
@@ -159,7 +133,7 @@ TEST_P(Case, CollapsedPlaceholdersAreExpanded) {
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] != kImage || i == 0 || ids[i - 1] != kImage) collapsed.push_back(ids[i]);
   ASSERT_LT(collapsed.size(), ids.size());
-  Outcome got = run(dir(model), case_images(which), collapsed, {}, 0);
+  Outcome got = run_with_images(dir(model), case_images(which), collapsed, {}, 0);
   EXPECT_EQ(got.res.prompt_tokens, int64_t(ids.size()));
   EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
 }
@@ -174,79 +148,21 @@ class Model : public ::testing::TestWithParam<const char*> {};
 TEST_P(Model, ChatWithImagesThroughTheTemplate) {
   // llava-1.5's "USER: <image>\n... ASSISTANT:" format: the template writes <image> per image,
   // the host expands them as the processor does; transformers ran the same text.
-  const std::string model = GetParam();
-  core::SafetensorsFile ref(dir(model) + "/reference_chat.safetensors");
-  auto want = ref.values<float>("logits");
-  auto greedy = ref.values<int32_t>("greedy");
-  auto engine = Engine::load(dir(model));
-  Request r;
-  auto images = case_images("two_images");
-  r.messages = {{.role = "system", .content = "Answer briefly."},
-                {.role = "user",
-                 .content = "Compare the two pictures.",
-                 .images = {{.source = images[0]}, {.source = images[1]}}}};
-  r.prompt_logits = true;
-  r.sampling.temperature = 0.0f;
-  r.max_tokens = int(greedy.size());
-  r.ignore_eos = true;
-  auto res = engine->generate(r);
-  EXPECT_EQ(res.prompt_tokens, int64_t(ref.values<int32_t>("input_ids").size()));
-  ASSERT_EQ(res.prompt_logits.size(), want.size());
-  EXPECT_LE(max_abs_diff(res.prompt_logits, want), kLogitTolerance);
-  EXPECT_EQ(res.ids, greedy);
+  expect_chat_matches_reference(dir(GetParam()), case_images("two_images"), "Answer briefly.",
+                                "Compare the two pictures.", kLogitTolerance);
 }
 
 TEST_P(Model, FeatureAndPrefixCachesReuseImages) {
-  const std::string model = GetParam();
-  core::SafetensorsFile ref(dir(model) + "/reference_two_images.safetensors");
-  auto ids = ref.values<int32_t>("input_ids");
-  auto greedy = ref.values<int32_t>("greedy");
-  auto engine = Engine::load(dir(model), {.prefix_cache = true});
-  Request r;
-  r.prompt_ids = ids;
-  for (const auto& f : case_images("two_images")) r.images.push_back({.source = f});
-  r.sampling.temperature = 0.0f;
-  r.max_tokens = int(greedy.size());
-  r.ignore_eos = true;
-  auto first = engine->generate(r);
-  EXPECT_EQ(first.images_encoded, 2);
-  EXPECT_EQ(first.ids, greedy);
-  auto second = engine->generate(r);
-  EXPECT_GT(second.cached_tokens, 0);
-  EXPECT_EQ(second.ids, greedy);
-  r.prompt_ids.insert(r.prompt_ids.begin() + 1, 50);
-  auto third = engine->generate(r);
-  EXPECT_EQ(third.images_encoded, 0);
-  EXPECT_EQ(third.images_cached, 2);
+  expect_caches_reuse_images(dir(GetParam()), case_images("two_images"));
 }
 
 INSTANTIATE_TEST_SUITE_P(GenericVlm, Model,
                          ::testing::Values("llava_clip", "llava_siglip", "llava_next",
                                            "llava_gemma3"));
 
-// A copy of a checkpoint folder with config.json edited.
-fs::path with_config(const std::string& model, const std::function<void(nlohmann::json&)>& edit) {
-  fs::path d = fs::temp_directory_path() / fmt::format("vkllm-gvlm-{}-{}", model, ::getpid());
-  fs::remove_all(d);
-  fs::copy(dir(model), d, fs::copy_options::recursive);
-  auto c = core::read_json_file((d / "config.json").string());
-  edit(c);
-  std::ofstream(d / "config.json") << c.dump(1);
-  return d;
-}
-
-std::string load_error(const fs::path& d) {
-  try {
-    Engine::load(d.string());
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(loaded)";
-}
-
 TEST(GenericVlmWeights, ChannelsLastPatchKernelOfMlxConversions) {
   // mlx-vlm stores the patch convolution [out, P, P, C]; the same weights give the same logits.
-  fs::path d = with_config("llava_clip", [](nlohmann::json&) {});
+  fs::path d = with_config(dir("llava_clip"), [](nlohmann::json&) {});
   const std::string file = (d / "model.safetensors").string();
   std::vector<std::vector<float>> data;
   std::vector<core::StWrite> out;
@@ -277,7 +193,7 @@ TEST(GenericVlmWeights, ChannelsLastPatchKernelOfMlxConversions) {
   }
   core::write_safetensors(file, out);
   core::SafetensorsFile ref(dir("llava_clip") + "/reference_one_image.safetensors");
-  Outcome got = run(d.string(), case_images("one_image"), ref.values<int32_t>("input_ids"), {}, 0);
+  Outcome got = run_with_images(d.string(), case_images("one_image"), ref.values<int32_t>("input_ids"), {}, 0);
   EXPECT_LE(max_abs_diff(got.logits, ref.values<float>("logits")), kLogitTolerance);
   fs::remove_all(d);
 }
@@ -285,7 +201,7 @@ TEST(GenericVlmWeights, ChannelsLastPatchKernelOfMlxConversions) {
 TEST(GenericVlmFallback, UnknownTypeWithKnownTowerAndTextLoadsAsGenericVlm) {
   // A fine-tune that renamed its model_type: the registry guesses generic-vlm from its towers,
   // with LLaVA's defaults, and the answer is the same as llava's.
-  auto d = with_config("llava_clip", [](nlohmann::json& c) { c["model_type"] = "my_llava_tune"; });
+  auto d = with_config(dir("llava_clip"), [](nlohmann::json& c) { c["model_type"] = "my_llava_tune"; });
   const auto& reg = registry::Registry::builtin();
   auto raw = core::read_json_file((d / "config.json").string());
   auto e = reg.route(raw, "config.json");
@@ -294,13 +210,13 @@ TEST(GenericVlmFallback, UnknownTypeWithKnownTowerAndTextLoadsAsGenericVlm) {
   EXPECT_EQ(e.rule, "vision_config.model_type=clip_vision_model, text_config.model_type=llama");
   core::SafetensorsFile ref(dir("llava_clip") + "/reference_one_image.safetensors");
   auto want = ref.values<float>("logits");
-  Outcome got = run(d.string(), case_images("one_image"), ref.values<int32_t>("input_ids"), {}, 0);
+  Outcome got = run_with_images(d.string(), case_images("one_image"), ref.values<int32_t>("input_ids"), {}, 0);
   EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
   fs::remove_all(d);
 }
 
 TEST(GenericVlmFallback, UnknownTowerOrTextIsAnErrorListingTheKnownTypes) {
-  auto d = with_config("llava_clip", [](nlohmann::json& c) {
+  auto d = with_config(dir("llava_clip"), [](nlohmann::json& c) {
     c["model_type"] = "my_vlm";
     c["vision_config"]["model_type"] = "dinov2";
   });
@@ -312,7 +228,7 @@ TEST(GenericVlmFallback, UnknownTowerOrTextIsAnErrorListingTheKnownTypes) {
             std::string::npos)
       << m;
   fs::remove_all(d);
-  d = with_config("llava_clip", [](nlohmann::json& c) {
+  d = with_config(dir("llava_clip"), [](nlohmann::json& c) {
     c["model_type"] = "my_vlm";
     c["text_config"]["model_type"] = "phi3";
   });
@@ -322,7 +238,7 @@ TEST(GenericVlmFallback, UnknownTowerOrTextIsAnErrorListingTheKnownTypes) {
       << m;
   fs::remove_all(d);
   // A config without a vision_config is plainly unknown.
-  d = with_config("llava_clip", [](nlohmann::json& c) {
+  d = with_config(dir("llava_clip"), [](nlohmann::json& c) {
     c["model_type"] = "my_vlm";
     c.erase("vision_config");
   });
@@ -332,7 +248,7 @@ TEST(GenericVlmFallback, UnknownTowerOrTextIsAnErrorListingTheKnownTypes) {
 }
 
 TEST(GenericVlmErrors, LlavaWithAnUnbuildableTextModel) {
-  auto d = with_config("llava_clip",
+  auto d = with_config(dir("llava_clip"),
                        [](nlohmann::json& c) { c["text_config"]["model_type"] = "qwen2_vl"; });
   std::string m = load_error(d);
   EXPECT_NE(m.find("text_config.model_type 'qwen2_vl' is not a text model the generic-vlm family "
@@ -344,12 +260,12 @@ TEST(GenericVlmErrors, LlavaWithAnUnbuildableTextModel) {
 
 TEST(GenericVlmErrors, AnyresNeedsWholeTileGrids) {
   // "full" keeps CLIP's class token: each tile would have one feature more than its patch grid.
-  auto d = with_config("llava_next",
+  auto d = with_config(dir("llava_next"),
                        [](nlohmann::json& c) { c["vision_feature_select_strategy"] = "full"; });
   std::string m = load_error(d);
   EXPECT_NE(m.find("AnyRes needs \"default\""), std::string::npos) << m;
   fs::remove_all(d);
-  d = with_config("llava_next",
+  d = with_config(dir("llava_next"),
                   [](nlohmann::json& c) { c["image_grid_pinpoints"] = {{32, 48}}; });
   m = load_error(d);
   EXPECT_NE(m.find("image_grid_pinpoints: 48x32 is not a multiple of the tower's 32 px"),
@@ -359,12 +275,12 @@ TEST(GenericVlmErrors, AnyresNeedsWholeTileGrids) {
 }
 
 TEST(GenericVlmErrors, FeatureLayerOutsideTheTowerAndBadStrategy) {
-  auto d = with_config("llava_clip", [](nlohmann::json& c) { c["vision_feature_layer"] = -5; });
+  auto d = with_config(dir("llava_clip"), [](nlohmann::json& c) { c["vision_feature_layer"] = -5; });
   std::string m = load_error(d);
   EXPECT_NE(m.find("vision_feature_layer -5 is outside the tower's 3 layers"), std::string::npos)
       << m;
   fs::remove_all(d);
-  d = with_config("llava_clip",
+  d = with_config(dir("llava_clip"),
                   [](nlohmann::json& c) { c["vision_feature_select_strategy"] = "cls"; });
   m = load_error(d);
   EXPECT_NE(m.find("vision_feature_select_strategy 'cls'"), std::string::npos) << m;
@@ -372,7 +288,7 @@ TEST(GenericVlmErrors, FeatureLayerOutsideTheTowerAndBadStrategy) {
 }
 
 TEST(GenericVlmErrors, ProcessorSizeMustFitTheTower) {
-  fs::path d = with_config("llava_clip", [](nlohmann::json&) {});
+  fs::path d = with_config(dir("llava_clip"), [](nlohmann::json&) {});
   auto pp = core::read_json_file((d / "preprocessor_config.json").string());
   pp["crop_size"] = {{"height", 48}, {"width", 48}};
   std::ofstream(d / "preprocessor_config.json") << pp.dump(1);

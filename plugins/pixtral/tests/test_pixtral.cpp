@@ -24,6 +24,7 @@
 #include "registry/registry.h"
 #include "sdk/base/error.h"
 #include "sdk/vk/graph.h"
+#include "core/tests/family_testing.h"
 #include "vision.h"
 #include "vkllm/engine.h"
 
@@ -41,13 +42,6 @@ std::vector<std::string> case_images(const std::string& c) {
   std::string d = std::string(VKLLM_TEST_DATA) + "/images/";
   if (c == "one_image") return {d + "rgba_150x100.png"};
   return {d + "rgb_61x47.png", d + "rgb_33x120.bmp"};
-}
-
-double max_abs_diff(std::span<const float> a, std::span<const float> b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
-    m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
-  return m;
 }
 
 nlohmann::json normalized_config(const std::string& model) {
@@ -145,26 +139,6 @@ TEST_P(Case, PixelsTowerAndFeaturesMatchTransformers) {
   EXPECT_LT(max_abs_diff(got_features, features), 2e-4) << "features";
 }
 
-struct Outcome {
-  std::vector<float> logits;
-  std::vector<int32_t> greedy;
-  Result res;
-};
-
-Outcome run(const std::string& model, const std::vector<std::string>& images,
-            const std::vector<int32_t>& ids, EngineOptions o = {}, int n = 8) {
-  auto engine = Engine::load(dir(model), o);
-  Request r;
-  r.prompt_ids = ids;
-  for (const auto& f : images) r.images.push_back({.source = f});
-  r.prompt_logits = true;
-  r.sampling.temperature = 0.0f;
-  r.max_tokens = n;
-  r.ignore_eos = true;
-  auto res = engine->generate(r);
-  return {res.prompt_logits, res.ids, res};
-}
-
 // f16 KV cache against transformers' f32. These checkpoints' logits span about +-7 (std 1.6:
 // weights of std 0.2 keep the greedy continuations varied); f16 rounding of keys and values
 // moves them by up to ~1e-3 of that.
@@ -176,11 +150,11 @@ TEST_P(Case, LogitsAndGreedyMatchTransformers) {
   auto ids = ref.values<int32_t>("input_ids");
   auto want = ref.values<float>("logits");
   auto greedy = ref.values<int32_t>("greedy");
-  Outcome got = run(model, case_images(which), ids);
+  Outcome got = run_with_images(dir(model), case_images(which), ids);
   ASSERT_EQ(got.logits.size(), want.size());
   EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
   EXPECT_EQ(got.greedy, greedy);
-  got = run(model, case_images(which), ids, {.prefill_chunk = 5});
+  got = run_with_images(dir(model), case_images(which), ids, {.prefill_chunk = 5});
   EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance) << "chunks of 5";
   EXPECT_EQ(got.greedy, greedy) << "chunks of 5";
 }
@@ -204,7 +178,7 @@ TEST_P(Case, CollapsedPlaceholdersAreExpanded) {
       collapsed.push_back(id);
     }
   }
-  Outcome got = run(model, case_images(which), collapsed, {}, 0);
+  Outcome got = run_with_images(dir(model), case_images(which), collapsed, {}, 0);
   EXPECT_EQ(got.res.prompt_tokens, int64_t(ids.size()));
   EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
 }
@@ -218,68 +192,18 @@ class Model : public ::testing::TestWithParam<const char*> {};
 TEST_P(Model, ChatWithImagesThroughTheTemplate) {
   // Mistral's [INST] format with image parts: the template writes [IMG] per image, the host
   // expands them as PixtralProcessor does; transformers ran the same text.
-  const std::string model = GetParam();
-  core::SafetensorsFile ref(dir(model) + "/reference_chat.safetensors");
-  auto want = ref.values<float>("logits");
-  auto greedy = ref.values<int32_t>("greedy");
-  auto engine = Engine::load(dir(model));
-  Request r;
-  auto images = case_images("two_images");
-  r.messages = {{.role = "system", .content = "Answer briefly."},
-                {.role = "user",
-                 .content = "Compare the two pictures.",
-                 .images = {{.source = images[0]}, {.source = images[1]}}}};
-  r.prompt_logits = true;
-  r.sampling.temperature = 0.0f;
-  r.max_tokens = int(greedy.size());
-  r.ignore_eos = true;
-  auto res = engine->generate(r);
-  EXPECT_EQ(res.prompt_tokens, int64_t(ref.values<int32_t>("input_ids").size()));
-  ASSERT_EQ(res.prompt_logits.size(), want.size());
-  EXPECT_LE(max_abs_diff(res.prompt_logits, want), kLogitTolerance);
-  EXPECT_EQ(res.ids, greedy);
+  expect_chat_matches_reference(dir(GetParam()), case_images("two_images"), "Answer briefly.",
+                                "Compare the two pictures.", kLogitTolerance);
 }
 
 TEST_P(Model, FeatureAndPrefixCachesReuseImages) {
-  const std::string model = GetParam();
-  core::SafetensorsFile ref(dir(model) + "/reference_two_images.safetensors");
-  auto ids = ref.values<int32_t>("input_ids");
-  auto greedy = ref.values<int32_t>("greedy");
-  auto engine = Engine::load(dir(model), {.prefix_cache = true});
-  Request r;
-  r.prompt_ids = ids;
-  for (const auto& f : case_images("two_images")) r.images.push_back({.source = f});
-  r.sampling.temperature = 0.0f;
-  r.max_tokens = int(greedy.size());
-  r.ignore_eos = true;
-  auto first = engine->generate(r);
-  EXPECT_EQ(first.images_encoded, 2);
-  EXPECT_EQ(first.ids, greedy);
-  auto second = engine->generate(r);
-  EXPECT_GT(second.cached_tokens, 0);
-  EXPECT_EQ(second.ids, greedy);
-  // A different prompt around the same images: the features come from the feature cache.
-  r.prompt_ids.insert(r.prompt_ids.begin() + 1, 50);
-  auto third = engine->generate(r);
-  EXPECT_EQ(third.images_encoded, 0);
-  EXPECT_EQ(third.images_cached, 2);
+  expect_caches_reuse_images(dir(GetParam()), case_images("two_images"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Pixtral, Model, ::testing::Values("llava_pixtral", "mistral3"));
 
-// A copy of a checkpoint folder with config.json edited.
-fs::path with_config(const std::string& model, const std::function<void(nlohmann::json&)>& edit) {
-  fs::path d = fs::temp_directory_path() / fmt::format("vkllm-pixtral-{}-{}", model, ::getpid());
-  fs::remove_all(d);
-  fs::copy(dir(model), d, fs::copy_options::recursive);
-  auto c = core::read_json_file((d / "config.json").string());
-  edit(c);
-  std::ofstream(d / "config.json") << c.dump(1);
-  return d;
-}
-
 TEST(PixtralErrors, LlavaWithAnotherTowerNamesTheRoutes) {
-  auto d = with_config("llava_pixtral",
+  auto d = with_config(dir("llava_pixtral"),
                        [](nlohmann::json& c) { c["vision_config"]["model_type"] = "dinov2"; });
   try {
     Engine::load(d.string());
@@ -293,7 +217,7 @@ TEST(PixtralErrors, LlavaWithAnotherTowerNamesTheRoutes) {
 }
 
 TEST(PixtralErrors, DefaultFeatureStrategyIsRefused) {
-  auto d = with_config("llava_pixtral",
+  auto d = with_config(dir("llava_pixtral"),
                        [](nlohmann::json& c) { c["vision_feature_select_strategy"] = "default"; });
   try {
     Engine::load(d.string());
@@ -306,7 +230,7 @@ TEST(PixtralErrors, DefaultFeatureStrategyIsRefused) {
 }
 
 TEST(PixtralErrors, FeatureLayerOutsideTheTower) {
-  auto d = with_config("mistral3", [](nlohmann::json& c) { c["vision_feature_layer"] = -4; });
+  auto d = with_config(dir("mistral3"), [](nlohmann::json& c) { c["vision_feature_layer"] = -4; });
   try {
     Engine::load(d.string());
     FAIL() << "loaded";
@@ -319,7 +243,7 @@ TEST(PixtralErrors, FeatureLayerOutsideTheTower) {
 TEST(PixtralErrors, SeveralFeatureLayersNeedAWiderProjector) {
   // LLaVA concatenates the hidden states of a list of layers: the checkpoint's projector takes
   // one layer's width, and the error says which shape it expected.
-  auto d = with_config("llava_pixtral", [](nlohmann::json& c) {
+  auto d = with_config(dir("llava_pixtral"), [](nlohmann::json& c) {
     c["vision_feature_layer"] = {-2, -1};
   });
   try {

@@ -1,4 +1,4 @@
-#include "sdk/nn/projector.h"
+#include "sdk/nn/multimodal.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -39,6 +39,18 @@ MultimodalLayout multimodal_layout(const plugin::WeightSource& w) {
   if (w.has("model.language_model.embed_tokens.weight"))
     return {"model.language_model.", "lm_head.weight", "model."};
   return {"language_model.model.", "language_model.lm_head.weight", ""};
+}
+
+Decoder load_multimodal_text(const nlohmann::json& config, plugin::WeightSource& w,
+                             const MultimodalLayout& at, std::shared_ptr<sdk::Device> device) {
+  DecoderConfig c = DecoderConfig::parse(config);
+  if (!w.has(at.text + "embed_tokens.weight"))
+    throw ModelError(
+        fmt::format("the checkpoint has no {}embed_tokens.weight (a LLaVA-style checkpoint names "
+                    "its text model language_model)",
+                    at.text));
+  auto weights = load_decoder_weights(c, w, at.text, at.lm_head);
+  return Decoder(std::move(c), std::move(weights), std::move(device));
 }
 
 }  // namespace vkllm::nn

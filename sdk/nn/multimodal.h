@@ -1,9 +1,14 @@
 #pragma once
-// LLaVA's multimodal projector ("Visual Instruction Tuning", 2023; 1.5's MLP): linear ->
-// activation -> linear from the vision features (several layers' side by side) to the text
-// model's width, with or without biases (multimodal_projector_bias).
+// The pieces LLaVA-style models ("Visual Instruction Tuning", 2023) share: the multimodal
+// projector (1.5's MLP: linear -> activation -> linear from the vision features, several
+// layers' side by side, to the text model's width, with or without biases), where a checkpoint
+// keeps its parts, and its text model as the SDK decoder.
+#include <nlohmann/json.hpp>
+
+#include <memory>
 #include <string>
 
+#include "sdk/nn/decoder.h"
 #include "sdk/ops/elementwise.h"
 #include "sdk/plugin_api/family.h"
 
@@ -31,5 +36,10 @@ struct MultimodalLayout {
   std::string text, lm_head, vision;  // prefixes (vision: of vision_tower.*, the projector, ...)
 };
 MultimodalLayout multimodal_layout(const plugin::WeightSource& w);
+
+// The text model at `at` as the SDK decoder of the normalised config; ModelError when the
+// checkpoint has no text model there.
+Decoder load_multimodal_text(const nlohmann::json& config, plugin::WeightSource& w,
+                             const MultimodalLayout& at, std::shared_ptr<sdk::Device> device);
 
 }  // namespace vkllm::nn
