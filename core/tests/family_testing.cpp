@@ -37,6 +37,23 @@ Outcome run_with_images(const std::string& folder, const std::vector<std::string
   return {res.prompt_logits, res.ids, res};
 }
 
+void expect_matches_reference(const std::string& folder, const std::string& reference,
+                              const std::vector<std::string>& images, double tolerance) {
+  core::SafetensorsFile ref(folder + "/" + reference);
+  auto ids = ref.values<int32_t>("input_ids");
+  auto want = ref.values<float>("logits");
+  auto greedy = ref.values<int32_t>("greedy");
+  for (int chunk : {0, 5}) {
+    SCOPED_TRACE(chunk ? "prefill in chunks of 5" : "one prefill");
+    EngineOptions o;
+    if (chunk) o.prefill_chunk = chunk;
+    Outcome got = run_with_images(folder, images, ids, o);
+    ASSERT_EQ(got.logits.size(), want.size());
+    EXPECT_LE(max_abs_diff(got.logits, want), tolerance);
+    EXPECT_EQ(got.greedy, greedy);
+  }
+}
+
 fs::path with_config(const std::string& folder, const std::function<void(nlohmann::json&)>& edit) {
   static std::atomic<int> serial{0};
   fs::path d = fs::temp_directory_path() / fmt::format("vkllm-{}-{}-{}", fs::path(folder).filename().string(),

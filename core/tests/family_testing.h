@@ -27,6 +27,11 @@ struct Outcome {
 Outcome run_with_images(const std::string& folder, const std::vector<std::string>& images,
                         const std::vector<int32_t>& ids, EngineOptions o = {}, int n = 8);
 
+// `folder`/`reference` (input_ids, logits, greedy) with `images`: logits of every prompt
+// position within `tolerance` and the same greedy ids, in one pass and in chunks of 5.
+void expect_matches_reference(const std::string& folder, const std::string& reference,
+                              const std::vector<std::string>& images, double tolerance);
+
 // A copy of `folder` in the temp directory with config.json edited (remove it when done).
 std::filesystem::path with_config(const std::string& folder,
                                   const std::function<void(nlohmann::json&)>& edit);

@@ -146,17 +146,8 @@ constexpr double kLogitTolerance = 1e-2;
 
 TEST_P(Case, LogitsAndGreedyMatchTransformers) {
   const auto [model, which] = GetParam();
-  core::SafetensorsFile ref(dir(model) + "/reference_" + which + ".safetensors");
-  auto ids = ref.values<int32_t>("input_ids");
-  auto want = ref.values<float>("logits");
-  auto greedy = ref.values<int32_t>("greedy");
-  Outcome got = run_with_images(dir(model), case_images(which), ids);
-  ASSERT_EQ(got.logits.size(), want.size());
-  EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
-  EXPECT_EQ(got.greedy, greedy);
-  got = run_with_images(dir(model), case_images(which), ids, {.prefill_chunk = 5});
-  EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance) << "chunks of 5";
-  EXPECT_EQ(got.greedy, greedy) << "chunks of 5";
+  expect_matches_reference(dir(model), std::string("reference_") + which + ".safetensors",
+                           case_images(which), kLogitTolerance);
 }
 
 TEST_P(Case, CollapsedPlaceholdersAreExpanded) {
