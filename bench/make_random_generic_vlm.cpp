@@ -25,8 +25,7 @@ int main(int argc, char** argv) {
   const std::string out = argv[1];
   const bool next = kind == "1.6-mistral-7b";
   const int64_t L = argc > 3 ? std::stoll(argv[3]) : 32;
-  const int64_t D = 4096, H = 32, KV = next ? 8 : 32, hd = 128, F = next ? 14336 : 11008,
-                V = 32064;
+  const int64_t D = 4096, H = 32, KV = next ? 8 : 32, hd = 128, F = next ? 14336 : 11008, V = 32064;
   const int64_t E = 1024, VH = 16, VF = 4096, VL = 24, P = 14, S = 336, T = (S / P) * (S / P) + 1;
   std::filesystem::create_directories(out);
   std::ofstream(out + "/config.json")
@@ -49,7 +48,8 @@ int main(int argc, char** argv) {
       << ", \"num_attention_heads\": " << VH << ", \"image_size\": " << S
       << ", \"patch_size\": " << P << ", \"projection_dim\": 768}}\n";
   std::ofstream(out + "/preprocessor_config.json")
-      << "{\"image_processor_type\": \"" << (next ? "LlavaNextImageProcessor" : "CLIPImageProcessor")
+      << "{\"image_processor_type\": \""
+      << (next ? "LlavaNextImageProcessor" : "CLIPImageProcessor")
       << "\", \"size\": {\"shortest_edge\": " << S << "}, \"crop_size\": {\"height\": " << S
       << ", \"width\": " << S << "}, \"do_center_crop\": true, \"resample\": 3, "
       << (next ? "\"image_grid_pinpoints\": [[336, 672], [672, 336], [672, 672], [1008, 336], "

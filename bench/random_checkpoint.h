@@ -40,8 +40,8 @@ inline void add_decoder_projections(std::vector<RandomTensor>& ts, const std::st
 // embeddings, final norm, `lm_head` (none when empty: tied), then L layers of two RMSNorms and
 // the projections.
 inline void add_llama_text(std::vector<RandomTensor>& ts, const std::string& prefix,
-                           const std::string& lm_head, int64_t L, int64_t D, int64_t H,
-                           int64_t KV, int64_t hd, int64_t F, int64_t V, bool qkv_bias = false) {
+                           const std::string& lm_head, int64_t L, int64_t D, int64_t H, int64_t KV,
+                           int64_t hd, int64_t F, int64_t V, bool qkv_bias = false) {
   ts.push_back({prefix + "embed_tokens.weight", {V, D}});
   ts.push_back({prefix + "norm.weight", {D}, Fill::ones});
   if (!lm_head.empty()) ts.push_back({lm_head, {V, D}});

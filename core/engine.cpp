@@ -315,9 +315,9 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   if (!req.prompt_ids.empty()) {
     ids = req.prompt_ids;
   } else if (!req.messages.empty()) {
-    ids = tokenize(with_images(render_chat(req.messages, req.add_generation_prompt,
-                                           req.images.size())),
-                   false);
+    ids = tokenize(
+        with_images(render_chat(req.messages, req.add_generation_prompt, req.images.size())),
+        false);
   } else {
     ids = tokenize(with_images(req.prompt), true);
   }

@@ -155,7 +155,7 @@ sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids, const 
     b.positions = g.alloc(Dtype::i32, {rows, T});
     g.upload(b.positions, pos.data(), pos.size() * 4);
   }
-  std::vector<int32_t> spans;  // sequence indexes [start, end) of bidirectional runs
+  std::vector<int32_t> spans;              // sequence indexes [start, end) of bidirectional runs
   const int64_t base = length() - offset;  // sequence index of the eval's id 0
   for (const auto& img : opt.images) {
     const int64_t len = img.features.dim(0);

@@ -117,7 +117,8 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
       if (!fam.contains("fallback")) continue;
       const auto& fb = fam.at("fallback");
       Fallback f;
-      f.entry = entry("", {{"family", name}, {"defaults", fb.value("defaults", nlohmann::json::object())}});
+      f.entry = entry(
+          "", {{"family", name}, {"defaults", fb.value("defaults", nlohmann::json::object())}});
       f.entry.guessed = true;
       f.towers = fb.at("towers").get<std::vector<std::string>>();
       r.fallbacks_.push_back(std::move(f));
@@ -208,8 +209,7 @@ Entry Registry::route(const nlohmann::json& config, const std::string& where) co
                       text = type_at("text_config.model_type");
     const Entry* t = text.empty() ? nullptr : find(text);
     for (const Fallback& f : fallbacks_) {
-      const bool known_tower =
-          std::find(f.towers.begin(), f.towers.end(), tower) != f.towers.end();
+      const bool known_tower = std::find(f.towers.begin(), f.towers.end(), tower) != f.towers.end();
       if (known_tower && t && t->kind == "text") {
         Entry e = f.entry;
         e.model_type = type;
@@ -219,8 +219,8 @@ Entry Registry::route(const nlohmann::json& config, const std::string& where) co
       why = fmt::format(
           " (as a {} model it would need vision_config.model_type of {} (it is {}) and "
           "text_config.model_type of {} (it is {}))",
-          f.entry.family, fmt::join(f.towers, ", "), tower.empty() ? "absent" : tower,
-          text_types(), text.empty() ? "absent" : text);
+          f.entry.family, fmt::join(f.towers, ", "), tower.empty() ? "absent" : tower, text_types(),
+          text.empty() ? "absent" : text);
     }
   }
   std::string known;
@@ -265,8 +265,8 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
           where, text, entry.family, text_types()));
     }
   } else if (composes) {
-    throw ModelError(fmt::format("[registry] {}: the {} family needs text_config.model_type",
-                                 where, entry.family));
+    throw ModelError(fmt::format("[registry] {}: the {} family needs text_config.model_type", where,
+                                 entry.family));
   }
   // Quantization: MLX writes "quantization" (and "quantization_config") as
   // {"group_size": g, "bits": b, "<module path>": {...} | false, ...}.

@@ -182,8 +182,7 @@ TEST(Cli, InspectAndPlugins) {
                         "siglip_vision_model]"),
             std::string::npos)
       << p.text;
-  EXPECT_NE(p.text.find("generic-vlm also loads unknown model types"), std::string::npos)
-      << p.text;
+  EXPECT_NE(p.text.find("generic-vlm also loads unknown model types"), std::string::npos) << p.text;
   // Every subcommand takes the model as -m/--model too.
   o = vkllm("inspect -m " + std::string(VKLLM_TEST_DATA) + "/generic_vlm/llava_next --json");
   ASSERT_EQ(o.rc, 0) << o.text;
@@ -208,9 +207,9 @@ TEST(Cli, LlavaNextPromptIdsAsTheProcessorExpandsThem) {
 
 TEST(Cli, LlavaNextChatWithAnImage) {
   // AnyRes tiles of a 160x120 photo, the template's <image> expanded by the host.
-  auto o = vkllm("generate -m " + std::string(VKLLM_TEST_DATA) + "/generic_vlm/llava_next --image " +
-                 std::string(VKLLM_TEST_DATA) + "/images/photo_160x120.jpg -p \"Describe it.\" " +
-                 "-n 3 --temp 0 --json");
+  auto o = vkllm("generate -m " + std::string(VKLLM_TEST_DATA) +
+                 "/generic_vlm/llava_next --image " + std::string(VKLLM_TEST_DATA) +
+                 "/images/photo_160x120.jpg -p \"Describe it.\" " + "-n 3 --temp 0 --json");
   ASSERT_EQ(o.rc, 0) << o.text;
   auto last = nlohmann::json::parse(o.text.substr(o.text.rfind('{')));
   // (parity of the expansion against the processor: plugins/generic-vlm/tests)

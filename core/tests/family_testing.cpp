@@ -56,8 +56,9 @@ void expect_matches_reference(const std::string& folder, const std::string& refe
 
 fs::path with_config(const std::string& folder, const std::function<void(nlohmann::json&)>& edit) {
   static std::atomic<int> serial{0};
-  fs::path d = fs::temp_directory_path() / fmt::format("vkllm-{}-{}-{}", fs::path(folder).filename().string(),
-                                                       ::getpid(), serial++);
+  fs::path d =
+      fs::temp_directory_path() /
+      fmt::format("vkllm-{}-{}-{}", fs::path(folder).filename().string(), ::getpid(), serial++);
   fs::remove_all(d);
   fs::copy(folder, d, fs::copy_options::recursive);
   auto c = core::read_json_file((d / "config.json").string());

@@ -188,7 +188,8 @@ Image window(const Image& in, int top, int left, int height, int width) {
     const int x0 = std::max(0, -left), x1 = std::min(width, in.width - left);
     if (x1 <= x0) continue;
     std::copy_n(in.rgb.begin() + (size_t(top + y) * size_t(in.width) + size_t(left + x0)) * 3,
-                size_t(x1 - x0) * 3, out.rgb.begin() + (size_t(y) * size_t(width) + size_t(x0)) * 3);
+                size_t(x1 - x0) * 3,
+                out.rgb.begin() + (size_t(y) * size_t(width) + size_t(x0)) * 3);
   }
   return out;
 }
@@ -241,8 +242,8 @@ std::vector<Image> anyres_images(const Image& image, const PatchOptions& o,
   const auto [bh, bw] = nn::anyres_best_resolution(image.height, image.width, o.grid_pinpoints);
   const int th = o.height, tw = o.width;
   if (bh <= 0 || bw <= 0 || bh % th || bw % tw)
-    throw InputError(fmt::format("AnyRes resolution {}x{} is not a multiple of the {}x{} tiles",
-                                 bw, bh, tw, th));
+    throw InputError(fmt::format("AnyRes resolution {}x{} is not a multiple of the {}x{} tiles", bw,
+                                 bh, tw, th));
   // Fit (aspect kept, the other side ceil'ed), centred on black.
   const double sw = double(bw) / image.width, sh = double(bh) / image.height;
   int nh = bh, nw = bw;
@@ -260,7 +261,8 @@ std::vector<Image> anyres_images(const Image& image, const PatchOptions& o,
   out.push_back(shortest_edge_crop(base, o));
   tiles = {bh / th, bw / tw};
   for (int y = 0; y < bh; y += th)
-    for (int x = 0; x < bw; x += tw) out.push_back(shortest_edge_crop(window(canvas, y, x, th, tw), o));
+    for (int x = 0; x < bw; x += tw)
+      out.push_back(shortest_edge_crop(window(canvas, y, x, th, tw), o));
   return out;
 }
 
@@ -290,8 +292,8 @@ Patches merge_window_patches(const Image& input, const PatchOptions& o) {
   }
   const int h = subs[0].height, w = subs[0].width;
   if (h % (P * M) || w % (P * M))
-    throw InputError(fmt::format("image size {}x{} is not a multiple of patch x merge {}", w, h,
-                                 P * M));
+    throw InputError(
+        fmt::format("image size {}x{} is not a multiple of patch x merge {}", w, h, P * M));
   const int gh = h / P, gw = w / P;
   out.grid_thw = {int(subs.size()), gh, gw};
   out.resized_height = h;

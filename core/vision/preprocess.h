@@ -50,9 +50,9 @@ struct PatchOptions {
   int patch_size = 14, merge_size = 2, temporal_patch_size = 2;
   plugin::ImageResize resize = plugin::ImageResize::smart;
   plugin::Resample resample = plugin::Resample::bicubic;
-  int height = 0, width = 0;  // ImageResize::fixed
-  int longest_edge = 0;       // ImageResize::longest_edge
-  int shortest_edge = 0;      // ImageResize::shortest_edge_crop, anyres
+  int height = 0, width = 0;                       // ImageResize::fixed
+  int longest_edge = 0;                            // ImageResize::longest_edge
+  int shortest_edge = 0;                           // ImageResize::shortest_edge_crop, anyres
   std::vector<std::array<int, 2>> grid_pinpoints;  // ImageResize::anyres
   bool alpha_on_white = false;
   int64_t min_pixels = 56 * 56, max_pixels = 28 * 28 * 1280;  // ImageResize::smart
@@ -72,9 +72,7 @@ struct Patches {
   std::array<int, 2> tiles{};          // anyres: tiles per column and row
   std::array<int, 2> original_size{};  // anyres: (height, width) before preprocessing
   // What a family's encode_image takes.
-  plugin::ImagePatches view() const {
-    return {values, rows, cols, grid_thw, tiles, original_size};
-  }
+  plugin::ImagePatches view() const { return {values, rows, cols, grid_thw, tiles, original_size}; }
 };
 
 // The sub-images ImageResize::anyres shows the tower, each image_height x image_width: the base

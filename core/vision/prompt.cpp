@@ -42,9 +42,10 @@ void read_fixed_size(const nlohmann::json& pp, const std::string& where, PatchOp
     h = c.is_object() ? int_at(c, "height", h) : int_at(pp, "crop_size", h);
     w = c.is_object() ? int_at(c, "width", w) : int_at(pp, "crop_size", w);
     if (!json::get_or<bool>(pp, "do_center_crop", true, where))
-      throw ModelError(fmt::format("{}: do_center_crop false leaves images of other sizes than "
-                                   "the {}x{} the vision tower takes",
-                                   where, o.width, o.height));
+      throw ModelError(
+          fmt::format("{}: do_center_crop false leaves images of other sizes than "
+                      "the {}x{} the vision tower takes",
+                      where, o.width, o.height));
   }
   if (h != o.height || w != o.width) {
     throw ModelError(fmt::format("{}: size {}x{} differs from the {}x{} the vision tower takes",
@@ -67,9 +68,9 @@ void read_fixed_size(const nlohmann::json& pp, const std::string& where, PatchOp
     if (o.grid_pinpoints.empty()) throw ModelError(where + ": no image_grid_pinpoints");
     for (const auto& [ph, pw] : o.grid_pinpoints)
       if (ph <= 0 || pw <= 0 || ph % o.height || pw % o.width || ph > 1 << 14 || pw > 1 << 14)
-        throw ModelError(fmt::format(
-            "{}: grid pinpoint {}x{} is not a positive multiple of the {}x{} tiles", where, pw,
-            ph, o.width, o.height));
+        throw ModelError(
+            fmt::format("{}: grid pinpoint {}x{} is not a positive multiple of the {}x{} tiles",
+                        where, pw, ph, o.width, o.height));
   }
 }
 

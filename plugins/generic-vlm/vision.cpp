@@ -52,12 +52,13 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
     const auto& list = config["image_grid_pinpoints"];
     if (!list.is_array() || list.empty()) throw ModelError(where + " is not a list of [h, w]");
     for (const auto& r : list) {
-      if (!r.is_array() || r.size() != 2) throw ModelError(where + " has an entry that is not [h, w]");
+      if (!r.is_array() || r.size() != 2)
+        throw ModelError(where + " has an entry that is not [h, w]");
       const int h = json::as<int>(r[0], where), w = json::as<int>(r[1], where);
       if (h <= 0 || w <= 0 || h % c.tower.image_size || w % c.tower.image_size || h > 1 << 14 ||
           w > 1 << 14)
-        throw ModelError(fmt::format("{}: {}x{} is not a multiple of the tower's {} px", where,
-                                     w, h, c.tower.image_size));
+        throw ModelError(fmt::format("{}: {}x{} is not a multiple of the tower's {} px", where, w,
+                                     h, c.tower.image_size));
       c.pinpoints.push_back({h, w});
     }
     // The tiles' features form a map of whole patch grids: nothing dropped or added per tile.
@@ -85,7 +86,7 @@ plugin::VisionSpec VisionConfig::spec() const {
                        .image_newline = anyres};
   // The processors these towers come with: CLIPImageProcessor (shorter side, centre crop,
   // OpenAI's mean/std), SiglipImageProcessor (a square resize, mean/std 0.5), LLaVA-NeXT's AnyRes.
-  s.resize = anyres ? plugin::ImageResize::anyres
+  s.resize = anyres              ? plugin::ImageResize::anyres
              : tower.class_token ? plugin::ImageResize::shortest_edge_crop
                                  : plugin::ImageResize::fixed;
   if (!tower.class_token) s.image_mean = s.image_std = {0.5f, 0.5f, 0.5f};
@@ -153,7 +154,8 @@ Tensor Vision::encode(Graph& g, const plugin::ImagePatches& img) const {
       if (row >= 0 && row < r.rows && col >= 0 && col < r.cols)
         dest[size_t(n + k * n + p)] = int32_t(n + row * width + col);
     }
-  for (int64_t row = 0; row < r.rows; ++row) at_newline.push_back(int32_t(n + row * width + r.cols));
+  for (int64_t row = 0; row < r.rows; ++row)
+    at_newline.push_back(int32_t(n + row * width + r.cols));
   auto upload = [&](const std::vector<int32_t>& v) {
     Tensor x = g.alloc(Dtype::i32, {int64_t(v.size())});
     g.upload(x, v.data(), v.size() * 4);

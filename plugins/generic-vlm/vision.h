@@ -19,9 +19,9 @@ namespace vkllm::generic_vlm {
 
 struct VisionConfig {
   nn::VitConfig tower;
-  std::vector<int> layers;    // transformers' hidden_states indexes (0: embeddings)
-  bool keep_first = false;    // vision_feature_select_strategy "full"
-  bool anyres = false;        // llava_next
+  std::vector<int> layers;                    // transformers' hidden_states indexes (0: embeddings)
+  bool keep_first = false;                    // vision_feature_select_strategy "full"
+  bool anyres = false;                        // llava_next
   std::vector<std::array<int, 2>> pinpoints;  // image_grid_pinpoints (height, width)
   ops::Act projector_act = ops::Act::gelu;
   bool projector_bias = true;

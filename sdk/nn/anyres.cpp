@@ -12,8 +12,8 @@ std::array<int, 2> anyres_best_resolution(int height, int width,
   int64_t most = 0, least_wasted = std::numeric_limits<int64_t>::max();
   for (const auto& [h, w] : pinpoints) {
     const double scale = std::min(double(w) / width, double(h) / height);
-    const int64_t effective = std::min(int64_t(double(width) * scale) * int64_t(double(height) * scale),
-                                       int64_t(width) * height);
+    const int64_t effective = std::min(
+        int64_t(double(width) * scale) * int64_t(double(height) * scale), int64_t(width) * height);
     const int64_t wasted = int64_t(w) * h - effective;
     if (effective > most || (effective == most && wasted < least_wasted)) {
       most = effective;

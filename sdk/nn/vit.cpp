@@ -80,10 +80,10 @@ VitConfig VitConfig::any(const nlohmann::json& v, const std::string& where) {
   const std::string type = json::get_or<std::string>(v, "model_type", "", where);
   if (type == "clip_vision_model") return clip(v, where);
   if (type == "siglip_vision_model") return siglip(v, where);
-  throw ModelError(fmt::format(
-      "{}: model_type '{}' is not a vision tower the SDK builds (clip_vision_model, "
-      "siglip_vision_model)",
-      where, type));
+  throw ModelError(
+      fmt::format("{}: model_type '{}' is not a vision tower the SDK builds (clip_vision_model, "
+                  "siglip_vision_model)",
+                  where, type));
 }
 
 ops::Act activation(const std::string& name, const std::string& key) {
@@ -105,10 +105,10 @@ PatchKernel load_patch_kernel(plugin::WeightSource& src, const std::string& name
                     shape[2] == patch && shape[3] == channels;
   if (!k.channels_last &&
       (shape.size() != 4 || shape[1] != channels || shape[2] != patch || shape[3] != patch))
-    throw ModelError(fmt::format("{} has shape [{}], expected [out, {}, {}, {}] (or MLX's [out, "
-                                 "{}, {}, {}])",
-                                 name, fmt::join(shape, ", "), channels, patch, patch, patch,
-                                 patch, channels));
+    throw ModelError(
+        fmt::format("{} has shape [{}], expected [out, {}, {}, {}] (or MLX's [out, "
+                    "{}, {}, {}])",
+                    name, fmt::join(shape, ", "), channels, patch, patch, patch, patch, channels));
   k.w = src.load(name, WeightUse::matmul);
   return k;
 }
@@ -238,10 +238,12 @@ std::vector<Tensor> VisionTransformer::hidden_states(Graph& g, const Tensor& pat
     x = ops::concat(g, parts, 0);
   }
   x = ops::add(g, x.reshape({images, S, D}), positions_).reshape({images * S, D});
-  if (c_.pre_layernorm) x = ops::layer_norm(g, x, pre_w_, pre_b_, {.eps = float(c_.layer_norm_eps)});
+  if (c_.pre_layernorm)
+    x = ops::layer_norm(g, x, pre_w_, pre_b_, {.eps = float(c_.layer_norm_eps)});
   std::vector<int32_t> seq(size_t(images * S)), spans;
   for (size_t i = 0; i < seq.size(); ++i) seq[i] = int32_t(i);
-  for (int64_t i = 0; i < images; ++i) spans.insert(spans.end(), {int32_t(i * S), int32_t((i + 1) * S)});
+  for (int64_t i = 0; i < images; ++i)
+    spans.insert(spans.end(), {int32_t(i * S), int32_t((i + 1) * S)});
   const Tensor qpos = upload_i32(g, seq, {images * S});
   const Tensor span_t = upload_i32(g, spans, {images, 2});
   std::vector<Tensor> after(size_t(deepest) + 1);

@@ -119,13 +119,17 @@ void tokenizer(std::string_view input) {
 
 void image(std::string_view input) {
   expecting_errors([&] {
-    auto img = core::decode_image(
-        {reinterpret_cast<const uint8_t*>(input.data()), input.size()}, "fuzz");
+    auto img =
+        core::decode_image({reinterpret_cast<const uint8_t*>(input.data()), input.size()}, "fuzz");
     core::merge_window_patches(img, {.min_pixels = 56 * 56, .max_pixels = 28 * 28 * 4});
     // A CLIP processor's shorter side and centre crop; AnyRes tiles of 32 px.
-    core::PatchOptions clip{.patch_size = 8, .merge_size = 1, .temporal_patch_size = 1,
-                            .resize = plugin::ImageResize::shortest_edge_crop, .height = 32,
-                            .width = 32, .shortest_edge = 32};
+    core::PatchOptions clip{.patch_size = 8,
+                            .merge_size = 1,
+                            .temporal_patch_size = 1,
+                            .resize = plugin::ImageResize::shortest_edge_crop,
+                            .height = 32,
+                            .width = 32,
+                            .shortest_edge = 32};
     core::merge_window_patches(img, clip);
     clip.resize = plugin::ImageResize::anyres;
     clip.grid_pinpoints = {{32, 64}, {64, 32}, {64, 64}, {96, 32}};
@@ -147,12 +151,18 @@ void config(std::string_view input) {
     }
     if (j.is_object() && j.contains("image_processor_type")) {  // preprocessor_config.json
       for (auto resize : {plugin::ImageResize::smart, plugin::ImageResize::fixed,
-                          plugin::ImageResize::longest_edge, plugin::ImageResize::shortest_edge_crop,
-                          plugin::ImageResize::anyres}) {
-        plugin::VisionSpec spec{.patch_size = 8, .temporal_patch_size = 1, .merge_size = 1,
-                                .resize = resize, .image_height = 32, .image_width = 32,
-                                .longest_edge = 64, .shortest_edge = 32,
-                                .grid_pinpoints = {{32, 64}}, .pan_and_scan = true};
+                          plugin::ImageResize::longest_edge,
+                          plugin::ImageResize::shortest_edge_crop, plugin::ImageResize::anyres}) {
+        plugin::VisionSpec spec{.patch_size = 8,
+                                .temporal_patch_size = 1,
+                                .merge_size = 1,
+                                .resize = resize,
+                                .image_height = 32,
+                                .image_width = 32,
+                                .longest_edge = 64,
+                                .shortest_edge = 32,
+                                .grid_pinpoints = {{32, 64}},
+                                .pan_and_scan = true};
         expecting_errors([&] { core::patch_options(spec, j, "fuzz/preprocessor_config.json"); });
       }
       return;

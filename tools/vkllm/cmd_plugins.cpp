@@ -38,9 +38,10 @@ Run add_plugins(CLI::App& app) {
         orphans.push_back(r.model_type + "[" + r.rule + "] (" + r.family + ")");
     for (const auto& f : host.registry().fallbacks())
       if (served(f.entry.family))
-        fmt::print("\n{} also loads unknown model types whose vision_config.model_type is {} and "
-                   "text_config.model_type a known text model (with a warning)\n",
-                   f.entry.family, fmt::join(f.towers, "|"));
+        fmt::print(
+            "\n{} also loads unknown model types whose vision_config.model_type is {} and "
+            "text_config.model_type a known text model (with a warning)\n",
+            f.entry.family, fmt::join(f.towers, "|"));
     if (!orphans.empty())
       fmt::print("\nregistered without a plugin: {}\n", fmt::join(orphans, ", "));
     if (!host.rejected().empty()) {

@@ -19,6 +19,7 @@
 #include <span>
 
 #include "core/json_file.h"
+#include "core/tests/family_testing.h"
 #include "core/vision/image.h"
 #include "core/vision/preprocess.h"
 #include "core/vision/prompt.h"
@@ -28,7 +29,6 @@
 #include "sdk/base/error.h"
 #include "sdk/nn/anyres.h"
 #include "sdk/vk/graph.h"
-#include "core/tests/family_testing.h"
 #include "vision.h"
 #include "vkllm/engine.h"
 
@@ -184,7 +184,8 @@ TEST(GenericVlmWeights, ChannelsLastPatchKernelOfMlxConversions) {
   }
   core::write_safetensors(file, out);
   core::SafetensorsFile ref(dir("llava_clip") + "/reference_one_image.safetensors");
-  Outcome got = run_with_images(d.string(), case_images("one_image"), ref.values<int32_t>("input_ids"), {}, 0);
+  Outcome got = run_with_images(d.string(), case_images("one_image"),
+                                ref.values<int32_t>("input_ids"), {}, 0);
   EXPECT_LE(max_abs_diff(got.logits, ref.values<float>("logits")), kLogitTolerance);
   fs::remove_all(d);
 }
@@ -192,7 +193,8 @@ TEST(GenericVlmWeights, ChannelsLastPatchKernelOfMlxConversions) {
 TEST(GenericVlmFallback, UnknownTypeWithKnownTowerAndTextLoadsAsGenericVlm) {
   // A fine-tune that renamed its model_type: the registry guesses generic-vlm from its towers,
   // with LLaVA's defaults, and the answer is the same as llava's.
-  auto d = with_config(dir("llava_clip"), [](nlohmann::json& c) { c["model_type"] = "my_llava_tune"; });
+  auto d =
+      with_config(dir("llava_clip"), [](nlohmann::json& c) { c["model_type"] = "my_llava_tune"; });
   const auto& reg = registry::Registry::builtin();
   auto raw = core::read_json_file((d / "config.json").string());
   auto e = reg.route(raw, "config.json");
@@ -201,7 +203,8 @@ TEST(GenericVlmFallback, UnknownTypeWithKnownTowerAndTextLoadsAsGenericVlm) {
   EXPECT_EQ(e.rule, "vision_config.model_type=clip_vision_model, text_config.model_type=llama");
   core::SafetensorsFile ref(dir("llava_clip") + "/reference_one_image.safetensors");
   auto want = ref.values<float>("logits");
-  Outcome got = run_with_images(d.string(), case_images("one_image"), ref.values<int32_t>("input_ids"), {}, 0);
+  Outcome got = run_with_images(d.string(), case_images("one_image"),
+                                ref.values<int32_t>("input_ids"), {}, 0);
   EXPECT_LE(max_abs_diff(got.logits, want), kLogitTolerance);
   fs::remove_all(d);
 }
@@ -256,8 +259,9 @@ TEST(GenericVlmErrors, AnyresNeedsWholeTileGrids) {
   std::string m = load_error(d);
   EXPECT_NE(m.find("AnyRes needs \"default\""), std::string::npos) << m;
   fs::remove_all(d);
-  d = with_config(dir("llava_next"),
-                  [](nlohmann::json& c) { c["image_grid_pinpoints"] = {{32, 48}}; });
+  d = with_config(dir("llava_next"), [](nlohmann::json& c) {
+    c["image_grid_pinpoints"] = {{32, 48}};
+  });
   m = load_error(d);
   EXPECT_NE(m.find("image_grid_pinpoints: 48x32 is not a multiple of the tower's 32 px"),
             std::string::npos)
@@ -266,7 +270,8 @@ TEST(GenericVlmErrors, AnyresNeedsWholeTileGrids) {
 }
 
 TEST(GenericVlmErrors, FeatureLayerOutsideTheTowerAndBadStrategy) {
-  auto d = with_config(dir("llava_clip"), [](nlohmann::json& c) { c["vision_feature_layer"] = -5; });
+  auto d =
+      with_config(dir("llava_clip"), [](nlohmann::json& c) { c["vision_feature_layer"] = -5; });
   std::string m = load_error(d);
   EXPECT_NE(m.find("vision_feature_layer -5 is outside the tower's 3 layers"), std::string::npos)
       << m;
@@ -329,8 +334,7 @@ TEST(GenericVlmPreprocess, AnyresMatchesTheProcessorAtLlavaNextSizes) {
     auto best = nn::anyres_best_resolution(c.h, c.w, pins);
     EXPECT_EQ(best[0], c.bh);
     EXPECT_EQ(best[1], c.bw);
-    EXPECT_EQ(nn::anyres_tokens(c.h, c.w, {best[0] / 336, best[1] / 336}, 24, 576, true),
-              c.tokens);
+    EXPECT_EQ(nn::anyres_tokens(c.h, c.w, {best[0] / 336, best[1] / 336}, 24, 576, true), c.tokens);
   }
 }
 

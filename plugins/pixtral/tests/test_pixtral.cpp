@@ -16,6 +16,7 @@
 #include <span>
 
 #include "core/json_file.h"
+#include "core/tests/family_testing.h"
 #include "core/vision/image.h"
 #include "core/vision/preprocess.h"
 #include "core/vision/prompt.h"
@@ -24,7 +25,6 @@
 #include "registry/registry.h"
 #include "sdk/base/error.h"
 #include "sdk/vk/graph.h"
-#include "core/tests/family_testing.h"
 #include "vision.h"
 #include "vkllm/engine.h"
 
