@@ -121,19 +121,26 @@ void image(std::string_view input) {
   expecting_errors([&] {
     auto img =
         core::decode_image({reinterpret_cast<const uint8_t*>(input.data()), input.size()}, "fuzz");
-    core::merge_window_patches(img, {.min_pixels = 56 * 56, .max_pixels = 28 * 28 * 4});
-    // A CLIP processor's shorter side and centre crop; AnyRes tiles of 32 px.
-    core::PatchOptions clip{.patch_size = 8,
-                            .merge_size = 1,
-                            .temporal_patch_size = 1,
-                            .resize = plugin::ImageResize::shortest_edge_crop,
-                            .height = 32,
-                            .width = 32,
-                            .shortest_edge = 32};
-    core::merge_window_patches(img, clip);
-    clip.resize = plugin::ImageResize::anyres;
-    clip.grid_pinpoints = {{32, 64}, {64, 32}, {64, 64}, {96, 32}};
-    core::merge_window_patches(img, clip);
+    // One preprocessing per input (the input's length picks it), so that each stays fast:
+    // Qwen2-VL's smart resize, a CLIP processor's shorter side and centre crop, AnyRes tiles.
+    core::PatchOptions o{.patch_size = 8,
+                         .merge_size = 1,
+                         .temporal_patch_size = 1,
+                         .height = 32,
+                         .width = 32,
+                         .shortest_edge = 32,
+                         .grid_pinpoints = {{32, 64}, {64, 32}, {64, 64}, {96, 32}}};
+    switch (input.size() % 3) {
+      case 0:
+        core::merge_window_patches(img, {.min_pixels = 56 * 56, .max_pixels = 28 * 28 * 4});
+        return;
+      case 1:
+        o.resize = plugin::ImageResize::shortest_edge_crop;
+        break;
+      default:
+        o.resize = plugin::ImageResize::anyres;
+    }
+    core::merge_window_patches(img, o);
   });
 }
 
