@@ -12,6 +12,7 @@
 #include "core/vision/preprocess.h"
 #include "core/vision/prompt.h"
 #include "core/weights/safetensors.h"
+#include "openai.h"
 #include "sdk/base/error.h"
 
 namespace vkllm::fuzz {
@@ -182,6 +183,24 @@ void config(std::string_view input) {
     if (!family) family = host->create_family(record);
     family->describe(normal);
   });
+}
+
+void openai_request(std::string_view input) {
+  auto j = nlohmann::json::parse(input, nullptr, false);
+  if (j.is_discarded()) return;
+  for (bool chat : {true, false}) {
+    try {
+      auto p = chat ? server::parse_chat(j, {.allowed_dir = "/tmp"}) : server::parse_completion(j);
+      Result r;
+      r.text = "x";
+      r.finish_reason = "stop";
+      server::response_object(p, "id", 0, r).dump();
+      std::string finish = "length";
+      server::chunk_object(p, "id", 0, "x", &finish, true).dump();
+    } catch (const server::ApiError& e) {
+      server::error_object(e).dump();
+    }
+  }
 }
 
 }  // namespace vkllm::fuzz

@@ -13,5 +13,7 @@ void jinja(std::string_view input);
 void tokenizer(std::string_view input);
 void image(std::string_view input);
 void config(std::string_view input);
+// A request body of the server's /v1/chat/completions or /v1/completions.
+void openai_request(std::string_view input);
 
 }  // namespace vkllm::fuzz

@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 using Target = void (*)(std::string_view);
 const std::map<std::string, Target> kTargets = {
     {"safetensors", fuzz::safetensors}, {"jinja", fuzz::jinja}, {"tokenizer", fuzz::tokenizer},
-    {"image", fuzz::image},             {"config", fuzz::config}};
+    {"image", fuzz::image},             {"config", fuzz::config},
+    {"openai_request", fuzz::openai_request}};
 
 class FuzzInputs : public ::testing::TestWithParam<std::string> {};
 
@@ -38,7 +39,8 @@ TEST_P(FuzzInputs, CorpusAndPastFindings) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzInputs,
-                         ::testing::Values("safetensors", "jinja", "tokenizer", "image", "config"));
+                         ::testing::Values("safetensors", "jinja", "tokenizer", "image", "config",
+                                           "openai_request"));
 
 }  // namespace
 }  // namespace vkllm::test

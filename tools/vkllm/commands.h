@@ -17,5 +17,6 @@ Run add_tokenize(CLI::App& app);
 Run add_export(CLI::App& app);
 Run add_bench(CLI::App& app);
 Run add_bench_vision(CLI::App& app);
+Run add_serve(CLI::App& app);
 
 }  // namespace vkllm::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(vkllm::cli::add_export);
   add(vkllm::cli::add_bench);
   add(vkllm::cli::add_bench_vision);
+  add(vkllm::cli::add_serve);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

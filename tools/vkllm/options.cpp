@@ -5,9 +5,13 @@
 
 namespace vkllm::cli {
 
-void ModelArgs::add(CLI::App* cmd) {
-  cmd->add_option("--model,-m", model, "Model folder (config.json, *.safetensors, tokenizer.json)")
-      ->required();
+void ModelArgs::add(CLI::App* cmd, bool several_models) {
+  if (several_models)
+    cmd->add_option("--model,-m", models, "Model folder (repeat for several models)")->required();
+  else
+    cmd->add_option("--model,-m", model,
+                    "Model folder (config.json, *.safetensors, tokenizer.json)")
+        ->required();
   cmd->add_option("--quantize", quantize, "Quantize weights at load time: q8_0 or q4_0");
   cmd->add_option("--context,-c", context, "Context length in tokens (default: min(model, 4096))");
   cmd->add_option("--prefill-chunk", prefill_chunk, "Tokens per forward pass in prefill")
@@ -37,7 +41,7 @@ void ModelArgs::add(CLI::App* cmd) {
   cmd->add_flag("--verbose,-v", verbose, "Print timings");
 }
 
-std::unique_ptr<Engine> ModelArgs::load() const {
+std::unique_ptr<Engine> ModelArgs::load(const std::string& folder) const {
   EngineOptions o;
   o.quantize = quantize;
   o.context = context;
@@ -55,7 +59,7 @@ std::unique_ptr<Engine> ModelArgs::load() const {
   o.on_load_progress = [bar](uint64_t done, uint64_t total) {
     bar->update(int64_t(done >> 20), int64_t(total >> 20));
   };
-  auto e = Engine::load(model, o);
+  auto e = Engine::load(folder, o);
   bar->done();
   return e;
 }

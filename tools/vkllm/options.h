@@ -13,6 +13,7 @@ namespace vkllm::cli {
 
 struct ModelArgs {
   std::string model, quantize;
+  std::vector<std::string> models;  // add(cmd, true): -m given once per model
   int64_t context = 0;
   int prefill_chunk = 512;
   int kv_bits = 16, kv_group_size = 32;
@@ -21,8 +22,9 @@ struct ModelArgs {
   std::string draft_model, draft_quantize;
   int draft_tokens = 4;
   bool verbose = false;
-  void add(CLI::App* cmd);
-  std::unique_ptr<Engine> load() const;  // with a progress bar on a terminal
+  void add(CLI::App* cmd, bool several_models = false);
+  std::unique_ptr<Engine> load() const { return load(model); }  // a progress bar on a terminal
+  std::unique_ptr<Engine> load(const std::string& folder) const;
   static bool has_chat_template(const Engine& e);
 };
 

@@ -1,0 +1,280 @@
+// vkllm serve's HTTP layer in process (tools/server): OpenAI's endpoints through an HTTP client,
+// the same text as the engine alone, streams as server-sent events, and the error objects of
+// bad requests.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "server.h"
+
+namespace vkllm::test {
+namespace {
+
+using nlohmann::json;
+const std::string kModel = std::string(VKLLM_SOURCE_DIR) + "/models/tiny-kjv";
+
+class Serve : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server::ServerOptions o{.port = 0, .max_body_bytes = 1 << 20};
+    std::vector<server::ServedModel> models;
+    models.push_back({"tiny-kjv", Engine::load(kModel)});
+    srv_ = new server::Server(o, std::move(models));
+    port_ = srv_->bind();
+    thread_ = new std::thread([] { srv_->run(); });
+  }
+  static void TearDownTestSuite() {
+    srv_->stop();
+    thread_->join();
+    delete thread_;
+    delete srv_;
+  }
+  httplib::Client client() { return httplib::Client("127.0.0.1", port_); }
+  httplib::Result post(const std::string& path, const std::string& body) {
+    return client().Post(path.c_str(), body, "application/json");
+  }
+  static server::Server* srv_;
+  static std::thread* thread_;
+  static int port_;
+};
+server::Server* Serve::srv_ = nullptr;
+std::thread* Serve::thread_ = nullptr;
+int Serve::port_ = 0;
+
+json chat_body(bool stream) {
+  return {{"model", "tiny-kjv"},
+          {"messages", {{{"role", "user"}, {"content", "And God said"}}}},
+          {"max_tokens", 12},
+          {"temperature", 0},
+          {"stream", stream}};
+}
+
+// The data lines of a server-sent event stream.
+std::vector<std::string> events(const std::string& body) {
+  std::vector<std::string> out;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("data: ", 0) == 0) out.push_back(line.substr(6));
+  return out;
+}
+
+TEST_F(Serve, HealthModelsAndMetrics) {
+  auto r = client().Get("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = client().Get("/v1/models");
+  ASSERT_TRUE(r);
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["object"], "list");
+  EXPECT_EQ(j["data"][0]["id"], "tiny-kjv");
+  r = client().Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("vkllm_queue_depth"), std::string::npos) << r->body;
+}
+
+TEST_F(Serve, ChatIsTheEnginesGreedyText) {
+  auto r = post("/v1/chat/completions", chat_body(false).dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_EQ(j["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(j["usage"]["completion_tokens"], 12);
+  // The same request through the engine alone.
+  auto engine = Engine::load(kModel);
+  Request req;
+  req.messages = {{"user", "And God said"}};
+  req.max_tokens = 12;
+  req.sampling.temperature = 0.0f;
+  auto want = engine->generate(req);
+  EXPECT_EQ(j["choices"][0]["message"]["content"], want.text);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], want.finish_reason);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], want.prompt_tokens);
+}
+
+TEST_F(Serve, StreamedChunksAddUpToTheText) {
+  auto whole = json::parse(post("/v1/chat/completions", chat_body(false).dump())->body);
+  json body = chat_body(true);
+  body["stream_options"] = {{"include_usage", true}};
+  auto r = post("/v1/chat/completions", body.dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_NE(r->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
+  auto ev = events(r->body);
+  ASSERT_GE(ev.size(), 4u) << r->body;
+  EXPECT_EQ(ev.back(), "[DONE]");
+  std::string text;
+  std::string finish;
+  for (size_t i = 0; i + 1 < ev.size(); ++i) {
+    auto c = json::parse(ev[i]);
+    EXPECT_EQ(c["object"], "chat.completion.chunk");
+    if (c["choices"].empty()) {  // the usage chunk, last
+      EXPECT_EQ(i + 2, ev.size());
+      EXPECT_EQ(c["usage"]["completion_tokens"], 12);
+      continue;
+    }
+    const auto& d = c["choices"][0]["delta"];
+    if (i == 0) {
+      EXPECT_EQ(d["role"], "assistant");
+    }
+    if (d.contains("content")) text += d["content"].get<std::string>();
+    if (!c["choices"][0]["finish_reason"].is_null()) finish = c["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(text, whole["choices"][0]["message"]["content"]);
+  EXPECT_EQ(finish, whole["choices"][0]["finish_reason"]);
+}
+
+TEST_F(Serve, Completions) {
+  json body = {{"model", "tiny-kjv"}, {"prompt", "In the beginning"}, {"max_tokens", 6},
+               {"temperature", 0}, {"echo", true}};
+  auto r = post("/v1/completions", body.dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["choices"][0]["text"].get<std::string>().rfind("In the beginning", 0), 0u);
+  body["stream"] = true;
+  body["echo"] = false;
+  r = post("/v1/completions", body.dump());
+  ASSERT_TRUE(r);
+  auto ev = events(r->body);
+  EXPECT_EQ(ev.back(), "[DONE]");
+}
+
+// The status and error.param of a bad request.
+std::pair<int, json> error_of(httplib::Result r) {
+  if (!r) return {0, nullptr};
+  auto j = json::parse(r->body, nullptr, false);
+  EXPECT_TRUE(j.is_object() && j.contains("error")) << r->body;
+  return {r->status, j.is_object() && j.contains("error") ? j["error"]["param"] : json()};
+}
+
+TEST_F(Serve, BadRequestsGetOpenAiErrorObjects) {
+  EXPECT_EQ(error_of(post("/v1/chat/completions", "{not json")).first, 400);
+  json b = chat_body(false);
+  b.erase("model");
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())), std::make_pair(400, json("model")));
+  b = chat_body(false);
+  b["model"] = "nope";
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())).first, 404);
+  b = chat_body(false);
+  b["messages"][0]["content"] = 5;
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())),
+            std::make_pair(400, json("messages[0].content")));
+  b = chat_body(false);
+  b["temperature"] = "hot";
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())),
+            std::make_pair(400, json("temperature")));
+  b = chat_body(false);
+  b["messages"][0]["content"] = {
+      {{"type", "image_url"}, {"image_url", {{"url", "https://example.com/a.png"}}}}};
+  auto [status, param] = error_of(post("/v1/chat/completions", b.dump()));
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(param, "messages[0].content[0].image_url.url");
+  b = chat_body(false);
+  b["max_tokens"] = 100000;
+  b["messages"][0]["content"] = std::string(2 << 20, 'a');  // over the 1 MiB body limit
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())).first, 413);
+  EXPECT_EQ(error_of(client().Get("/v1/nothing")).first, 404);
+  // A prompt over the context is the engine's InputError: 400 with its message.
+  b = chat_body(false);
+  std::string long_text;
+  for (int i = 0; i < 3000; ++i) long_text += "and the Lord spake ";
+  b["messages"][0]["content"] = long_text;
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())).first, 400);
+  // The server still answers.
+  auto r = post("/v1/chat/completions", chat_body(false).dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+std::string base64(const std::string& bytes) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+    if (i + 1 < bytes.size()) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
+    if (i + 2 < bytes.size()) v |= uint32_t(uint8_t(bytes[i + 2]));
+    out += k[v >> 18 & 63];
+    out += k[v >> 12 & 63];
+    out += i + 1 < bytes.size() ? k[v >> 6 & 63] : '=';
+    out += i + 2 < bytes.size() ? k[v & 63] : '=';
+  }
+  return out;
+}
+
+TEST(ServeVision, ImagesAsDataUrlsAndAllowedPaths) {
+  // A LLaVA-NeXT model: the image as a data: URL and as a file under --allowed-image-dir give the
+  // engine's own answer for the same message; a file elsewhere is refused.
+  const std::string folder = std::string(VKLLM_SOURCE_DIR) + "/tests/data/generic_vlm/llava_next";
+  const std::string file = std::string(VKLLM_SOURCE_DIR) + "/tests/data/images/rgb_61x47.png";
+  std::ifstream in(file, std::ios::binary);
+  const std::string png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<server::ServedModel> models;
+  models.push_back({"llava_next", Engine::load(folder)});
+  server::Server srv({.port = 0,
+                      .allowed_image_dir = std::string(VKLLM_SOURCE_DIR) + "/tests/data/images"},
+                     std::move(models));
+  const int port = srv.bind();
+  std::thread t([&] { srv.run(); });
+  httplib::Client c("127.0.0.1", port);
+  auto ask = [&](const std::string& url) {
+    json body = {{"model", "llava_next"},
+                 {"max_tokens", 6},
+                 {"temperature", 0},
+                 {"messages",
+                  {{{"role", "user"},
+                    {"content",
+                     {{{"type", "image_url"}, {"image_url", {{"url", url}}}},
+                      {{"type", "text"}, {"text", "What is it?"}}}}}}}};
+    return c.Post("/v1/chat/completions", body.dump(), "application/json");
+  };
+  auto engine = Engine::load(folder);
+  Request req;
+  req.messages = {{.role = "user", .content = "What is it?", .images = {{.source = file}}}};
+  req.max_tokens = 6;
+  req.sampling.temperature = 0.0f;
+  const std::string want = engine->generate(req).text;
+  for (const std::string& url : {"data:image/png;base64," + base64(png), "file://" + file}) {
+    auto r = ask(url);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["choices"][0]["message"]["content"], want) << url.substr(0, 30);
+  }
+  auto r = ask("file://" + std::string(VKLLM_SOURCE_DIR) + "/models/tiny-kjv/config.json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("not under --allowed-image-dir"), std::string::npos) << r->body;
+  srv.stop();
+  t.join();
+}
+
+TEST(ServeAuth, ApiKeyIsRequired) {
+  std::vector<server::ServedModel> models;
+  models.push_back({"tiny-kjv", Engine::load(kModel)});
+  server::Server srv({.port = 0, .api_key = "sekrit"}, std::move(models));
+  const int port = srv.bind();
+  std::thread t([&] { srv.run(); });
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Get("/v1/models");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(json::parse(r->body)["error"]["type"], "authentication_error");
+  r = c.Get("/v1/models", {{"Authorization", "Bearer sekrit"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = c.Get("/health");  // not behind the key
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  srv.stop();
+  t.join();
+}
+
+}  // namespace
+}  // namespace vkllm::test

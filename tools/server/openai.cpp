@@ -1,0 +1,268 @@
+#include "openai.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+
+namespace vkllm::server {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void bad(const std::string& param, const std::string& message) {
+  throw ApiError{400, param.empty() ? message : fmt::format("{}: {}", param, message), param};
+}
+
+const char* kind(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    default: return "a number";
+  }
+}
+
+// The field `key` of `body` when present and not null.
+const json* field(const json& body, const char* key) {
+  auto it = body.find(key);
+  return it == body.end() || it->is_null() ? nullptr : &*it;
+}
+
+double number(const json& body, const char* key, double lo, double hi) {
+  const json& v = *field(body, key);
+  if (!v.is_number()) bad(key, fmt::format("expected a number, got {}", kind(v)));
+  const double x = v.get<double>();
+  if (!std::isfinite(x) || x < lo || x > hi)
+    bad(key, fmt::format("{} is outside [{}, {}]", v.dump(), lo, hi));
+  return x;
+}
+
+int64_t integer(const json& body, const char* key, int64_t lo, int64_t hi) {
+  const json& v = *field(body, key);
+  if (!v.is_number_integer()) bad(key, fmt::format("expected an integer, got {}", kind(v)));
+  const int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)
+                        ? INT64_MAX
+                        : v.get<int64_t>();
+  if (x < lo || x > hi) bad(key, fmt::format("{} is outside [{}, {}]", v.dump(), lo, hi));
+  return x;
+}
+
+bool boolean(const json& body, const char* key) {
+  const json& v = *field(body, key);
+  if (!v.is_boolean()) bad(key, fmt::format("expected a boolean, got {}", kind(v)));
+  return v.get<bool>();
+}
+
+// The sampling and length parameters both endpoints share.
+void common(const json& body, ParsedRequest& p) {
+  if (!body.is_object()) bad("", "the request body must be a JSON object");
+  const json* model = field(body, "model");
+  if (!model) bad("model", "is required");
+  if (!model->is_string()) bad("model", fmt::format("expected a string, got {}", kind(*model)));
+  p.model = model->get<std::string>();
+  Request& r = p.request;
+  Sampling& s = r.sampling;
+  for (const char* key : {"max_completion_tokens", "max_tokens"})
+    if (field(body, key)) r.max_tokens = int(integer(body, key, 1, 1 << 24));
+  if (field(body, "temperature")) s.temperature = float(number(body, "temperature", 0, 2));
+  if (field(body, "top_p")) s.top_p = float(number(body, "top_p", 0, 1));
+  if (field(body, "top_k")) s.top_k = int(integer(body, "top_k", 0, 1 << 24));
+  if (field(body, "min_p")) s.min_p = float(number(body, "min_p", 0, 1));
+  if (field(body, "repetition_penalty"))
+    s.repetition_penalty = float(number(body, "repetition_penalty", 1e-3, 100));
+  if (field(body, "presence_penalty"))
+    s.presence_penalty = float(number(body, "presence_penalty", -2, 2));
+  if (field(body, "frequency_penalty"))
+    s.frequency_penalty = float(number(body, "frequency_penalty", -2, 2));
+  if (field(body, "seed")) s.seed = uint64_t(integer(body, "seed", INT64_MIN, INT64_MAX));
+  if (field(body, "ignore_eos")) r.ignore_eos = boolean(body, "ignore_eos");
+  if (const json* stop = field(body, "stop")) {
+    if (stop->is_string()) {
+      r.stop.push_back(stop->get<std::string>());
+    } else if (stop->is_array() && stop->size() <= 16) {
+      for (size_t i = 0; i < stop->size(); ++i) {
+        if (!(*stop)[i].is_string()) bad(fmt::format("stop[{}]", i), "expected a string");
+        r.stop.push_back((*stop)[i].get<std::string>());
+      }
+    } else {
+      bad("stop", "expected a string or an array of at most 16 strings");
+    }
+  }
+  if (field(body, "n") && integer(body, "n", 1, 128) != 1)
+    bad("n", "only n = 1 is supported (send the request again for more choices)");
+  if (const json* lb = field(body, "logit_bias"); lb && !(lb->is_object() && lb->empty()))
+    bad("logit_bias", "is not supported");
+  if (field(body, "stream")) p.stream = boolean(body, "stream");
+  if (const json* so = field(body, "stream_options")) {
+    if (!so->is_object()) bad("stream_options", "expected an object");
+    if (field(*so, "include_usage")) {
+      const json& v = (*so)["include_usage"];
+      if (!v.is_boolean()) bad("stream_options.include_usage", "expected a boolean");
+      p.include_usage = v.get<bool>();
+    }
+  }
+}
+
+ImageInput image_part(const json& part, const std::string& where, const ImagePolicy& policy) {
+  const json* iu = field(part, "image_url");
+  if (!iu) bad(where + ".image_url", "is required");
+  const json* url = iu->is_object() ? field(*iu, "url") : iu;
+  if (!url || !url->is_string()) bad(where + ".image_url.url", "expected a string");
+  std::string u = url->get<std::string>();
+  if (u.rfind("data:", 0) == 0) return {.source = u};
+  if (u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0)
+    bad(where + ".image_url.url",
+        "remote image URLs are not fetched; send the image as a data: URL");
+  if (u.rfind("file://", 0) == 0) u = u.substr(7);
+  namespace fs = std::filesystem;
+  if (policy.allowed_dir.empty())
+    bad(where + ".image_url.url",
+        "local image paths are refused (start the server with --allowed-image-dir)");
+  std::error_code ec;
+  const fs::path dir = fs::weakly_canonical(policy.allowed_dir, ec);
+  const fs::path file = fs::weakly_canonical(u, ec);
+  const auto rel = file.lexically_relative(dir);
+  if (ec || rel.empty() || rel.native().rfind("..", 0) == 0)
+    bad(where + ".image_url.url", fmt::format("'{}' is not under --allowed-image-dir", u));
+  return {.source = file.string()};
+}
+
+}  // namespace
+
+ParsedRequest parse_chat(const json& body, const ImagePolicy& images) {
+  ParsedRequest p;
+  common(body, p);
+  const json* messages = field(body, "messages");
+  if (!messages || !messages->is_array() || messages->empty())
+    bad("messages", "expected a non-empty array of messages");
+  for (size_t i = 0; i < messages->size(); ++i) {
+    const json& m = (*messages)[i];
+    const std::string where = fmt::format("messages[{}]", i);
+    if (!m.is_object()) bad(where, "expected an object");
+    const json* role = field(m, "role");
+    if (!role || !role->is_string()) bad(where + ".role", "expected a string");
+    Message msg{.role = role->get<std::string>()};
+    if (msg.role == "developer") msg.role = "system";
+    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" &&
+        msg.role != "tool")
+      bad(where + ".role", fmt::format("'{}' is not system, developer, user, assistant or tool",
+                                       msg.role));
+    const json* content = field(m, "content");
+    if (!content) {
+      if (msg.role != "assistant") bad(where + ".content", "is required");
+    } else if (content->is_string()) {
+      msg.content = content->get<std::string>();
+    } else if (content->is_array()) {
+      for (size_t k = 0; k < content->size(); ++k) {
+        const json& part = (*content)[k];
+        const std::string pw = fmt::format("{}.content[{}]", where, k);
+        const json* type = part.is_object() ? field(part, "type") : nullptr;
+        if (!type || !type->is_string()) bad(pw + ".type", "expected a string");
+        const std::string t = type->get<std::string>();
+        if (t == "text" || t == "input_text") {
+          const json* text = field(part, "text");
+          if (!text || !text->is_string()) bad(pw + ".text", "expected a string");
+          msg.content += text->get<std::string>();
+        } else if (t == "image_url") {
+          msg.images.push_back(image_part(part, pw, images));
+        } else {
+          bad(pw + ".type", fmt::format("'{}' is not supported (text, image_url)", t));
+        }
+      }
+    } else {
+      bad(where + ".content",
+          fmt::format("expected a string or an array of content parts, got {}", kind(*content)));
+    }
+    p.request.messages.push_back(std::move(msg));
+  }
+  if (field(body, "logprobs") && boolean(body, "logprobs"))
+    bad("logprobs", "is not supported yet");
+  return p;
+}
+
+ParsedRequest parse_completion(const json& body) {
+  ParsedRequest p;
+  p.chat = false;
+  common(body, p);
+  const json* prompt = field(body, "prompt");
+  if (!prompt) bad("prompt", "is required");
+  if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) prompt = &(*prompt)[0];
+  if (prompt->is_string()) {
+    p.request.prompt = prompt->get<std::string>();
+    if (p.request.prompt.empty()) bad("prompt", "is empty");
+  } else if (prompt->is_array() && !prompt->empty() && (*prompt)[0].is_number_integer()) {
+    for (const auto& id : *prompt) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+        bad("prompt", "expected token ids (non-negative integers)");
+      p.request.prompt_ids.push_back(id.get<int32_t>());
+    }
+  } else {
+    bad("prompt", "expected a string or an array of token ids (one prompt per request)");
+  }
+  if (field(body, "echo")) p.echo = boolean(body, "echo");
+  if (field(body, "logprobs")) bad("logprobs", "is not supported yet");
+  return p;
+}
+
+json error_object(const ApiError& e) {
+  return {{"error",
+           {{"message", e.message},
+            {"type", e.type},
+            {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+            {"code", nullptr}}}};
+}
+
+json usage_object(const Usage& u) {
+  return {{"prompt_tokens", u.prompt_tokens},
+          {"completion_tokens", u.completion_tokens},
+          {"total_tokens", u.prompt_tokens + u.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
+}
+
+namespace {
+
+std::string finish_name(const std::string& f) { return f == "cancelled" ? "stop" : f; }
+
+}  // namespace
+
+json response_object(const ParsedRequest& req, const std::string& id, int64_t created,
+                     const Result& r) {
+  json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_name(r.finish_reason)}};
+  if (req.chat)
+    choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+  else
+    choice["text"] = (req.echo ? req.request.prompt : std::string()) + r.text;
+  return {{"id", id},
+          {"object", req.chat ? "chat.completion" : "text_completion"},
+          {"created", created},
+          {"model", req.model},
+          {"choices", json::array({choice})},
+          {"usage", usage_object({r.prompt_tokens, r.generated_tokens, r.cached_tokens})}};
+}
+
+json chunk_object(const ParsedRequest& req, const std::string& id, int64_t created,
+                  const std::string& text, const std::string* finish_reason, bool first) {
+  json choice = {{"index", 0},
+                 {"logprobs", nullptr},
+                 {"finish_reason", finish_reason ? json(finish_name(*finish_reason)) : json(nullptr)}};
+  if (req.chat) {
+    json delta = json::object();
+    if (first) delta["role"] = "assistant";
+    if (!finish_reason) delta["content"] = text;
+    choice["delta"] = delta;
+  } else {
+    choice["text"] = text;
+  }
+  json c = {{"id", id},
+            {"object", req.chat ? "chat.completion.chunk" : "text_completion"},
+            {"created", created},
+            {"model", req.model},
+            {"choices", json::array({choice})}};
+  if (req.include_usage) c["usage"] = nullptr;
+  return c;
+}
+
+}  // namespace vkllm::server

@@ -1,0 +1,54 @@
+#pragma once
+// OpenAI's API as vkllm serves it: request bodies of /v1/chat/completions and /v1/completions
+// validated into engine Requests (errors name the field, as OpenAI's do), and the response,
+// stream-chunk and error objects the official clients parse.
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "vkllm/engine.h"
+
+namespace vkllm::server {
+
+// An error answered as {"error": {"message", "type", "param", "code"}} with an HTTP status.
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string param;  // the offending field ("messages[1].content"), or empty
+  std::string type = "invalid_request_error";
+};
+
+struct ImagePolicy {
+  std::string allowed_dir;  // local paths only below it (empty: none)
+};
+
+struct ParsedRequest {
+  std::string model;
+  Request request;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool chat = true;
+  bool echo = false;  // completions: the prompt before the completion
+};
+
+// Throws ApiError naming the field.
+ParsedRequest parse_chat(const nlohmann::json& body, const ImagePolicy& images);
+ParsedRequest parse_completion(const nlohmann::json& body);
+
+nlohmann::json error_object(const ApiError& e);
+
+struct Usage {
+  int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+};
+nlohmann::json usage_object(const Usage& u);
+
+// The non-streamed response of a finished request.
+nlohmann::json response_object(const ParsedRequest& req, const std::string& id, int64_t created,
+                               const Result& r);
+// One stream chunk: the role's first delta, a text delta, or the finish (finish_reason set).
+nlohmann::json chunk_object(const ParsedRequest& req, const std::string& id, int64_t created,
+                            const std::string& text, const std::string* finish_reason,
+                            bool first);
+
+}  // namespace vkllm::server

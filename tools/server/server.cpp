@@ -1,0 +1,251 @@
+#include "server.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <mutex>
+#include <random>
+
+#include "metrics.h"
+#include "openai.h"
+#include "sdk/base/log.h"
+
+namespace vkllm::server {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Model {
+  std::string id;
+  std::unique_ptr<Engine> engine;
+  std::mutex busy;  // one request at a time
+  std::atomic<int> waiting{0};
+};
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(error_object(e).dump(), "application/json");
+}
+
+std::string new_id(const char* prefix) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  static std::mutex m;
+  std::lock_guard lock(m);
+  return fmt::format("{}-{:016x}", prefix, rng());
+}
+
+int64_t unix_time() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// An engine error as the API answers it: what the request asked that cannot be done is the
+// client's (400), the rest is ours (500).
+ApiError engine_error(const Error& e) {
+  if (dynamic_cast<const InputError*>(&e)) return {400, e.what(), "", "invalid_request_error"};
+  return {500, e.what(), "", "server_error"};
+}
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions opt;
+  std::vector<std::unique_ptr<Model>> models;
+  httplib::Server http;
+  Metrics metrics;
+  ImagePolicy images;
+  int port = 0;
+
+  Model* find(const std::string& id) {
+    for (auto& m : models)
+      if (m->id == id) return m.get();
+    return nullptr;
+  }
+
+  void routes();
+  void generate(const httplib::Request& hr, httplib::Response& res, bool chat);
+};
+
+void Server::Impl::routes() {
+  http.set_payload_max_length(opt.max_body_bytes);
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (opt.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (req.get_header_value("Authorization") == "Bearer " + opt.api_key)
+      return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, {401, "invalid or missing API key (Authorization: Bearer ...)", "",
+                     "authentication_error"});
+    metrics.count_request(req.path, 401);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Statuses httplib answers itself (413, 404 of unknown paths, ...) get an error object too.
+  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const std::string what = res.status == 413   ? "the request body is too large"
+                             : res.status == 404 ? fmt::format("no route {} {}", req.method, req.path)
+                                                 : fmt::format("HTTP {}", res.status);
+    res.set_content(error_object({res.status, what, "", "invalid_request_error"}).dump(),
+                    "application/json");
+  });
+  http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"status":"ok"})", "application/json");
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics.text(), "text/plain; version=0.0.4");
+  });
+  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    json data = json::array();
+    for (const auto& m : models)
+      data.push_back({{"id", m->id}, {"object", "model"}, {"created", 0}, {"owned_by", "vkllm"}});
+    res.set_content(json{{"object", "list"}, {"data", data}}.dump(), "application/json");
+    metrics.count_request("/v1/models", 200);
+  });
+  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    generate(req, res, true);
+  });
+  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    generate(req, res, false);
+  });
+}
+
+void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, bool chat) {
+  const std::string endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
+  const auto arrived = Clock::now();
+  auto fail = [&](const ApiError& e) {
+    send_error(res, e);
+    metrics.count_request(endpoint, e.status);
+  };
+  json body = json::parse(hr.body, nullptr, false);
+  if (body.is_discarded()) return fail({400, "the request body is not valid JSON"});
+  ParsedRequest p;
+  try {
+    p = chat ? parse_chat(body, images) : parse_completion(body);
+  } catch (const ApiError& e) {
+    return fail(e);
+  }
+  Model* model = find(p.model);
+  if (!model)
+    return fail({404, fmt::format("model '{}' does not exist", p.model), "model",
+                 "invalid_request_error"});
+  if (model->waiting.load() >= opt.queue_limit) {
+    res.set_header("Retry-After", "1");
+    return fail({503, fmt::format("model '{}' has {} requests waiting; try again", p.model,
+                                  model->waiting.load()),
+                 "", "server_error"});
+  }
+  const std::string id = new_id(chat ? "chatcmpl" : "cmpl");
+  const int64_t created = unix_time();
+
+  // Runs the request under the model's lock; on_text gets each piece of generated text.
+  auto run = [this, model, arrived](const ParsedRequest& req,
+                                    const std::function<bool(const std::string&)>& on_text) {
+    ++model->waiting;
+    ++metrics.waiting;
+    std::unique_lock lock(model->busy);
+    --model->waiting;
+    --metrics.waiting;
+    ++metrics.running;
+    auto last = arrived;
+    bool first = true;
+    Result r;
+    try {
+      r = model->engine->generate(req.request, [&](const Chunk& c) {
+        const auto now = Clock::now();
+        if (first)
+          metrics.time_to_first_token.observe(std::chrono::duration<double>(now - arrived).count());
+        else
+          metrics.inter_token.observe(std::chrono::duration<double>(now - last).count());
+        first = false;
+        last = now;
+        if (!c.text.empty() && !on_text(c.text)) model->engine->cancel();
+      });
+    } catch (...) {
+      --metrics.running;
+      throw;
+    }
+    --metrics.running;
+    metrics.prompt_tokens += uint64_t(r.prompt_tokens);
+    metrics.generated_tokens += uint64_t(r.generated_tokens);
+    metrics.cached_tokens += uint64_t(r.cached_tokens);
+    return r;
+  };
+
+  if (!p.stream) {
+    try {
+      Result r = run(p, [](const std::string&) { return true; });
+      res.set_content(response_object(p, id, created, r).dump(), "application/json");
+      metrics.count_request(endpoint, 200);
+    } catch (const Error& e) {
+      fail(engine_error(e));
+    }
+    return;
+  }
+  metrics.count_request(endpoint, 200);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream", [this, p, id, created, run](size_t, httplib::DataSink& sink) {
+        auto event = [&](const json& j) {
+          const std::string s = "data: " + j.dump() + "\n\n";
+          return sink.is_writable() && sink.write(s.data(), s.size());
+        };
+        bool first = true;
+        if (p.chat) first = !event(chunk_object(p, id, created, "", nullptr, true));
+        try {
+          Result r = run(p, [&](const std::string& text) {
+            const bool ok = event(chunk_object(p, id, created, text, nullptr, first && p.chat));
+            first = false;
+            return ok;
+          });
+          event(chunk_object(p, id, created, "", &r.finish_reason, false));
+          if (p.include_usage) {
+            json u = {{"id", id},
+                      {"object", p.chat ? "chat.completion.chunk" : "text_completion"},
+                      {"created", created},
+                      {"model", p.model},
+                      {"choices", json::array()},
+                      {"usage", usage_object({r.prompt_tokens, r.generated_tokens,
+                                              r.cached_tokens})}};
+            event(u);
+          }
+        } catch (const Error& e) {
+          event(error_object(engine_error(e)));
+        }
+        const std::string done = "data: [DONE]\n\n";
+        if (sink.is_writable()) sink.write(done.data(), done.size());
+        sink.done();
+        return true;
+      });
+}
+
+Server::Server(ServerOptions options, std::vector<ServedModel> models)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->opt = std::move(options);
+  impl_->images.allowed_dir = impl_->opt.allowed_image_dir;
+  for (auto& m : models) {
+    auto model = std::make_unique<Model>();
+    model->id = m.id;
+    model->engine = std::move(m.engine);
+    impl_->models.push_back(std::move(model));
+  }
+  impl_->routes();
+}
+
+Server::~Server() = default;
+
+int Server::bind() {
+  Impl& s = *impl_;
+  s.port = s.opt.port == 0 ? s.http.bind_to_any_port(s.opt.host)
+                           : (s.http.bind_to_port(s.opt.host, s.opt.port) ? s.opt.port : -1);
+  if (s.port < 0)
+    throw InputError(fmt::format("cannot listen on {}:{}", s.opt.host, s.opt.port));
+  return s.port;
+}
+
+void Server::run() { impl_->http.listen_after_bind(); }
+
+void Server::stop() { impl_->http.stop(); }
+
+}  // namespace vkllm::server
