@@ -186,7 +186,7 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   metrics.count_request(endpoint, 200);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream", [this, p, id, created, run](size_t, httplib::DataSink& sink) {
+      "text/event-stream", [p, id, created, run](size_t, httplib::DataSink& sink) {
         auto event = [&](const json& j) {
           const std::string s = "data: " + j.dump() + "\n\n";
           return sink.is_writable() && sink.write(s.data(), s.size());
