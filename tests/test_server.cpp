@@ -130,9 +130,56 @@ TEST_F(Serve, StreamedChunksAddUpToTheText) {
   EXPECT_EQ(finish, whole["choices"][0]["finish_reason"]);
 }
 
+TEST_F(Serve, Logprobs) {
+  // The chosen tokens' logprobs and the top alternatives, whole and streamed, as the engine
+  // reports them.
+  json body = chat_body(false);
+  body["logprobs"] = true;
+  body["top_logprobs"] = 3;
+  auto r = post("/v1/chat/completions", body.dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  const auto& content = j["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 12u);
+  std::string text;
+  for (const auto& t : content) {
+    EXPECT_LE(t["logprob"].get<double>(), 0.0);
+    ASSERT_EQ(t["top_logprobs"].size(), 3u);
+    // Greedy: the chosen token is the most likely one.
+    EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]);
+    for (const auto& b : t["bytes"]) text += char(b.get<int>());
+  }
+  EXPECT_EQ(text, j["choices"][0]["message"]["content"]);
+  body["stream"] = true;
+  r = post("/v1/chat/completions", body.dump());
+  ASSERT_TRUE(r);
+  size_t streamed = 0;
+  for (const auto& e : events(r->body)) {
+    if (e == "[DONE]") continue;
+    auto c = json::parse(e);
+    if (!c["choices"].empty() && c["choices"][0]["logprobs"].is_object())
+      streamed += c["choices"][0]["logprobs"]["content"].size();
+  }
+  EXPECT_EQ(streamed, 12u);
+  json cb = {{"model", "tiny-kjv"},
+             {"prompt", "In the beginning"},
+             {"max_tokens", 4},
+             {"temperature", 0},
+             {"logprobs", 2}};
+  r = post("/v1/completions", cb.dump());
+  ASSERT_TRUE(r);
+  j = json::parse(r->body);
+  EXPECT_EQ(j["choices"][0]["logprobs"]["tokens"].size(), 4u);
+  EXPECT_EQ(j["choices"][0]["logprobs"]["top_logprobs"][0].size(), 2u);
+}
+
 TEST_F(Serve, Completions) {
-  json body = {{"model", "tiny-kjv"}, {"prompt", "In the beginning"}, {"max_tokens", 6},
-               {"temperature", 0}, {"echo", true}};
+  json body = {{"model", "tiny-kjv"},
+               {"prompt", "In the beginning"},
+               {"max_tokens", 6},
+               {"temperature", 0},
+               {"echo", true}};
   auto r = post("/v1/completions", body.dump());
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -218,9 +265,9 @@ TEST(ServeVision, ImagesAsDataUrlsAndAllowedPaths) {
   const std::string png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<server::ServedModel> models;
   models.push_back({"llava_next", Engine::load(folder)});
-  server::Server srv({.port = 0,
-                      .allowed_image_dir = std::string(VKLLM_SOURCE_DIR) + "/tests/data/images"},
-                     std::move(models));
+  server::Server srv(
+      {.port = 0, .allowed_image_dir = std::string(VKLLM_SOURCE_DIR) + "/tests/data/images"},
+      std::move(models));
   const int port = srv.bind();
   std::thread t([&] { srv.run(); });
   httplib::Client c("127.0.0.1", port);

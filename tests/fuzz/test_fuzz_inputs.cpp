@@ -15,9 +15,9 @@ namespace fs = std::filesystem;
 
 using Target = void (*)(std::string_view);
 const std::map<std::string, Target> kTargets = {
-    {"safetensors", fuzz::safetensors}, {"jinja", fuzz::jinja}, {"tokenizer", fuzz::tokenizer},
-    {"image", fuzz::image},             {"config", fuzz::config},
-    {"openai_request", fuzz::openai_request}};
+    {"safetensors", fuzz::safetensors}, {"jinja", fuzz::jinja},
+    {"tokenizer", fuzz::tokenizer},     {"image", fuzz::image},
+    {"config", fuzz::config},           {"openai_request", fuzz::openai_request}};
 
 class FuzzInputs : public ::testing::TestWithParam<std::string> {};
 

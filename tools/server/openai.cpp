@@ -16,12 +16,18 @@ using nlohmann::json;
 
 const char* kind(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    default: return "a number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    default:
+      return "a number";
   }
 }
 
@@ -146,10 +152,9 @@ ParsedRequest parse_chat(const json& body, const ImagePolicy& images) {
     if (!role || !role->is_string()) bad(where + ".role", "expected a string");
     Message msg{.role = role->get<std::string>()};
     if (msg.role == "developer") msg.role = "system";
-    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" &&
-        msg.role != "tool")
-      bad(where + ".role", fmt::format("'{}' is not system, developer, user, assistant or tool",
-                                       msg.role));
+    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" && msg.role != "tool")
+      bad(where + ".role",
+          fmt::format("'{}' is not system, developer, user, assistant or tool", msg.role));
     const json* content = field(m, "content");
     if (!content) {
       if (msg.role != "assistant") bad(where + ".content", "is required");
@@ -179,7 +184,8 @@ ParsedRequest parse_chat(const json& body, const ImagePolicy& images) {
     p.request.messages.push_back(std::move(msg));
   }
   if (field(body, "logprobs") && boolean(body, "logprobs"))
-    bad("logprobs", "is not supported yet");
+    p.request.logprobs =
+        field(body, "top_logprobs") ? int(integer(body, "top_logprobs", 0, 20)) : 0;
   return p;
 }
 
@@ -203,7 +209,7 @@ ParsedRequest parse_completion(const json& body) {
     bad("prompt", "expected a string or an array of token ids (one prompt per request)");
   }
   if (field(body, "echo")) p.echo = boolean(body, "echo");
-  if (field(body, "logprobs")) bad("logprobs", "is not supported yet");
+  if (field(body, "logprobs")) p.request.logprobs = int(integer(body, "logprobs", 0, 20));
   return p;
 }
 
@@ -228,9 +234,53 @@ std::string finish_name(const std::string& f) { return f == "cancelled" ? "stop"
 
 }  // namespace
 
+json logprobs_object(const ParsedRequest& req, std::span<const TokenInfo> tokens,
+                     const TokenText& text, size_t text_offset) {
+  auto bytes = [](const std::string& t) {
+    json b = json::array();
+    for (unsigned char c : t) b.push_back(int(c));
+    return b;
+  };
+  // Token text may end inside a UTF-8 character: JSON strings must be valid UTF-8.
+  auto safe = [](const std::string& t) {
+    return json::parse(json(t).dump(-1, ' ', false, json::error_handler_t::replace))
+        .get<std::string>();
+  };
+  if (req.chat) {
+    json content = json::array();
+    for (const auto& t : tokens) {
+      const std::string s = text(t.id);
+      json top = json::array();
+      for (const auto& [id, lp] : t.top) {
+        const std::string ts = text(id);
+        top.push_back({{"token", safe(ts)}, {"logprob", lp}, {"bytes", bytes(ts)}});
+      }
+      content.push_back(
+          {{"token", safe(s)}, {"logprob", t.logprob}, {"bytes", bytes(s)}, {"top_logprobs", top}});
+    }
+    return {{"content", content}, {"refusal", nullptr}};
+  }
+  json toks = json::array(), lps = json::array(), tops = json::array(), offs = json::array();
+  for (const auto& t : tokens) {
+    const std::string s = text(t.id);
+    toks.push_back(safe(s));
+    lps.push_back(t.logprob);
+    json top = json::object();
+    for (const auto& [id, lp] : t.top) top[safe(text(id))] = lp;
+    tops.push_back(top);
+    offs.push_back(text_offset);
+    text_offset += s.size();
+  }
+  return {{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offs}};
+}
+
 json response_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                     const Result& r) {
-  json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_name(r.finish_reason)}};
+                     const Result& r, const TokenText& text) {
+  json choice = {
+      {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_name(r.finish_reason)}};
+  if (req.request.logprobs >= 0 && text)
+    choice["logprobs"] =
+        logprobs_object(req, r.logprobs, text, req.echo ? req.request.prompt.size() : 0);
   if (req.chat)
     choice["message"] = {{"role", "assistant"}, {"content", r.text}};
   else
@@ -244,10 +294,14 @@ json response_object(const ParsedRequest& req, const std::string& id, int64_t cr
 }
 
 json chunk_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                  const std::string& text, const std::string* finish_reason, bool first) {
-  json choice = {{"index", 0},
-                 {"logprobs", nullptr},
-                 {"finish_reason", finish_reason ? json(finish_name(*finish_reason)) : json(nullptr)}};
+                  const std::string& text, const std::string* finish_reason, bool first,
+                  const TokenInfo* logprob, const TokenText& token_text) {
+  json choice = {
+      {"index", 0},
+      {"logprobs", nullptr},
+      {"finish_reason", finish_reason ? json(finish_name(*finish_reason)) : json(nullptr)}};
+  if (logprob && token_text)
+    choice["logprobs"] = logprobs_object(req, std::span(logprob, 1), token_text);
   if (req.chat) {
     json delta = json::object();
     if (first) delta["role"] = "assistant";

@@ -4,6 +4,8 @@
 // stream-chunk and error objects the official clients parse.
 #include <nlohmann/json.hpp>
 
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,12 +45,21 @@ struct Usage {
 };
 nlohmann::json usage_object(const Usage& u);
 
+// A token's text (the model's detokenizer), for logprobs.
+using TokenText = std::function<std::string(int32_t)>;
+
+// Logprobs as OpenAI writes them: chat's {"content": [{token, logprob, bytes, top_logprobs}]},
+// completions' {tokens, token_logprobs, top_logprobs, text_offset}.
+nlohmann::json logprobs_object(const ParsedRequest& req, std::span<const TokenInfo> tokens,
+                               const TokenText& text, size_t text_offset = 0);
+
 // The non-streamed response of a finished request.
 nlohmann::json response_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                               const Result& r);
-// One stream chunk: the role's first delta, a text delta, or the finish (finish_reason set).
+                               const Result& r, const TokenText& text = {});
+// One stream chunk: the role's first delta, a text delta (with its token's logprobs when
+// asked), or the finish (finish_reason set).
 nlohmann::json chunk_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                            const std::string& text, const std::string* finish_reason,
-                            bool first);
+                            const std::string& text, const std::string* finish_reason, bool first,
+                            const TokenInfo* logprob = nullptr, const TokenText& token_text = {});
 
 }  // namespace vkllm::server

@@ -73,7 +73,8 @@ struct Server::Impl {
 void Server::Impl::routes() {
   http.set_payload_max_length(opt.max_body_bytes);
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (opt.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (opt.api_key.empty() || req.path.rfind("/v1/", 0) != 0)
+      return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + opt.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
     send_error(res, {401, "invalid or missing API key (Authorization: Bearer ...)", "",
@@ -84,9 +85,10 @@ void Server::Impl::routes() {
   // Statuses httplib answers itself (413, 404 of unknown paths, ...) get an error object too.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const std::string what = res.status == 413   ? "the request body is too large"
-                             : res.status == 404 ? fmt::format("no route {} {}", req.method, req.path)
-                                                 : fmt::format("HTTP {}", res.status);
+    const std::string what = res.status == 413 ? "the request body is too large"
+                             : res.status == 404
+                                 ? fmt::format("no route {} {}", req.method, req.path)
+                                 : fmt::format("HTTP {}", res.status);
     res.set_content(error_object({res.status, what, "", "invalid_request_error"}).dump(),
                     "application/json");
   });
@@ -128,20 +130,24 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   }
   Model* model = find(p.model);
   if (!model)
-    return fail({404, fmt::format("model '{}' does not exist", p.model), "model",
-                 "invalid_request_error"});
+    return fail(
+        {404, fmt::format("model '{}' does not exist", p.model), "model", "invalid_request_error"});
   if (model->waiting.load() >= opt.queue_limit) {
     res.set_header("Retry-After", "1");
-    return fail({503, fmt::format("model '{}' has {} requests waiting; try again", p.model,
-                                  model->waiting.load()),
+    return fail({503,
+                 fmt::format("model '{}' has {} requests waiting; try again", p.model,
+                             model->waiting.load()),
                  "", "server_error"});
   }
   const std::string id = new_id(chat ? "chatcmpl" : "cmpl");
+  const TokenText token_text = [engine = model->engine.get()](int32_t t) {
+    return engine->detokenize({t});
+  };
   const int64_t created = unix_time();
 
   // Runs the request under the model's lock; on_text gets each piece of generated text.
   auto run = [this, model, arrived](const ParsedRequest& req,
-                                    const std::function<bool(const std::string&)>& on_text) {
+                                    const std::function<bool(const Chunk&)>& on_chunk) {
     ++model->waiting;
     ++metrics.waiting;
     std::unique_lock lock(model->busy);
@@ -160,7 +166,7 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
           metrics.inter_token.observe(std::chrono::duration<double>(now - last).count());
         first = false;
         last = now;
-        if (!c.text.empty() && !on_text(c.text)) model->engine->cancel();
+        if (!on_chunk(c)) model->engine->cancel();
       });
     } catch (...) {
       --metrics.running;
@@ -175,8 +181,8 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
 
   if (!p.stream) {
     try {
-      Result r = run(p, [](const std::string&) { return true; });
-      res.set_content(response_object(p, id, created, r).dump(), "application/json");
+      Result r = run(p, [](const Chunk&) { return true; });
+      res.set_content(response_object(p, id, created, r, token_text).dump(), "application/json");
       metrics.count_request(endpoint, 200);
     } catch (const Error& e) {
       fail(engine_error(e));
@@ -185,39 +191,41 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   }
   metrics.count_request(endpoint, 200);
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream", [p, id, created, run](size_t, httplib::DataSink& sink) {
-        auto event = [&](const json& j) {
-          const std::string s = "data: " + j.dump() + "\n\n";
-          return sink.is_writable() && sink.write(s.data(), s.size());
-        };
-        bool first = true;
-        if (p.chat) first = !event(chunk_object(p, id, created, "", nullptr, true));
-        try {
-          Result r = run(p, [&](const std::string& text) {
-            const bool ok = event(chunk_object(p, id, created, text, nullptr, first && p.chat));
-            first = false;
-            return ok;
-          });
-          event(chunk_object(p, id, created, "", &r.finish_reason, false));
-          if (p.include_usage) {
-            json u = {{"id", id},
-                      {"object", p.chat ? "chat.completion.chunk" : "text_completion"},
-                      {"created", created},
-                      {"model", p.model},
-                      {"choices", json::array()},
-                      {"usage", usage_object({r.prompt_tokens, r.generated_tokens,
-                                              r.cached_tokens})}};
-            event(u);
-          }
-        } catch (const Error& e) {
-          event(error_object(engine_error(e)));
-        }
-        const std::string done = "data: [DONE]\n\n";
-        if (sink.is_writable()) sink.write(done.data(), done.size());
-        sink.done();
-        return true;
+  res.set_chunked_content_provider("text/event-stream", [p, id, created, run, token_text](
+                                                            size_t, httplib::DataSink& sink) {
+    auto event = [&](const json& j) {
+      const std::string s = "data: " + j.dump() + "\n\n";
+      return sink.is_writable() && sink.write(s.data(), s.size());
+    };
+    bool first = true;
+    if (p.chat) first = !event(chunk_object(p, id, created, "", nullptr, true));
+    try {
+      Result r = run(p, [&](const Chunk& c) {
+        const bool lp = c.logprob.has_value() && p.request.logprobs >= 0;
+        if (c.text.empty() && !lp) return sink.is_writable();
+        const bool ok = event(chunk_object(p, id, created, c.text, nullptr, first && p.chat,
+                                           lp ? &*c.logprob : nullptr, token_text));
+        first = false;
+        return ok;
       });
+      event(chunk_object(p, id, created, "", &r.finish_reason, false));
+      if (p.include_usage) {
+        json u = {{"id", id},
+                  {"object", p.chat ? "chat.completion.chunk" : "text_completion"},
+                  {"created", created},
+                  {"model", p.model},
+                  {"choices", json::array()},
+                  {"usage", usage_object({r.prompt_tokens, r.generated_tokens, r.cached_tokens})}};
+        event(u);
+      }
+    } catch (const Error& e) {
+      event(error_object(engine_error(e)));
+    }
+    const std::string done = "data: [DONE]\n\n";
+    if (sink.is_writable()) sink.write(done.data(), done.size());
+    sink.done();
+    return true;
+  });
 }
 
 Server::Server(ServerOptions options, std::vector<ServedModel> models)
@@ -239,8 +247,7 @@ int Server::bind() {
   Impl& s = *impl_;
   s.port = s.opt.port == 0 ? s.http.bind_to_any_port(s.opt.host)
                            : (s.http.bind_to_port(s.opt.host, s.opt.port) ? s.opt.port : -1);
-  if (s.port < 0)
-    throw InputError(fmt::format("cannot listen on {}:{}", s.opt.host, s.opt.port));
+  if (s.port < 0) throw InputError(fmt::format("cannot listen on {}:{}", s.opt.host, s.opt.port));
   return s.port;
 }
 

@@ -14,11 +14,11 @@ namespace vkllm::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                  // 0: any free port (tests)
-  std::string api_key;              // non-empty: /v1/* needs "Authorization: Bearer <key>"
-  std::string allowed_image_dir;    // local image paths below it are allowed
+  int port = 8080;                   // 0: any free port (tests)
+  std::string api_key;               // non-empty: /v1/* needs "Authorization: Bearer <key>"
+  std::string allowed_image_dir;     // local image paths below it are allowed
   size_t max_body_bytes = 64 << 20;  // larger bodies: 413
-  int queue_limit = 64;             // requests waiting per model beyond it: 503 + Retry-After
+  int queue_limit = 64;              // requests waiting per model beyond it: 503 + Retry-After
 };
 
 struct ServedModel {

@@ -24,7 +24,8 @@ Run add_serve(CLI::App& app) {
   auto opt = std::make_shared<server::ServerOptions>();
   args->add(cmd, /*several_models=*/true);
   cmd->add_option("--host", opt->host, "Address to listen on");
-  cmd->add_option("--port", opt->port, "Port (0: any free one, printed)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--port", opt->port, "Port (0: any free one, printed)")
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--api-key", opt->api_key, "Require 'Authorization: Bearer KEY' on /v1/*");
   cmd->add_option("--allowed-image-dir", opt->allowed_image_dir,
                   "Allow image_url paths (file://) below this folder");
