@@ -302,6 +302,33 @@ TEST(ServeVision, ImagesAsDataUrlsAndAllowedPaths) {
   t.join();
 }
 
+TEST(ServeOpenAiClient, TheOfficialClientWorks) {
+  // tests/openai_client.mjs: models, chat (plain, streamed with usage, an image), completions,
+  // and the errors the client raises (404, 400 with param, 401).
+  std::vector<server::ServedModel> models;
+  models.push_back({"tiny-kjv", Engine::load(kModel)});
+  models.push_back({"llava_next", Engine::load(std::string(VKLLM_SOURCE_DIR) +
+                                               "/tests/data/generic_vlm/llava_next")});
+  server::Server srv({.port = 0, .api_key = "k1"}, std::move(models));
+  const int port = srv.bind();
+  std::thread t([&] { srv.run(); });
+  const std::string cmd = std::string("node ") + VKLLM_SOURCE_DIR + "/tests/openai_client.mjs " +
+                          VKLLM_NPM_OPENAI_DIR +
+                          "/node_modules http://127.0.0.1:" + std::to_string(port) + "/v1 k1 " +
+                          VKLLM_SOURCE_DIR + "/tests/data/images/rgb_61x47.png 2>&1";
+  std::string out;
+  if (FILE* f = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+    EXPECT_EQ(::pclose(f), 0) << out;
+  } else {
+    ADD_FAILURE() << "cannot run node";
+  }
+  EXPECT_NE(out.find("ok"), std::string::npos) << out;
+  srv.stop();
+  t.join();
+}
+
 TEST(ServeAuth, ApiKeyIsRequired) {
   std::vector<server::ServedModel> models;
   models.push_back({"tiny-kjv", Engine::load(kModel)});

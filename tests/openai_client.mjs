@@ -1,0 +1,81 @@
+// Drives `vkllm serve` with OpenAI's official npm client (installed at test time, not vendored):
+// models, chat (plain, streamed with usage, with an image as a data: URL), completions, and the
+// errors the client raises. Prints "ok" and exits 0 when every check holds.
+//   node tests/openai_client.mjs NODE_MODULES_DIR BASE_URL API_KEY IMAGE_FILE
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import assert from "node:assert/strict";
+
+const [modulesDir, baseURL, apiKey, imageFile] = process.argv.slice(2);
+const require = createRequire(modulesDir + "/");
+const OpenAI = require("openai").default ?? require("openai");
+const client = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
+
+const models = await client.models.list();
+const ids = models.data.map((m) => m.id);
+assert.deepEqual(ids, ["tiny-kjv", "llava_next"]);
+
+const chat = await client.chat.completions.create({
+  model: "tiny-kjv",
+  messages: [{ role: "user", content: "And God said" }],
+  max_tokens: 8,
+  temperature: 0,
+});
+assert.equal(chat.object, "chat.completion");
+assert.equal(chat.choices[0].message.role, "assistant");
+assert.ok(chat.choices[0].message.content.length > 0);
+assert.equal(chat.usage.completion_tokens, 8);
+
+const stream = await client.chat.completions.create({
+  model: "tiny-kjv",
+  messages: [{ role: "user", content: "And God said" }],
+  max_tokens: 8,
+  temperature: 0,
+  stream: true,
+  stream_options: { include_usage: true },
+});
+let text = "";
+let usage = null;
+let finish = null;
+for await (const chunk of stream) {
+  if (chunk.usage) usage = chunk.usage;
+  for (const c of chunk.choices) {
+    text += c.delta?.content ?? "";
+    if (c.finish_reason) finish = c.finish_reason;
+  }
+}
+assert.equal(text, chat.choices[0].message.content);
+assert.equal(finish, chat.choices[0].finish_reason);
+assert.equal(usage.completion_tokens, 8);
+
+const png = fs.readFileSync(imageFile).toString("base64");
+const seen = await client.chat.completions.create({
+  model: "llava_next",
+  messages: [{
+    role: "user",
+    content: [
+      { type: "image_url", image_url: { url: `data:image/png;base64,${png}` } },
+      { type: "text", text: "What is it?" },
+    ],
+  }],
+  max_tokens: 4,
+  temperature: 0,
+});
+assert.ok(seen.usage.prompt_tokens > 64, JSON.stringify(seen.usage));
+
+const completion = await client.completions.create({
+  model: "tiny-kjv", prompt: "In the beginning", max_tokens: 5, temperature: 0,
+});
+assert.equal(completion.object, "text_completion");
+assert.equal(completion.usage.completion_tokens, 5);
+
+await assert.rejects(
+  client.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "x" }] }),
+  (e) => e.status === 404 && /nope/.test(e.message));
+await assert.rejects(
+  client.chat.completions.create({ model: "tiny-kjv", messages: [{ role: "user", content: "x" }],
+                                   temperature: 7 }),
+  (e) => e.status === 400 && e.param === "temperature");
+const wrongKey = new OpenAI({ baseURL, apiKey: "wrong", maxRetries: 0 });
+await assert.rejects(wrongKey.models.list(), (e) => e.status === 401);
+console.log("ok");
