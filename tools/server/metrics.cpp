@@ -31,7 +31,7 @@ void Metrics::count_request(const std::string& endpoint, int status) {
   ++requests_[{endpoint, status}];
 }
 
-std::string Metrics::text() const {
+std::string Metrics::text(int64_t waiting) const {
   std::string out =
       "# HELP vkllm_requests_total HTTP requests by endpoint and status.\n"
       "# TYPE vkllm_requests_total counter\n";

@@ -24,10 +24,11 @@ class Histogram {
 
 struct Metrics {
   std::atomic<uint64_t> prompt_tokens{0}, generated_tokens{0}, cached_tokens{0};
-  std::atomic<int64_t> waiting{0}, running{0};
+  std::atomic<int64_t> running{0};
   Histogram time_to_first_token, inter_token;
   void count_request(const std::string& endpoint, int status);
-  std::string text() const;
+  // `waiting`: the requests queued for their model now (the models count them).
+  std::string text(int64_t waiting) const;
 
  private:
   mutable std::mutex m_;

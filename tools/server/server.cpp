@@ -96,7 +96,9 @@ void Server::Impl::routes() {
     res.set_content(R"({"status":"ok"})", "application/json");
   });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics.text(), "text/plain; version=0.0.4");
+    int64_t waiting = 0;
+    for (const auto& m : models) waiting += m->waiting.load();
+    res.set_content(metrics.text(waiting), "text/plain; version=0.0.4");
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
@@ -149,10 +151,8 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   auto run = [this, model, arrived](const ParsedRequest& req,
                                     const std::function<bool(const Chunk&)>& on_chunk) {
     ++model->waiting;
-    ++metrics.waiting;
     std::unique_lock lock(model->busy);
     --model->waiting;
-    --metrics.waiting;
     ++metrics.running;
     auto last = arrived;
     bool first = true;
