@@ -163,10 +163,10 @@ std::vector<std::string> Registry::model_types() const {
 
 void Registry::add(Entry e) { entries_[e.model_type] = std::move(e); }
 
-std::string Registry::text_types() const {
+std::string Registry::type_list(bool text_only) const {
   std::string out;
   for (const auto& [k, e] : entries_)
-    if (e.kind == "text") out += (out.empty() ? "" : ", ") + k;
+    if (!text_only || e.kind == "text") out += (out.empty() ? "" : ", ") + k;
   return out;
 }
 
@@ -219,14 +219,12 @@ Entry Registry::route(const nlohmann::json& config, const std::string& where) co
       why = fmt::format(
           " (as a {} model it would need vision_config.model_type of {} (it is {}) and "
           "text_config.model_type of {} (it is {}))",
-          f.entry.family, fmt::join(f.towers, ", "), tower.empty() ? "absent" : tower, text_types(),
-          text.empty() ? "absent" : text);
+          f.entry.family, fmt::join(f.towers, ", "), tower.empty() ? "absent" : tower,
+          type_list(true), text.empty() ? "absent" : text);
     }
   }
-  std::string known;
-  for (const auto& [k, e] : entries_) known += (known.empty() ? "" : ", ") + k;
   throw ModelError(fmt::format("[registry] {}: unknown model_type '{}'; known model types: {}{}",
-                               where, type, known, why));
+                               where, type, type_list(false), why));
 }
 
 nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& entry,
@@ -262,7 +260,7 @@ nlohmann::json Registry::normalize(const nlohmann::json& config, const Entry& en
       throw ModelError(fmt::format(
           "[registry] {}: text_config.model_type '{}' is not a text model the {} family can "
           "build (known: {})",
-          where, text, entry.family, text_types()));
+          where, text, entry.family, type_list(true)));
     }
   } else if (composes) {
     throw ModelError(fmt::format("[registry] {}: the {} family needs text_config.model_type", where,

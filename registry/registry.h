@@ -71,8 +71,8 @@ class Registry {
   std::map<std::string, Entry> entries_;
   std::vector<Entry> routes_;
   std::vector<Fallback> fallbacks_;
-  std::vector<std::string> text_from_config_;  // families whose text model type must be known
-  std::string text_types() const;              // the known text model types, for messages
+  std::vector<std::string> text_from_config_;   // families whose text model type must be known
+  std::string type_list(bool text_only) const;  // the known (text) model types, for messages
 };
 
 }  // namespace vkllm::registry

@@ -271,29 +271,30 @@ Patches merge_window_patches(const Image& input, const PatchOptions& o) {
   Image flattened;
   if (o.alpha_on_white && !input.alpha.empty()) flattened = composite_on_white(input);
   const Image& image = flattened.rgb.empty() ? input : flattened;
+  // The size each image (or AnyRes tile) reaches the tower at.
+  using plugin::ImageResize;
+  const bool tower_size = o.resize == ImageResize::fixed || o.resize == ImageResize::anyres ||
+                          o.resize == ImageResize::shortest_edge_crop;
+  const auto [h, w] =
+      tower_size ? std::pair{o.height, o.width}
+      : o.resize == ImageResize::longest_edge
+          ? longest_edge_resize(image.height, image.width, o.longest_edge, P * M)
+          : smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
+  if (h <= 0 || w <= 0 || h % (P * M) || w % (P * M)) {
+    throw InputError(fmt::format("image size {}x{} is not a positive multiple of patch x merge {}",
+                                 w, h, P * M));
+  }
   std::vector<Image> subs;
   Patches out;
-  if (o.resize == plugin::ImageResize::anyres) {
+  if (o.resize == ImageResize::anyres) {
     subs = anyres_images(image, o, out.tiles);
     out.original_size = {image.height, image.width};
-  } else if (o.resize == plugin::ImageResize::shortest_edge_crop) {
+  } else if (o.resize == ImageResize::shortest_edge_crop) {
     subs.push_back(shortest_edge_crop(image, o));
   } else {
-    auto [h, w] = o.resize == plugin::ImageResize::fixed ? std::pair{o.height, o.width}
-                  : o.resize == plugin::ImageResize::longest_edge
-                      ? longest_edge_resize(image.height, image.width, o.longest_edge, P * M)
-                      : smart_resize(image.height, image.width, P * M, o.min_pixels, o.max_pixels);
-    if (h <= 0 || w <= 0 || h % (P * M) || w % (P * M)) {
-      throw InputError(fmt::format(
-          "image size {}x{} is not a positive multiple of patch x merge {}", w, h, P * M));
-    }
     subs.push_back((h == image.height && w == image.width) ? image
                                                            : resize(image, w, h, o.resample));
   }
-  const int h = subs[0].height, w = subs[0].width;
-  if (h % (P * M) || w % (P * M))
-    throw InputError(
-        fmt::format("image size {}x{} is not a multiple of patch x merge {}", w, h, P * M));
   const int gh = h / P, gw = w / P;
   out.grid_thw = {int(subs.size()), gh, gw};
   out.resized_height = h;

@@ -26,20 +26,9 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
         "config.json: vision_feature_select_strategy '{}' is not \"default\" or \"full\"",
         strategy));
   c.keep_first = strategy == "full";
-  // vision_feature_layer: hidden_states[k], k < 0 counted from the end (L + 1 states).
   if (!config.contains("vision_feature_layer"))
     throw ModelError("config.json: \"vision_feature_layer\" is missing");
-  const nlohmann::json& fl = config["vision_feature_layer"];
-  const int L = c.tower.num_hidden_layers;
-  for (const auto& k : fl.is_array() ? fl : nlohmann::json::array({fl})) {
-    const int i = json::as<int>(k, "config.json: vision_feature_layer");
-    const int n = i >= 0 ? i : L + 1 + i;
-    if (n < 0 || n > L)
-      throw ModelError(fmt::format(
-          "config.json: vision_feature_layer {} is outside the tower's {} layers", i, L));
-    c.layers.push_back(n);
-  }
-  if (c.layers.empty()) throw ModelError("config.json: vision_feature_layer is an empty list");
+  c.layers = nn::feature_layers(config["vision_feature_layer"], c.tower.num_hidden_layers, true);
   c.projector_act = nn::activation(json::get<std::string>(config, "projector_hidden_act"),
                                    "projector_hidden_act");
   c.projector_bias = json::get<bool>(config, "multimodal_projector_bias");
@@ -156,18 +145,13 @@ Tensor Vision::encode(Graph& g, const plugin::ImagePatches& img) const {
     }
   for (int64_t row = 0; row < r.rows; ++row)
     at_newline.push_back(int32_t(n + row * width + r.cols));
-  auto upload = [&](const std::vector<int32_t>& v) {
-    Tensor x = g.alloc(Dtype::i32, {int64_t(v.size())});
-    g.upload(x, v.data(), v.size() * 4);
-    return x;
-  };
   const int64_t hidden = f.dim(1);
   Tensor out = g.alloc(Dtype::f32, {total, hidden});
-  ops::scatter_rows(g, f, upload(dest), out);
-  std::vector<float> zeros(size_t(r.rows * hidden), 0.0f);
-  Tensor rows = g.alloc(Dtype::f32, {int64_t(r.rows), hidden});
-  g.upload(rows, zeros.data(), zeros.size() * 4);
-  ops::scatter_rows(g, ops::add(g, rows, newline_), upload(at_newline), out);
+  ops::scatter_rows(g, f, g.upload_i32(dest, {int64_t(dest.size())}), out);
+  Tensor zeros = g.alloc(Dtype::f32, {int64_t(r.rows), hidden});
+  g.fill(zeros, 0);  // + image_newline, broadcast: one newline row per feature row
+  ops::scatter_rows(g, ops::add(g, zeros, newline_),
+                    g.upload_i32(at_newline, {int64_t(at_newline.size())}), out);
   return out;
 }
 

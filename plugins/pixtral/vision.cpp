@@ -61,26 +61,10 @@ VisionConfig VisionConfig::parse(const nlohmann::json& config) {
         "(\"default\" drops a class token Pixtral does not have)");
   }
   // vision_feature_layer: hidden_states[k] is the output of k layers (0: after ln_pre).
-  const nlohmann::json fl =
-      config.contains("vision_feature_layer") ? config["vision_feature_layer"] : nlohmann::json(-1);
-  std::vector<int> wanted;
-  if (fl.is_array() && !c.mistral3) {
-    for (const auto& x : fl)
-      wanted.push_back(json::as<int>(x, "config.json: vision_feature_layer"));
-  } else {
-    wanted.push_back(
-        json::as<int>(fl, "config.json: vision_feature_layer (one layer for mistral3)"));
-  }
-  if (wanted.empty()) throw ModelError("config.json: vision_feature_layer is an empty list");
-  for (int k : wanted) {
-    const int n = k >= 0 ? k : t.num_hidden_layers + 1 + k;
-    if (n < 0 || n > t.num_hidden_layers)
-      throw ModelError(
-          fmt::format("config.json: vision_feature_layer {} is outside the tower's "
-                      "{} layers",
-                      k, t.num_hidden_layers));
-    c.layers.push_back(n);
-  }
+  c.layers = nn::feature_layers(
+      config.contains("vision_feature_layer") ? config["vision_feature_layer"] : nlohmann::json(-1),
+      t.num_hidden_layers, !c.mistral3,
+      "config.json: vision_feature_layer (one layer for mistral3)");
   c.projector_act = nn::activation(json::get<std::string>(config, "projector_hidden_act"),
                                    "projector_hidden_act");
   c.projector_bias = json::get<bool>(config, "multimodal_projector_bias");
@@ -196,12 +180,9 @@ Tensor Vision::tower(Graph& g, std::span<const TowerInput> images) const {
   for (int64_t i = 0; i < N; ++i) seq[size_t(i)] = int32_t(i);
   Tensor pixels = g.alloc(Dtype::f32, {N, cols});
   g.upload(pixels, px.data(), px.size() * 4);
-  Tensor positions = g.alloc(Dtype::i32, {2, N});
-  g.upload(positions, pos.data(), pos.size() * 4);
-  Tensor qpos = g.alloc(Dtype::i32, {N});
-  g.upload(qpos, seq.data(), seq.size() * 4);
-  Tensor span_t = g.alloc(Dtype::i32, {int64_t(images.size()), 2});
-  g.upload(span_t, spans.data(), spans.size() * 4);
+  const Tensor positions = g.upload_i32(pos, {2, N});
+  const Tensor qpos = g.upload_i32(seq, {N});
+  const Tensor span_t = g.upload_i32(spans, {int64_t(images.size()), 2});
   Tensor inv_freq = g.alloc(Dtype::f32, {int64_t(inv_freq_.size())});
   g.upload(inv_freq, inv_freq_.data(), inv_freq_.size() * 4);
 
@@ -266,11 +247,7 @@ Tensor Vision::encode(Graph& g, const plugin::ImagePatches& img, const Tensor& e
     at_sep.push_back(int32_t(r * (cols + 1) + cols));
     sep_ids.push_back(r + 1 < rows ? c_.row_break : c_.image_end);
   }
-  auto upload = [&](const std::vector<int32_t>& v) {
-    Tensor t = g.alloc(Dtype::i32, {int64_t(v.size())});
-    g.upload(t, v.data(), v.size() * 4);
-    return t;
-  };
+  auto upload = [&](const std::vector<int32_t>& v) { return g.upload_i32(v, {int64_t(v.size())}); };
   Tensor out = g.alloc(Dtype::f32, {n, f.dim(1)});
   ops::scatter_rows(g, f, upload(at_image), out);
   ops::scatter_rows(g, ops::embedding(g, upload(sep_ids), embed), upload(at_sep), out);

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "sdk/base/error.h"
+#include "sdk/base/json_get.h"
 #include "sdk/ops/matmul.h"
 
 namespace vkllm::nn {
@@ -33,6 +34,27 @@ sdk::Tensor MlpProjector::forward(sdk::Graph& g, const sdk::Tensor& x) const {
   const sdk::Tensor* b2 = linear_2_b_.defined() ? &linear_2_b_ : nullptr;
   sdk::Tensor h = ops::act(g, act_, ops::matmul(g, x, linear_1_, {.bias = b1}));
   return ops::matmul(g, h, linear_2_, {.bias = b2});
+}
+
+std::vector<int> feature_layers(const nlohmann::json& value, int num_layers, bool several,
+                                const std::string& key) {
+  std::vector<int> wanted;
+  if (value.is_array() && several) {
+    for (const auto& x : value)
+      wanted.push_back(json::as<int>(x, "config.json: vision_feature_layer"));
+  } else {
+    wanted.push_back(json::as<int>(value, key));
+  }
+  if (wanted.empty()) throw ModelError("config.json: vision_feature_layer is an empty list");
+  std::vector<int> counts;
+  for (int k : wanted) {
+    const int n = k >= 0 ? k : num_layers + 1 + k;
+    if (n < 0 || n > num_layers)
+      throw ModelError(fmt::format(
+          "config.json: vision_feature_layer {} is outside the tower's {} layers", k, num_layers));
+    counts.push_back(n);
+  }
+  return counts;
 }
 
 MultimodalLayout multimodal_layout(const plugin::WeightSource& w) {

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sdk/nn/decoder.h"
 #include "sdk/ops/elementwise.h"
@@ -28,6 +29,12 @@ class MlpProjector {
   ops::Act act_ = ops::Act::gelu;
   sdk::Tensor linear_1_, linear_1_b_, linear_2_, linear_2_b_;
 };
+
+// vision_feature_layer as transformers' hidden_states indexes (0: the embeddings, k: after k of
+// the tower's `num_layers` layers; k < 0 counts from the end of the num_layers + 1 states): one
+// int, or with `several` a non-empty list (hidden states side by side). ModelError naming `key`.
+std::vector<int> feature_layers(const nlohmann::json& value, int num_layers, bool several,
+                                const std::string& key = "config.json: vision_feature_layer");
 
 // Where a LLaVA-style checkpoint keeps its parts: the Hub's "language_model.model.*" +
 // "language_model.lm_head.weight" with vision_tower.*, multi_modal_projector.* beside them, or

@@ -54,12 +54,20 @@ VitConfig VitConfig::read(const nlohmann::json& v, const VitConfig& defaults,
   return c;
 }
 
-VitConfig VitConfig::siglip(const nlohmann::json& v, const std::string& where) {
-  VitConfig c = read(v, VitConfig{}, where);
+namespace {
+
+// A tower that takes one square size: whole patches across it.
+VitConfig square(VitConfig c, const std::string& where) {
   if (c.image_size % c.patch_size)
     throw ModelError(fmt::format("{}: image_size {} is not a multiple of patch_size {}", where,
                                  c.image_size, c.patch_size));
   return c;
+}
+
+}  // namespace
+
+VitConfig VitConfig::siglip(const nlohmann::json& v, const std::string& where) {
+  return square(read(v, VitConfig{}, where), where);
 }
 
 VitConfig VitConfig::clip(const nlohmann::json& v, const std::string& where) {
@@ -69,11 +77,7 @@ VitConfig VitConfig::clip(const nlohmann::json& v, const std::string& where) {
   d.layer_norm_eps = 1e-5;
   d.class_token = d.pre_layernorm = true;
   d.patch_bias = false;
-  VitConfig c = read(v, d, where);
-  if (c.image_size % c.patch_size)
-    throw ModelError(fmt::format("{}: image_size {} is not a multiple of patch_size {}", where,
-                                 c.image_size, c.patch_size));
-  return c;
+  return square(read(v, d, where), where);
 }
 
 VitConfig VitConfig::any(const nlohmann::json& v, const std::string& where) {
@@ -203,12 +207,6 @@ Tensor encoder_layer(Graph& g, const VitConfig& c, const VitLayer& l, const Tens
   return ops::matmul(g, m, l.fc2, {.bias = &l.fc2_b, .residual = &h});
 }
 
-Tensor upload_i32(Graph& g, const std::vector<int32_t>& v, const sdk::Shape& shape) {
-  Tensor t = g.alloc(Dtype::i32, shape);
-  g.upload(t, v.data(), v.size() * 4);
-  return t;
-}
-
 }  // namespace
 
 std::vector<Tensor> VisionTransformer::hidden_states(Graph& g, const Tensor& patches,
@@ -244,8 +242,8 @@ std::vector<Tensor> VisionTransformer::hidden_states(Graph& g, const Tensor& pat
   for (size_t i = 0; i < seq.size(); ++i) seq[i] = int32_t(i);
   for (int64_t i = 0; i < images; ++i)
     spans.insert(spans.end(), {int32_t(i * S), int32_t((i + 1) * S)});
-  const Tensor qpos = upload_i32(g, seq, {images * S});
-  const Tensor span_t = upload_i32(g, spans, {images, 2});
+  const Tensor qpos = g.upload_i32(seq, {images * S});
+  const Tensor span_t = g.upload_i32(spans, {images, 2});
   std::vector<Tensor> after(size_t(deepest) + 1);
   after[0] = x;
   for (int i = 0; i < deepest; ++i)

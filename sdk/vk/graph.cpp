@@ -240,6 +240,14 @@ void Graph::dispatch(const KernelDesc& kernel, std::span<const Tensor* const> ar
   ++dispatches_;
 }
 
+Tensor Graph::upload_i32(std::span<const int32_t> values, const Shape& shape) {
+  Tensor t = alloc(Dtype::i32, shape);
+  if (t.numel() != int64_t(values.size()))
+    throw InternalError(fmt::format("[graph] {} values uploaded into {}", values.size(), t.str()));
+  upload(t, values.data(), values.size_bytes());
+  return t;
+}
+
 void Graph::upload(const Tensor& dst, const void* data, size_t bytes) {
   if (!recording_) throw InternalError("[graph] upload after submit");
   if (bytes > dst.extent_bytes()) {

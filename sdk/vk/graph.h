@@ -57,6 +57,8 @@ class Graph {
 
   // Copies host bytes into `dst` (its whole extent) at this point of the command stream.
   void upload(const Tensor& dst, const void* data, size_t bytes);
+  // A temporary i32 tensor of `shape` holding `values` (ids, positions, spans).
+  Tensor upload_i32(std::span<const int32_t> values, const Shape& shape);
   // Fills `dst`'s bytes with a repeated 32-bit word.
   void fill(const Tensor& dst, uint32_t word);
   // Copies `bytes` bytes from src's start to dst's start.
