@@ -98,7 +98,7 @@ int32_t KvCache::take_block(int group) {
   while (g.free.empty() && evict_one(group)) {
   }
   if (g.free.empty()) {
-    throw Error(
+    throw CacheFull(
         fmt::format("[kv_cache] out of cache blocks ({} blocks of {} tokens{}); raise "
                     "the context size or release sequences",
                     g.blocks, opt_.block_size,
@@ -343,73 +343,109 @@ void KvCache::drop_behind_windows(Sequence& s, int64_t start) {
   }
 }
 
-KvStep KvCache::begin(Graph& g, SeqId seq, int n) {
-  Sequence& s = seq_ref(seq);
-  if (n <= 0) throw InternalError("[kv_cache] begin needs n > 0");
-  int64_t bs = opt_.block_size;
-  int64_t start = s.length, end = start + n;
-  KvStep step;
-  step.seq = seq;
-  step.start = start;
-  step.n = n;
-  // Window groups first let go of the blocks no new query can see, so that a long step fits
-  // a pool sized for window + step (this cannot be undone, nor does it need to be).
-  drop_behind_windows(s, start);
-  // Reserve everything first so a full cache leaves the sequence unchanged.
-  std::vector<std::vector<int32_t>> tables = s.tables;
-  std::vector<std::vector<int32_t>> taken(groups_.size()), replaced(groups_.size());
-  try {
-    for (size_t gi = 0; gi < groups_.size(); ++gi) {
-      auto& table = tables[gi];
-      int64_t first = start / bs;
-      // Copy-on-write of a shared, partly filled last block.
-      if (start % bs != 0 && first < int64_t(table.size())) {
-        int32_t old = table[size_t(first)];
-        if (old >= 0 && groups_[gi].refs[size_t(old)] > 1) {
-          int32_t fresh = take_block(int(gi));
-          taken[gi].push_back(fresh);
-          for (int li : groups_[gi].layers) {
-            std::vector<Tensor*> pools{&k_[size_t(li)], &v_[size_t(li)]};
-            if (!ks_.empty()) pools.insert(pools.end(), {&ks_[size_t(li)], &vs_[size_t(li)]});
-            for (Tensor* pool : pools) {
-              uint64_t row = uint64_t(pool->stride(0)) * dtype_size(pool->dtype());
-              uint64_t bytes = uint64_t(start % bs) * row;
-              Tensor src = pool->slice(0, int64_t(old) * bs, bs);
-              Tensor dst = pool->slice(0, int64_t(fresh) * bs, bs);
-              g.copy_bytes(src, dst, bytes);
-            }
+CacheFull::~CacheFull() = default;
+
+void KvCache::reserve(Graph& g, Sequence& s, int n, Reserved& r) {
+  const int64_t bs = opt_.block_size;
+  const int64_t start = s.length, end = start + n;
+  r.tables = s.tables;
+  r.taken.assign(groups_.size(), {});
+  r.replaced.assign(groups_.size(), {});
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    auto& table = r.tables[gi];
+    int64_t first = start / bs;
+    // Copy-on-write of a shared, partly filled last block.
+    if (start % bs != 0 && first < int64_t(table.size())) {
+      int32_t old = table[size_t(first)];
+      if (old >= 0 && groups_[gi].refs[size_t(old)] > 1) {
+        int32_t fresh = take_block(int(gi));
+        r.taken[gi].push_back(fresh);
+        for (int li : groups_[gi].layers) {
+          std::vector<Tensor*> pools{&k_[size_t(li)], &v_[size_t(li)]};
+          if (!ks_.empty()) pools.insert(pools.end(), {&ks_[size_t(li)], &vs_[size_t(li)]});
+          for (Tensor* pool : pools) {
+            uint64_t row = uint64_t(pool->stride(0)) * dtype_size(pool->dtype());
+            uint64_t bytes = uint64_t(start % bs) * row;
+            Tensor src = pool->slice(0, int64_t(old) * bs, bs);
+            Tensor dst = pool->slice(0, int64_t(fresh) * bs, bs);
+            g.copy_bytes(src, dst, bytes);
           }
-          table[size_t(first)] = fresh;
-          replaced[gi].push_back(old);
         }
-      }
-      while (int64_t(table.size()) * bs < end) {
-        int32_t b = take_block(int(gi));
-        taken[gi].push_back(b);
-        table.push_back(b);
+        table[size_t(first)] = fresh;
+        r.replaced[gi].push_back(old);
       }
     }
+    while (int64_t(table.size()) * bs < end) {
+      int32_t b = take_block(int(gi));
+      r.taken[gi].push_back(b);
+      table.push_back(b);
+    }
+  }
+}
+
+void KvCache::unreserve(Reserved& r) {
+  for (size_t gi = 0; gi < r.taken.size(); ++gi)
+    for (int32_t b : r.taken[gi]) drop_block(int(gi), b);
+  r.taken.clear();
+}
+
+KvStep KvCache::begin(Graph& g, SeqId seq, int n) {
+  const KvPart part{seq, n};
+  return begin(g, std::span(&part, 1));
+}
+
+KvStep KvCache::begin(Graph& g, std::span<const KvPart> parts) {
+  if (parts.empty()) throw InternalError("[kv_cache] begin needs a sequence");
+  const int64_t bs = opt_.block_size;
+  KvStep step;
+  int64_t rows = 0;
+  for (const KvPart& p : parts) {
+    Sequence& s = seq_ref(p.seq);
+    if (p.n <= 0) throw InternalError("[kv_cache] begin needs n > 0");
+    for (const auto& q : step.parts)
+      if (q.seq == p.seq) throw InternalError("[kv_cache] a sequence twice in one step");
+    step.parts.push_back({p.seq, s.length, rows, p.n});
+    step.part_rows.push_back(p.n);
+    step.kv_len = std::max(step.kv_len, s.length + p.n);
+    rows += p.n;
+    // Window groups first let go of the blocks no new query can see, so that a long step fits
+    // a pool sized for window + step (this cannot be undone, nor does it need to be).
+    drop_behind_windows(s, s.length);
+  }
+  step.seq = parts[0].seq;
+  step.start = step.parts[0].start;
+  step.n = parts[0].n;
+  // Reserve everything first so a full cache leaves every sequence unchanged.
+  std::vector<Reserved> reserved(parts.size());
+  try {
+    for (size_t i = 0; i < parts.size(); ++i)
+      reserve(g, seq_ref(parts[i].seq), parts[i].n, reserved[i]);
   } catch (...) {
-    for (size_t gi = 0; gi < groups_.size(); ++gi)
-      for (int32_t b : taken[gi]) drop_block(int(gi), b);
+    for (auto& r : reserved) unreserve(r);
     throw;
   }
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    for (int32_t b : replaced[gi]) drop_block(int(gi), b);
-    auto& table = tables[gi];
-    std::vector<int32_t> slots(static_cast<size_t>(n));
-    for (int64_t p = start; p < end; ++p) {
-      slots[size_t(p - start)] = int32_t(table[size_t(p / bs)] * bs + p % bs);
+    std::vector<int32_t> tables, slots, info;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const auto& part = step.parts[i];
+      const auto& table = reserved[i].tables[gi];
+      for (int32_t b : reserved[i].replaced[gi]) drop_block(int(gi), b);
+      info.insert(info.end(), {int32_t(part.row), int32_t(part.n), int32_t(tables.size()),
+                               int32_t(part.start + part.n)});
+      for (int64_t p = part.start; p < part.start + part.n; ++p)
+        slots.push_back(int32_t(table[size_t(p / bs)] * bs + p % bs));
+      tables.insert(tables.end(), table.begin(), table.end());
     }
-    Tensor tt = g.alloc(Dtype::i32, {int64_t(table.size())});
-    g.upload(tt, table.data(), table.size() * 4);
-    Tensor st = g.alloc(Dtype::i32, {int64_t(n)});
-    g.upload(st, slots.data(), slots.size() * 4);
-    step.tables.push_back(tt);
-    step.slots.push_back(st);
+    step.tables.push_back(g.upload_i32(tables, {int64_t(tables.size())}));
+    step.slots.push_back(g.upload_i32(slots, {int64_t(slots.size())}));
+    step.part_info.push_back(parts.size() > 1 ? g.upload_i32(info, {int64_t(parts.size()), 4})
+                                              : Tensor());
   }
-  s.tables = std::move(tables);
-  s.length = end;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    Sequence& s = seq_ref(parts[i].seq);
+    s.tables = std::move(reserved[i].tables);
+    s.length += parts[i].n;
+  }
   return step;
 }
 
@@ -431,7 +467,11 @@ KvLayerView KvCache::layer(const KvStep& step, int layer) const {
   v.head_dim = layers_[size_t(layer)].head_dim;
   v.table = step.tables[size_t(gi)];
   v.slots = step.slots[size_t(gi)];
-  v.kv_len = step.start + step.n;
+  v.kv_len = step.kv_len;
+  if (step.parts.size() > 1) {
+    v.part_rows = step.part_rows;
+    v.parts = step.part_info[size_t(gi)];
+  }
   v.block_size = opt_.block_size;
   v.window = groups_[size_t(gi)].window;
   v.sink = groups_[size_t(gi)].sink;

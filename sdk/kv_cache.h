@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sdk/base/error.h"
 #include "sdk/tensor.h"
 #include "sdk/vk/graph.h"
 
@@ -54,14 +55,39 @@ struct PrefixCacheStats {
 
 using SeqId = int32_t;
 
-// One forward pass of one sequence: the new tokens' positions and, per group, the block table
-// and the slots they are written to (device tensors).
+// The cache has no room for a step (every block is held by a sequence). A scheduler may
+// release or preempt sequences and try again; the step left every sequence unchanged.
+class CacheFull : public Error {
+ public:
+  using Error::Error;
+  ~CacheFull() override;
+};
+
+// One sequence's share of a forward pass: n new tokens.
+struct KvPart {
+  SeqId seq = -1;
+  int n = 0;
+};
+
+// One forward pass over the new tokens of one or more sequences (their rows in the order of
+// the parts): per group, the block tables and the slots the tokens are written to (device
+// tensors). seq, start and n describe the first part (single-sequence passes).
 struct KvStep {
   SeqId seq = -1;
   int64_t start = 0;  // sequence index of the first new token
   int n = 0;          // new tokens
-  std::vector<Tensor> tables;
-  std::vector<Tensor> slots;
+  struct Part {
+    SeqId seq = -1;
+    int64_t start = 0, row = 0;  // first new token's sequence index and batch row
+    int n = 0;
+  };
+  std::vector<Part> parts;
+  std::vector<int32_t> part_rows;  // n of each part
+  int64_t kv_len = 0;              // longest sequence after the step
+  std::vector<Tensor> tables;      // per group: the parts' tables one after another
+  std::vector<Tensor> slots;       // per group: i32 [rows]
+  // Per group, with several parts: i32 [parts, 4] (first row, rows, table offset, keys).
+  std::vector<Tensor> part_info;
 };
 
 // What the attention and cache-write ops need for one layer.
@@ -74,7 +100,10 @@ struct KvLayerView {
   int kv_heads = 0, head_dim = 0;
   Tensor table;        // i32 [logical blocks], -1 = dropped
   Tensor slots;        // i32 [n]: where this step's tokens go
-  int64_t kv_len = 0;  // keys visible after the step: start + n
+  int64_t kv_len = 0;  // keys visible after the step: start + n (the longest part's)
+  // A pass over several sequences: their rows and KvStep::part_info (empty / undefined for one).
+  std::span<const int32_t> part_rows;
+  Tensor parts;
   int block_size = 16;
   int window = 0;
   int sink = 0;  // with a window: keys [0, sink) stay visible
@@ -98,9 +127,11 @@ class KvCache {
   bool can_truncate(SeqId seq, int64_t n) const;
 
   // Reserves slots for n new tokens of `seq` (copying shared blocks it must write into, inside
-  // g) and uploads the tables. The sequence's length grows by n. Throws Error when the cache
-  // is full.
+  // g) and uploads the tables. The sequence's length grows by n. Throws CacheFull when the
+  // cache is full (nothing changed).
   KvStep begin(Graph& g, SeqId seq, int n);
+  // The same for several distinct sequences in one pass (all of them or none).
+  KvStep begin(Graph& g, std::span<const KvPart> parts);
 
   // Publishes the full blocks of `seq` not yet published; keys[i] is the key of token i
   // (at least length(seq) keys). Call once the blocks' contents are computed.
@@ -148,6 +179,12 @@ class KvCache {
                                 std::span<const uint64_t> keys) const;
   bool evict_one(int group);
   void drop_behind_windows(Sequence& s, int64_t start);
+  struct Reserved {
+    std::vector<std::vector<int32_t>> tables, taken, replaced;  // per group
+  };
+  // Blocks for n new tokens of s (copy-on-write copies recorded in g); undone by unreserve.
+  void reserve(Graph& g, Sequence& s, int n, Reserved& r);
+  void unreserve(Reserved& r);
   Sequence& seq_ref(SeqId s);
   const Sequence& seq_ref(SeqId s) const;
   int32_t take_block(int group);

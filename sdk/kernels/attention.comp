@@ -18,6 +18,10 @@
 // With QT > 1 an invocation owns QT consecutive queries of one head and loads each key and value
 // row once for all of them (prefill); neighbouring invocations take neighbouring query tiles of
 // the same head, so they read the same rows.
+// Several sequences in one pass (n_parts > 0, paged): PARTS holds one row per sequence (first
+// query row, query rows, offset of its block table in TABLE, its keys kv_len); query tiles never
+// straddle two sequences, and spans with three columns (start, end, part) apply to their own
+// sequence only.
 #include "common.glsl"
 layout(constant_id = 1) const int HEAD_DIM = 64;
 layout(constant_id = 2) const bool PAGED = true;
@@ -40,13 +44,15 @@ OUT_F32(6, O);
 OUT_F32(7, ML);
 WORDS(8, KS);
 WORDS(9, VS);
+WORDS(10, PARTS);
 layout(push_constant) uniform PC {
-  uint o_q, o_k, o_v, o_table, o_qpos, o_spans, o_o, o_ml, o_ks, o_vs;
+  uint o_q, o_k, o_v, o_table, o_qpos, o_spans, o_o, o_ml, o_ks, o_vs, o_parts;
   uint T, Hq, Hkv, kv_len, block_size;
   uint q_row, q_head, k_row, k_head, v_row, v_head;
   uint window, n_spans, splits, chunk;
   float scale, softcap;
   uint sink;
+  uint n_parts, tiles, span_cols;
 } pc;
 
 const int NV = HEAD_DIM / 4;  // vec4s per head
@@ -87,19 +93,22 @@ void load_row(usamplerBuffer B, uint texel, out vec4 r[NV]) {
   }
 }
 
-// The key range [j0, j1) a query at sequence index qpos may see within this split, and the
-// first key of its window.
-void key_range(int qpos, uint split, out int j0, out int j1, out int wstart) {
+// The key range [j0, j1) a query at sequence index qpos of sequence `part` (with kv_len keys)
+// may see within this split, and the first key of its window.
+void key_range(int qpos, int part, int kv_len, uint split, out int j0, out int j1,
+               out int wstart) {
   int qs = -1, qe = -1;
   for (uint s = 0u; s < pc.n_spans; ++s) {
-    int a = fetch1i(SPANS, pc.o_spans + 2u * s), b = fetch1i(SPANS, pc.o_spans + 2u * s + 1u);
+    uint at = pc.o_spans + pc.span_cols * s;
+    if (pc.span_cols == 3u && fetch1i(SPANS, at + 2u) != part) continue;
+    int a = fetch1i(SPANS, at), b = fetch1i(SPANS, at + 1u);
     if (qpos >= a && qpos < b) {
       qs = a;
       qe = b;
     }
   }
   j0 = SPLIT ? int(split * pc.chunk) : 0;
-  j1 = SPLIT ? min(int(pc.kv_len), j0 + int(pc.chunk)) : int(pc.kv_len);
+  j1 = SPLIT ? min(kv_len, j0 + int(pc.chunk)) : kv_len;
   if (CAUSAL) j1 = min(j1, max(qpos + 1, (BIDIR && qs >= 0) ? qe : qpos + 1));
   wstart = pc.window > 0u ? qpos - int(pc.window) + 1 : 0;
   if (pc.window > 0u && pc.sink == 0u) j0 = max(j0, wstart);
@@ -116,20 +125,40 @@ void key_range(int qpos, uint split, out int j0, out int j1, out int wstart) {
 void main() {
   uint g = global_index();
   uint nsplit = SPLIT ? pc.splits : 1u;
-  uint ntiles = (pc.T + uint(QT) - 1u) / uint(QT);
+  uint ntiles = pc.tiles;
   if (g >= ntiles * pc.Hq * nsplit) return;
   uint split = g % nsplit;
   uint th = g / nsplit;
-  uint h = th / ntiles, t0 = (th % ntiles) * uint(QT);
+  uint h = th / ntiles, tile = th % ntiles;
   uint hk = h / (pc.Hq / pc.Hkv);
+  // The tile's sequence: its query rows [t0, tend), block table and keys.
+  uint t0 = tile * uint(QT), tend = pc.T, table = pc.o_table;
+  int part = 0, kv_len = int(pc.kv_len);
+  if (pc.n_parts > 0u) {
+    uint first = 0u;
+    for (uint p = 0u; p < pc.n_parts; ++p) {
+      uint at = pc.o_parts + 4u * p;
+      uint row = uint(fetch1i(PARTS, at)), rows = uint(fetch1i(PARTS, at + 1u));
+      uint n = (rows + uint(QT) - 1u) / uint(QT);
+      if (tile < first + n) {
+        part = int(p);
+        t0 = row + (tile - first) * uint(QT);
+        tend = row + rows;
+        table += uint(fetch1i(PARTS, at + 2u));
+        kv_len = fetch1i(PARTS, at + 3u);
+        break;
+      }
+      first += n;
+    }
+  }
 
   // Each query's key range; the loop runs over their union.
   int j0[QT], j1[QT], ws[QT];
-  int lo = int(pc.kv_len), hi = 0, wstart = 0;
+  int lo = kv_len, hi = 0, wstart = 0;
   [[unroll]] for (int u = 0; u < QT; ++u) {
     int w;
-    if (t0 + uint(u) < pc.T) {
-      key_range(fetch1i(QPOS, pc.o_qpos + t0 + uint(u)), split, j0[u], j1[u], w);
+    if (t0 + uint(u) < tend) {
+      key_range(fetch1i(QPOS, pc.o_qpos + t0 + uint(u)), part, kv_len, split, j0[u], j1[u], w);
     } else {
       j0[u] = 0;
       j1[u] = 0;
@@ -145,7 +174,7 @@ void main() {
 
   vec4 q[QT * NV];
   [[unroll]] for (int x = 0; x < QT * NV; ++x) {
-    uint t = min(t0 + uint(x / NV), pc.T - 1u);
+    uint t = min(t0 + uint(x / NV), tend - 1u);
     q[x] = fetch4f(Q, (pc.o_q + t * pc.q_row + h * pc.q_head) / 4u + uint(x % NV)) * pc.scale;
   }
   vec4 acc[QT * NV];
@@ -163,7 +192,7 @@ void main() {
     }
     uint slot = uint(j);
     if (PAGED) {
-      int blk = fetch1i(TABLE, pc.o_table + uint(j) / pc.block_size);
+      int blk = fetch1i(TABLE, table + uint(j) / pc.block_size);
       if (blk < 0) {  // dropped block (outside a window): skip to the next block
         j = int((uint(j) / pc.block_size + 1u) * pc.block_size) - 1;
         continue;
@@ -219,7 +248,7 @@ void main() {
 
   [[unroll]] for (int u = 0; u < QT; ++u) {
     uint t = t0 + uint(u);
-    if (t >= pc.T) break;
+    if (t >= tend) break;
     uint pair = t * pc.Hq + h;  // output row: [T, Hq, D] or partials [T * Hq, splits, D]
     if (SPLIT) {
       uint idx = pair * nsplit + split;

@@ -46,7 +46,8 @@ Decoder::Rope Decoder::make_rope(const RopeTable& t) const {
   return r;
 }
 
-Tensor Decoder::norm(Graph& g, const Tensor& x, const Tensor& w, const Tensor* residual_after) const {
+Tensor Decoder::norm(Graph& g, const Tensor& x, const Tensor& w,
+                     const Tensor* residual_after) const {
   return ops::rms_norm(g, x, w,
                        {.eps = float(config_.rms_norm_eps),
                         .weight_offset = config_.norm_weight_offset,
@@ -82,7 +83,8 @@ Tensor Decoder::attention(Graph& g, const DecoderLayer& l, int i, const Tensor& 
 }
 
 // Gated MLP: down(act(gate(x)) * up(x)), SwiGLU or GeGLU (plus the residual when given).
-Tensor Decoder::mlp(Graph& g, const DecoderLayer& l, const Tensor& x, const Tensor* residual) const {
+Tensor Decoder::mlp(Graph& g, const DecoderLayer& l, const Tensor& x,
+                    const Tensor* residual) const {
   const int64_t F = config_.intermediate_size;
   Tensor gate_up = ops::matmul(g, x, l.gate_up_proj,
                                {.bias = l.gate_up_bias.defined() ? &l.gate_up_bias : nullptr});
@@ -108,7 +110,9 @@ Tensor Decoder::embed(Graph& g, const plugin::Batch& b) const {
 
 Tensor Decoder::forward(Graph& g, Tensor h, const plugin::Batch& b) {
   if (!b.cache || !b.kv) throw InternalError("[decoder] forward needs a KV cache step");
-  if (rope_dynamic_) rope_ = make_rope(rope_table(config_.rope(), b.kv->start + b.kv->n));
+  // Dynamic NTK scaling follows the longest sequence of the pass (as batched generation in
+  // transformers does).
+  if (rope_dynamic_) rope_ = make_rope(rope_table(config_.rope(), b.kv->kv_len));
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
     const DecoderLayer& l = w_.layers[size_t(i)];
     Tensor x = norm(g, h, l.input_layernorm);
@@ -123,10 +127,12 @@ Tensor Decoder::forward(Graph& g, Tensor h, const plugin::Batch& b) {
     }
   }
   int64_t T = h.dim(0);
-  Tensor last = h.slice(0, b.logits_begin, T - b.logits_begin);
+  Tensor last = b.logits_rows.defined() ? ops::embedding(g, b.logits_rows, h)
+                                        : h.slice(0, b.logits_begin, T - b.logits_begin);
   Tensor logits = ops::matmul(g, norm(g, last, w_.norm), w_.lm_head);
   if (config_.final_logit_softcapping > 0)
-    logits = ops::act(g, ops::Act::softcap, logits, {.cap = float(config_.final_logit_softcapping)});
+    logits =
+        ops::act(g, ops::Act::softcap, logits, {.cap = float(config_.final_logit_softcapping)});
   return logits;
 }
 

@@ -24,12 +24,13 @@ struct AttnParams {
   uint32_t window, n_spans, splits, chunk;
   float scale, softcap;
   uint32_t sink;
+  uint32_t n_parts, tiles, span_cols;
 };
-const KernelDesc kAttention{
-    "attention",
-    {Binding::texels, Binding::texels, Binding::texels, Binding::words, Binding::words,
-     Binding::words, Binding::storage, Binding::storage, Binding::words, Binding::words},
-    sizeof(AttnParams)};
+const KernelDesc kAttention{"attention",
+                            {Binding::texels, Binding::texels, Binding::texels, Binding::words,
+                             Binding::words, Binding::words, Binding::storage, Binding::storage,
+                             Binding::words, Binding::words, Binding::words},
+                            sizeof(AttnParams)};
 struct CombineParams {
   uint32_t rows, splits, D;
 };
@@ -64,12 +65,25 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
          fmt::format("head_dim {} must be a multiple of 8, at most 512", D));
   expect(qpos.dtype() == Dtype::i32 && qpos.numel() == T && qpos.contiguous(), op,
          "qpos must be contiguous i32 [T], got " + qpos.str());
-  uint32_t n_spans = 0;
+  // Several sequences in one pass: each part's query rows, in order.
+  std::span<const int32_t> parts = kv ? kv->part_rows : std::span<const int32_t>{};
+  if (!parts.empty()) {
+    int64_t rows = 0;
+    for (int32_t r : parts) rows += r;
+    expect(rows == T && kv->parts.defined(), op,
+           fmt::format("{} queries for sequences of {} rows", T, rows));
+  }
+  uint32_t n_spans = 0, span_cols = 2;
   if (opt.spans) {
-    expect(opt.spans->dtype() == Dtype::i32 && opt.spans->rank() == 2 && opt.spans->dim(1) == 2 &&
+    const int64_t cols = opt.spans->rank() == 2 ? opt.spans->dim(1) : 0;
+    expect(opt.spans->dtype() == Dtype::i32 && (cols == 2 || (cols == 3 && !parts.empty())) &&
                opt.spans->contiguous(),
-           op, "spans must be contiguous i32 [n, 2], got " + opt.spans->str());
+           op,
+           "spans must be contiguous i32 [n, 2] (or [n, 3] with a sequence index in a pass over "
+           "several), got " +
+               opt.spans->str());
     n_spans = uint32_t(opt.spans->dim(0));
+    span_cols = uint32_t(cols);
   }
   expect(!opt.restrict_to_spans || n_spans > 0, op, "restrict_to_spans needs spans");
 
@@ -84,6 +98,14 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
   uint32_t chunk = uint32_t((kv_len + splits - 1) / splits);
   if (paged)
     chunk = (chunk + uint32_t(block_size) - 1) / uint32_t(block_size) * uint32_t(block_size);
+
+  // Prefill on llvmpipe: 4 queries per invocation share each key and value row load (attention
+  // of a 1024-token prompt 2.9x faster than one query each; 8 spills). GPUs keep one query per
+  // invocation for occupancy. Tiles never straddle two sequences.
+  const int qt = g.device().kernel_class() == KernelClass::cpu && splits == 1 && T >= 8 ? 4 : 1;
+  uint64_t tiles = 0;
+  for (int32_t r : parts) tiles += (uint64_t(r) + uint64_t(qt) - 1) / uint64_t(qt);
+  if (parts.empty()) tiles = (uint64_t(T) + uint64_t(qt) - 1) / uint64_t(qt);
 
   Tensor out = g.alloc(Dtype::f32, {T, Hq, D});
   Tensor part = splits > 1 ? g.alloc(Dtype::f32, {T * Hq, int64_t(splits), D}) : out;
@@ -105,19 +127,18 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
                chunk,
                opt.scale,
                opt.softcap,
-               uint32_t(window > 0 ? sink : 0)};
+               uint32_t(window > 0 ? sink : 0),
+               uint32_t(parts.size()),
+               uint32_t(tiles),
+               span_cols};
   const Tensor* tb = table ? table : &qpos;
   const Tensor* sp = opt.spans ? opt.spans : &qpos;
   const Tensor* ks = bits < 16 ? &kv->k_scales : &qpos;
   const Tensor* vs = bits < 16 ? &kv->v_scales : &qpos;
+  const Tensor* pt = parts.empty() ? &qpos : &kv->parts;
   uint32_t local = g.device().kernel_class() == KernelClass::cpu ? 8 : 64;
-  // Prefill on llvmpipe: 4 queries per invocation share each key and value row load (attention
-  // of a 1024-token prompt 2.9x faster than one query each; 8 spills). GPUs keep one query per
-  // invocation for occupancy.
-  const int qt = g.device().kernel_class() == KernelClass::cpu && splits == 1 && T >= 8 ? 4 : 1;
-  uint64_t tiles = (uint64_t(T) + uint64_t(qt) - 1) / uint64_t(qt);
   g.dispatch(
-      kAttention, {&q, &k, &v, tb, &qpos, sp, &part, &ml, ks, vs}, &p, sizeof p,
+      kAttention, {&q, &k, &v, tb, &qpos, sp, &part, &ml, ks, vs, pt}, &p, sizeof p,
       grid_1d(tiles * uint64_t(Hq) * splits, local),
       {int32_t(local), int32_t(D), paged ? 1 : 0, opt.causal ? 1 : 0, opt.restrict_to_spans ? 1 : 0,
        opt.bidirectional_spans ? 1 : 0, opt.softcap > 0 ? 1 : 0, splits > 1 ? 1 : 0,

@@ -5,7 +5,7 @@
 // smaller struct_size (older plugin) by treating missing fields as zero.
 #include <stdint.h>
 
-#define VKLLM_PLUGIN_ABI_VERSION 4u  // 4: VisionSpec shortest_edge_crop/anyres, ImagePatches tiles
+#define VKLLM_PLUGIN_ABI_VERSION 5u  // 5: Batch over several sequences (KvStep parts, logits_rows)
 #define VKLLM_PLUGIN_ENTRY_SYMBOL "vkllm_plugin_entry"
 
 #ifdef __cplusplus

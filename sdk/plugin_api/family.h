@@ -75,20 +75,26 @@ struct ImageRows {
   int64_t row = 0;
 };
 
-// One forward pass over T tokens of one sequence.
+// One forward pass over T tokens of one or more sequences (continuous batching): the rows of
+// each sequence are consecutive, in the order of kv->parts. Per-token tensors mix sequences;
+// the KV step and the spans say which rows belong to which. Only attention looks across rows.
 struct Batch {
   sdk::Tensor tokens;     // i32 [T]
   sdk::Tensor positions;  // i32 [position_rows, T] (or [T]): rotary positions
-  sdk::Tensor seq_pos;    // i32 [T]: sequence index of each token (masks)
+  sdk::Tensor seq_pos;    // i32 [T]: sequence index of each token within its sequence (masks)
   const sdk::KvStep* kv = nullptr;
   sdk::KvCache* cache = nullptr;
   // Logits are wanted for rows [logits_begin, T): the last token when generating, all rows
-  // for --logits-out, the last k+1 when verifying speculative drafts.
+  // for --logits-out, the last k+1 when verifying speculative drafts ...
   int64_t logits_begin = 0;
+  // ... or, when defined, for these rows (i32 [m], in this order): the last row of each
+  // sequence that samples in a pass over several.
+  sdk::Tensor logits_rows;
   // Vision families: encoded image features placed over their placeholder tokens' embeddings.
   std::vector<ImageRows> images;
   // i32 [n, 2]: [start, end) sequence indexes of the image runs in this batch whose tokens
-  // attend to each other (VisionSpec::bidirectional); undefined when there are none.
+  // attend to each other (VisionSpec::bidirectional); undefined when there are none. In a pass
+  // over several sequences [n, 3]: the third column is the run's part (kv->parts index).
   sdk::Tensor spans;
 };
 
@@ -188,7 +194,8 @@ class Model {
  public:
   virtual ~Model();
   virtual const ModelInfo& info() const = 0;
-  // Records the forward pass into g and returns f32 logits [T - logits_begin, vocab].
+  // Records the forward pass into g and returns f32 logits [T - logits_begin, vocab] (or
+  // [logits_rows, vocab]).
   virtual sdk::Tensor forward(sdk::Graph& g, const Batch& batch) = 0;
   // Vision families: the image spec (null: text only) and the vision tower, which records the
   // encoding of one image and returns its features f32 [tokens, hidden]: rows / (merge *

@@ -1,3 +1,4 @@
+#include <array>
 #include <cmath>
 
 #include "sdk/base/error.h"
@@ -170,6 +171,94 @@ class Attention : public SdkTest {
       expect_close(sdk::download_f32(o), want, {2e-5, 2e-4}, fmt::format("step ending at {}", at));
     }
   }
+
+  // Several sequences through one cache, each step a pass over some of them ((sequence, new
+  // tokens) parts, rows in that order): one kv_write and one attention per step, every part's
+  // rows checked against the reference over its own sequence. spans: (start, end, sequence).
+  void batched(int64_t Hq, int64_t Hkv, int64_t D, int sequences,
+               std::vector<std::vector<std::pair<int, int>>> steps, Spec s, int block_size,
+               int cache_window = 0, int bits = 16, int group = 32,
+               std::vector<std::array<int, 3>> spans = {}) {
+    SCOPED_TRACE(fmt::format("Hq={} Hkv={} D={} block={} window={} bits={} spans={}", Hq, Hkv, D,
+                             block_size, cache_window, bits, spans.size()));
+    std::vector<int64_t> total(size_t(sequences), 0);
+    for (const auto& st : steps)
+      for (auto [q, n] : st) total[size_t(q)] += n;
+    int64_t all = 0;
+    for (int64_t t : total) all += t + block_size;
+    sdk::KvCache cache(device(), {{int(Hkv), int(D), cache_window}},
+                       {.block_size = block_size,
+                        .max_tokens = all,
+                        .max_sequences = sequences,
+                        .bits = bits,
+                        .group = group});
+    std::vector<sdk::SeqId> ids;
+    std::vector<std::vector<float>> keys, vals;
+    for (int q = 0; q < sequences; ++q) {
+      ids.push_back(cache.create());
+      keys.push_back(randn(size_t(total[size_t(q)] * Hkv * D)));
+      vals.push_back(randn(size_t(total[size_t(q)] * Hkv * D)));
+    }
+    std::vector<int64_t> at(size_t(sequences), 0);
+    for (const auto& st : steps) {
+      poison_arena(dev());
+      std::vector<sdk::KvPart> parts;
+      std::vector<float> kin, vin;
+      std::vector<int32_t> qpos, flat;
+      int64_t T = 0;
+      for (auto [q, n] : st) {
+        parts.push_back({ids[size_t(q)], n});
+        auto from = size_t(at[size_t(q)] * Hkv * D), len = size_t(n * Hkv * D);
+        kin.insert(kin.end(), keys[size_t(q)].begin() + long(from),
+                   keys[size_t(q)].begin() + long(from + len));
+        vin.insert(vin.end(), vals[size_t(q)].begin() + long(from),
+                   vals[size_t(q)].begin() + long(from + len));
+        for (int i = 0; i < n; ++i) qpos.push_back(int32_t(at[size_t(q)] + i));
+        for (auto [a, b, sq] : spans)
+          if (sq == q) flat.insert(flat.end(), {a, b, int32_t(parts.size() - 1)});
+        T += n;
+      }
+      auto qv = randn(size_t(T * Hq * D));
+      auto q = input(Dtype::f32, {T, Hq, D}, qv);
+      auto kt = input(Dtype::f32, {T, Hkv, D}, kin), vt = input(Dtype::f32, {T, Hkv, D}, vin);
+      auto qp = ints(qpos, {T});
+      auto sp = ints(flat.empty() ? std::vector<int32_t>{0, 0, 0} : flat,
+                     {std::max<int64_t>(1, int64_t(flat.size() / 3)), 3});
+      auto g = graph();
+      auto step = cache.begin(*g, parts);
+      auto view = cache.layer(step, 0);
+      ops::kv_write(*g, view, kt, vt);
+      auto opt = options(s, nullptr);
+      if (!flat.empty()) opt.spans = &sp;
+      auto o = ops::attention(*g, q, view, qp, opt);
+      g->run();
+      auto got = sdk::download_f32(o);
+      int64_t row = 0;
+      for (auto [sq, n] : st) {
+        at[size_t(sq)] += n;
+        const int64_t len = at[size_t(sq)];
+        Spec rs = s;
+        if (cache_window) rs.window = cache_window;
+        for (auto [a, b, x] : spans)
+          if (x == sq) rs.spans.push_back({a, b});
+        auto kr = round_to(Dtype::f16, keys[size_t(sq)]);
+        auto vr = round_to(Dtype::f16, vals[size_t(sq)]);
+        if (bits < 16) {
+          const auto& table = cache.table(ids[size_t(sq)], 0);
+          kr = dequantized(view, view.k, view.k_scales, table, keys[size_t(sq)], len, block_size);
+          vr = dequantized(view, view.v, view.v_scales, table, vals[size_t(sq)], len, block_size);
+        }
+        std::vector<float> qs(qv.begin() + long(row * Hq * D),
+                              qv.begin() + long((row + n) * Hq * D));
+        std::vector<int32_t> ps(qpos.begin() + long(row), qpos.begin() + long(row + n));
+        std::vector<float> mine(got.begin() + long(row * Hq * D),
+                                got.begin() + long((row + n) * Hq * D));
+        expect_close(mine, ref_attention(qs, kr, vr, ps, len, Hq, Hkv, D, rs), {2e-5, 2e-4},
+                     fmt::format("sequence {} at {}", sq, len));
+        row += n;
+      }
+    }
+  }
 };
 
 TEST_F(Attention, DenseBidirectionalWithWindows) {
@@ -244,6 +333,40 @@ TEST_F(Attention, AttentionSinksWithWindow) {
 
 TEST_F(Attention, BidirectionalImageSpans) {
   paged(2, 1, 64, {12, 1}, {.scale = 0.125f, .spans = {{3, 8}}, .bidir = true}, 4);
+}
+
+TEST_F(Attention, SequencesShareAPass) {
+  // Prefill chunks beside decode steps, parts in any order, uneven lengths (query tiles of 4 on
+  // llvmpipe must not straddle two sequences: 13 and 6 rows).
+  batched(4, 2, 64, 3,
+          {{{0, 13}}, {{1, 6}, {0, 1}}, {{2, 9}, {1, 1}, {0, 1}}, {{0, 1}, {1, 1}, {2, 1}}},
+          {.scale = 0.125f}, 16);
+  batched(3, 1, 32, 2, {{{1, 7}, {0, 5}}, {{0, 1}, {1, 1}}}, {.scale = 0.2f}, 4);  // MQA
+  // Long keys split across invocations, one short sequence beside it.
+  batched(2, 1, 64, 2, {{{0, 300}}, {{1, 3}}, {{0, 1}, {1, 1}}}, {.scale = 0.125f}, 16);
+  // Sliding window (blocks dropped per sequence) and a quantized cache.
+  batched(2, 2, 32, 2, {{{0, 10}, {1, 3}}, {{1, 9}, {0, 1}}, {{0, 1}, {1, 1}}}, {.scale = 0.2f}, 4,
+          6);
+  for (int bits : {8, 4})
+    batched(2, 2, 64, 2, {{{0, 13}, {1, 1}}, {{1, 5}, {0, 1}}}, {.scale = 0.2f}, 16, 0, bits, 32);
+  // Image spans of one sequence do not leak into another's queries at the same indexes.
+  batched(2, 1, 64, 2, {{{0, 12}, {1, 12}}, {{1, 1}, {0, 1}}}, {.scale = 0.125f, .bidir = true}, 4,
+          0, 16, 32, {{3, 8, 0}});
+}
+
+TEST_F(Attention, SequencesShareAPassAllOrNothing) {
+  // A pass that does not fit leaves every sequence as it was.
+  sdk::KvCache cache(device(), {{1, 32, 0}}, {.block_size = 4, .max_tokens = 16});
+  auto a = cache.create(), b = cache.create();
+  auto g = graph();
+  cache.begin(*g, a, 6);
+  std::vector<sdk::KvPart> parts{{a, 1}, {b, 10}};
+  EXPECT_THROW(cache.begin(*g, parts), sdk::CacheFull);
+  EXPECT_EQ(cache.length(a), 6);
+  EXPECT_EQ(cache.length(b), 0);
+  EXPECT_EQ(cache.free_blocks(0), 2);
+  parts = {{a, 1}, {a, 1}};
+  EXPECT_THROW(cache.begin(*g, parts), InternalError);
 }
 
 }  // namespace

@@ -18,7 +18,8 @@ class BigramModel : public plugin::Model {
   const plugin::ModelInfo& info() const override { return info_; }
   sdk::Tensor forward(sdk::Graph& g, const plugin::Batch& b) override {
     sdk::Tensor x = ops::embedding(g, b.tokens, embed_);
-    x = x.slice(0, b.logits_begin, x.dim(0) - b.logits_begin);
+    x = b.logits_rows.defined() ? ops::embedding(g, b.logits_rows, x)
+                                : x.slice(0, b.logits_begin, x.dim(0) - b.logits_begin);
     return ops::matmul(g, x, out_);
   }
 
