@@ -10,6 +10,7 @@
 #include "core/jinja/template.h"
 #include "core/model.h"
 #include "core/plugin_host.h"
+#include "core/scheduler/scheduler.h"
 #include "core/session.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/vision/feature_cache.h"
@@ -28,7 +29,10 @@ struct Engine::Impl {
   std::shared_ptr<core::LoadedModel> model;
   std::shared_ptr<core::Tokenizer> tokenizer;
   std::unique_ptr<core::jinja::Template> chat_template;
-  std::unique_ptr<core::Session> session;
+  std::unique_ptr<core::Session> session;      // parallel 1
+  std::unique_ptr<core::Scheduler> scheduler;  // parallel > 1
+  int64_t context = 0;
+  bool rotating = false;  // max_kv_size: the context does not bound a sequence
   std::shared_ptr<core::LoadedModel> draft_model;  // speculative decoding
   std::unique_ptr<core::Session> draft;
   int draft_tokens = 4;
@@ -71,7 +75,7 @@ void load_draft(Engine::Impl& impl, const std::string& dir, const EngineOptions&
     }
   }
   impl.draft = std::make_unique<core::Session>(
-      impl.draft_model, core::SessionOptions{.context = impl.session->context(),
+      impl.draft_model, core::SessionOptions{.context = impl.context,
                                              .prefill_chunk = opt.prefill_chunk,
                                              .prefix_cache = opt.prefix_cache,
                                              .max_kv_size = opt.max_kv_size});
@@ -104,7 +108,9 @@ std::vector<core::Image> decode_images(const std::vector<ImageInput>& in) {
   return out;
 }
 
-void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common) {
+// Images whose runs end within the first `common` tokens are not needed; runs' `first` are
+// given relative to `origin`.
+void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common, int64_t origin) {
   plugin::Model& model = impl.model->model();
   const int64_t hidden = impl.model->info().hidden_size;
   sdk::Graph g(impl.device);
@@ -131,7 +137,7 @@ void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common) {
       fresh.emplace_back(pi.hash, *f);
       ++v.encoded;
     }
-    v.features.push_back({*f, pi.first - common, model.vision()->bidirectional});
+    v.features.push_back({*f, pi.first - origin, model.vision()->bidirectional});
   }
   if (fresh.empty()) return;
   g.run();
@@ -183,14 +189,31 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
     add_eos(impl->model->config()["eos_token_id"]);
   if (impl->tokenizer && impl->tokenizer->eos_id())
     impl->eos_ids.push_back(*impl->tokenizer->eos_id());
-  impl->session = std::make_unique<core::Session>(
-      impl->model, core::SessionOptions{.context = opt.context,
-                                        .prefill_chunk = opt.prefill_chunk,
-                                        .kv_bits = opt.kv_bits,
-                                        .kv_group_size = opt.kv_group_size,
-                                        .prefix_cache = opt.prefix_cache,
-                                        .max_kv_size = opt.max_kv_size,
-                                        .cache_tokens = opt.cache_tokens});
+  const core::SessionOptions so{.context = opt.context,
+                                .prefill_chunk = opt.prefill_chunk,
+                                .kv_bits = opt.kv_bits,
+                                .kv_group_size = opt.kv_group_size,
+                                .prefix_cache = opt.prefix_cache,
+                                .max_kv_size = opt.max_kv_size,
+                                .cache_tokens = opt.cache_tokens};
+  impl->rotating = opt.max_kv_size > 0;
+  if (opt.parallel > 1) {
+    if (!opt.draft_model.empty()) {
+      throw InputError(fmt::format(
+          "speculative decoding (--draft-model) runs one sequence at a time; it cannot be "
+          "combined with --parallel {}",
+          opt.parallel));
+    }
+    impl->scheduler = std::make_unique<core::Scheduler>(
+        impl->model, core::SchedulerOptions{.cache = so,
+                                            .max_sequences = opt.parallel,
+                                            .step_tokens = std::max(1, opt.prefill_chunk)});
+    impl->context = impl->scheduler->context();
+  } else {
+    if (opt.parallel < 1) throw InputError(fmt::format("parallel {} must be >= 1", opt.parallel));
+    impl->session = std::make_unique<core::Session>(impl->model, so);
+    impl->context = impl->session->context();
+  }
   if (!opt.draft_model.empty()) load_draft(*impl, dir, opt, lo);
   if (const plugin::VisionSpec* spec = impl->model->model().vision()) {
     impl->patches = core::patch_options(*spec, dir);
@@ -211,7 +234,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
                 impl->model->plugin_path(),
                 info.parameters,
                 info.vocab_size,
-                impl->session->context(),
+                impl->context,
                 impl->model->weight_bytes()};
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
@@ -274,12 +297,37 @@ std::string Engine::detokenize(const std::vector<int32_t>& ids) const {
   return impl_->tokenizer->decode(ids, true);
 }
 
-void Engine::cancel() { impl_->cancel = true; }
+void Engine::cancel() {
+  if (impl_->scheduler)
+    impl_->scheduler->cancel_all();
+  else
+    impl_->cancel = true;
+}
+
+int Engine::parallel() const {
+  return impl_->scheduler ? impl_->scheduler->options().max_sequences : 1;
+}
+
+EngineStats Engine::stats() const {
+  if (!impl_->scheduler) return {};
+  const core::SchedulerStats s = impl_->scheduler->stats();
+  return {.running = s.running,
+          .waiting = s.waiting,
+          .kv_blocks_used = s.kv_blocks_used,
+          .kv_blocks_total = s.kv_blocks_total,
+          .preemptions = s.preemptions,
+          .steps = s.steps,
+          .shared_steps = s.shared_steps,
+          .prefix_cached_blocks = s.prefix.held_blocks};
+}
 
 Result Engine::generate(const Request& req, const std::function<void(const Chunk&)>& on_chunk) {
-  std::unique_lock lock(impl_->busy, std::try_to_lock);
-  if (!lock) throw InputError("the engine is already generating (one request at a time)");
-  impl_->cancel = false;
+  std::unique_lock lock(impl_->busy, std::defer_lock);
+  if (!impl_->scheduler) {
+    if (!lock.try_lock())
+      throw InputError("the engine is already generating (one request at a time)");
+    impl_->cancel = false;
+  }
   int given = int(!req.messages.empty()) + int(!req.prompt.empty()) + int(!req.prompt_ids.empty());
   if (given != 1) throw InputError("a request needs exactly one of messages, prompt or prompt_ids");
   std::vector<int32_t> ids;
@@ -338,14 +386,13 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     ids = vision->prompt.ids;
     vision_ms += core::now_ms() - t;
     // Before the tower runs: a prompt that cannot fit fails now, naming the images' share.
-    const core::Session& s = *impl_->session;
-    if (!s.rotating() && int64_t(ids.size()) > s.context()) {
+    if (!impl_->rotating && int64_t(ids.size()) > impl_->context) {
       int64_t image_tokens = 0;
       for (const auto& pi : vision->prompt.images) image_tokens += pi.tokens;
       throw InputError(fmt::format(
           "the prompt has {} tokens ({} of them for {} image(s)); the context is {} tokens "
           "(raise it with --context, or lower max_pixels in preprocessor_config.json)",
-          ids.size(), image_tokens, vision->prompt.images.size(), s.context()));
+          ids.size(), image_tokens, vision->prompt.images.size(), impl_->context));
     }
   }
 
@@ -374,46 +421,83 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     p.draft_tokens = impl_->draft_tokens;
   }
 
-  // Reuse the longest prefix the session holds or the prefix cache has (at least one token is
-  // evaluated); logits of every prompt position need every position computed.
-  core::Session& s = *impl_->session;
+  auto to_chunk = [](const core::StreamEvent& e) {
+    Chunk c{e.text, e.id, std::nullopt};
+    if (e.logprob) c.logprob = TokenInfo{e.logprob->id, e.logprob->logprob, e.logprob->top};
+    return c;
+  };
+  core::GenerateResult r;
   size_t common = 0;
-  if (req.prompt_logits)
-    s.truncate(0);
-  else if (vision)
-    common = size_t(s.start(ids, vision->prompt.keys, vision->prompt.next));
-  else
-    common = size_t(s.start(ids));
-  if (impl_->draft) impl_->draft->start(ids);  // reuses what the draft has cached
-  std::span<const int32_t> rest(ids.data() + common, ids.size() - common);
-  std::vector<int32_t> rest_positions;
-  if (vision) {
-    double t = core::now_ms();
-    encode_images(*impl_, *vision, int64_t(common));
-    vision_ms += core::now_ms() - t;
-    const auto& vp = vision->prompt;
-    p.prompt_keys = std::span(vp.keys).subspan(common);
-    if (!vp.positions.empty()) {
-      for (size_t r = 0; r < 3; ++r) {
-        auto row = std::span(vp.positions).subspan(r * ids.size(), ids.size()).subspan(common);
-        rest_positions.insert(rest_positions.end(), row.begin(), row.end());
-      }
-      p.prompt_positions = rest_positions;
+  if (impl_->scheduler) {
+    // Continuous batching: the scheduler thread finds the cached prefix, asks for the images'
+    // features and runs the sequence among the others.
+    core::SequenceRequest sr;
+    sr.ids = ids;
+    if (vision) {
+      sr.keys = vision->prompt.keys;
+      sr.positions = vision->prompt.positions;
+      if (!sr.positions.empty()) sr.next = vision->prompt.next;
+      sr.images = [this, &vision, &vision_ms](int64_t cached) {
+        double t = core::now_ms();
+        vision->features.clear();
+        encode_images(*impl_, *vision, cached, 0);
+        vision_ms += core::now_ms() - t;
+        return vision->features;
+      };
     }
-    p.prompt_images = vision->features;
-  }
-
-  core::GenerateHooks hooks;
-  hooks.cancel = &impl_->cancel;
-  hooks.on_prefill = req.on_prefill;
-  if (on_chunk) {
-    hooks.on_token = [&](const core::StreamEvent& e) {
-      Chunk c{e.text, e.id, std::nullopt};
-      if (e.logprob) c.logprob = TokenInfo{e.logprob->id, e.logprob->logprob, e.logprob->top};
-      on_chunk(c);
+    sr.params = p;
+    sr.tokenizer = impl_->tokenizer.get();
+    sr.cancel = req.cancel;
+    r = impl_->scheduler->generate(std::move(sr), [&](const core::StreamEvent& e) {
+      if (on_chunk) on_chunk(to_chunk(e));
+    });
+    common = size_t(r.timings.cached_tokens);
+  } else {
+    // Reuse the longest prefix the session holds or the prefix cache has (at least one token is
+    // evaluated); logits of every prompt position need every position computed.
+    core::Session& s = *impl_->session;
+    if (req.prompt_logits)
+      s.truncate(0);
+    else if (vision)
+      common = size_t(s.start(ids, vision->prompt.keys, vision->prompt.next));
+    else
+      common = size_t(s.start(ids));
+    if (impl_->draft) impl_->draft->start(ids);  // reuses what the draft has cached
+    std::span<const int32_t> rest(ids.data() + common, ids.size() - common);
+    std::vector<int32_t> rest_positions;
+    if (vision) {
+      double t = core::now_ms();
+      encode_images(*impl_, *vision, int64_t(common), int64_t(common));
+      vision_ms += core::now_ms() - t;
+      const auto& vp = vision->prompt;
+      p.prompt_keys = std::span(vp.keys).subspan(common);
+      if (!vp.positions.empty()) {
+        for (size_t row = 0; row < 3; ++row) {
+          auto rp = std::span(vp.positions).subspan(row * ids.size(), ids.size()).subspan(common);
+          rest_positions.insert(rest_positions.end(), rp.begin(), rp.end());
+        }
+        p.prompt_positions = rest_positions;
+      }
+      p.prompt_images = vision->features;
+    }
+    // The request's own cancel flag is looked at after every chunk and token.
+    auto poll = [&] {
+      if (req.cancel && req.cancel->load()) impl_->cancel = true;
     };
+    core::GenerateHooks hooks;
+    hooks.cancel = &impl_->cancel;
+    hooks.on_prefill = [&](int64_t done, int64_t total) {
+      poll();
+      if (req.on_prefill) req.on_prefill(done, total);
+    };
+    hooks.on_token = [&](const core::StreamEvent& e) {
+      if (on_chunk) on_chunk(to_chunk(e));
+      poll();
+    };
+    poll();
+    r = core::generate(s, impl_->tokenizer.get(), rest, p, hooks);
   }
-  auto r = core::generate(s, impl_->tokenizer.get(), rest, p, hooks);
+  const int64_t computed = int64_t(ids.size() - common);
   Result out;
   out.text = std::move(r.text);
   out.ids = std::move(r.ids);
@@ -426,7 +510,7 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   out.prompt_ms = r.timings.prompt_ms;
   out.decode_ms = r.timings.decode_ms;
   out.prompt_tokens_per_s =
-      r.timings.prompt_ms > 0 ? double(rest.size()) * 1e3 / r.timings.prompt_ms : 0;
+      r.timings.prompt_ms > 0 ? double(computed) * 1e3 / r.timings.prompt_ms : 0;
   out.decode_tokens_per_s = r.timings.decode_tps();
   out.draft_proposed = r.timings.draft_proposed;
   out.draft_accepted = r.timings.draft_accepted;

@@ -188,13 +188,60 @@ TokenLogprob Sampler::logprob_of(std::span<const float> logits, int32_t id, int 
   return t;
 }
 
-GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const int32_t> prompt,
-                        const GenerateParams& params, const GenerateHooks& hooks) {
+OutputStream::OutputStream(const Tokenizer* tok, const GenerateParams& params)
+    : stop_(params.stop), eos_(params.eos_ids), ignore_eos_(params.ignore_eos) {
   if (params.max_tokens < 0) throw InputError("max_tokens must be >= 0");
-  if (!params.stop.empty() && !tok) throw InputError("stop strings need a tokenizer");
-  for (const auto& s : params.stop) {
+  if (!stop_.empty() && !tok) throw InputError("stop strings need a tokenizer");
+  for (const auto& s : stop_) {
     if (s.empty()) throw InputError("stop strings must not be empty");
   }
+  if (eos_.empty() && tok && tok->eos_id()) eos_.push_back(*tok->eos_id());
+  if (tok) dec_.emplace(*tok, true);
+}
+
+OutputStream::Added OutputStream::add(int32_t id, StreamEvent& ev) {
+  ev.id = id;
+  if (!ignore_eos_ && std::find(eos_.begin(), eos_.end(), id) != eos_.end())
+    return Added::end_of_sequence;
+  ids_.push_back(id);
+  if (!dec_) return Added::more;
+  text_ += dec_->push(id);
+  // Stop strings: never stream text that could still become one.
+  bool stopped = false;
+  size_t hold = 0;
+  for (const auto& s : stop_) {
+    size_t p = text_.find(s, emitted_ > s.size() ? emitted_ - s.size() : 0);
+    if (p != std::string::npos) {
+      text_.resize(p);
+      stop_string_ = s;
+      stopped = true;
+      break;
+    }
+    for (size_t k = std::min(s.size() - 1, text_.size() - emitted_); k > 0; --k) {
+      if (text_.compare(text_.size() - k, k, s, 0, k) == 0) {
+        hold = std::max(hold, k);
+        break;
+      }
+    }
+  }
+  size_t upto = stopped ? text_.size() : text_.size() - hold;
+  if (upto > emitted_) {
+    ev.text = text_.substr(emitted_, upto - emitted_);
+    emitted_ = upto;
+  }
+  return stopped ? Added::stop_string : Added::more;
+}
+
+std::string OutputStream::finish(FinishReason reason) {
+  if (dec_ && reason != FinishReason::stop) text_ += dec_->flush();
+  std::string tail = emitted_ < text_.size() ? text_.substr(emitted_) : std::string();
+  emitted_ = text_.size();
+  return tail;
+}
+
+GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const int32_t> prompt,
+                        const GenerateParams& params, const GenerateHooks& hooks) {
+  OutputStream out(tok, params);
   if (!session.rotating() && session.length() + int64_t(prompt.size()) > session.context()) {
     throw InputError(
         fmt::format("the prompt has {} tokens; with {} already in the session it does not "
@@ -204,8 +251,6 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
   Sampler sampler(params.sampling);
   GenerateResult res;
   res.timings.prompt_tokens = int64_t(prompt.size());
-  std::vector<int32_t> eos = params.eos_ids;
-  if (eos.empty() && tok && tok->eos_id()) eos.push_back(*tok->eos_id());
   const int64_t vocab = session.vocab();
   // Fast path: greedy without penalties or logprobs picks the token on the device.
   Session* draft = params.draft_tokens > 0 ? params.draft : nullptr;
@@ -296,9 +341,6 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
     return row(0);
   };
 
-  std::optional<StreamDecoder> dec;
-  if (tok) dec.emplace(*tok, true);
-  size_t emitted = 0;  // bytes of res.text already streamed
   int32_t pending_argmax = -1;
   auto finish = [&](FinishReason r) { res.finish = r; };
 
@@ -325,42 +367,15 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
         res.logprobs.push_back(*ev.logprob);
       }
     }
-    ev.id = id;
-    bool is_eos = !params.ignore_eos && std::find(eos.begin(), eos.end(), id) != eos.end();
-    if (is_eos) {
+    const OutputStream::Added added = out.add(id, ev);
+    if (added == OutputStream::Added::end_of_sequence) {
       finish(FinishReason::stop);
       break;
     }
     res.ids.push_back(id);
     history.push_back(id);
-    bool stopped = false;
-    if (dec) {
-      res.text += dec->push(id);
-      // Stop strings: never stream text that could still become one.
-      size_t hold = 0;
-      for (const auto& s : params.stop) {
-        size_t p = res.text.find(s, emitted > s.size() ? emitted - s.size() : 0);
-        if (p != std::string::npos) {
-          res.text.resize(p);
-          res.stop_string = s;
-          stopped = true;
-          break;
-        }
-        for (size_t k = std::min(s.size() - 1, res.text.size() - emitted); k > 0; --k) {
-          if (res.text.compare(res.text.size() - k, k, s, 0, k) == 0) {
-            hold = std::max(hold, k);
-            break;
-          }
-        }
-      }
-      size_t upto = stopped ? res.text.size() : res.text.size() - hold;
-      if (upto > emitted) {
-        ev.text = res.text.substr(emitted, upto - emitted);
-        emitted = upto;
-      }
-    }
     if (hooks.on_token) hooks.on_token(ev);
-    if (stopped) {
+    if (added == OutputStream::Added::stop_string) {
       finish(FinishReason::stop);
       break;
     }
@@ -397,16 +412,14 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
     }
   }
   if (params.max_tokens == 0) finish(FinishReason::length);
-  if (dec && res.finish != FinishReason::stop) {
-    std::string rest = dec->flush();
-    res.text += rest;
+  if (std::string tail = out.finish(res.finish); !tail.empty() && hooks.on_token) {
+    StreamEvent ev;
+    ev.text = std::move(tail);
+    ev.id = -1;
+    hooks.on_token(ev);
   }
-  if (dec && emitted < res.text.size() && hooks.on_token) {
-    StreamEvent tail;
-    tail.text = res.text.substr(emitted);
-    tail.id = -1;
-    hooks.on_token(tail);
-  }
+  res.text = out.text();
+  res.stop_string = out.stop_string();
   res.timings.generated_tokens = int64_t(res.ids.size());
   res.timings.decode_ms = now_ms() - t1;
   return res;

@@ -91,6 +91,33 @@ struct GenerateResult {
   Timings timings;
 };
 
+// The output side of generation, shared by generate() and the batch scheduler: end-of-sequence
+// ids, text decoded as it streams, stop strings that may span tokens (text that could still
+// become one is held back, never streamed).
+class OutputStream {
+ public:
+  // tokenizer may be null (ids only; stop strings are then refused).
+  OutputStream(const Tokenizer* tokenizer, const GenerateParams& params);
+  // Adds a sampled token; ev.text is what may stream now. The output ends at an end-of-sequence
+  // id (not added) or a stop string (the text is cut before it).
+  enum class Added { more, end_of_sequence, stop_string };
+  Added add(int32_t id, StreamEvent& ev);
+  // Ends the output: the text held back that may now stream (empty when none).
+  std::string finish(FinishReason reason);
+  const std::string& text() const { return text_; }
+  const std::vector<int32_t>& ids() const { return ids_; }
+  const std::string& stop_string() const { return stop_string_; }
+
+ private:
+  std::vector<std::string> stop_;
+  std::vector<int32_t> eos_;
+  bool ignore_eos_ = false;
+  std::optional<StreamDecoder> dec_;
+  std::string text_, stop_string_;
+  std::vector<int32_t> ids_;
+  size_t emitted_ = 0;  // bytes of text_ already streamed
+};
+
 struct GenerateHooks {
   std::function<void(const StreamEvent&)> on_token;
   std::function<void(int64_t, int64_t)> on_prefill;  // (processed, total) after each chunk

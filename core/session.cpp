@@ -9,13 +9,15 @@
 
 namespace vkllm::core {
 
-Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
-    : model_(std::move(model)), opt_(opt) {
-  const auto& info = model_->info();
-  context_ = opt.context > 0
-                 ? opt.context
-                 : std::min<int64_t>(info.max_context > 0 ? info.max_context : 4096, 4096);
-  std::vector<sdk::KvLayerSpec> layers = info.kv;
+int64_t default_context(const LoadedModel& model, int64_t context) {
+  const auto& info = model.info();
+  return context > 0 ? context
+                     : std::min<int64_t>(info.max_context > 0 ? info.max_context : 4096, 4096);
+}
+
+std::unique_ptr<sdk::KvCache> make_kv_cache(LoadedModel& model, const SessionOptions& opt,
+                                            int64_t context, int max_sequences, int64_t* max_step) {
+  std::vector<sdk::KvLayerSpec> layers = model.info().kv;
   if (opt.max_kv_size > 0) {
     if (opt.kv_sink < 0 || opt.max_kv_size <= int64_t(opt.kv_sink) + opt.block_size) {
       throw InputError(
@@ -31,26 +33,33 @@ Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
     }
   }
   // A bidirectional image run is evaluated in one step even when longer than a chunk.
-  max_step_ = std::max(1, opt.prefill_chunk);
-  if (const plugin::VisionSpec* v = model_->model().vision(); v && v->bidirectional) {
-    int64_t run = context_;
+  int64_t step = std::max(1, opt.prefill_chunk);
+  if (const plugin::VisionSpec* v = model.model().vision(); v && v->bidirectional) {
+    int64_t run = context;
     if (v->resize == plugin::ImageResize::fixed) {
       const int64_t per = int64_t(v->patch_size) * v->merge_size * v->token_pool;
       run = (v->image_height / per) * (v->image_width / per);
     }
-    max_step_ = std::max(max_step_, std::min(run, context_));
+    step = std::max(step, std::min(run, context));
   }
-  cache_ = std::make_unique<sdk::KvCache>(
-      model_->device(), layers,
+  *max_step = step;
+  return std::make_unique<sdk::KvCache>(
+      model.device(), layers,
       sdk::KvCacheOptions{.block_size = opt.block_size,
-                          .max_tokens = std::max(context_, opt.cache_tokens > 0 ? opt.cache_tokens
-                                                           : opt.prefix_cache   ? 2 * context_
-                                                                                : context_),
-                          .max_sequences = opt.prefix_cache ? 2 : 1,
-                          .max_step = int(max_step_),
+                          .max_tokens = std::max(context, opt.cache_tokens > 0 ? opt.cache_tokens
+                                                          : opt.prefix_cache   ? 2 * context
+                                                                               : context),
+                          .max_sequences = max_sequences + (opt.prefix_cache ? 1 : 0),
+                          .max_step = int(step),
                           .bits = opt.kv_bits,
                           .group = opt.kv_group_size,
                           .prefix_cache = opt.prefix_cache});
+}
+
+Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
+    : model_(std::move(model)), opt_(opt) {
+  context_ = default_context(*model_, opt.context);
+  cache_ = make_kv_cache(*model_, opt_, context_, 1, &max_step_);
   seq_ = cache_->create();
 }
 
@@ -221,15 +230,21 @@ std::vector<float> Session::eval(std::span<const int32_t> ids, const EvalOptions
   return out;
 }
 
-int64_t Session::chunk_length(const EvalOptions& opt, int64_t at, int64_t n) const {
-  int64_t len = std::min<int64_t>(std::max(1, opt_.prefill_chunk), n - at);
-  for (const auto& img : opt.images) {
+int64_t prefill_chunk_length(std::span<const EvalOptions::Image> images, int64_t at, int64_t end,
+                             int64_t chunk) {
+  int64_t len = std::min<int64_t>(std::max<int64_t>(1, chunk), end - at);
+  for (const auto& img : images) {
     if (!img.bidirectional) continue;
-    const int64_t first = std::max(img.first, at), end = img.first + img.features.dim(0);
-    if (first < at + len && end > at + len) {  // the chunk would end inside this run
-      len = first > at ? first - at : std::min(end, n) - at;
+    const int64_t first = std::max(img.first, at), run_end = img.first + img.features.dim(0);
+    if (first < at + len && run_end > at + len) {  // the chunk would end inside this run
+      len = first > at ? first - at : std::min(run_end, end) - at;
     }
   }
+  return len;
+}
+
+int64_t Session::chunk_length(const EvalOptions& opt, int64_t at, int64_t n) const {
+  const int64_t len = prefill_chunk_length(opt.images, at, n, opt_.prefill_chunk);
   if (len > max_step_) {
     throw InternalError(fmt::format("[session] a prefill step of {} tokens exceeds the cache's {}",
                                     len, max_step_));

@@ -28,6 +28,14 @@ struct SessionOptions {
   int64_t cache_tokens = 0;  // KV capacity in tokens (0: the context, twice it with prefix_cache)
 };
 
+// The KV cache a model's sequences need: the context (0: min(max_position_embeddings, 4096)),
+// the layers (max_kv_size turns full-attention layers into sink + window ones), the most tokens
+// one step of a sequence may add (a bidirectional image run is never split across steps) and
+// the cache itself (max_sequences sequences at once beside the prefix cache's).
+int64_t default_context(const LoadedModel& model, int64_t context);
+std::unique_ptr<sdk::KvCache> make_kv_cache(LoadedModel& model, const SessionOptions& opt,
+                                            int64_t context, int max_sequences, int64_t* max_step);
+
 struct EvalOptions {
   bool all_logits = false;  // logits of every new token (else of the last one)
   // Called after each chunk with (tokens processed, tokens to process).
@@ -50,6 +58,12 @@ struct EvalOptions {
   };
   std::span<const Image> images;
 };
+
+// Tokens of the prefill chunk starting at `at` of a prompt ending at `end`: `chunk`, moved so that
+// no bidirectional image run is split (ending before the run, or extended to its end). Image
+// runs' `first` are in the same coordinates as at and end.
+int64_t prefill_chunk_length(std::span<const EvalOptions::Image> images, int64_t at, int64_t end,
+                             int64_t chunk);
 
 class Session {
  public:

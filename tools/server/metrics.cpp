@@ -31,7 +31,7 @@ void Metrics::count_request(const std::string& endpoint, int status) {
   ++requests_[{endpoint, status}];
 }
 
-std::string Metrics::text(int64_t waiting) const {
+std::string Metrics::text(const Load& load) const {
   std::string out =
       "# HELP vkllm_requests_total HTTP requests by endpoint and status.\n"
       "# TYPE vkllm_requests_total counter\n";
@@ -51,8 +51,16 @@ std::string Metrics::text(int64_t waiting) const {
   counter("vkllm_generation_tokens_total", "Generated tokens.", generated_tokens);
   counter("vkllm_prefix_cache_hit_tokens_total", "Prompt tokens reused from the prefix cache.",
           cached_tokens);
-  gauge("vkllm_queue_depth", "Requests waiting for their model.", waiting);
-  gauge("vkllm_running_requests", "Requests generating.", running);
+  gauge("vkllm_queue_depth", "Requests waiting for their model.", load.waiting);
+  gauge("vkllm_running_requests", "Sequences generating (in the running batch).", load.running);
+  gauge("vkllm_kv_blocks_used", "KV cache blocks held (sequences and the prefix cache).",
+        load.kv_blocks_used);
+  gauge("vkllm_kv_blocks_free", "KV cache blocks free.",
+        load.kv_blocks_total - load.kv_blocks_used);
+  gauge("vkllm_kv_blocks_prefix_cache", "KV blocks only the prefix cache holds (evictable).",
+        load.kv_blocks_prefix);
+  counter("vkllm_preemptions_total", "Sequences preempted (recomputed later) for KV blocks.",
+          uint64_t(load.preemptions));
   out += time_to_first_token.text("vkllm_time_to_first_token_seconds",
                                   "Time from arrival to the first generated token.");
   out += inter_token.text("vkllm_inter_token_seconds", "Time between generated tokens.");

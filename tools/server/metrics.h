@@ -22,13 +22,18 @@ class Histogram {
   double sum_ = 0;
 };
 
+// What the models are doing now, summed over the served models.
+struct Load {
+  int64_t waiting = 0, running = 0;  // requests queued / sequences generating
+  int64_t kv_blocks_used = 0, kv_blocks_total = 0, kv_blocks_prefix = 0;
+  int64_t preemptions = 0;
+};
+
 struct Metrics {
   std::atomic<uint64_t> prompt_tokens{0}, generated_tokens{0}, cached_tokens{0};
-  std::atomic<int64_t> running{0};
   Histogram time_to_first_token, inter_token;
   void count_request(const std::string& endpoint, int status);
-  // `waiting`: the requests queued for their model now (the models count them).
-  std::string text(int64_t waiting) const;
+  std::string text(const Load& load) const;
 
  private:
   mutable std::mutex m_;

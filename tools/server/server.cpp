@@ -21,8 +21,20 @@ namespace {
 struct Model {
   std::string id;
   std::unique_ptr<Engine> engine;
-  std::mutex busy;  // one request at a time
-  std::atomic<int> waiting{0};
+  // parallel 1: one request at a time, the others wait here. parallel > 1: the engine's
+  // scheduler queues and batches them.
+  std::mutex busy;
+  std::atomic<int> waiting{0}, active{0};
+
+  Load load() const {
+    if (engine->parallel() == 1) return {waiting.load(), active.load()};
+    const EngineStats s = engine->stats();
+    return {s.waiting,    s.running, s.kv_blocks_used, s.kv_blocks_total, s.prefix_cached_blocks,
+            s.preemptions};
+  }
+  int64_t queued() const {
+    return engine->parallel() == 1 ? waiting.load() : engine->stats().waiting;
+  }
 };
 
 void send_error(httplib::Response& res, const ApiError& e) {
@@ -96,9 +108,17 @@ void Server::Impl::routes() {
     res.set_content(R"({"status":"ok"})", "application/json");
   });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    int64_t waiting = 0;
-    for (const auto& m : models) waiting += m->waiting.load();
-    res.set_content(metrics.text(waiting), "text/plain; version=0.0.4");
+    Load all;
+    for (const auto& m : models) {
+      const Load l = m->load();
+      all.waiting += l.waiting;
+      all.running += l.running;
+      all.kv_blocks_used += l.kv_blocks_used;
+      all.kv_blocks_total += l.kv_blocks_total;
+      all.kv_blocks_prefix += l.kv_blocks_prefix;
+      all.preemptions += l.preemptions;
+    }
+    res.set_content(metrics.text(all), "text/plain; version=0.0.4");
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
@@ -134,11 +154,9 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   if (!model)
     return fail(
         {404, fmt::format("model '{}' does not exist", p.model), "model", "invalid_request_error"});
-  if (model->waiting.load() >= opt.queue_limit) {
+  if (const int64_t queued = model->queued(); queued >= opt.queue_limit) {
     res.set_header("Retry-After", "1");
-    return fail({503,
-                 fmt::format("model '{}' has {} requests waiting; try again", p.model,
-                             model->waiting.load()),
+    return fail({503, fmt::format("model '{}' has {} requests waiting; try again", p.model, queued),
                  "", "server_error"});
   }
   const std::string id = new_id(chat ? "chatcmpl" : "cmpl");
@@ -147,18 +165,25 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   };
   const int64_t created = unix_time();
 
-  // Runs the request under the model's lock; on_text gets each piece of generated text.
+  // Runs the request (under the model's lock with parallel 1); on_chunk gets each token and
+  // returns false when the client went away, which cancels the request.
   auto run = [this, model, arrived](const ParsedRequest& req,
                                     const std::function<bool(const Chunk&)>& on_chunk) {
-    ++model->waiting;
-    std::unique_lock lock(model->busy);
-    --model->waiting;
-    ++metrics.running;
+    std::unique_lock lock(model->busy, std::defer_lock);
+    if (model->engine->parallel() == 1) {
+      ++model->waiting;
+      lock.lock();
+      --model->waiting;
+    }
     auto last = arrived;
     bool first = true;
+    std::atomic<bool> gone{false};
+    Request request = req.request;
+    request.cancel = &gone;
     Result r;
+    ++model->active;
     try {
-      r = model->engine->generate(req.request, [&](const Chunk& c) {
+      r = model->engine->generate(request, [&](const Chunk& c) {
         const auto now = Clock::now();
         if (first)
           metrics.time_to_first_token.observe(std::chrono::duration<double>(now - arrived).count());
@@ -166,13 +191,13 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
           metrics.inter_token.observe(std::chrono::duration<double>(now - last).count());
         first = false;
         last = now;
-        if (!on_chunk(c)) model->engine->cancel();
+        if (!on_chunk(c)) gone = true;
       });
     } catch (...) {
-      --metrics.running;
+      --model->active;
       throw;
     }
-    --metrics.running;
+    --model->active;
     metrics.prompt_tokens += uint64_t(r.prompt_tokens);
     metrics.generated_tokens += uint64_t(r.generated_tokens);
     metrics.cached_tokens += uint64_t(r.cached_tokens);

@@ -23,6 +23,11 @@ Run add_serve(CLI::App& app) {
   auto args = std::make_shared<ModelArgs>();
   auto opt = std::make_shared<server::ServerOptions>();
   args->add(cmd, /*several_models=*/true);
+  args->parallel = 4;
+  cmd->add_option("--parallel", args->parallel,
+                  "Requests per model batched together (continuous batching; 1: one at a time)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd->add_option("--host", opt->host, "Address to listen on");
   cmd->add_option("--port", opt->port, "Port (0: any free one, printed)")
       ->check(CLI::Range(0, 65535));

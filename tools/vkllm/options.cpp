@@ -55,6 +55,7 @@ std::unique_ptr<Engine> ModelArgs::load(const std::string& folder) const {
   o.draft_quantize = draft_quantize;
   o.draft_tokens = draft_tokens;
   o.max_image_pixels = max_pixels;
+  o.parallel = parallel;
   auto bar = std::make_shared<Progress>("loading");
   o.on_load_progress = [bar](uint64_t done, uint64_t total) {
     bar->update(int64_t(done >> 20), int64_t(total >> 20));

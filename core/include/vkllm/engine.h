@@ -32,6 +32,11 @@ struct EngineOptions {
   // all, so generation can continue past the context.
   int64_t max_kv_size = 0;
   int64_t cache_tokens = 0;  // KV capacity in tokens (0: twice the context with the prefix cache)
+  // > 1: continuous batching. Up to `parallel` requests run at once, concurrent generate()
+  // calls share every forward pass (one token per decoding sequence, prefill chunks within
+  // prefill_chunk tokens per pass) and the KV cache (preempting the newest sequence when it is
+  // full). Not with a draft model.
+  int parallel = 1;
   // Speculative decoding: a smaller model with the same tokenizer proposes draft_tokens tokens
   // per step and the model verifies them in one pass (greedy output is unchanged).
   std::string draft_model;
@@ -88,8 +93,12 @@ struct Request {
   bool ignore_eos = false;
   int logprobs = -1;           // -1: none, 0: the chosen token's, k: and the top k alternatives
   bool prompt_logits = false;  // return the logits of every prompt position (no prefix reuse)
-  // Called after each prefill chunk with (tokens processed, tokens to process).
+  // Called after each prefill chunk with (tokens processed, tokens to process); one sequence
+  // at a time only (parallel 1).
   std::function<void(int64_t, int64_t)> on_prefill;
+  // Set (from any thread) to stop this request within one step: it returns with finish_reason
+  // "cancelled".
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct TokenInfo {
@@ -120,6 +129,15 @@ struct Result {
   double vision_ms = 0;                            // image decoding, preprocessing, tower
 };
 
+// Continuous batching's state (EngineOptions::parallel > 1; zeros otherwise).
+struct EngineStats {
+  int running = 0, waiting = 0;  // sequences in the running batch / queued
+  int64_t kv_blocks_used = 0, kv_blocks_total = 0;
+  int64_t preemptions = 0, steps = 0;
+  int64_t shared_steps = 0;  // forward passes over more than one sequence
+  int64_t prefix_cached_blocks = 0;  // blocks only the prefix cache holds (reusable)
+};
+
 struct ModelDescription {
   std::string folder, model_type, family, device, plugin;
   int64_t parameters = 0, vocab_size = 0, context = 0;
@@ -134,12 +152,15 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Generates for the request, calling on_chunk for every token. Reuses the cached prefix of the
-  // previous request (multi-turn chat re-uses its history). Not reentrant: one request at a time.
+  // Generates for the request, calling on_chunk (on the calling thread) for every token. Reuses
+  // the cached prefix of earlier requests (multi-turn chat re-uses its history). With parallel
+  // 1 one request at a time; with parallel > 1 thread-safe, concurrent calls batched together.
   Result generate(const Request& request, const std::function<void(const Chunk&)>& on_chunk = {});
-  // Stops the running generate() (from any thread) within one chunk or decode step; it returns
-  // with finish_reason "cancelled".
+  // Stops the running generate() calls (from any thread) within one chunk or decode step; they
+  // return with finish_reason "cancelled".
   void cancel();
+  int parallel() const;
+  EngineStats stats() const;
 
   std::string apply_chat_template(const std::vector<Message>& messages,
                                   bool add_generation_prompt) const;
