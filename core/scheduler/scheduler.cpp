@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "sdk/base/error.h"
+#include "sdk/base/log.h"
 #include "sdk/vk/graph.h"
 
 namespace vkllm::core {
@@ -315,6 +316,8 @@ bool Scheduler::run_pass() {
   const auto& info = model_->info();
   const int rows_per_pos = std::max(1, info.position_rows);
   const int64_t vocab = info.vocab_size;
+  const double t_plan = now_ms();
+  double t_recorded = 0;
   std::vector<Seq*> parts;
   std::unique_ptr<sdk::Graph> g;
   sdk::KvStep step;
@@ -407,6 +410,7 @@ bool Scheduler::run_pass() {
   }
   for (const auto& r : pos_rows) positions.insert(positions.end(), r.begin(), r.end());
 
+  const double t_built = now_ms();
   std::shared_ptr<sdk::Readback> rb;
   try {
     b.tokens = g->upload_i32(tokens, {T});
@@ -424,12 +428,14 @@ bool Scheduler::run_pass() {
     b.logits_rows = g->upload_i32(logit_rows, {int64_t(logit_rows.size())});
     sdk::Tensor logits = model_->model().forward(*g, b);
     if (wanted) rb = g->download(logits);
+    t_recorded = now_ms();
     g->run();
   } catch (...) {
     auto e = std::current_exception();
     for (Seq* s : parts) fail(*s, e);
     return false;
   }
+  const double t_ran = now_ms();
   std::span<const float> all = rb ? rb->as<float>() : std::span<const float>{};
   for (Seq* sp : parts) {
     Seq& s = *sp;
@@ -441,6 +447,11 @@ bool Scheduler::run_pass() {
       s.res.prompt_logits.insert(s.res.prompt_logits.end(), rows.begin(), rows.end());
     if (s.done == int64_t(s.tokens.size())) sample(s, rows.subspan(rows.size() - size_t(vocab)));
   }
+  log::get("core")->debug(
+      "[scheduler] pass over {} sequences, {} rows: plan {:.1f} ms, record {:.1f} ms, run {:.1f} "
+      "ms, sample {:.1f} ms",
+      parts.size(), T, t_built - t_plan, t_recorded - t_built, t_ran - t_recorded,
+      now_ms() - t_ran);
   return true;
 }
 

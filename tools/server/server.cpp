@@ -227,7 +227,9 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     try {
       Result r = run(p, [&](const Chunk& c) {
         const bool lp = c.logprob.has_value() && p.request.logprobs >= 0;
-        if (c.text.empty() && !lp) return sink.is_writable();
+        // Every token gets its chunk (content "" while its text is held back or the model has
+        // no tokenizer), so clients see progress and inter-token timing.
+        if (c.id < 0 && c.text.empty()) return sink.is_writable();
         const bool ok = event(chunk_object(p, id, created, c.text, nullptr, first && p.chat,
                                            lp ? &*c.logprob : nullptr, token_text));
         first = false;
@@ -263,6 +265,13 @@ Server::Server(ServerOptions options, std::vector<ServedModel> models)
     model->engine = std::move(m.engine);
     impl_->models.push_back(std::move(model));
   }
+  // A thread per request in flight: the running batch and the queue of every model (a request
+  // holds its thread while it waits and streams), plus a few for /health and /metrics.
+  size_t threads = 4;
+  for (const auto& m : impl_->models)
+    threads += size_t(m->engine->parallel()) + size_t(std::max(0, impl_->opt.queue_limit));
+  threads = std::min<size_t>(threads, 4096);
+  impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl_->routes();
 }
 
