@@ -410,6 +410,12 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   p.sampling.presence_penalty = req.sampling.presence_penalty;
   p.sampling.frequency_penalty = req.sampling.frequency_penalty;
   p.sampling.seed = req.sampling.seed;
+  for (auto [id, bias] : req.sampling.logit_bias) {
+    if (id < 0 || id >= impl_->model->info().vocab_size)
+      throw InputError(fmt::format("logit_bias: token id {} is outside the vocabulary [0, {})", id,
+                                   impl_->model->info().vocab_size));
+  }
+  p.sampling.logit_bias = req.sampling.logit_bias;
   p.max_tokens = req.max_tokens;
   p.stop = req.stop;
   p.eos_ids = impl_->eos_ids;

@@ -74,6 +74,8 @@ void Sampler::penalize(std::span<float> logits, std::span<const int32_t> history
       logits[size_t(id)] -= p_.presence_penalty + p_.frequency_penalty * float(n);
     }
   }
+  for (auto [id, bias] : p_.logit_bias)
+    if (id >= 0 && size_t(id) < logits.size()) logits[size_t(id)] += bias;
 }
 
 // Candidates sorted by logit, truncated by top-k; their softmax of logits / temperature; then

@@ -25,9 +25,12 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;
   int penalty_window = 0;        // last N tokens the repetition penalty sees (0: all)
   std::optional<uint64_t> seed;  // unset: random
+  // Added to the logits of these token ids before sampling (OpenAI's logit_bias).
+  std::vector<std::pair<int32_t, float>> logit_bias;
   bool greedy() const { return temperature <= 0.0f || top_k == 1; }
   bool penalized() const {
-    return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
+    return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f ||
+           !logit_bias.empty();
   }
 };
 
@@ -128,7 +131,8 @@ struct GenerateHooks {
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& p);
-  // Applies the penalties in place (history: prompt + output; output_start: where output begins).
+  // Applies the penalties and the logit bias in place (history: prompt + output; output_start:
+  // where output begins).
   void penalize(std::span<float> logits, std::span<const int32_t> history,
                 size_t output_start) const;
   int32_t sample(std::span<const float> logits);

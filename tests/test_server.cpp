@@ -241,6 +241,144 @@ TEST_F(Serve, BadRequestsGetOpenAiErrorObjects) {
   EXPECT_EQ(r->status, 200);
 }
 
+TEST_F(Serve, LogitBiasBansAndForcesTokens) {
+  auto engine = Engine::load(kModel);
+  const auto prompt = engine->tokenize("And God said", true);
+  auto complete = [&](const json& bias) {
+    json b = {{"model", "tiny-kjv"}, {"prompt", prompt},   {"max_tokens", 4},
+              {"temperature", 0},    {"ignore_eos", true}, {"logprobs", 0}};
+    if (!bias.is_null()) b["logit_bias"] = bias;
+    auto r = post("/v1/completions", b.dump());
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
+    return json::parse(r->body)["choices"][0];
+  };
+  const json plain = complete(nullptr);
+  Request req;
+  req.prompt_ids = prompt;
+  req.max_tokens = 4;
+  req.ignore_eos = true;
+  req.sampling.temperature = 0.0f;
+  const auto greedy = engine->generate(req);
+  EXPECT_EQ(plain["text"], greedy.text);
+  // -100 bans the greedy first token; +100 forces a token every step.
+  const json banned = complete({{std::to_string(greedy.ids[0]), -100}});
+  EXPECT_NE(banned["logprobs"]["tokens"][0], plain["logprobs"]["tokens"][0]);
+  const int32_t forced = engine->tokenize(" earth")[0];
+  const json all = complete({{std::to_string(forced), 100}});
+  EXPECT_EQ(all["text"], engine->detokenize({forced, forced, forced, forced}));
+  for (const json& bad : {json{{"x", 1}}, json{{"5", 500}}, json{{"-3", 1}}, json::array()}) {
+    json b = {{"model", "tiny-kjv"}, {"prompt", "x"}, {"logit_bias", bad}};
+    auto [status, param] = error_of(post("/v1/completions", b.dump()));
+    EXPECT_EQ(status, 400) << bad;
+    EXPECT_EQ(param.get<std::string>().rfind("logit_bias", 0), 0u) << param;
+  }
+  json b = {{"model", "tiny-kjv"}, {"prompt", "x"}, {"logit_bias", {{"99999999", 1}}}};
+  EXPECT_EQ(error_of(post("/v1/completions", b.dump())).first, 400);  // outside the vocabulary
+}
+
+// A server whose model batches concurrent requests (--parallel 4).
+class ServeBatched : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<server::ServedModel> models;
+    models.push_back({"tiny-kjv", Engine::load(kModel, {.parallel = 4})});
+    srv_ = std::make_unique<server::Server>(server::ServerOptions{.port = 0}, std::move(models));
+    port_ = srv_->bind();
+    thread_ = std::thread([this] { srv_->run(); });
+  }
+  void TearDown() override {
+    srv_->stop();
+    thread_.join();
+  }
+  httplib::Result post(const json& body, const char* path = "/v1/chat/completions") {
+    return httplib::Client("127.0.0.1", port_).Post(path, body.dump(), "application/json");
+  }
+  std::unique_ptr<server::Server> srv_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+TEST_F(ServeBatched, ConcurrentClientsGetWhatEachGetsAlone) {
+  const std::vector<std::string> prompts = {"And God said",         "In the beginning",
+                                            "Blessed are the meek", "And the earth was without",
+                                            "Let there be light",   "The Lord is my shepherd"};
+  auto body = [&](size_t i) {
+    json b = chat_body(i % 2 == 1);  // half of them streamed
+    b["messages"][0]["content"] = prompts[i];
+    b["max_tokens"] = 10 + int(i);
+    return b;
+  };
+  auto text_of = [](const httplib::Result& r, bool stream) {
+    if (!stream) return json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
+    std::string t;
+    for (const auto& e : events(r->body)) {
+      if (e == "[DONE]") continue;
+      auto c = json::parse(e);
+      if (!c["choices"].empty() && c["choices"][0]["delta"].contains("content"))
+        t += c["choices"][0]["delta"]["content"].get<std::string>();
+    }
+    return t;
+  };
+  auto serial = Engine::load(kModel);
+  std::vector<std::string> alone;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Request req;
+    req.messages = {{"user", prompts[i]}};
+    req.max_tokens = 10 + int(i);
+    req.sampling.temperature = 0.0f;
+    alone.push_back(serial->generate(req).text);
+  }
+  std::vector<std::string> got(prompts.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    clients.emplace_back([&, i] {
+      auto r = post(body(i));
+      if (r && r->status == 200) got[i] = text_of(r, i % 2 == 1);
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(got[i], alone[i]) << prompts[i];
+  auto m = httplib::Client("127.0.0.1", port_).Get("/metrics");
+  ASSERT_TRUE(m);
+  for (const char* g : {"vkllm_kv_blocks_used", "vkllm_kv_blocks_free", "vkllm_preemptions_total"})
+    EXPECT_NE(m->body.find(g), std::string::npos) << g;
+}
+
+TEST_F(ServeBatched, SeveralChoicesWholeAndStreamed) {
+  json b = chat_body(false);
+  b["n"] = 3;
+  b["temperature"] = 0.8;
+  b["seed"] = 11;
+  auto r = post(b);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  ASSERT_EQ(j["choices"].size(), 3u);
+  int64_t tokens = 0;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(j["choices"][i]["index"], i);
+    tokens += 12;
+  }
+  EXPECT_EQ(j["usage"]["completion_tokens"], tokens);  // max_tokens 12 each, no EOS that soon
+  EXPECT_NE(j["choices"][0]["message"]["content"], j["choices"][1]["message"]["content"])
+      << "choices sample with seed + index";
+  // Streamed: the deltas of each index add up to the same choices (same seeds).
+  b["stream"] = true;
+  r = post(b);
+  ASSERT_TRUE(r);
+  std::vector<std::string> text(3);
+  for (const auto& e : events(r->body)) {
+    if (e == "[DONE]") continue;
+    auto c = json::parse(e);
+    const auto& ch = c["choices"][0];
+    if (ch["delta"].contains("content"))
+      text[ch["index"].get<size_t>()] += ch["delta"]["content"].get<std::string>();
+  }
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(text[i], j["choices"][i]["message"]["content"]) << i;
+  b["n"] = 0;
+  EXPECT_EQ(error_of(post(b)), std::make_pair(400, json("n")));
+}
+
 std::string base64(const std::string& bytes) {
   static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;

@@ -194,7 +194,7 @@ void openai_request(std::string_view input) {
       Result r;
       r.text = "x";
       r.finish_reason = "stop";
-      server::response_object(p, "id", 0, r).dump();
+      server::response_object(p, "id", 0, std::span(&r, 1)).dump();
       std::string finish = "length";
       server::chunk_object(p, "id", 0, "x", &finish, true).dump();
     } catch (const server::ApiError& e) {

@@ -97,10 +97,26 @@ void common(const json& body, ParsedRequest& p) {
       bad("stop", "expected a string or an array of at most 16 strings");
     }
   }
-  if (field(body, "n") && integer(body, "n", 1, 128) != 1)
-    bad("n", "only n = 1 is supported (send the request again for more choices)");
-  if (const json* lb = field(body, "logit_bias"); lb && !(lb->is_object() && lb->empty()))
-    bad("logit_bias", "is not supported");
+  if (field(body, "n")) p.n = int(integer(body, "n", 1, 16));
+  if (const json* lb = field(body, "logit_bias"); lb && !lb->is_null()) {
+    if (!lb->is_object() || lb->size() > 1024)
+      bad("logit_bias", "expected an object of at most 1024 token ids (as strings) to biases");
+    for (const auto& [key, v] : lb->items()) {
+      const std::string where = "logit_bias." + key;
+      size_t used = 0;
+      int64_t id = -1;
+      try {
+        id = std::stoll(key, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != key.size() || key.empty() || id < 0 || id > INT32_MAX)
+        bad(where, "keys must be token ids");
+      if (!v.is_number() || !std::isfinite(v.get<double>()) || std::fabs(v.get<double>()) > 100)
+        bad(where, fmt::format("expected a number in [-100, 100], got {}", v.dump()));
+      s.logit_bias.emplace_back(int32_t(id), v.get<float>());
+    }
+  }
   if (field(body, "stream")) p.stream = boolean(body, "stream");
   if (const json* so = field(body, "stream_options")) {
     if (!so->is_object()) bad("stream_options", "expected an object");
@@ -275,29 +291,35 @@ json logprobs_object(const ParsedRequest& req, std::span<const TokenInfo> tokens
 }
 
 json response_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                     const Result& r, const TokenText& text) {
-  json choice = {
-      {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_name(r.finish_reason)}};
-  if (req.request.logprobs >= 0 && text)
-    choice["logprobs"] =
-        logprobs_object(req, r.logprobs, text, req.echo ? req.request.prompt.size() : 0);
-  if (req.chat)
-    choice["message"] = {{"role", "assistant"}, {"content", r.text}};
-  else
-    choice["text"] = (req.echo ? req.request.prompt : std::string()) + r.text;
-  return {{"id", id},
-          {"object", req.chat ? "chat.completion" : "text_completion"},
-          {"created", created},
-          {"model", req.model},
-          {"choices", json::array({choice})},
-          {"usage", usage_object({r.prompt_tokens, r.generated_tokens, r.cached_tokens})}};
+                     std::span<const Result> results, const TokenText& text) {
+  json choices = json::array();
+  Usage u;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Result& r = results[i];
+    json choice = {
+        {"index", int(i)}, {"logprobs", nullptr}, {"finish_reason", finish_name(r.finish_reason)}};
+    if (req.request.logprobs >= 0 && text)
+      choice["logprobs"] =
+          logprobs_object(req, r.logprobs, text, req.echo ? req.request.prompt.size() : 0);
+    if (req.chat)
+      choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+    else
+      choice["text"] = (req.echo ? req.request.prompt : std::string()) + r.text;
+    choices.push_back(choice);
+    u.prompt_tokens = r.prompt_tokens;  // the prompt counts once
+    u.completion_tokens += r.generated_tokens;
+    u.cached_tokens = std::max(u.cached_tokens, r.cached_tokens);
+  }
+  return {{"id", id},           {"object", req.chat ? "chat.completion" : "text_completion"},
+          {"created", created}, {"model", req.model},
+          {"choices", choices}, {"usage", usage_object(u)}};
 }
 
 json chunk_object(const ParsedRequest& req, const std::string& id, int64_t created,
                   const std::string& text, const std::string* finish_reason, bool first,
-                  const TokenInfo* logprob, const TokenText& token_text) {
+                  const TokenInfo* logprob, const TokenText& token_text, int index) {
   json choice = {
-      {"index", 0},
+      {"index", index},
       {"logprobs", nullptr},
       {"finish_reason", finish_reason ? json(finish_name(*finish_reason)) : json(nullptr)}};
   if (logprob && token_text)

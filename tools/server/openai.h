@@ -32,6 +32,7 @@ struct ParsedRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool chat = true;
   bool echo = false;  // completions: the prompt before the completion
+  int n = 1;          // choices: independent generations of the same prompt
 };
 
 // Throws ApiError naming the field.
@@ -53,13 +54,14 @@ using TokenText = std::function<std::string(int32_t)>;
 nlohmann::json logprobs_object(const ParsedRequest& req, std::span<const TokenInfo> tokens,
                                const TokenText& text, size_t text_offset = 0);
 
-// The non-streamed response of a finished request.
+// The non-streamed response of a finished request: one choice per result (n), usage summed.
 nlohmann::json response_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                               const Result& r, const TokenText& text = {});
+                               std::span<const Result> choices, const TokenText& text = {});
 // One stream chunk: the role's first delta, a text delta (with its token's logprobs when
 // asked), or the finish (finish_reason set).
 nlohmann::json chunk_object(const ParsedRequest& req, const std::string& id, int64_t created,
                             const std::string& text, const std::string* finish_reason, bool first,
-                            const TokenInfo* logprob = nullptr, const TokenText& token_text = {});
+                            const TokenInfo* logprob = nullptr, const TokenText& token_text = {},
+                            int index = 0);
 
 }  // namespace vkllm::server

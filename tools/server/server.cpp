@@ -6,6 +6,7 @@
 #include <chrono>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "metrics.h"
 #include "openai.h"
@@ -204,10 +205,38 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     return r;
   };
 
+  // The n choices: independent generations (choice i samples with seed + i), side by side in
+  // the batch. on_chunk(i, chunk) is serialised across them.
+  auto run_choices = [run, p](const std::function<bool(int, const Chunk&)>& on_chunk) {
+    std::vector<Result> results(size_t(p.n));
+    std::vector<std::exception_ptr> errors(size_t(p.n));
+    std::mutex m;
+    auto one = [&](int i) {
+      ParsedRequest q = p;
+      if (q.request.sampling.seed) *q.request.sampling.seed += uint64_t(i);
+      try {
+        results[size_t(i)] = run(q, [&](const Chunk& c) {
+          std::lock_guard l(m);
+          return on_chunk(i, c);
+        });
+      } catch (...) {
+        errors[size_t(i)] = std::current_exception();
+      }
+    };
+    std::vector<std::thread> others;
+    for (int i = 1; i < p.n; ++i) others.emplace_back(one, i);
+    one(0);
+    for (auto& t : others) t.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    return results;
+  };
+
   if (!p.stream) {
     try {
-      Result r = run(p, [](const Chunk&) { return true; });
-      res.set_content(response_object(p, id, created, r, token_text).dump(), "application/json");
+      auto results = run_choices([](int, const Chunk&) { return true; });
+      res.set_content(response_object(p, id, created, results, token_text).dump(),
+                      "application/json");
       metrics.count_request(endpoint, 200);
     } catch (const Error& e) {
       fail(engine_error(e));
@@ -216,34 +245,43 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   }
   metrics.count_request(endpoint, 200);
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider("text/event-stream", [p, id, created, run, token_text](
+  res.set_chunked_content_provider("text/event-stream", [p, id, created, run_choices, token_text](
                                                             size_t, httplib::DataSink& sink) {
     auto event = [&](const json& j) {
       const std::string s = "data: " + j.dump() + "\n\n";
       return sink.is_writable() && sink.write(s.data(), s.size());
     };
-    bool first = true;
-    if (p.chat) first = !event(chunk_object(p, id, created, "", nullptr, true));
+    std::vector<bool> first(size_t(p.n), p.chat);
+    if (p.chat)
+      for (int i = 0; i < p.n; ++i)
+        first[size_t(i)] = !event(chunk_object(p, id, created, "", nullptr, true, nullptr, {}, i));
     try {
-      Result r = run(p, [&](const Chunk& c) {
+      auto results = run_choices([&](int i, const Chunk& c) {
         const bool lp = c.logprob.has_value() && p.request.logprobs >= 0;
         // Every token gets its chunk (content "" while its text is held back or the model has
         // no tokenizer), so clients see progress and inter-token timing.
         if (c.id < 0 && c.text.empty()) return sink.is_writable();
-        const bool ok = event(chunk_object(p, id, created, c.text, nullptr, first && p.chat,
-                                           lp ? &*c.logprob : nullptr, token_text));
-        first = false;
+        const bool ok = event(chunk_object(p, id, created, c.text, nullptr, first[size_t(i)],
+                                           lp ? &*c.logprob : nullptr, token_text, i));
+        first[size_t(i)] = false;
         return ok;
       });
-      event(chunk_object(p, id, created, "", &r.finish_reason, false));
+      Usage u;
+      for (size_t i = 0; i < results.size(); ++i) {
+        const Result& r = results[i];
+        event(chunk_object(p, id, created, "", &r.finish_reason, false, nullptr, {}, int(i)));
+        u.prompt_tokens = r.prompt_tokens;
+        u.completion_tokens += r.generated_tokens;
+        u.cached_tokens = std::max(u.cached_tokens, r.cached_tokens);
+      }
       if (p.include_usage) {
-        json u = {{"id", id},
-                  {"object", p.chat ? "chat.completion.chunk" : "text_completion"},
-                  {"created", created},
-                  {"model", p.model},
-                  {"choices", json::array()},
-                  {"usage", usage_object({r.prompt_tokens, r.generated_tokens, r.cached_tokens})}};
-        event(u);
+        json uc = {{"id", id},
+                   {"object", p.chat ? "chat.completion.chunk" : "text_completion"},
+                   {"created", created},
+                   {"model", p.model},
+                   {"choices", json::array()},
+                   {"usage", usage_object(u)}};
+        event(uc);
       }
     } catch (const Error& e) {
       event(error_object(engine_error(e)));

@@ -73,6 +73,8 @@ struct Sampling {
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
   std::optional<uint64_t> seed;
+  // Added to the logits of these token ids before sampling (-100 bans, +100 forces).
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
 
 struct Request {
@@ -134,7 +136,7 @@ struct EngineStats {
   int running = 0, waiting = 0;  // sequences in the running batch / queued
   int64_t kv_blocks_used = 0, kv_blocks_total = 0;
   int64_t preemptions = 0, steps = 0;
-  int64_t shared_steps = 0;  // forward passes over more than one sequence
+  int64_t shared_steps = 0;          // forward passes over more than one sequence
   int64_t prefix_cached_blocks = 0;  // blocks only the prefix cache holds (reusable)
 };
 
