@@ -1,6 +1,6 @@
 // Drives `vkllm serve` with OpenAI's official npm client (installed at test time, not vendored):
-// models, chat (plain, streamed with usage, with an image as a data: URL), completions, and the
-// errors the client raises. Prints "ok" and exits 0 when every check holds.
+// models, chat (plain, streamed with usage, with an image as a data: URL), completions, the
+// Responses API (plain, streamed events, an input_image) and the errors the client raises. Prints "ok" and exits 0 when every check holds.
 //   node tests/openai_client.mjs NODE_MODULES_DIR BASE_URL API_KEY IMAGE_FILE
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -68,6 +68,42 @@ const completion = await client.completions.create({
 });
 assert.equal(completion.object, "text_completion");
 assert.equal(completion.usage.completion_tokens, 5);
+
+// The Responses API: text, instructions, streamed typed events, an input_image part.
+const resp = await client.responses.create({
+  model: "tiny-kjv", input: "And God said", instructions: "Answer briefly.",
+  max_output_tokens: 8, temperature: 0,
+});
+assert.equal(resp.object, "response");
+assert.equal(resp.status, "incomplete");  // stopped by max_output_tokens
+assert.equal(resp.incomplete_details.reason, "max_output_tokens");
+assert.ok(resp.output_text.length > 0);
+assert.equal(resp.usage.output_tokens, 8);
+const rstream = await client.responses.create({
+  model: "tiny-kjv", input: [{ role: "user", content: [{ type: "input_text", text: "And God said" }] }],
+  instructions: "Answer briefly.", max_output_tokens: 8, temperature: 0, stream: true,
+});
+let deltas = "";
+const types = [];
+let last = null;
+for await (const ev of rstream) {
+  types.push(ev.type);
+  if (ev.type === "response.output_text.delta") deltas += ev.delta;
+  last = ev;
+}
+assert.equal(types[0], "response.created");
+assert.ok(types.includes("response.output_item.added") && types.includes("response.output_text.done"));
+assert.equal(last.type, "response.incomplete");
+assert.equal(deltas, resp.output_text);
+assert.equal(last.response.output[0].content[0].text, resp.output_text);
+const rimg = await client.responses.create({
+  model: "llava_next",
+  input: [{ role: "user", content: [
+    { type: "input_image", image_url: `data:image/png;base64,${png}` },
+    { type: "input_text", text: "What is it?" }] }],
+  max_output_tokens: 4, temperature: 0,
+});
+assert.ok(rimg.usage.input_tokens > 64, JSON.stringify(rimg.usage));
 
 await assert.rejects(
   client.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "x" }] }),

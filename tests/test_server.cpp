@@ -229,6 +229,14 @@ TEST_F(Serve, BadRequestsGetOpenAiErrorObjects) {
   b["messages"][0]["content"] = std::string(2 << 20, 'a');  // over the 1 MiB body limit
   EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())).first, 413);
   EXPECT_EQ(error_of(client().Get("/v1/nothing")).first, 404);
+  // The Responses API names its own fields.
+  EXPECT_EQ(error_of(post("/v1/responses", json{{"model", "tiny-kjv"}}.dump())),
+            std::make_pair(400, json("input")));
+  EXPECT_EQ(error_of(post("/v1/responses",
+                          json{{"model", "tiny-kjv"},
+                               {"input", {{{"type", "function_call"}, {"role", "user"}}}}}
+                              .dump())),
+            std::make_pair(400, json("input[0].type")));
   // A prompt over the context is the engine's InputError: 400 with its message.
   b = chat_body(false);
   std::string long_text;

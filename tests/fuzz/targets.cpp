@@ -188,13 +188,16 @@ void config(std::string_view input) {
 void openai_request(std::string_view input) {
   auto j = nlohmann::json::parse(input, nullptr, false);
   if (j.is_discarded()) return;
-  for (bool chat : {true, false}) {
+  for (int api : {0, 1, 2}) {  // chat, completions, responses
     try {
-      auto p = chat ? server::parse_chat(j, {.allowed_dir = "/tmp"}) : server::parse_completion(j);
+      auto p = api == 0   ? server::parse_chat(j, {.allowed_dir = "/tmp"})
+               : api == 1 ? server::parse_completion(j)
+                          : server::parse_responses(j, {.allowed_dir = "/tmp"});
       Result r;
       r.text = "x";
       r.finish_reason = "stop";
       server::response_object(p, "id", 0, std::span(&r, 1)).dump();
+      server::responses_object(p, "resp-1", 0, "msg-1", &r).dump();
       std::string finish = "length";
       server::chunk_object(p, "id", 0, "x", &finish, true).dump();
     } catch (const server::ApiError& e) {

@@ -154,54 +154,94 @@ ImageInput image_part(const json& part, const std::string& where, const ImagePol
 
 }  // namespace
 
+namespace {
+
+// One chat message (Chat Completions' messages[i], or a Responses API input item): a role and
+// content as a string or parts (text / input_text / output_text, image_url / input_image).
+Message parse_message(const json& m, const std::string& where, const ImagePolicy& images) {
+  if (!m.is_object()) bad(where, "expected an object");
+  const json* role = field(m, "role");
+  if (!role || !role->is_string()) bad(where + ".role", "expected a string");
+  Message msg{.role = role->get<std::string>()};
+  if (msg.role == "developer") msg.role = "system";
+  if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" && msg.role != "tool")
+    bad(where + ".role",
+        fmt::format("'{}' is not system, developer, user, assistant or tool", msg.role));
+  const json* content = field(m, "content");
+  if (!content) {
+    if (msg.role != "assistant") bad(where + ".content", "is required");
+  } else if (content->is_string()) {
+    msg.content = content->get<std::string>();
+  } else if (content->is_array()) {
+    for (size_t k = 0; k < content->size(); ++k) {
+      const json& part = (*content)[k];
+      const std::string pw = fmt::format("{}.content[{}]", where, k);
+      const json* type = part.is_object() ? field(part, "type") : nullptr;
+      if (!type || !type->is_string()) bad(pw + ".type", "expected a string");
+      const std::string t = type->get<std::string>();
+      if (t == "text" || t == "input_text" || t == "output_text") {
+        const json* text = field(part, "text");
+        if (!text || !text->is_string()) bad(pw + ".text", "expected a string");
+        msg.content += text->get<std::string>();
+      } else if (t == "image_url" || t == "input_image") {
+        msg.images.push_back(image_part(part, pw, images));
+      } else {
+        bad(pw + ".type",
+            fmt::format("'{}' is not supported (text, input_text, image_url, input_image)", t));
+      }
+    }
+  } else {
+    bad(where + ".content",
+        fmt::format("expected a string or an array of content parts, got {}", kind(*content)));
+  }
+  return msg;
+}
+
+}  // namespace
+
 ParsedRequest parse_chat(const json& body, const ImagePolicy& images) {
   ParsedRequest p;
   common(body, p);
   const json* messages = field(body, "messages");
   if (!messages || !messages->is_array() || messages->empty())
     bad("messages", "expected a non-empty array of messages");
-  for (size_t i = 0; i < messages->size(); ++i) {
-    const json& m = (*messages)[i];
-    const std::string where = fmt::format("messages[{}]", i);
-    if (!m.is_object()) bad(where, "expected an object");
-    const json* role = field(m, "role");
-    if (!role || !role->is_string()) bad(where + ".role", "expected a string");
-    Message msg{.role = role->get<std::string>()};
-    if (msg.role == "developer") msg.role = "system";
-    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" && msg.role != "tool")
-      bad(where + ".role",
-          fmt::format("'{}' is not system, developer, user, assistant or tool", msg.role));
-    const json* content = field(m, "content");
-    if (!content) {
-      if (msg.role != "assistant") bad(where + ".content", "is required");
-    } else if (content->is_string()) {
-      msg.content = content->get<std::string>();
-    } else if (content->is_array()) {
-      for (size_t k = 0; k < content->size(); ++k) {
-        const json& part = (*content)[k];
-        const std::string pw = fmt::format("{}.content[{}]", where, k);
-        const json* type = part.is_object() ? field(part, "type") : nullptr;
-        if (!type || !type->is_string()) bad(pw + ".type", "expected a string");
-        const std::string t = type->get<std::string>();
-        if (t == "text" || t == "input_text") {
-          const json* text = field(part, "text");
-          if (!text || !text->is_string()) bad(pw + ".text", "expected a string");
-          msg.content += text->get<std::string>();
-        } else if (t == "image_url") {
-          msg.images.push_back(image_part(part, pw, images));
-        } else {
-          bad(pw + ".type", fmt::format("'{}' is not supported (text, image_url)", t));
-        }
-      }
-    } else {
-      bad(where + ".content",
-          fmt::format("expected a string or an array of content parts, got {}", kind(*content)));
-    }
-    p.request.messages.push_back(std::move(msg));
-  }
+  for (size_t i = 0; i < messages->size(); ++i)
+    p.request.messages.push_back(
+        parse_message((*messages)[i], fmt::format("messages[{}]", i), images));
   if (field(body, "logprobs") && boolean(body, "logprobs"))
     p.request.logprobs =
         field(body, "top_logprobs") ? int(integer(body, "top_logprobs", 0, 20)) : 0;
+  return p;
+}
+
+ParsedRequest parse_responses(const json& body, const ImagePolicy& images) {
+  ParsedRequest p;
+  p.responses = true;
+  common(body, p);
+  if (p.n != 1) bad("n", "is not a Responses API parameter");
+  if (field(body, "max_output_tokens"))
+    p.request.max_tokens = int(integer(body, "max_output_tokens", 1, 1 << 24));
+  if (const json* ins = field(body, "instructions")) {
+    if (!ins->is_string()) bad("instructions", "expected a string");
+    p.instructions = ins->get<std::string>();
+    p.request.messages.push_back({"system", p.instructions, {}});
+  }
+  const json* input = field(body, "input");
+  if (!input) bad("input", "is required");
+  if (input->is_string()) {
+    p.request.messages.push_back({"user", input->get<std::string>(), {}});
+  } else if (input->is_array() && !input->empty()) {
+    for (size_t i = 0; i < input->size(); ++i) {
+      const json& item = (*input)[i];
+      const std::string where = fmt::format("input[{}]", i);
+      const json* type = item.is_object() ? field(item, "type") : nullptr;
+      if (type && (!type->is_string() || type->get<std::string>() != "message"))
+        bad(where + ".type", "only message items are supported");
+      p.request.messages.push_back(parse_message(item, where, images));
+    }
+  } else {
+    bad("input", "expected a string or a non-empty array of input items");
+  }
   return p;
 }
 
@@ -227,6 +267,52 @@ ParsedRequest parse_completion(const json& body) {
   if (field(body, "echo")) p.echo = boolean(body, "echo");
   if (field(body, "logprobs")) p.request.logprobs = int(integer(body, "logprobs", 0, 20));
   return p;
+}
+
+json response_message(const std::string& msg_id, const std::string& text, bool done) {
+  json content = json::array();
+  if (done)
+    content.push_back({{"type", "output_text"}, {"text", text}, {"annotations", json::array()}});
+  return {{"type", "message"},
+          {"id", msg_id},
+          {"status", done ? "completed" : "in_progress"},
+          {"role", "assistant"},
+          {"content", content}};
+}
+
+json responses_object(const ParsedRequest& req, const std::string& id, int64_t created,
+                      const std::string& msg_id, const Result* r) {
+  const Sampling& s = req.request.sampling;
+  json out = {{"id", id},
+              {"object", "response"},
+              {"created_at", created},
+              {"status", !r                             ? "in_progress"
+                         : r->finish_reason == "length" ? "incomplete"
+                                                        : "completed"},
+              {"error", nullptr},
+              {"incomplete_details", nullptr},
+              {"instructions", req.instructions.empty() ? json(nullptr) : json(req.instructions)},
+              {"max_output_tokens", req.request.max_tokens},
+              {"model", req.model},
+              {"output", json::array()},
+              {"parallel_tool_calls", false},
+              {"previous_response_id", nullptr},
+              {"temperature", s.temperature ? json(*s.temperature) : json(nullptr)},
+              {"top_p", s.top_p ? json(*s.top_p) : json(nullptr)},
+              {"text", {{"format", {{"type", "text"}}}}},
+              {"tool_choice", "auto"},
+              {"tools", json::array()},
+              {"metadata", json::object()},
+              {"usage", nullptr}};
+  if (!r) return out;
+  if (r->finish_reason == "length") out["incomplete_details"] = {{"reason", "max_output_tokens"}};
+  out["output"].push_back(response_message(msg_id, r->text, true));
+  out["usage"] = {{"input_tokens", r->prompt_tokens},
+                  {"input_tokens_details", {{"cached_tokens", r->cached_tokens}}},
+                  {"output_tokens", r->generated_tokens},
+                  {"output_tokens_details", {{"reasoning_tokens", 0}}},
+                  {"total_tokens", r->prompt_tokens + r->generated_tokens}};
+  return out;
 }
 
 json error_object(const ApiError& e) {

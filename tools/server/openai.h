@@ -31,15 +31,26 @@ struct ParsedRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool chat = true;
-  bool echo = false;  // completions: the prompt before the completion
-  int n = 1;          // choices: independent generations of the same prompt
+  bool echo = false;         // completions: the prompt before the completion
+  int n = 1;                 // choices: independent generations of the same prompt
+  bool responses = false;    // the Responses API (/v1/responses)
+  std::string instructions;  // Responses: the system message it was given as
 };
 
 // Throws ApiError naming the field.
 ParsedRequest parse_chat(const nlohmann::json& body, const ImagePolicy& images);
 ParsedRequest parse_completion(const nlohmann::json& body);
+// OpenAI's Responses API: `input` as text or message items (input_text / input_image parts),
+// `instructions` as the system message, max_output_tokens.
+ParsedRequest parse_responses(const nlohmann::json& body, const ImagePolicy& images);
 
 nlohmann::json error_object(const ApiError& e);
+
+// The Responses API's response object (r null: in progress, no output yet) and its output
+// message item (done: with its output_text part).
+nlohmann::json responses_object(const ParsedRequest& req, const std::string& id, int64_t created,
+                                const std::string& msg_id, const Result* r);
+nlohmann::json response_message(const std::string& msg_id, const std::string& text, bool done);
 
 struct Usage {
   int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;

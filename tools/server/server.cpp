@@ -80,7 +80,12 @@ struct Server::Impl {
   }
 
   void routes();
-  void generate(const httplib::Request& hr, httplib::Response& res, bool chat);
+  enum class Api { chat, completions, responses };
+  void generate(const httplib::Request& hr, httplib::Response& res, Api api);
+  // The Responses API's stream: typed events (response.created ... response.completed).
+  void stream_response(httplib::Response& res, const ParsedRequest& p, const std::string& id,
+                       int64_t created,
+                       std::function<Result(const std::function<bool(const Chunk&)>&)> run);
 };
 
 void Server::Impl::routes() {
@@ -129,15 +134,20 @@ void Server::Impl::routes() {
     metrics.count_request("/v1/models", 200);
   });
   http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    generate(req, res, true);
+    generate(req, res, Api::chat);
   });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    generate(req, res, false);
+    generate(req, res, Api::completions);
+  });
+  http.Post("/v1/responses", [this](const httplib::Request& req, httplib::Response& res) {
+    generate(req, res, Api::responses);
   });
 }
 
-void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, bool chat) {
-  const std::string endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
+void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, Api api) {
+  const std::string endpoint = api == Api::chat          ? "/v1/chat/completions"
+                               : api == Api::completions ? "/v1/completions"
+                                                         : "/v1/responses";
   const auto arrived = Clock::now();
   auto fail = [&](const ApiError& e) {
     send_error(res, e);
@@ -147,7 +157,9 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   if (body.is_discarded()) return fail({400, "the request body is not valid JSON"});
   ParsedRequest p;
   try {
-    p = chat ? parse_chat(body, images) : parse_completion(body);
+    p = api == Api::chat          ? parse_chat(body, images)
+        : api == Api::completions ? parse_completion(body)
+                                  : parse_responses(body, images);
   } catch (const ApiError& e) {
     return fail(e);
   }
@@ -160,7 +172,9 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     return fail({503, fmt::format("model '{}' has {} requests waiting; try again", p.model, queued),
                  "", "server_error"});
   }
-  const std::string id = new_id(chat ? "chatcmpl" : "cmpl");
+  const std::string id = new_id(api == Api::chat          ? "chatcmpl"
+                                : api == Api::completions ? "cmpl"
+                                                          : "resp");
   const TokenText token_text = [engine = model->engine.get()](int32_t t) {
     return engine->detokenize({t});
   };
@@ -232,11 +246,18 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     return results;
   };
 
+  if (api == Api::responses && p.stream) {
+    metrics.count_request(endpoint, 200);
+    return stream_response(res, p, id, created,
+                           [run, p](const auto& on_chunk) { return run(p, on_chunk); });
+  }
   if (!p.stream) {
     try {
       auto results = run_choices([](int, const Chunk&) { return true; });
-      res.set_content(response_object(p, id, created, results, token_text).dump(),
-                      "application/json");
+      const json out = api == Api::responses
+                           ? responses_object(p, id, created, "msg" + id.substr(4), &results[0])
+                           : response_object(p, id, created, results, token_text);
+      res.set_content(out.dump(), "application/json");
       metrics.count_request(endpoint, 200);
     } catch (const Error& e) {
       fail(engine_error(e));
@@ -291,6 +312,64 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     sink.done();
     return true;
   });
+}
+
+void Server::Impl::stream_response(
+    httplib::Response& res, const ParsedRequest& p, const std::string& id, int64_t created,
+    std::function<Result(const std::function<bool(const Chunk&)>&)> run) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream", [p, id, created, run](size_t, httplib::DataSink& sink) {
+        const std::string msg = "msg" + id.substr(4);
+        int seq = 0;
+        auto event = [&](const std::string& type, json j) {
+          j["type"] = type;
+          j["sequence_number"] = seq++;
+          const std::string s = "event: " + type + "\ndata: " + j.dump() + "\n\n";
+          return sink.is_writable() && sink.write(s.data(), s.size());
+        };
+        const json part0 = {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}};
+        json in_progress = responses_object(p, id, created, msg, nullptr);
+        event("response.created", {{"response", in_progress}});
+        event("response.in_progress", {{"response", in_progress}});
+        event("response.output_item.added",
+              {{"output_index", 0}, {"item", response_message(msg, "", false)}});
+        event("response.content_part.added",
+              {{"item_id", msg}, {"output_index", 0}, {"content_index", 0}, {"part", part0}});
+        try {
+          Result r = run([&](const Chunk& c) {
+            if (c.text.empty()) return sink.is_writable();
+            return event("response.output_text.delta", {{"item_id", msg},
+                                                        {"output_index", 0},
+                                                        {"content_index", 0},
+                                                        {"delta", c.text},
+                                                        {"logprobs", json::array()}});
+          });
+          json part = part0;
+          part["text"] = r.text;
+          event("response.output_text.done", {{"item_id", msg},
+                                              {"output_index", 0},
+                                              {"content_index", 0},
+                                              {"text", r.text},
+                                              {"logprobs", json::array()}});
+          event("response.content_part.done",
+                {{"item_id", msg}, {"output_index", 0}, {"content_index", 0}, {"part", part}});
+          event("response.output_item.done",
+                {{"output_index", 0}, {"item", response_message(msg, r.text, true)}});
+          json done = responses_object(p, id, created, msg, &r);
+          event(done["status"] == "completed" ? "response.completed" : "response.incomplete",
+                {{"response", done}});
+        } catch (const Error& e) {
+          const ApiError err = engine_error(e);
+          json failed = responses_object(p, id, created, msg, nullptr);
+          failed["status"] = "failed";
+          failed["error"] = {{"code", err.status == 400 ? "invalid_prompt" : "server_error"},
+                             {"message", err.message}};
+          event("response.failed", {{"response", failed}});
+        }
+        sink.done();
+        return true;
+      });
 }
 
 Server::Server(ServerOptions options, std::vector<ServedModel> models)
