@@ -12,7 +12,7 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libcpp-httplib-dev
   libstb-dev libpcre2-dev libicu-dev
   clang libclang-rt-14-dev python3-jinja2
-  nodejs npm python3
+  nodejs npm python3 haproxy
 )
 if [[ ${1:-} == --dev ]]; then
   pkgs+=(python3-torch libopenblas0-pthread python3-numpy python3-pil python3-regex python3-yaml python3-requests
