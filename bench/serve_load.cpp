@@ -90,7 +90,9 @@ Sample one_request(const std::string& host, int port, const std::string& key, co
   httplib::Response res;
   httplib::Error err = httplib::Error::Success;
   if (!cli.send(req, res, err)) {
-    s.error = fmt::format("HTTP error {}", int(err));
+    s.error = fmt::format("HTTP error {} ({}) after {} tokens, {:.2f} s", int(err),
+                          httplib::to_string(err), s.gaps.size() + (first ? 0 : 1),
+                          std::chrono::duration<double>(Clock::now() - sent).count());
   } else if (res.status != 200) {
     s.error = fmt::format("status {}: {}", res.status, res.body);
   } else if (!done && s.error.empty()) {
@@ -178,7 +180,7 @@ int main(int argc, char** argv) {
                                {.quantize = quantize, .context = context, .parallel = parallel})});
       engine = models.back().engine.get();
       server = std::make_unique<vkllm::server::Server>(
-          vkllm::server::ServerOptions{.port = 0, .queue_limit = 1 << 20}, std::move(models));
+          vkllm::server::ServerOptions{.port = 0, .queue_limit = 512}, std::move(models));
       port = server->bind();
       server_thread = std::thread([&] { server->run(); });
     } else {

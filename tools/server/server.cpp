@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <mutex>
 #include <random>
@@ -387,7 +389,7 @@ Server::Server(ServerOptions options, std::vector<ServedModel> models)
   size_t threads = 4;
   for (const auto& m : impl_->models)
     threads += size_t(m->engine->parallel()) + size_t(std::max(0, impl_->opt.queue_limit));
-  threads = std::min<size_t>(threads, 4096);
+  threads = std::min<size_t>(threads, 1024);  // 4096 threads (8 MB stacks each) failed connections
   impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl_->routes();
 }
@@ -396,9 +398,18 @@ Server::~Server() = default;
 
 int Server::bind() {
   Impl& s = *impl_;
+  // httplib (Debian's compiled libcpp-httplib) listens with a backlog of 5: a burst of clients
+  // overflowed it and some connections failed before their response. The socket is listened
+  // on again with a deeper queue (Linux updates the backlog of a listening socket).
+  int fd = -1;
+  s.http.set_socket_options([&fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    fd = sock;
+  });
   s.port = s.opt.port == 0 ? s.http.bind_to_any_port(s.opt.host)
                            : (s.http.bind_to_port(s.opt.host, s.opt.port) ? s.opt.port : -1);
   if (s.port < 0) throw InputError(fmt::format("cannot listen on {}:{}", s.opt.host, s.opt.port));
+  if (fd >= 0) ::listen(fd, 1024);
   return s.port;
 }
 
