@@ -30,6 +30,22 @@ struct Sample {
   int64_t tokens = 0;          // completion tokens (usage)
   double first = 0, last = 0;  // token arrival times since the run started
   std::string error;
+
+  // A token arrived now (request sent at `sent`, the run started at `start`).
+  void token(Clock::time_point start, Clock::time_point sent) {
+    const auto now = Clock::now();
+    const double t = std::chrono::duration<double>(now - start).count();
+    if (last_at == Clock::time_point{}) {
+      ttft = std::chrono::duration<double>(now - sent).count();
+      first = t;
+    } else {
+      gaps.push_back(std::chrono::duration<double>(now - last_at).count());
+    }
+    last = t;
+    last_at = now;
+  }
+  bool started() const { return last_at != Clock::time_point{}; }
+  Clock::time_point last_at{};
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -50,8 +66,7 @@ Sample one_request(const std::string& host, int port, const std::string& key, co
   req.set_header("Content-Type", "application/json");
   if (!key.empty()) req.set_header("Authorization", "Bearer " + key);
   const auto sent = Clock::now();
-  auto prev = sent;
-  bool first = true, done = false;
+  bool done = false;
   std::string buf;
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
     buf.append(data, n);
@@ -73,17 +88,7 @@ Sample one_request(const std::string& host, int port, const std::string& key, co
       if (!j.contains("choices") || j["choices"].empty() ||
           !j["choices"][0]["finish_reason"].is_null())
         continue;
-      const auto now = Clock::now();
-      const double t = std::chrono::duration<double>(now - run_start).count();
-      if (first) {
-        s.ttft = std::chrono::duration<double>(now - sent).count();
-        s.first = t;
-      } else {
-        s.gaps.push_back(std::chrono::duration<double>(now - prev).count());
-      }
-      s.last = t;
-      first = false;
-      prev = now;
+      s.token(run_start, sent);
     }
     return true;
   };
@@ -91,7 +96,7 @@ Sample one_request(const std::string& host, int port, const std::string& key, co
   httplib::Error err = httplib::Error::Success;
   if (!cli.send(req, res, err)) {
     s.error = fmt::format("HTTP error {} ({}) after {} tokens, {:.2f} s", int(err),
-                          httplib::to_string(err), s.gaps.size() + (first ? 0 : 1),
+                          httplib::to_string(err), s.gaps.size() + (s.started() ? 1 : 0),
                           std::chrono::duration<double>(Clock::now() - sent).count());
   } else if (res.status != 200) {
     s.error = fmt::format("status {}: {}", res.status, res.body);
@@ -111,22 +116,9 @@ Sample engine_request(vkllm::Engine& e, const std::vector<int32_t>& ids, int max
   r.sampling.temperature = 0.0f;
   r.ignore_eos = true;
   const auto sent = Clock::now();
-  auto prev = sent;
-  bool first = true;
   try {
     auto res = e.generate(r, [&](const vkllm::Chunk& c) {
-      if (c.id < 0) return;
-      const auto now = Clock::now();
-      const double t = std::chrono::duration<double>(now - run_start).count();
-      if (first) {
-        s.ttft = std::chrono::duration<double>(now - sent).count();
-        s.first = t;
-      } else {
-        s.gaps.push_back(std::chrono::duration<double>(now - prev).count());
-      }
-      s.last = t;
-      first = false;
-      prev = now;
+      if (c.id >= 0) s.token(run_start, sent);
     });
     s.tokens = res.generated_tokens;
   } catch (const std::exception& ex) {
