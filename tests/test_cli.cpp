@@ -224,6 +224,13 @@ TEST(Cli, PixtralChatWithAnImage) {
   ASSERT_EQ(o.rc, 0) << o.text;
 }
 
+TEST(Cli, ExportRefusesWhatItCannotMap) {
+  // Qwen3's q/k norms have no GGUF mapping yet: a clear error, not a llama file without them.
+  expect_error(vkllm("export-gguf -m " + fixture("qwen3") + " " +
+                     (scratch("qwen3") / "out.gguf").string() + " --type f32"),
+               {"qwen3", "no GGUF mapping"});
+}
+
 TEST(Cli, MissingFolder) {
   expect_error(vkllm("generate -m /nonexistent/model --prompt-ids 1"),
                {"/nonexistent/model", "no such model folder"});

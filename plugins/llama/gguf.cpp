@@ -32,6 +32,12 @@ std::vector<float> permute_vec(const std::vector<float>& b, int64_t n_head, int6
 }  // namespace
 
 void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& out, Dtype type) {
+  if (c.qk_norm) {  // Qwen3: llama.cpp's qwen3 architecture is not mapped yet
+    throw InputError(fmt::format(
+        "[export-gguf] {} (q/k norms per head) has no GGUF mapping yet: llama, mistral and qwen2 "
+        "export",
+        c.model_type));
+  }
   const bool qwen = c.model_type == "qwen2";
   const std::string arch = qwen ? "qwen2" : "llama";
   uint32_t file_type = type == Dtype::f32    ? 0

@@ -43,7 +43,7 @@ TEST_P(LlamaParity, LogitsAndGreedyMatchTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, LlamaParity,
-                         ::testing::Values("llama3", "llama2", "mistral", "qwen2"));
+                         ::testing::Values("llama3", "llama2", "mistral", "qwen2", "qwen3"));
 
 TEST(LlamaQuantized, Q8AndQ4StayCloseToF32) {
   // Load-time quantization of the f32 Llama 3 fixture moves the logits by quantization noise
