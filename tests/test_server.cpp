@@ -387,6 +387,44 @@ TEST_F(ServeBatched, SeveralChoicesWholeAndStreamed) {
   EXPECT_EQ(error_of(post(b)), std::make_pair(400, json("n")));
 }
 
+TEST(ServeDisconnect, AQueuedStreamWhoseClientLeftNeverRuns) {
+  // One request at a time: B waits behind A. B's client leaves after the first chunk; the
+  // server's heartbeat notices while B is still queued, so B generates nothing once A is done.
+  std::vector<server::ServedModel> models;
+  models.push_back({"tiny-kjv", Engine::load(kModel)});
+  server::Server srv(server::ServerOptions{.port = 0}, std::move(models));
+  const int port = srv.bind();
+  std::thread run([&] { srv.run(); });
+  json a = chat_body(false);
+  a["max_tokens"] = 400;
+  a["ignore_eos"] = true;
+  std::thread first([&] {
+    auto r = httplib::Client("127.0.0.1", port)
+                 .Post("/v1/chat/completions", a.dump(), "application/json");
+    EXPECT_TRUE(r && r->status == 200);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  json b = chat_body(true);
+  b["max_tokens"] = 400;
+  b["ignore_eos"] = true;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.body = b.dump();
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [](const char*, size_t, uint64_t, uint64_t) { return false; };
+  httplib::Response res;
+  httplib::Error err;
+  httplib::Client("127.0.0.1", port).send(req, res, err);  // returns once it hung up
+  first.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto m = httplib::Client("127.0.0.1", port).Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("vkllm_generation_tokens_total 400\n"), std::string::npos) << m->body;
+  srv.stop();
+  run.join();
+}
+
 std::string base64(const std::string& bytes) {
   static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;

@@ -65,6 +65,40 @@ ApiError engine_error(const Error& e) {
   return {500, e.what(), "", "server_error"};
 }
 
+// While a stream waits for tokens (queued, prefilling), an SSE comment every half second: a
+// client that went away makes the write fail, which cancels its request within one step.
+// Stream writes share `m` with it.
+class Heartbeat {
+ public:
+  Heartbeat(httplib::DataSink& sink, std::mutex& m, std::atomic<bool>& gone)
+      : m_(&m), thread_([this, &sink, &m, &gone] {
+          std::unique_lock l(m);
+          while (!stop_cv_.wait_for(l, std::chrono::milliseconds(500), [&] { return stop_; })) {
+            static const std::string ping = ": ping\n\n";
+            if (!sink.is_writable() || !sink.write(ping.data(), ping.size())) gone = true;
+          }
+        }) {}
+  ~Heartbeat() { stop(); }
+  // Before the stream ends (sink.done()): no write after it.
+  void stop() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard l(*m_);
+      stop_ = true;
+    }
+    stop_cv_.notify_one();
+    thread_.join();
+  }
+  Heartbeat(const Heartbeat&) = delete;
+  Heartbeat& operator=(const Heartbeat&) = delete;
+
+ private:
+  bool stop_ = false;
+  std::condition_variable stop_cv_;
+  std::mutex* m_ = nullptr;
+  std::thread thread_;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -85,9 +119,9 @@ struct Server::Impl {
   enum class Api { chat, completions, responses };
   void generate(const httplib::Request& hr, httplib::Response& res, Api api);
   // The Responses API's stream: typed events (response.created ... response.completed).
-  void stream_response(httplib::Response& res, const ParsedRequest& p, const std::string& id,
-                       int64_t created,
-                       std::function<Result(const std::function<bool(const Chunk&)>&)> run);
+  void stream_response(
+      httplib::Response& res, const ParsedRequest& p, const std::string& id, int64_t created,
+      std::function<Result(const std::function<bool(const Chunk&)>&, std::atomic<bool>&)> run);
 };
 
 void Server::Impl::routes() {
@@ -185,7 +219,8 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   // Runs the request (under the model's lock with parallel 1); on_chunk gets each token and
   // returns false when the client went away, which cancels the request.
   auto run = [this, model, arrived](const ParsedRequest& req,
-                                    const std::function<bool(const Chunk&)>& on_chunk) {
+                                    const std::function<bool(const Chunk&)>& on_chunk,
+                                    std::atomic<bool>& gone) {
     std::unique_lock lock(model->busy, std::defer_lock);
     if (model->engine->parallel() == 1) {
       ++model->waiting;
@@ -194,7 +229,6 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     }
     auto last = arrived;
     bool first = true;
-    std::atomic<bool> gone{false};
     Request request = req.request;
     request.cancel = &gone;
     Result r;
@@ -223,7 +257,8 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
 
   // The n choices: independent generations (choice i samples with seed + i), side by side in
   // the batch. on_chunk(i, chunk) is serialised across them.
-  auto run_choices = [run, p](const std::function<bool(int, const Chunk&)>& on_chunk) {
+  auto run_choices = [run, p](const std::function<bool(int, const Chunk&)>& on_chunk,
+                              std::atomic<bool>& gone) {
     std::vector<Result> results(size_t(p.n));
     std::vector<std::exception_ptr> errors(size_t(p.n));
     std::mutex m;
@@ -231,10 +266,13 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
       ParsedRequest q = p;
       if (q.request.sampling.seed) *q.request.sampling.seed += uint64_t(i);
       try {
-        results[size_t(i)] = run(q, [&](const Chunk& c) {
-          std::lock_guard l(m);
-          return on_chunk(i, c);
-        });
+        results[size_t(i)] = run(
+            q,
+            [&](const Chunk& c) {
+              std::lock_guard l(m);
+              return on_chunk(i, c);
+            },
+            gone);
       } catch (...) {
         errors[size_t(i)] = std::current_exception();
       }
@@ -250,12 +288,14 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
 
   if (api == Api::responses && p.stream) {
     metrics.count_request(endpoint, 200);
-    return stream_response(res, p, id, created,
-                           [run, p](const auto& on_chunk) { return run(p, on_chunk); });
+    return stream_response(
+        res, p, id, created,
+        [run, p](const auto& on_chunk, std::atomic<bool>& gone) { return run(p, on_chunk, gone); });
   }
   if (!p.stream) {
     try {
-      auto results = run_choices([](int, const Chunk&) { return true; });
+      std::atomic<bool> gone{false};  // a whole response: the client is not watched
+      auto results = run_choices([](int, const Chunk&) { return true; }, gone);
       const json out = api == Api::responses
                            ? responses_object(p, id, created, "msg" + id.substr(4), &results[0])
                            : response_object(p, id, created, results, token_text);
@@ -270,25 +310,31 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider("text/event-stream", [p, id, created, run_choices, token_text](
                                                             size_t, httplib::DataSink& sink) {
+    std::atomic<bool> gone{false};
+    std::mutex wm;
     auto event = [&](const json& j) {
       const std::string s = "data: " + j.dump() + "\n\n";
+      std::lock_guard l(wm);
       return sink.is_writable() && sink.write(s.data(), s.size());
     };
+    Heartbeat beat(sink, wm, gone);
     std::vector<bool> first(size_t(p.n), p.chat);
     if (p.chat)
       for (int i = 0; i < p.n; ++i)
         first[size_t(i)] = !event(chunk_object(p, id, created, "", nullptr, true, nullptr, {}, i));
     try {
-      auto results = run_choices([&](int i, const Chunk& c) {
-        const bool lp = c.logprob.has_value() && p.request.logprobs >= 0;
-        // Every token gets its chunk (content "" while its text is held back or the model has
-        // no tokenizer), so clients see progress and inter-token timing.
-        if (c.id < 0 && c.text.empty()) return sink.is_writable();
-        const bool ok = event(chunk_object(p, id, created, c.text, nullptr, first[size_t(i)],
-                                           lp ? &*c.logprob : nullptr, token_text, i));
-        first[size_t(i)] = false;
-        return ok;
-      });
+      auto results = run_choices(
+          [&](int i, const Chunk& c) {
+            const bool lp = c.logprob.has_value() && p.request.logprobs >= 0;
+            // Every token gets its chunk (content "" while its text is held back or the model has
+            // no tokenizer), so clients see progress and inter-token timing.
+            if (c.id < 0 && c.text.empty()) return sink.is_writable();
+            const bool ok = event(chunk_object(p, id, created, c.text, nullptr, first[size_t(i)],
+                                               lp ? &*c.logprob : nullptr, token_text, i));
+            first[size_t(i)] = false;
+            return ok;
+          },
+          gone);
       Usage u;
       for (size_t i = 0; i < results.size(); ++i) {
         const Result& r = results[i];
@@ -309,6 +355,7 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     } catch (const Error& e) {
       event(error_object(engine_error(e)));
     }
+    beat.stop();
     const std::string done = "data: [DONE]\n\n";
     if (sink.is_writable()) sink.write(done.data(), done.size());
     sink.done();
@@ -318,18 +365,22 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
 
 void Server::Impl::stream_response(
     httplib::Response& res, const ParsedRequest& p, const std::string& id, int64_t created,
-    std::function<Result(const std::function<bool(const Chunk&)>&)> run) {
+    std::function<Result(const std::function<bool(const Chunk&)>&, std::atomic<bool>&)> run) {
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream", [p, id, created, run](size_t, httplib::DataSink& sink) {
         const std::string msg = "msg" + id.substr(4);
         int seq = 0;
+        std::atomic<bool> gone{false};
+        std::mutex wm;
         auto event = [&](const std::string& type, json j) {
+          std::lock_guard l(wm);
           j["type"] = type;
           j["sequence_number"] = seq++;
           const std::string s = "event: " + type + "\ndata: " + j.dump() + "\n\n";
           return sink.is_writable() && sink.write(s.data(), s.size());
         };
+        Heartbeat beat(sink, wm, gone);
         const json part0 = {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}};
         json in_progress = responses_object(p, id, created, msg, nullptr);
         event("response.created", {{"response", in_progress}});
@@ -339,14 +390,16 @@ void Server::Impl::stream_response(
         event("response.content_part.added",
               {{"item_id", msg}, {"output_index", 0}, {"content_index", 0}, {"part", part0}});
         try {
-          Result r = run([&](const Chunk& c) {
-            if (c.text.empty()) return sink.is_writable();
-            return event("response.output_text.delta", {{"item_id", msg},
-                                                        {"output_index", 0},
-                                                        {"content_index", 0},
-                                                        {"delta", c.text},
-                                                        {"logprobs", json::array()}});
-          });
+          Result r = run(
+              [&](const Chunk& c) {
+                if (c.text.empty()) return sink.is_writable();
+                return event("response.output_text.delta", {{"item_id", msg},
+                                                            {"output_index", 0},
+                                                            {"content_index", 0},
+                                                            {"delta", c.text},
+                                                            {"logprobs", json::array()}});
+              },
+              gone);
           json part = part0;
           part["text"] = r.text;
           event("response.output_text.done", {{"item_id", msg},
@@ -369,6 +422,7 @@ void Server::Impl::stream_response(
                              {"message", err.message}};
           event("response.failed", {{"response", failed}});
         }
+        beat.stop();
         sink.done();
         return true;
       });
