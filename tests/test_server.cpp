@@ -35,7 +35,11 @@ class Serve : public ::testing::Test {
     delete thread_;
     delete srv_;
   }
-  httplib::Client client() { return httplib::Client("127.0.0.1", port_); }
+  httplib::Client client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(600, 0);  // generation is slow under sanitizers
+    return c;
+  }
   httplib::Result post(const std::string& path, const std::string& body) {
     return client().Post(path.c_str(), body, "application/json");
   }
@@ -299,7 +303,9 @@ class ServeBatched : public ::testing::Test {
     thread_.join();
   }
   httplib::Result post(const json& body, const char* path = "/v1/chat/completions") {
-    return httplib::Client("127.0.0.1", port_).Post(path, body.dump(), "application/json");
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(600, 0);
+    return c.Post(path, body.dump(), "application/json");
   }
   std::unique_ptr<server::Server> srv_;
   std::thread thread_;
@@ -399,8 +405,9 @@ TEST(ServeDisconnect, AQueuedStreamWhoseClientLeftNeverRuns) {
   a["max_tokens"] = 400;
   a["ignore_eos"] = true;
   std::thread first([&] {
-    auto r = httplib::Client("127.0.0.1", port)
-                 .Post("/v1/chat/completions", a.dump(), "application/json");
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(600, 0);  // slow under sanitizers
+    auto r = c.Post("/v1/chat/completions", a.dump(), "application/json");
     EXPECT_TRUE(r && r->status == 200);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
