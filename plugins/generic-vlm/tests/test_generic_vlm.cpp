@@ -227,8 +227,9 @@ TEST(GenericVlmFallback, UnknownTowerOrTextIsAnErrorListingTheKnownTypes) {
     c["text_config"]["model_type"] = "phi3";
   });
   m = load_error(d);
-  EXPECT_NE(m.find("text_config.model_type of gemma3_text, llama, mistral, qwen2 (it is phi3)"),
-            std::string::npos)
+  EXPECT_NE(
+      m.find("text_config.model_type of gemma3_text, llama, mistral, qwen2, qwen3 (it is phi3)"),
+      std::string::npos)
       << m;
   fs::remove_all(d);
   // A config without a vision_config is plainly unknown.
