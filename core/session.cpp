@@ -65,14 +65,17 @@ Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)
 
 Session::~Session() = default;
 
-void Session::check_ids(std::span<const int32_t> ids) const {
-  int64_t vocab = model_->info().vocab_size;
+void check_vocabulary(std::span<const int32_t> ids, int64_t vocab, int64_t first) {
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= vocab) {
       throw InputError(fmt::format("token id {} at position {} is outside the vocabulary [0, {})",
-                                   ids[i], length() + int64_t(i), vocab));
+                                   ids[i], first + int64_t(i), vocab));
     }
   }
+}
+
+void Session::check_ids(std::span<const int32_t> ids) const {
+  check_vocabulary(ids, model_->info().vocab_size, length());
   if (opt_.max_kv_size == 0 && length() + int64_t(ids.size()) > context_) {
     throw InputError(
         fmt::format("{} tokens do not fit the context: {} already held, context is {} "

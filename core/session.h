@@ -59,6 +59,9 @@ struct EvalOptions {
   std::span<const Image> images;
 };
 
+// Throws InputError naming the first id outside [0, vocab) and its position (first + index).
+void check_vocabulary(std::span<const int32_t> ids, int64_t vocab, int64_t first = 0);
+
 // Tokens of the prefill chunk starting at `at` of a prompt ending at `end`: `chunk`, moved so that
 // no bidirectional image run is split (ending before the run, or extended to its end). Image
 // runs' `first` are in the same coordinates as at and end.

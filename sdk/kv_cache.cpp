@@ -405,16 +405,12 @@ KvStep KvCache::begin(Graph& g, std::span<const KvPart> parts) {
     for (const auto& q : step.parts)
       if (q.seq == p.seq) throw InternalError("[kv_cache] a sequence twice in one step");
     step.parts.push_back({p.seq, s.length, rows, p.n});
-    step.part_rows.push_back(p.n);
     step.kv_len = std::max(step.kv_len, s.length + p.n);
     rows += p.n;
     // Window groups first let go of the blocks no new query can see, so that a long step fits
     // a pool sized for window + step (this cannot be undone, nor does it need to be).
     drop_behind_windows(s, s.length);
   }
-  step.seq = parts[0].seq;
-  step.start = step.parts[0].start;
-  step.n = parts[0].n;
   // Reserve everything first so a full cache leaves every sequence unchanged.
   std::vector<Reserved> reserved(parts.size());
   try {
@@ -469,8 +465,8 @@ KvLayerView KvCache::layer(const KvStep& step, int layer) const {
   v.slots = step.slots[size_t(gi)];
   v.kv_len = step.kv_len;
   if (step.parts.size() > 1) {
-    v.part_rows = step.part_rows;
-    v.parts = step.part_info[size_t(gi)];
+    v.parts = step.parts;
+    v.part_info = step.part_info[size_t(gi)];
   }
   v.block_size = opt_.block_size;
   v.window = groups_[size_t(gi)].window;

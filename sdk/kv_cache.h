@@ -71,21 +71,17 @@ struct KvPart {
 
 // One forward pass over the new tokens of one or more sequences (their rows in the order of
 // the parts): per group, the block tables and the slots the tokens are written to (device
-// tensors). seq, start and n describe the first part (single-sequence passes).
+// tensors).
 struct KvStep {
-  SeqId seq = -1;
-  int64_t start = 0;  // sequence index of the first new token
-  int n = 0;          // new tokens
   struct Part {
     SeqId seq = -1;
     int64_t start = 0, row = 0;  // first new token's sequence index and batch row
-    int n = 0;
+    int n = 0;                   // new tokens
   };
   std::vector<Part> parts;
-  std::vector<int32_t> part_rows;  // n of each part
-  int64_t kv_len = 0;              // longest sequence after the step
-  std::vector<Tensor> tables;      // per group: the parts' tables one after another
-  std::vector<Tensor> slots;       // per group: i32 [rows]
+  int64_t kv_len = 0;          // longest sequence after the step
+  std::vector<Tensor> tables;  // per group: the parts' tables one after another
+  std::vector<Tensor> slots;   // per group: i32 [rows]
   // Per group, with several parts: i32 [parts, 4] (first row, rows, table offset, keys).
   std::vector<Tensor> part_info;
 };
@@ -101,9 +97,9 @@ struct KvLayerView {
   Tensor table;        // i32 [logical blocks], -1 = dropped
   Tensor slots;        // i32 [n]: where this step's tokens go
   int64_t kv_len = 0;  // keys visible after the step: start + n (the longest part's)
-  // A pass over several sequences: their rows and KvStep::part_info (empty / undefined for one).
-  std::span<const int32_t> part_rows;
-  Tensor parts;
+  // A pass over several sequences: its parts and KvStep::part_info (empty / undefined for one).
+  std::span<const KvStep::Part> parts;
+  Tensor part_info;
   int block_size = 16;
   int window = 0;
   int sink = 0;  // with a window: keys [0, sink) stay visible

@@ -55,9 +55,9 @@ struct Scheduler::Seq {
   bool admitted = false, finished = false;
   GenerateResult res;
   double t_start = 0, t_first = 0;
-  // This pass: rows [row, row + n), logits rows from `logit` (count `logits`).
+  // This pass: n new tokens, logits rows from `logit` (count `logits`).
   int n = 0;
-  int64_t row = 0, logit = 0, logits = 0;
+  int64_t logit = 0, logits = 0;
 
   bool wants_prompt_logits() const { return req.params.prompt_logits && done < prompt; }
 };
@@ -98,13 +98,8 @@ GenerateResult Scheduler::generate(SequenceRequest req,
   if (req.ids.empty()) throw InputError("nothing to evaluate: the prompt has no tokens");
   if (req.params.draft)
     throw InputError("speculative decoding (a draft model) runs one sequence at a time");
-  const int64_t vocab = model_->info().vocab_size, n = int64_t(req.ids.size());
-  for (size_t i = 0; i < req.ids.size(); ++i) {
-    if (req.ids[i] < 0 || req.ids[i] >= vocab) {
-      throw InputError(fmt::format("token id {} at position {} is outside the vocabulary [0, {})",
-                                   req.ids[i], i, vocab));
-    }
-  }
+  const int64_t n = int64_t(req.ids.size());
+  check_vocabulary(req.ids, model_->info().vocab_size);
   if (opt_.cache.max_kv_size == 0 && n > context_) {
     throw InputError(fmt::format(
         "the prompt has {} tokens; it does not fit the context of {} tokens (raise it with "
@@ -312,7 +307,7 @@ void Scheduler::sample(Seq& s, std::span<const float> logits) {
 // Plans the pass (decode rows first, then prefill chunks within the budget), reserves its KV
 // slots (preempting the newest sequence while they do not fit), records and runs it, then
 // samples for every sequence that reached its end.
-bool Scheduler::run_pass() {
+void Scheduler::run_pass() {
   const auto& info = model_->info();
   const int rows_per_pos = std::max(1, info.position_rows);
   const int64_t vocab = info.vocab_size;
@@ -351,7 +346,7 @@ bool Scheduler::run_pass() {
       parts.push_back(s.get());
       kv.push_back({s->id, s->n});
     }
-    if (parts.empty()) return false;
+    if (parts.empty()) return;
     g = std::make_unique<sdk::Graph>(model_->device());
     try {
       step = cache_->begin(*g, kv);
@@ -366,7 +361,7 @@ bool Scheduler::run_pass() {
                  "the KV cache cannot hold this sequence ({} tokens) beside the prefix cache: {}; "
                  "raise --cache-tokens",
                  victim->tokens.size(), e.what()))));
-        return false;
+        return;
       }
       preempt(*victim);
     }
@@ -381,7 +376,6 @@ bool Scheduler::run_pass() {
   int64_t T = 0;
   for (size_t pi = 0; pi < parts.size(); ++pi) {
     Seq& s = *parts[pi];
-    s.row = T;
     for (int64_t i = s.done; i < s.done + s.n; ++i) {
       tokens.push_back(s.tokens[size_t(i)]);
       seq_pos.push_back(int32_t(i));
@@ -433,7 +427,7 @@ bool Scheduler::run_pass() {
   } catch (...) {
     auto e = std::current_exception();
     for (Seq* s : parts) fail(*s, e);
-    return false;
+    return;
   }
   const double t_ran = now_ms();
   std::span<const float> all = rb ? rb->as<float>() : std::span<const float>{};
@@ -452,7 +446,6 @@ bool Scheduler::run_pass() {
       "ms, sample {:.1f} ms",
       parts.size(), T, t_built - t_plan, t_recorded - t_built, t_ran - t_recorded,
       now_ms() - t_ran);
-  return true;
 }
 
 }  // namespace vkllm::core

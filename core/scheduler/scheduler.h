@@ -80,7 +80,7 @@ class Scheduler {
   void loop();
   void step();
   void admit();
-  bool run_pass();
+  void run_pass();
   void finish(Seq& s, FinishReason reason);
   void fail(Seq& s, std::exception_ptr e);
   void preempt(Seq& s);

@@ -66,11 +66,11 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
   expect(qpos.dtype() == Dtype::i32 && qpos.numel() == T && qpos.contiguous(), op,
          "qpos must be contiguous i32 [T], got " + qpos.str());
   // Several sequences in one pass: each part's query rows, in order.
-  std::span<const int32_t> parts = kv ? kv->part_rows : std::span<const int32_t>{};
+  std::span<const sdk::KvStep::Part> parts = kv ? kv->parts : std::span<const sdk::KvStep::Part>{};
   if (!parts.empty()) {
     int64_t rows = 0;
-    for (int32_t r : parts) rows += r;
-    expect(rows == T && kv->parts.defined(), op,
+    for (const auto& part : parts) rows += part.n;
+    expect(rows == T && kv->part_info.defined(), op,
            fmt::format("{} queries for sequences of {} rows", T, rows));
   }
   uint32_t n_spans = 0, span_cols = 2;
@@ -104,7 +104,7 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
   // invocation for occupancy. Tiles never straddle two sequences.
   const int qt = g.device().kernel_class() == KernelClass::cpu && splits == 1 && T >= 8 ? 4 : 1;
   uint64_t tiles = 0;
-  for (int32_t r : parts) tiles += (uint64_t(r) + uint64_t(qt) - 1) / uint64_t(qt);
+  for (const auto& r : parts) tiles += (uint64_t(r.n) + uint64_t(qt) - 1) / uint64_t(qt);
   if (parts.empty()) tiles = (uint64_t(T) + uint64_t(qt) - 1) / uint64_t(qt);
 
   Tensor out = g.alloc(Dtype::f32, {T, Hq, D});
@@ -135,7 +135,7 @@ Tensor run(Graph& g, const Tensor& q_in, const Tensor& k, const Tensor& v, const
   const Tensor* sp = opt.spans ? opt.spans : &qpos;
   const Tensor* ks = bits < 16 ? &kv->k_scales : &qpos;
   const Tensor* vs = bits < 16 ? &kv->v_scales : &qpos;
-  const Tensor* pt = parts.empty() ? &qpos : &kv->parts;
+  const Tensor* pt = parts.empty() ? &qpos : &kv->part_info;
   uint32_t local = g.device().kernel_class() == KernelClass::cpu ? 8 : 64;
   g.dispatch(
       kAttention, {&q, &k, &v, tb, &qpos, sp, &part, &ml, ks, vs, pt}, &p, sizeof p,

@@ -197,7 +197,7 @@ void openai_request(std::string_view input) {
       r.text = "x";
       r.finish_reason = "stop";
       server::response_object(p, "id", 0, std::span(&r, 1)).dump();
-      server::responses_object(p, "resp-1", 0, "msg-1", &r).dump();
+      server::responses_object(p, "resp-1", 0, &r).dump();
       std::string finish = "length";
       server::chunk_object(p, "id", 0, "x", &finish, true).dump();
     } catch (const server::ApiError& e) {

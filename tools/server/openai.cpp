@@ -280,8 +280,13 @@ json response_message(const std::string& msg_id, const std::string& text, bool d
           {"content", content}};
 }
 
+std::string response_message_id(const std::string& response_id) {
+  const size_t dash = response_id.find('-');  // resp-<hex> -> msg-<hex>
+  return "msg" + (dash == std::string::npos ? "-" + response_id : response_id.substr(dash));
+}
+
 json responses_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                      const std::string& msg_id, const Result* r) {
+                      const Result* r) {
   const Sampling& s = req.request.sampling;
   json out = {{"id", id},
               {"object", "response"},
@@ -306,7 +311,7 @@ json responses_object(const ParsedRequest& req, const std::string& id, int64_t c
               {"usage", nullptr}};
   if (!r) return out;
   if (r->finish_reason == "length") out["incomplete_details"] = {{"reason", "max_output_tokens"}};
-  out["output"].push_back(response_message(msg_id, r->text, true));
+  out["output"].push_back(response_message(response_message_id(id), r->text, true));
   out["usage"] = {{"input_tokens", r->prompt_tokens},
                   {"input_tokens_details", {{"cached_tokens", r->cached_tokens}}},
                   {"output_tokens", r->generated_tokens},
@@ -379,7 +384,6 @@ json logprobs_object(const ParsedRequest& req, std::span<const TokenInfo> tokens
 json response_object(const ParsedRequest& req, const std::string& id, int64_t created,
                      std::span<const Result> results, const TokenText& text) {
   json choices = json::array();
-  Usage u;
   for (size_t i = 0; i < results.size(); ++i) {
     const Result& r = results[i];
     json choice = {
@@ -392,13 +396,20 @@ json response_object(const ParsedRequest& req, const std::string& id, int64_t cr
     else
       choice["text"] = (req.echo ? req.request.prompt : std::string()) + r.text;
     choices.push_back(choice);
+  }
+  return {{"id", id},           {"object", req.chat ? "chat.completion" : "text_completion"},
+          {"created", created}, {"model", req.model},
+          {"choices", choices}, {"usage", usage_object(usage_of(results))}};
+}
+
+Usage usage_of(std::span<const Result> choices) {
+  Usage u;
+  for (const Result& r : choices) {
     u.prompt_tokens = r.prompt_tokens;  // the prompt counts once
     u.completion_tokens += r.generated_tokens;
     u.cached_tokens = std::max(u.cached_tokens, r.cached_tokens);
   }
-  return {{"id", id},           {"object", req.chat ? "chat.completion" : "text_completion"},
-          {"created", created}, {"model", req.model},
-          {"choices", choices}, {"usage", usage_object(u)}};
+  return u;
 }
 
 json chunk_object(const ParsedRequest& req, const std::string& id, int64_t created,

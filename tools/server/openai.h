@@ -47,15 +47,18 @@ ParsedRequest parse_responses(const nlohmann::json& body, const ImagePolicy& ima
 nlohmann::json error_object(const ApiError& e);
 
 // The Responses API's response object (r null: in progress, no output yet) and its output
-// message item (done: with its output_text part).
+// message item (done: with its output_text part), whose id derives from the response's.
+std::string response_message_id(const std::string& response_id);
 nlohmann::json responses_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                                const std::string& msg_id, const Result* r);
+                                const Result* r);
 nlohmann::json response_message(const std::string& msg_id, const std::string& text, bool done);
 
 struct Usage {
   int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
 };
 nlohmann::json usage_object(const Usage& u);
+// The usage of n choices of one prompt: the prompt counted once, completions summed.
+Usage usage_of(std::span<const Result> choices);
 
 // A token's text (the model's detokenizer), for logprobs.
 using TokenText = std::function<std::string(int32_t)>;

@@ -35,9 +35,6 @@ struct Model {
     return {s.waiting,    s.running, s.kv_blocks_used, s.kv_blocks_total, s.prefix_cached_blocks,
             s.preemptions};
   }
-  int64_t queued() const {
-    return engine->parallel() == 1 ? waiting.load() : engine->stats().waiting;
-  }
 };
 
 void send_error(httplib::Response& res, const ApiError& e) {
@@ -203,7 +200,7 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   if (!model)
     return fail(
         {404, fmt::format("model '{}' does not exist", p.model), "model", "invalid_request_error"});
-  if (const int64_t queued = model->queued(); queued >= opt.queue_limit) {
+  if (const int64_t queued = model->load().waiting; queued >= opt.queue_limit) {
     res.set_header("Retry-After", "1");
     return fail({503, fmt::format("model '{}' has {} requests waiting; try again", p.model, queued),
                  "", "server_error"});
@@ -296,9 +293,8 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     try {
       std::atomic<bool> gone{false};  // a whole response: the client is not watched
       auto results = run_choices([](int, const Chunk&) { return true; }, gone);
-      const json out = api == Api::responses
-                           ? responses_object(p, id, created, "msg" + id.substr(4), &results[0])
-                           : response_object(p, id, created, results, token_text);
+      const json out = api == Api::responses ? responses_object(p, id, created, &results[0])
+                                             : response_object(p, id, created, results, token_text);
       res.set_content(out.dump(), "application/json");
       metrics.count_request(endpoint, 200);
     } catch (const Error& e) {
@@ -335,13 +331,9 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
             return ok;
           },
           gone);
-      Usage u;
       for (size_t i = 0; i < results.size(); ++i) {
-        const Result& r = results[i];
-        event(chunk_object(p, id, created, "", &r.finish_reason, false, nullptr, {}, int(i)));
-        u.prompt_tokens = r.prompt_tokens;
-        u.completion_tokens += r.generated_tokens;
-        u.cached_tokens = std::max(u.cached_tokens, r.cached_tokens);
+        event(chunk_object(p, id, created, "", &results[i].finish_reason, false, nullptr, {},
+                           int(i)));
       }
       if (p.include_usage) {
         json uc = {{"id", id},
@@ -349,7 +341,7 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
                    {"created", created},
                    {"model", p.model},
                    {"choices", json::array()},
-                   {"usage", usage_object(u)}};
+                   {"usage", usage_object(usage_of(results))}};
         event(uc);
       }
     } catch (const Error& e) {
@@ -369,7 +361,7 @@ void Server::Impl::stream_response(
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream", [p, id, created, run](size_t, httplib::DataSink& sink) {
-        const std::string msg = "msg" + id.substr(4);
+        const std::string msg = response_message_id(id);
         int seq = 0;
         std::atomic<bool> gone{false};
         std::mutex wm;
@@ -382,7 +374,7 @@ void Server::Impl::stream_response(
         };
         Heartbeat beat(sink, wm, gone);
         const json part0 = {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}};
-        json in_progress = responses_object(p, id, created, msg, nullptr);
+        json in_progress = responses_object(p, id, created, nullptr);
         event("response.created", {{"response", in_progress}});
         event("response.in_progress", {{"response", in_progress}});
         event("response.output_item.added",
@@ -411,12 +403,12 @@ void Server::Impl::stream_response(
                 {{"item_id", msg}, {"output_index", 0}, {"content_index", 0}, {"part", part}});
           event("response.output_item.done",
                 {{"output_index", 0}, {"item", response_message(msg, r.text, true)}});
-          json done = responses_object(p, id, created, msg, &r);
+          json done = responses_object(p, id, created, &r);
           event(done["status"] == "completed" ? "response.completed" : "response.incomplete",
                 {{"response", done}});
         } catch (const Error& e) {
           const ApiError err = engine_error(e);
-          json failed = responses_object(p, id, created, msg, nullptr);
+          json failed = responses_object(p, id, created, nullptr);
           failed["status"] = "failed";
           failed["error"] = {{"code", err.status == 400 ? "invalid_prompt" : "server_error"},
                              {"message", err.message}};
