@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/generate.h"
+#include "core/grammar/json_schema.h"
 #include "core/jinja/error.h"
 #include "core/jinja/template.h"
 #include "core/model.h"
@@ -43,6 +44,9 @@ struct Engine::Impl {
   std::unique_ptr<core::FeatureCache> features;
   std::atomic<bool> cancel{false};
   std::mutex busy;
+  // Constrained decoding: the vocabulary's byte strings (built at the first grammar).
+  std::once_flag trie_once;
+  std::shared_ptr<const core::grammar::TokenTrie> trie;
 };
 
 namespace {
@@ -422,6 +426,27 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   p.ignore_eos = req.ignore_eos;
   p.logprobs = req.logprobs;
   p.prompt_logits = req.prompt_logits;
+  if (!req.grammar.empty() || !req.json_schema.empty()) {
+    if (!req.grammar.empty() && !req.json_schema.empty())
+      throw InputError("a request takes a grammar or a JSON schema, not both");
+    if (!impl_->tokenizer) throw InputError("constrained decoding needs the model's tokenizer");
+    std::string gbnf = req.grammar;
+    if (gbnf.empty()) {
+      nlohmann::ordered_json schema;  // properties keep their order
+      try {
+        schema = nlohmann::ordered_json::parse(req.json_schema);
+      } catch (const nlohmann::ordered_json::exception& e) {
+        throw InputError(fmt::format("[json_schema] not valid JSON: {}", e.what()));
+      }
+      gbnf = core::grammar::json_schema_to_gbnf(schema);
+    }
+    p.grammar = std::make_shared<const core::grammar::Grammar>(core::grammar::Grammar::parse(
+        gbnf, req.grammar.empty() ? "json_schema (as GBNF)" : "grammar"));
+    std::call_once(impl_->trie_once, [&] {
+      impl_->trie = core::grammar::TokenTrie::from_tokenizer(*impl_->tokenizer);
+    });
+    p.trie = impl_->trie;
+  }
   if (impl_->draft) {
     p.draft = impl_->draft.get();
     p.draft_tokens = impl_->draft_tokens;

@@ -241,6 +241,19 @@ std::string OutputStream::finish(FinishReason reason) {
   return tail;
 }
 
+GrammarStep::GrammarStep(const GenerateParams& p) : max_tokens_(p.max_tokens) {
+  if (!p.grammar) return;
+  if (!p.trie) throw InternalError("[generate] a grammar needs the vocabulary's token trie");
+  c_.emplace(p.grammar, p.trie);
+  if (!p.ignore_eos) eos_ = p.eos_ids;
+}
+
+bool GrammarStep::mask(std::span<float> row, int64_t generated) {
+  if (!c_) return true;
+  if (c_->finished()) return false;
+  return c_->mask(row, eos_, int(std::max<int64_t>(1, max_tokens_ - generated))) > 0;
+}
+
 GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const int32_t> prompt,
                         const GenerateParams& params, const GenerateHooks& hooks) {
   OutputStream out(tok, params);
@@ -255,13 +268,14 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
   res.timings.prompt_tokens = int64_t(prompt.size());
   const int64_t vocab = session.vocab();
   // Fast path: greedy without penalties or logprobs picks the token on the device.
-  Session* draft = params.draft_tokens > 0 ? params.draft : nullptr;
+  Session* draft = params.draft_tokens > 0 && !params.grammar ? params.draft : nullptr;
+  GrammarStep constrained(params);
   if (draft && draft->vocab() != vocab) {
     throw InputError(fmt::format("the draft model's vocabulary has {} tokens, the model's {}",
                                  draft->vocab(), vocab));
   }
-  const bool device_argmax =
-      !draft && params.sampling.greedy() && !params.sampling.penalized() && params.logprobs < 0;
+  const bool device_argmax = !draft && params.sampling.greedy() && !params.sampling.penalized() &&
+                             params.logprobs < 0 && !constrained.active();
 
   std::vector<int32_t> history(session.tokens().begin(), session.tokens().end());
   history.insert(history.end(), prompt.begin(), prompt.end());
@@ -359,6 +373,10 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
       if (logits.empty()) throw InternalError("[generate] no logits to sample from");
       std::span<float> last(logits.data() + logits.size() - size_t(vocab), size_t(vocab));
       sampler.penalize(last, history, output_start);
+      if (!constrained.mask(last, step)) {
+        finish(FinishReason::stop);
+        break;
+      }
       bool proposed = round.active && round.next < round.proposals.size();
       if (proposed && !round.q.empty())
         id = sampler.accept_or_resample(last, round.proposals[round.next], round.q[round.next]);
@@ -374,10 +392,12 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
       finish(FinishReason::stop);
       break;
     }
+    constrained.accept(id);
     res.ids.push_back(id);
     history.push_back(id);
     if (hooks.on_token) hooks.on_token(ev);
-    if (added == OutputStream::Added::stop_string) {
+    if (added == OutputStream::Added::stop_string ||
+        (constrained.active() && constrained.constraint()->finished())) {
       finish(FinishReason::stop);
       break;
     }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/grammar/constraint.h"
 #include "core/session.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -53,6 +54,11 @@ struct GenerateParams {
   std::span<const uint64_t> prompt_keys;
   std::span<const int32_t> prompt_positions;
   std::span<const EvalOptions::Image> prompt_images;
+  // Constrained decoding: every output token keeps the text within the grammar (over the
+  // vocabulary's byte strings in `trie`); the output ends when the grammar is complete and
+  // nothing can follow, and closes in time for max_tokens. Not with a draft model (it is not used).
+  std::shared_ptr<const grammar::Grammar> grammar;
+  std::shared_ptr<const grammar::TokenTrie> trie;
 };
 
 enum class FinishReason { stop, length, cancelled };
@@ -155,6 +161,27 @@ class Sampler {
 
   SamplingParams p_;
   uint64_t state_;
+};
+
+// The grammar of a request while it generates (GenerateParams::grammar), shared by generate()
+// and the batch scheduler.
+class GrammarStep {
+ public:
+  explicit GrammarStep(const GenerateParams& p);
+  bool active() const { return c_.has_value(); }
+  // Before sampling: masks the row to what the grammar allows. False: the output is complete
+  // and nothing may follow (stop without sampling).
+  bool mask(std::span<float> row, int64_t generated);
+  // After sampling a token that is not an end-of-sequence id.
+  void accept(int32_t id) {
+    if (c_) c_->accept(id);
+  }
+  const grammar::Constraint* constraint() const { return c_ ? &*c_ : nullptr; }
+
+ private:
+  std::optional<grammar::Constraint> c_;
+  std::vector<int32_t> eos_;
+  int max_tokens_ = 0;
 };
 
 // Milliseconds of a steady clock (timings of prefill, decode and images).

@@ -40,11 +40,13 @@ struct Scheduler::Seq {
       : req(std::move(r)),
         job(std::move(j)),
         sampler(req.params.sampling),
-        out(req.tokenizer, req.params) {}
+        out(req.tokenizer, req.params),
+        constrained(req.params) {}
   SequenceRequest req;
   std::shared_ptr<Job> job;
   Sampler sampler;
   OutputStream out;
+  GrammarStep constrained;
   sdk::SeqId id = -1;  // -1: not in the cache
   std::vector<int32_t> tokens;
   std::vector<uint64_t> keys;  // prefix-cache key of each token
@@ -286,6 +288,7 @@ void Scheduler::sample(Seq& s, std::span<const float> logits) {
   if (int64_t(s.res.ids.size()) >= p.max_tokens) return finish(s, FinishReason::length);
   std::vector<float> row(logits.begin(), logits.end());
   s.sampler.penalize(row, s.tokens, size_t(s.prompt));
+  if (!s.constrained.mask(row, int64_t(s.res.ids.size()))) return finish(s, FinishReason::stop);
   const int32_t id = s.sampler.sample(row);
   StreamEvent ev;
   if (p.logprobs >= 0) {
@@ -294,12 +297,15 @@ void Scheduler::sample(Seq& s, std::span<const float> logits) {
   }
   const OutputStream::Added added = s.out.add(id, ev);
   if (added == OutputStream::Added::end_of_sequence) return finish(s, FinishReason::stop);
+  s.constrained.accept(id);
   s.res.ids.push_back(id);
   s.tokens.push_back(id);
   s.keys.push_back(uint64_t(uint32_t(id)));
   s.next.push_back(s.next.back() + 1);
   s.job->push(std::move(ev));
   if (added == OutputStream::Added::stop_string) return finish(s, FinishReason::stop);
+  if (s.constrained.active() && s.constrained.constraint()->finished())
+    return finish(s, FinishReason::stop);
   if (int64_t(s.res.ids.size()) >= p.max_tokens) return finish(s, FinishReason::length);
   if (opt_.cache.max_kv_size == 0 && s.done >= context_) return finish(s, FinishReason::length);
 }

@@ -88,7 +88,8 @@ struct NormPrepend : Normalizer {
 struct NormReplace : Normalizer {
   Pattern pattern;
   std::string content;
-  explicit NormReplace(const nlohmann::json& j) : pattern(j.at("pattern")), content(str(j, "content")) {}
+  explicit NormReplace(const nlohmann::json& j)
+      : pattern(j.at("pattern")), content(str(j, "content")) {}
   std::string normalize(std::string s) const override {
     std::string out;
     size_t at = 0;
@@ -104,10 +105,14 @@ struct NormReplace : Normalizer {
 struct NormStrip : Normalizer {
   bool left = true, right = true;
   std::string normalize(std::string s) const override {
-    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+    auto ws = [](char c) {
+      return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+    };
     size_t b = 0, e = s.size();
-    if (left) while (b < e && ws(s[b])) ++b;
-    if (right) while (e > b && ws(s[e - 1])) --e;
+    if (left)
+      while (b < e && ws(s[b])) ++b;
+    if (right)
+      while (e > b && ws(s[e - 1])) --e;
     return s.substr(b, e - b);
   }
 };
@@ -124,7 +129,8 @@ Behavior behavior_of(const std::string& s) {
 }
 
 // Splits s by the matches of a pattern according to HF's SplitDelimiterBehavior.
-std::vector<std::string> split_by(std::string_view s, const std::vector<std::pair<size_t, size_t>>& m,
+std::vector<std::string> split_by(std::string_view s,
+                                  const std::vector<std::pair<size_t, size_t>>& m,
                                   Behavior behavior, bool invert) {
   // (begin, end, is_match) segments covering s
   std::vector<std::tuple<size_t, size_t, bool>> segs;
@@ -135,7 +141,8 @@ std::vector<std::string> split_by(std::string_view s, const std::vector<std::pai
     at = e;
   }
   if (at < s.size()) segs.emplace_back(at, s.size(), false);
-  if (invert) for (auto& sg : segs) std::get<2>(sg) = !std::get<2>(sg);
+  if (invert)
+    for (auto& sg : segs) std::get<2>(sg) = !std::get<2>(sg);
   std::vector<std::string> out;
   bool pending_next = false;  // MergedWithNext: the last match waits for the next piece
   bool last_was_match = false;
@@ -149,17 +156,23 @@ std::vector<std::string> split_by(std::string_view s, const std::vector<std::pai
         out.push_back(piece);
         break;
       case Behavior::MergedWithPrevious:
-        if (match && !out.empty() && !last_was_match) out.back() += piece;
-        else out.push_back(piece);
+        if (match && !out.empty() && !last_was_match)
+          out.back() += piece;
+        else
+          out.push_back(piece);
         break;
       case Behavior::MergedWithNext:
-        if (pending_next) out.back() += piece;
-        else out.push_back(piece);
+        if (pending_next)
+          out.back() += piece;
+        else
+          out.push_back(piece);
         pending_next = match;
         break;
       case Behavior::Contiguous:
-        if (match && last_was_match && !out.empty()) out.back() += piece;
-        else out.push_back(piece);
+        if (match && last_was_match && !out.empty())
+          out.back() += piece;
+        else
+          out.push_back(piece);
         break;
     }
     last_was_match = match;
@@ -180,7 +193,9 @@ struct PreSplit : PreTokenizer {
   Behavior behavior;
   bool invert;
   explicit PreSplit(const nlohmann::json& j)
-      : pattern(j.at("pattern")), behavior(behavior_of(str(j, "behavior"))), invert(j.value("invert", false)) {}
+      : pattern(j.at("pattern")),
+        behavior(behavior_of(str(j, "behavior"))),
+        invert(j.value("invert", false)) {}
   std::vector<Piece> split(std::vector<Piece> in) const override {
     std::vector<Piece> out;
     for (auto& p : in) {
@@ -194,12 +209,14 @@ struct PreSplit : PreTokenizer {
   }
 };
 
-const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 struct PreByteLevel : PreTokenizer {
   bool add_prefix_space;
   std::unique_ptr<text::Regex> regex;
-  explicit PreByteLevel(const nlohmann::json& j) : add_prefix_space(j.value("add_prefix_space", true)) {
+  explicit PreByteLevel(const nlohmann::json& j)
+      : add_prefix_space(j.value("add_prefix_space", true)) {
     if (j.value("use_regex", true)) regex = std::make_unique<text::Regex>(kGpt2Pattern);
   }
   std::vector<Piece> split(std::vector<Piece> in) const override {
@@ -208,8 +225,10 @@ struct PreByteLevel : PreTokenizer {
       std::string s = p.text;
       if (add_prefix_space && !s.empty() && s[0] != ' ') s = " " + s;
       std::vector<std::string> parts;
-      if (regex) parts = split_by(s, regex->find_all(s), Behavior::Isolated, false);
-      else parts.push_back(s);
+      if (regex)
+        parts = split_by(s, regex->find_all(s), Behavior::Isolated, false);
+      else
+        parts.push_back(s);
       bool first = p.first;
       for (auto& part : parts) {
         std::string mapped;
@@ -228,8 +247,10 @@ struct PreMetaspace : PreTokenizer {
   bool split_pieces;
   explicit PreMetaspace(const nlohmann::json& j)
       : replacement(str(j, "replacement", "\xe2\x96\x81")), split_pieces(j.value("split", true)) {
-    if (j.contains("prepend_scheme")) scheme = str(j, "prepend_scheme");
-    else scheme = j.value("add_prefix_space", true) ? "always" : "never";
+    if (j.contains("prepend_scheme"))
+      scheme = str(j, "prepend_scheme");
+    else
+      scheme = j.value("add_prefix_space", true) ? "always" : "never";
   }
   std::vector<Piece> split(std::vector<Piece> in) const override {
     std::vector<Piece> out;
@@ -287,7 +308,8 @@ struct PairHash {
 
 struct Bpe : Model {
   std::unordered_map<std::string, int32_t> vocab_;
-  std::unordered_map<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>, PairHash> merges_;  // -> rank, id
+  std::unordered_map<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>, PairHash>
+      merges_;  // -> rank, id
   std::optional<int32_t> unk_;
   bool fuse_unk = false, byte_fallback = false, ignore_merges = false;
   std::string prefix, suffix;
@@ -296,7 +318,8 @@ struct Bpe : Model {
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
 
   explicit Bpe(const nlohmann::json& j) {
-    for (const auto& [k, v] : j.at("vocab").items()) vocab_[k] = json::as<int32_t>(v, "vocabulary id of '" + k + "'");
+    for (const auto& [k, v] : j.at("vocab").items())
+      vocab_[k] = json::as<int32_t>(v, "vocabulary id of '" + k + "'");
     std::string unk = str(j, "unk_token");
     if (!unk.empty()) {
       auto it = vocab_.find(unk);
@@ -328,10 +351,12 @@ struct Bpe : Model {
         b = m.at(1).get<std::string>();
       }
       auto ia = vocab_.find(a), ib = vocab_.find(b);
-      std::string merged = a + (b.starts_with(prefix) && !prefix.empty() ? b.substr(prefix.size()) : b);
+      std::string merged =
+          a + (b.starts_with(prefix) && !prefix.empty() ? b.substr(prefix.size()) : b);
       auto im = vocab_.find(merged);
       if (ia == vocab_.end() || ib == vocab_.end() || im == vocab_.end()) {
-        throw ModelError(fmt::format("[tokenizer] merge '{} {}' uses tokens missing from the vocabulary", a, b));
+        throw ModelError(
+            fmt::format("[tokenizer] merge '{} {}' uses tokens missing from the vocabulary", a, b));
       }
       merges_.emplace(std::make_pair(ia->second, ib->second), std::make_pair(rank++, im->second));
     }
@@ -381,8 +406,10 @@ struct Bpe : Model {
         if (!(fuse_unk && last_unk)) sym.push_back(*unk_);
         last_unk = true;
       } else {
-        throw InputError(fmt::format("[tokenizer] character '{}' is not in the vocabulary and the "
-                                     "tokenizer has no unknown token", std::string(chars[i])));
+        throw InputError(
+            fmt::format("[tokenizer] character '{}' is not in the vocabulary and the "
+                        "tokenizer has no unknown token",
+                        std::string(chars[i])));
       }
     }
     // Merge the lowest-ranked adjacent pair (leftmost on ties) until none applies, with a heap
@@ -404,7 +431,8 @@ struct Bpe : Model {
       if (i < 0 || next[size_t(i)] < 0) return;
       int32_t j = next[size_t(i)];
       auto it = merges_.find({sym[size_t(i)], sym[size_t(j)]});
-      if (it != merges_.end()) heap.push({it->second.first, i, sym[size_t(i)], sym[size_t(j)], it->second.second});
+      if (it != merges_.end())
+        heap.push({it->second.first, i, sym[size_t(i)], sym[size_t(j)], it->second.second});
     };
     for (size_t i = 0; i + 1 < n; ++i) push(int32_t(i));
     while (!heap.empty()) {
@@ -444,13 +472,15 @@ struct PostTemplate : PostProcessor {
     std::unordered_map<std::string, std::vector<int32_t>> specials;
     if (j.contains("special_tokens")) {
       for (const auto& [k, v] : j["special_tokens"].items())
-        specials[k] = json::as<std::vector<int32_t>>(v.at("ids"), "post_processor special token '" + k + "'");
+        specials[k] =
+            json::as<std::vector<int32_t>>(v.at("ids"), "post_processor special token '" + k + "'");
     }
     for (const auto& item : j.at("single")) {
       if (item.contains("SpecialToken")) {
         std::string id = item["SpecialToken"].at("id").get<std::string>();
         auto it = specials.find(id);
-        if (it == specials.end()) throw ModelError("[tokenizer] template names unknown special token '" + id + "'");
+        if (it == specials.end())
+          throw ModelError("[tokenizer] template names unknown special token '" + id + "'");
         (has_a ? after : before).push_back(it->second);
       } else if (item.contains("Sequence")) {
         has_a = true;
@@ -484,6 +514,10 @@ struct DecSequence : Decoder {
     for (const auto& p : parts) t = p->decode(std::move(t));
     return t;
   }
+  std::string piece(std::string t) const override {
+    for (const auto& p : parts) t = p->piece(std::move(t));
+    return t;
+  }
 };
 struct DecByteLevel : Decoder {
   std::vector<std::string> decode(std::vector<std::string> tokens) const override {
@@ -491,17 +525,31 @@ struct DecByteLevel : Decoder {
     for (const auto& t : tokens) {
       for (auto ch : text::utf8_chars(t)) {
         int b = text::unicode_to_byte(ch);
-        if (b >= 0) bytes += char(b);
-        else bytes.append(ch);
+        if (b >= 0)
+          bytes += char(b);
+        else
+          bytes.append(ch);
       }
     }
     return {text::utf8_lossy(bytes)};
+  }
+  std::string piece(std::string t) const override {
+    std::string bytes;
+    for (auto ch : text::utf8_chars(t)) {
+      int b = text::unicode_to_byte(ch);
+      if (b >= 0)
+        bytes += char(b);
+      else
+        bytes.append(ch);
+    }
+    return bytes;
   }
 };
 struct DecReplace : Decoder {
   Pattern pattern;
   std::string content;
-  explicit DecReplace(const nlohmann::json& j) : pattern(j.at("pattern")), content(str(j, "content")) {}
+  explicit DecReplace(const nlohmann::json& j)
+      : pattern(j.at("pattern")), content(str(j, "content")) {}
   std::vector<std::string> decode(std::vector<std::string> tokens) const override {
     for (auto& t : tokens) {
       std::string out;
@@ -518,6 +566,21 @@ struct DecReplace : Decoder {
   }
 };
 struct DecByteFallback : Decoder {
+  static int byte_of(const std::string& t) {
+    if (t.size() != 6 || !t.starts_with("<0x") || t[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; ++i) {
+      char c = t[size_t(i)];
+      int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+      if (d < 0) return -1;
+      v = v * 16 + d;
+    }
+    return v;
+  }
+  std::string piece(std::string t) const override {
+    int b = byte_of(t);
+    return b >= 0 ? std::string(1, char(b)) : t;
+  }
   std::vector<std::string> decode(std::vector<std::string> tokens) const override {
     std::vector<std::string> out;
     std::string run;
@@ -533,20 +596,10 @@ struct DecByteFallback : Decoder {
       run_len = 0;
     };
     for (auto& t : tokens) {
-      if (t.size() == 6 && t.starts_with("<0x") && t[5] == '>') {
-        int v = 0;
-        bool ok = true;
-        for (int i = 3; i < 5; ++i) {
-          char c = t[size_t(i)];
-          int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-          if (d < 0) ok = false;
-          v = v * 16 + d;
-        }
-        if (ok) {
-          run += char(v);
-          ++run_len;
-          continue;
-        }
+      if (int v = byte_of(t); v >= 0) {
+        run += char(v);
+        ++run_len;
+        continue;
       }
       flush();
       out.push_back(std::move(t));
@@ -576,13 +629,16 @@ struct DecStrip : Decoder {
     }
     return tokens;
   }
+  std::string piece(std::string t) const override { return t; }  // strips only the text's ends
 };
 struct DecMetaspace : Decoder {
   std::string replacement;
   bool strip_first;
-  explicit DecMetaspace(const nlohmann::json& j) : replacement(str(j, "replacement", "\xe2\x96\x81")) {
-    std::string scheme = j.contains("prepend_scheme") ? str(j, "prepend_scheme")
-                         : (j.value("add_prefix_space", true) ? "always" : "never");
+  explicit DecMetaspace(const nlohmann::json& j)
+      : replacement(str(j, "replacement", "\xe2\x96\x81")) {
+    std::string scheme = j.contains("prepend_scheme")
+                             ? str(j, "prepend_scheme")
+                             : (j.value("add_prefix_space", true) ? "always" : "never");
     strip_first = scheme != "never";
   }
   std::vector<std::string> decode(std::vector<std::string> tokens) const override {
@@ -591,6 +647,10 @@ struct DecMetaspace : Decoder {
       if (i == 0 && strip_first && tokens[i].starts_with(' ')) tokens[i].erase(0, 1);
     }
     return tokens;
+  }
+  std::string piece(std::string t) const override {
+    replace_all(t, replacement, " ");
+    return t;
   }
 };
 
@@ -635,14 +695,17 @@ std::unique_ptr<PreTokenizer> PreTokenizer::from_json(const nlohmann::json& j) {
   if (type == "Split") return std::make_unique<PreSplit>(j);
   if (type == "ByteLevel") return std::make_unique<PreByteLevel>(j);
   if (type == "Metaspace") return std::make_unique<PreMetaspace>(j);
-  if (type == "Whitespace") return std::make_unique<PreRegexSplit>(R"(\w+|[^\w\s]+)", Behavior::Removed, true);
-  if (type == "WhitespaceSplit") return std::make_unique<PreRegexSplit>(R"(\s+)", Behavior::Removed, false);
+  if (type == "Whitespace")
+    return std::make_unique<PreRegexSplit>(R"(\w+|[^\w\s]+)", Behavior::Removed, true);
+  if (type == "WhitespaceSplit")
+    return std::make_unique<PreRegexSplit>(R"(\s+)", Behavior::Removed, false);
   if (type == "Digits") {
-    return std::make_unique<PreRegexSplit>(j.value("individual_digits", false) ? R"(\p{N})" : R"(\p{N}+)",
-                                           Behavior::Isolated, false);
+    return std::make_unique<PreRegexSplit>(
+        j.value("individual_digits", false) ? R"(\p{N})" : R"(\p{N}+)", Behavior::Isolated, false);
   }
   if (type == "Punctuation") {
-    return std::make_unique<PreRegexSplit>(R"(\p{P})", behavior_of(str(j, "behavior", "Isolated")), false);
+    return std::make_unique<PreRegexSplit>(R"(\p{P})", behavior_of(str(j, "behavior", "Isolated")),
+                                           false);
   }
   unsupported("pre-tokenizer", j);
 }
@@ -663,8 +726,15 @@ std::unique_ptr<PostProcessor> PostProcessor::from_json(const nlohmann::json& j)
   }
   if (type == "TemplateProcessing") return std::make_unique<PostTemplate>(j);
   if (type == "ByteLevel") return std::make_unique<PostIdentity>();
-  if (type == "BertProcessing" || type == "RobertaProcessing") return std::make_unique<PostClsSep>(j);
+  if (type == "BertProcessing" || type == "RobertaProcessing")
+    return std::make_unique<PostClsSep>(j);
   unsupported("post-processor", j);
+}
+
+std::string Decoder::piece(std::string token) const {
+  std::string out;
+  for (auto& t : decode({std::move(token)})) out += t;
+  return out;
 }
 
 std::unique_ptr<Decoder> Decoder::from_json(const nlohmann::json& j) {

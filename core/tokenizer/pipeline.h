@@ -52,6 +52,9 @@ class Decoder {
  public:
   virtual ~Decoder();
   virtual std::vector<std::string> decode(std::vector<std::string> tokens) const = 0;
+  // The bytes one token adds in the middle of a text: no stripping of a first token's space, a
+  // byte token as its raw byte (which may be part of a UTF-8 character).
+  virtual std::string piece(std::string token) const;
   static std::unique_ptr<Decoder> from_json(const nlohmann::json& j);
 };
 

@@ -46,7 +46,8 @@ size_t valid_seq(std::string_view s, size_t i) {
     if ((c & 0xc0) != 0x80) return 0;
     cp = (cp << 6) | (c & 0x3f);
   }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+      (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
     return 0;
   }
   return n;
@@ -142,13 +143,22 @@ std::string normalize(std::string_view s, NormForm form) {
   UErrorCode err = U_ZERO_ERROR;
   const icu::Normalizer2* n = nullptr;
   switch (form) {
-    case NormForm::NFC: n = icu::Normalizer2::getNFCInstance(err); break;
-    case NormForm::NFD: n = icu::Normalizer2::getNFDInstance(err); break;
-    case NormForm::NFKC: n = icu::Normalizer2::getNFKCInstance(err); break;
-    case NormForm::NFKD: n = icu::Normalizer2::getNFKDInstance(err); break;
+    case NormForm::NFC:
+      n = icu::Normalizer2::getNFCInstance(err);
+      break;
+    case NormForm::NFD:
+      n = icu::Normalizer2::getNFDInstance(err);
+      break;
+    case NormForm::NFKC:
+      n = icu::Normalizer2::getNFKCInstance(err);
+      break;
+    case NormForm::NFKD:
+      n = icu::Normalizer2::getNFKDInstance(err);
+      break;
   }
   if (U_FAILURE(err)) throw InternalError("[tokenizer] ICU normalizer unavailable");
-  icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), int32_t(s.size())));
+  icu::UnicodeString u =
+      icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), int32_t(s.size())));
   icu::UnicodeString r = n->normalize(u, err);
   if (U_FAILURE(err)) throw InputError("[tokenizer] text cannot be normalized");
   std::string out;
@@ -157,7 +167,8 @@ std::string normalize(std::string_view s, NormForm form) {
 }
 
 std::string lowercase(std::string_view s) {
-  icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), int32_t(s.size())));
+  icu::UnicodeString u =
+      icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), int32_t(s.size())));
   u.toLower();
   std::string out;
   u.toUTF8String(out);
@@ -172,7 +183,8 @@ struct ByteMap {
     from_cp.fill(-1);
     int n = 0;
     for (int b = 0; b < 256; ++b) {
-      bool printable = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+      bool printable =
+          (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
       char32_t cp = printable ? char32_t(b) : char32_t(256 + n++);
       append_utf8(to_unicode[size_t(b)], cp);
       from_cp[size_t(cp)] = b;

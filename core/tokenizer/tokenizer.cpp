@@ -21,7 +21,8 @@ namespace {
 // A token named in tokenizer_config.json: a string or {"content": "..."}.
 std::string token_name(const nlohmann::json& j) {
   if (j.is_string()) return j.get<std::string>();
-  if (j.is_object() && j.contains("content") && j["content"].is_string()) return j["content"].get<std::string>();
+  if (j.is_object() && j.contains("content") && j["content"].is_string())
+    return j["content"].get<std::string>();
   return "";
 }
 
@@ -33,7 +34,9 @@ bool is_word_char(std::string_view ch) {
   return true;  // non-ASCII letters count as word characters
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 }  // namespace
 
@@ -47,14 +50,16 @@ std::shared_ptr<Tokenizer> Tokenizer::from_folder(const std::string& folder) {
   fs::path tj = dir / "tokenizer.json";
   if (!fs::exists(tj)) throw ModelError(fmt::format("{}: tokenizer.json is missing", folder));
   nlohmann::json cfg;
-  if (fs::exists(dir / "tokenizer_config.json")) cfg = read_json_file((dir / "tokenizer_config.json").string());
+  if (fs::exists(dir / "tokenizer_config.json"))
+    cfg = read_json_file((dir / "tokenizer_config.json").string());
   auto t = from_json(read_json_file(tj.string(), limits::kTokenizerJsonBytes), cfg, tj.string());
   if (fs::exists(dir / "chat_template.jinja")) {
     std::ifstream in(dir / "chat_template.jinja");
     t->chat_template_.assign(std::istreambuf_iterator<char>(in), {});
   } else if (fs::exists(dir / "chat_template.json")) {
     auto j = read_json_file((dir / "chat_template.json").string());
-    if (j.contains("chat_template") && j["chat_template"].is_string()) t->chat_template_ = j["chat_template"];
+    if (j.contains("chat_template") && j["chat_template"].is_string())
+      t->chat_template_ = j["chat_template"];
   }
   return t;
 }
@@ -72,8 +77,8 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& j, const n
     // Ids index dense tables: bound them (and the entry counts) before allocating.
     auto check_id = [](int64_t id, const char* what) {
       if (id < 0 || uint64_t(id) >= limits::kVocabEntries) {
-        throw ModelError(fmt::format("{} id {} is outside [0, {}) (the vocabulary limit)", what,
-                                     id, limits::kVocabEntries));
+        throw ModelError(fmt::format("{} id {} is outside [0, {}) (the vocabulary limit)", what, id,
+                                     limits::kVocabEntries));
       }
     };
     if (t->model_->vocab().size() > limits::kVocabEntries) {
@@ -116,7 +121,9 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& j, const n
     }
     // Longest first, so matching prefers "<|im_start|>" over "<".
     std::stable_sort(t->added_.begin(), t->added_.end(),
-                     [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
+                     [](const AddedToken& a, const AddedToken& b) {
+                       return a.content.size() > b.content.size();
+                     });
     for (uint32_t k = 0; k < t->added_.size(); ++k) {
       const auto& c = t->added_[k].content;
       if (!c.empty()) t->added_by_byte_[static_cast<unsigned char>(c[0])].push_back(k);
@@ -142,7 +149,8 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& j, const n
           for (const auto& e : ct) {
             if (e.value("name", "") == "default") t->chat_template_ = e.value("template", "");
           }
-          if (t->chat_template_.empty() && !ct.empty()) t->chat_template_ = ct[0].value("template", "");
+          if (t->chat_template_.empty() && !ct.empty())
+            t->chat_template_ = ct[0].value("template", "");
         }
       }
     }
@@ -162,6 +170,22 @@ const std::string& Tokenizer::token(int32_t id) const {
   static const std::string empty;
   if (id < 0 || size_t(id) >= id_to_token_.size()) return empty;
   return id_to_token_[size_t(id)];
+}
+
+std::string Tokenizer::token_bytes(int32_t id) const {
+  if (id < 0 || size_t(id) >= id_to_token_.size()) return {};
+  for (const auto& a : added_) {
+    if (a.id == id) return a.content;
+  }
+  return decoder_ ? decoder_->piece(id_to_token_[size_t(id)]) : id_to_token_[size_t(id)];
+}
+
+std::vector<std::string> Tokenizer::all_token_bytes() const {
+  std::vector<std::string> out(id_to_token_.size());
+  for (size_t id = 0; id < out.size(); ++id)
+    out[id] = decoder_ ? decoder_->piece(id_to_token_[id]) : id_to_token_[id];
+  for (const auto& a : added_) out[size_t(a.id)] = a.content;
+  return out;
 }
 
 bool Tokenizer::is_special(int32_t id) const {
@@ -247,8 +271,8 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   tokens.reserve(ids.size());
   for (int32_t id : ids) {
     if (id < 0 || size_t(id) >= id_to_token_.size()) {
-      throw InputError(fmt::format("[tokenizer] cannot decode id {}: the vocabulary has {} tokens", id,
-                                   id_to_token_.size()));
+      throw InputError(fmt::format("[tokenizer] cannot decode id {}: the vocabulary has {} tokens",
+                                   id, id_to_token_.size()));
     }
     if (skip_special && special_[size_t(id)]) continue;
     tokens.push_back(id_to_token_[size_t(id)]);
@@ -267,7 +291,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
 // transformers' clean_up_tokenization (tokenizer_config.json: clean_up_tokenization_spaces).
 std::string clean_up_tokenization(std::string s) {
   static const std::pair<const char*, const char*> kRules[] = {
-      {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
       {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
   for (auto [from, to] : kRules) {
     std::string f = from, t = to;
@@ -295,13 +319,15 @@ std::string StreamDecoder::push(int32_t id) {
     // decoding never settles). Past kMaxPending tokens, emit what the held ones decode to.
     constexpr size_t kMaxPending = 16;
     if (ids_.size() - read_ < kMaxPending) return "";
-    std::string held = t_.decode(std::vector<int32_t>(ids_.begin() + long(read_), ids_.end()), skip_);
+    std::string held =
+        t_.decode(std::vector<int32_t>(ids_.begin() + long(read_), ids_.end()), skip_);
     prefix_ = read_ = ids_.size();
     return held;
   }
   std::string delta = after.substr(before.size());
   // Hold back an unfinished character: a trailing U+FFFD from a partial byte sequence.
-  if (delta.size() >= 3 && delta.compare(delta.size() - 3, 3, "\xef\xbf\xbd") == 0 && ids_.size() - read_ < 4) {
+  if (delta.size() >= 3 && delta.compare(delta.size() - 3, 3, "\xef\xbf\xbd") == 0 &&
+      ids_.size() - read_ < 4) {
     return "";
   }
   prefix_ = read_;

@@ -48,6 +48,10 @@ class Tokenizer {
   std::optional<int32_t> token_id(const std::string& token) const;
   const std::string& token(int32_t id) const;
   bool is_special(int32_t id) const;
+  // The bytes a token adds in the middle of a text (an added token: its content; a byte-fallback
+  // token: its byte, possibly part of a UTF-8 character). all_token_bytes(): every id's.
+  std::string token_bytes(int32_t id) const;
+  std::vector<std::string> all_token_bytes() const;
 
   // From tokenizer_config.json (names resolved to ids where the vocabulary has them).
   std::optional<int32_t> bos_id() const { return bos_; }

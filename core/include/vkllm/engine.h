@@ -93,6 +93,12 @@ struct Request {
   int max_tokens = 256;
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  // Constrained decoding (at most one): the output follows a GBNF grammar (llama.cpp's format,
+  // start rule `root`) or the JSON Schema in `json_schema` (JSON text; {"type": "object"} for
+  // any object). It ends when the grammar is complete (finish_reason "stop") and closes in time
+  // for max_tokens when max_tokens covers its shortest text. Speculative decoding is not used.
+  std::string grammar;
+  std::string json_schema;
   int logprobs = -1;           // -1: none, 0: the chosen token's, k: and the top k alternatives
   bool prompt_logits = false;  // return the logits of every prompt position (no prefix reuse)
   // Called after each prefill chunk with (tokens processed, tokens to process); one sequence
