@@ -12,8 +12,9 @@
 namespace vkllm::core::grammar {
 
 namespace {
-constexpr size_t kCacheEntries = 128;
-}
+constexpr size_t kCacheEntries = 128;   // masks kept (19 KB each for 150k tokens)
+constexpr size_t kMaxStates = 1 << 14;  // 1 KB of transitions each
+}  // namespace
 
 std::shared_ptr<const TokenTrie> TokenTrie::from_tokenizer(const Tokenizer& tok) {
   std::vector<std::string> bytes = tok.all_token_bytes();
@@ -75,27 +76,67 @@ size_t Constraint::StateHash::operator()(const State& s) const {
 }
 
 Constraint::Constraint(std::shared_ptr<const Grammar> g, std::shared_ptr<const TokenTrie> trie)
-    : m_(std::move(g)), trie_(std::move(trie)), state_(m_.initial()) {
-  scratch_.resize(size_t(trie_->max_depth_) + 1);
+    : m_(std::move(g)), trie_(std::move(trie)) {
+  path_.resize(size_t(trie_->max_depth_) + 1);
+  state_ = intern(m_.initial());
+}
+
+int32_t Constraint::intern(const State& s) {
+  auto [it, fresh] = ids_.emplace(s, int32_t(states_.size()));
+  if (fresh) {
+    states_.push_back(s);
+    std::array<int32_t, 256> unknown;
+    unknown.fill(kUnknown);
+    next_.push_back(unknown);
+    dist_.push_back(-1);
+    ++stats_.states;
+  }
+  return it->second;
+}
+
+int32_t Constraint::step(int32_t from, uint8_t byte) {
+  int32_t to = next_[size_t(from)][byte];
+  if (to != kUnknown) return to;
+  m_.advance(states_[size_t(from)], byte, scratch_);
+  to = scratch_.empty() ? kDead : intern(scratch_);
+  next_[size_t(from)][byte] = to;
+  return to;
+}
+
+int32_t Constraint::distance(int32_t s) {
+  if (dist_[size_t(s)] < 0) dist_[size_t(s)] = m_.distance(states_[size_t(s)]);
+  return dist_[size_t(s)];
+}
+
+// Bounds memory on long generations through many distinct states: everything but the current
+// state is forgotten (and rebuilt as needed).
+void Constraint::reset_states() {
+  State current = states_[size_t(state_)];
+  states_.clear();
+  ids_.clear();
+  next_.clear();
+  dist_.clear();
+  masks_.clear();
+  state_ = intern(current);
 }
 
 Constraint::Entry Constraint::walk(int32_t budget) {
   const TokenTrie& t = *trie_;
   Entry e;
   e.bits.assign((t.vocab() + 63) / 64, 0);
-  scratch_[0] = state_;
+  path_[0] = state_;
   const int32_t n = int32_t(t.byte_.size());
   for (int32_t i = 1; i < n;) {
     const size_t d = t.depth_[size_t(i)];
-    State& s = scratch_[d];
-    m_.advance(scratch_[d - 1], t.byte_[size_t(i)], s);
+    const int32_t s = step(path_[d - 1], t.byte_[size_t(i)]);
     ++stats_.nodes_visited;
-    if (s.empty()) {
+    if (s == kDead) {
       i = t.skip_[size_t(i)];
       continue;
     }
+    path_[d] = s;
     if (t.tok_begin_[size_t(i)] != t.tok_end_[size_t(i)]) {
-      const int32_t dist = m_.distance(s);
+      const int32_t dist = distance(s);
       if (budget < 0 || dist <= budget) {
         e.max_distance = std::max(e.max_distance, dist);
         for (int32_t k = t.tok_begin_[size_t(i)]; k < t.tok_end_[size_t(i)]; ++k) {
@@ -112,10 +153,10 @@ Constraint::Entry Constraint::walk(int32_t budget) {
 
 int64_t Constraint::mask(std::span<float> logits, std::span<const int32_t> eos, int remaining) {
   ++stats_.masks;
-  auto it = cache_.find(state_);
-  if (it == cache_.end()) {
-    if (cache_.size() >= kCacheEntries) cache_.clear();
-    it = cache_.emplace(state_, walk(-1)).first;
+  if (states_.size() > kMaxStates || masks_.size() > kCacheEntries) reset_states();
+  auto it = masks_.find(state_);
+  if (it == masks_.end()) {
+    it = masks_.emplace(state_, walk(-1)).first;
   } else {
     ++stats_.cache_hits;
   }
@@ -153,15 +194,15 @@ void Constraint::accept(int32_t id) {
     throw InternalError(
         fmt::format("[grammar] token {} is not part of the grammar's vocabulary", id));
   }
-  State next;
+  int32_t s = state_;
   for (unsigned char b : trie_->bytes(id)) {
-    m_.advance(state_, b, next);
-    if (next.empty()) {
+    s = step(s, b);
+    if (s == kDead) {
       throw InternalError(
           fmt::format("[grammar] token {} ({:?}) is not allowed here", id, trie_->bytes(id)));
     }
-    state_.swap(next);
   }
+  state_ = s;
 }
 
 }  // namespace vkllm::core::grammar

@@ -6,6 +6,7 @@
 // with `remaining` tokens left, only tokens after which the grammar can still finish within the
 // tokens left are allowed (at least one byte per token), so output completes before max_tokens
 // whenever max_tokens covers the grammar's shortest sentence.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -54,18 +55,19 @@ class Constraint {
   int64_t mask(std::span<float> logits, std::span<const int32_t> eos, int remaining);
   // Advances by a token (InternalError when the grammar does not allow it).
   void accept(int32_t id);
-  bool complete() const { return Matcher::complete(state_); }
+  bool complete() const { return Matcher::complete(states_[size_t(state_)]); }
   // Complete and nothing can follow: generation is over.
-  bool finished() const { return complete() && !m_.can_continue(state_); }
+  bool finished() const { return complete() && !m_.can_continue(states_[size_t(state_)]); }
   // The fewest bytes that still finish the output.
-  int32_t distance() { return m_.distance(state_); }
+  int32_t distance() { return distance(state_); }
 
   struct Stats {
-    int64_t masks = 0, cache_hits = 0, nodes_visited = 0;
+    int64_t masks = 0, cache_hits = 0, nodes_visited = 0, states = 0;
   };
   const Stats& stats() const { return stats_; }
 
  private:
+  static constexpr int32_t kDead = -1, kUnknown = -2;
   struct Entry {
     std::vector<uint64_t> bits;
     int32_t max_distance = 0;  // over the allowed tokens
@@ -74,15 +76,26 @@ class Constraint {
   struct StateHash {
     size_t operator()(const State& s) const;
   };
+  // Grammar states are numbered as they are met, each with its transitions by byte filled in
+  // when first taken (a DFA built lazily over the pushdown automaton), its distance and its mask.
+  int32_t intern(const State& s);
+  int32_t step(int32_t from, uint8_t byte);
+  int32_t distance(int32_t s);
+  void reset_states();
   // Walks the trie from the current state; budget >= 0 allows only tokens whose distance is
   // within it.
   Entry walk(int32_t budget);
 
   Matcher m_;
   std::shared_ptr<const TokenTrie> trie_;
-  State state_;
-  std::vector<State> scratch_;  // per trie depth
-  std::unordered_map<State, Entry, StateHash> cache_;
+  std::vector<State> states_;
+  std::unordered_map<State, int32_t, StateHash> ids_;
+  std::vector<std::array<int32_t, 256>> next_;
+  std::vector<int32_t> dist_;
+  std::unordered_map<int32_t, Entry> masks_;
+  int32_t state_ = 0;
+  std::vector<int32_t> path_;  // state per trie depth during a walk
+  State scratch_;
   Stats stats_;
 };
 

@@ -1,5 +1,6 @@
 // JSON Schema to GBNF. Each schema becomes a rule named after where it is; values end with the
-// optional whitespace `ws` (bounded, so output ends). See json_schema.h for what is supported.
+// optional whitespace `ws` (bounded, so output ends) between the tokens of containers, never
+// around the whole text (it ends at its last character). See json_schema.h for what is supported.
 #include "core/grammar/json_schema.h"
 
 #include <fmt/format.h>
@@ -24,15 +25,16 @@ const std::map<std::string, std::string>& primitives() {
   static const std::map<std::string, std::string> p = {
       {"ws", R"(( " " | "\n" [ \t]{0,16} )?)"},
       {"char", R"([^"\\\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} ))"},
-      {"string", R"("\"" char* "\"" ws)"},
-      {"integer", R"(( "-"? ( "0" | [1-9] [0-9]{0,15} ) ) ws)"},
+      {"string", R"("\"" char* "\"")"},
+      {"integer", R"("-"? ( "0" | [1-9] [0-9]{0,15} ))"},
       {"number",
-       R"(( "-"? ( "0" | [1-9] [0-9]{0,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )? ) ws)"},
-      {"boolean", R"(( "true" | "false" ) ws)"},
-      {"null", R"("null" ws)"},
+       R"("-"? ( "0" | [1-9] [0-9]{0,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?)"},
+      {"boolean", R"("true" | "false")"},
+      {"null", R"("null")"},
       {"value", R"(object | array | string | number | boolean | null)"},
-      {"object", R"("{" ws ( string ":" ws value ( "," ws string ":" ws value )* )? "}" ws)"},
-      {"array", R"("[" ws ( value ( "," ws value )* )? "]" ws)"},
+      {"object",
+       R"("{" ws ( string ws ":" ws value ws ( "," ws string ws ":" ws value ws )* )? "}")"},
+      {"array", R"("[" ws ( value ws ( "," ws value ws )* )? "]")"},
       {"date",
        R"([0-9]{4} "-" ( ( "0" [13578] | "1" [02] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] ) | ( "0" [469] | "11" ) "-" ( "0" [1-9] | [12] [0-9] | "30" ) | "02-" ( "0" [1-9] | "1" [0-9] | "2" [0-8] ) ))"},
       {"time",
@@ -49,11 +51,8 @@ const std::map<std::string, std::string>& primitives() {
 }
 const std::map<std::string, std::vector<std::string>>& primitive_deps() {
   static const std::map<std::string, std::vector<std::string>> d = {
-      {"string", {"char", "ws"}},
-      {"integer", {"ws"}},
-      {"number", {"ws"}},
-      {"boolean", {"ws"}},
-      {"null", {"ws"}},
+      {"string", {"char"}},
+
       {"value", {"object", "array", "string", "number", "boolean", "null"}},
       {"object", {"ws", "string", "value"}},
       {"array", {"ws", "value"}},
@@ -266,13 +265,13 @@ class SchemaCompiler {
   }
 
   std::string typed(const json& s, const std::string& path, const std::string& name) {
-    if (s.contains("const")) return literal_value(s.at("const")) + " " + use("ws");
+    if (s.contains("const")) return literal_value(s.at("const"));
     if (s.contains("enum")) {
       const auto& e = s.at("enum");
       if (!e.is_array() || e.empty()) fail(path + "/enum", "must be a non-empty array");
       std::vector<std::string> alts;
       for (const auto& v : e) alts.push_back(literal_value(v));
-      return fmt::format("( {} ) {}", join(alts), use("ws"));
+      return fmt::format("( {} )", join(alts));
     }
     std::vector<std::string> types;
     if (s.contains("type")) {
@@ -334,13 +333,13 @@ class SchemaCompiler {
     const json extra = s.value("additionalProperties", json(props.empty()));
     if (props.empty()) {
       if (extra.is_boolean() && !extra.get<bool>())
-        return fmt::format("\"{{\" {} \"}}\" {}", use("ws"), use("ws"));
+        return fmt::format("\"{{\" {} \"}}\"", use("ws"));
       if (extra.is_boolean()) return use("object");
       std::string kv =
-          use("string") + " \":\" " + use("ws") + " " +
+          use("string") + " " + use("ws") + " \":\" " + use("ws") + " " +
           add_rule(name + "-value", visit(extra, path + "/additionalProperties", name + "-value"));
-      return fmt::format("\"{{\" {} ( {} ( \",\" {} {} )* )? \"}}\" {}", use("ws"), kv, use("ws"),
-                         kv, use("ws"));
+      return fmt::format("\"{{\" {} ( {} {} ( \",\" {} {} {} )* )? \"}}\"", use("ws"), kv,
+                         use("ws"), use("ws"), kv, use("ws"));
     }
     // Properties in declared order; first_i: properties i.. with none written yet, rest_i: after
     // one was written (each present property is then preceded by a comma).
@@ -349,7 +348,8 @@ class SchemaCompiler {
       keys.push_back(k);
       const std::string value =
           add_rule(name + "-" + k, visit(v, path + "/properties/" + k, name + "-" + k));
-      kvs.push_back(literal_value(json(k)) + " " + use("ws") + " \":\" " + use("ws") + " " + value);
+      kvs.push_back(literal_value(json(k)) + " " + use("ws") + " \":\" " + use("ws") + " " + value +
+                    " " + use("ws"));
     }
     std::string extra_kv;
     if (!(extra.is_boolean() && !extra.get<bool>())) {
@@ -358,8 +358,9 @@ class SchemaCompiler {
               ? use("value")
               : add_rule(name + "-additional",
                          visit(extra, path + "/additionalProperties", name + "-additional"));
-      extra_kv = add_rule(name + "-additional-kv",
-                          other_key(keys, name) + " \":\" " + use("ws") + " " + value);
+      extra_kv =
+          add_rule(name + "-additional-kv", other_key(keys, name) + " " + use("ws") + " \":\" " +
+                                                use("ws") + " " + value + " " + use("ws"));
     }
     const size_t n = keys.size();
     std::vector<std::string> first(n + 1), rest(n + 1);
@@ -376,7 +377,7 @@ class SchemaCompiler {
       first[i] = req ? fmt::format("{} {}", kvs[i], r_next)
                      : fmt::format("{} {} | {}", kvs[i], r_next, f_next);
     }
-    return fmt::format("\"{{\" {} ( {} ) \"}}\" {}", use("ws"), first[0], use("ws"));
+    return fmt::format("\"{{\" {} ( {} ) \"}}\"", use("ws"), first[0]);
   }
 
   // A JSON string key that is none of `keys`: a trie of the names, leaving it at the first
@@ -405,7 +406,7 @@ class SchemaCompiler {
           excluded));
       return join(alts);
     };
-    return fmt::format("\"\\\"\" {} {}", add_rule(name + "-key", node("")), use("ws"));
+    return fmt::format("\"\\\"\" {}", add_rule(name + "-key", node("")));
   }
 
   static int64_t count(const json& s, const char* key, int64_t dflt, const std::string& path,
@@ -437,6 +438,9 @@ class SchemaCompiler {
       item = add_rule(name + "-item", visit(s.at("items"), path + "/items", name + "-item"));
     else if (!s.contains("items"))
       item = use("value");
+    // Each element is followed by optional whitespace before ',' or ']'.
+    for (auto& i : items) i += fmt::format(" {}", use("ws"));
+    if (!item.empty()) item += fmt::format(" {}", use("ws"));
     const std::string sep = fmt::format("\",\" {}", use("ws"));
     // The sequence of elements: prefix items in order (each optional past minItems), then the
     // repeated item within the remaining counts.
@@ -475,7 +479,7 @@ class SchemaCompiler {
       fail(path + "/minItems", "asks for more items than prefixItems allows");
     }
     seq += close;
-    return fmt::format("\"[\" {} {} \"]\" {}", use("ws"), seq.empty() ? "\"\"" : seq, use("ws"));
+    return fmt::format("\"[\" {} {} \"]\"", use("ws"), seq.empty() ? "\"\"" : seq);
   }
 
   std::string string(const json& s, const std::string& path) {
@@ -506,7 +510,7 @@ class SchemaCompiler {
       content = use("char") + (hi < 0 ? (lo == 0 ? "*" : fmt::format("{{{},}}", lo))
                                       : fmt::format("{{{},{}}}", lo, hi));
     }
-    return fmt::format("\"\\\"\" {} \"\\\"\" {}", content, use("ws"));
+    return fmt::format("\"\\\"\" {} \"\\\"\"", content);
   }
 
   // A bound as an integer: minimum/exclusiveMinimum (sign +1) rounds up, maximum down.
@@ -537,7 +541,7 @@ class SchemaCompiler {
       alts.push_back(fmt::format("\"-\" {}", natural_range(mlo, mhi)));
     }
     if (!hi || *hi >= 0) alts.push_back(natural_range(lo && *lo > 0 ? *lo : 0, hi ? *hi : -1));
-    return fmt::format("( {} ) {}", join(alts), use("ws"));
+    return fmt::format("( {} )", join(alts));
   }
 
   std::string number(const json& s, const std::string& path) {
@@ -549,8 +553,7 @@ class SchemaCompiler {
       if (!s.at("minimum").is_number() || s.at("minimum").get<double>() != 0.0)
         fail(path + "/minimum",
              "on a number only minimum 0 is supported (integers support every bound)");
-      return R"(( "0" | [1-9] [0-9]{0,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )? )" +
-             use("ws");
+      return R"(( "0" | [1-9] [0-9]{0,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?)";
     }
     return use("number");
   }
