@@ -63,10 +63,11 @@ inline uint64_t write_random_safetensors(const std::string& path,
     std::string shape = "[";
     for (size_t k = 0; k < ts[i].shape.size(); ++k) {
       n *= ts[i].shape[k];
-      shape += (k ? "," : "") + std::to_string(ts[i].shape[k]);
+      if (k) shape += ",";
+      shape += std::to_string(ts[i].shape[k]);
     }
-    header += (i ? "," : "") + std::string("\"") + ts[i].name +
-              "\":{\"dtype\":\"F16\",\"shape\":" + shape + "],\"data_offsets\":[" +
+    header += i ? ",\"" : "\"";
+    header += ts[i].name + "\":{\"dtype\":\"F16\",\"shape\":" + shape + "],\"data_offsets\":[" +
               std::to_string(off) + "," + std::to_string(off + uint64_t(n) * 2) + "]}";
     off += uint64_t(n) * 2;
   }

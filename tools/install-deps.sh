@@ -11,7 +11,7 @@ pkgs=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev libboost-dev libboost-filesystem-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libcpp-httplib-dev
   libstb-dev libpcre2-dev libicu-dev
-  clang libclang-rt-14-dev python3-jinja2
+  clang libclang-rt-14-dev python3-jinja2 python3-jsonschema
   nodejs npm python3 haproxy
 )
 if [[ ${1:-} == --dev ]]; then

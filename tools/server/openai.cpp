@@ -320,6 +320,58 @@ json responses_object(const ParsedRequest& req, const std::string& id, int64_t c
   return out;
 }
 
+void parse_constraints(const nlohmann::ordered_json& body, bool responses, Request& r) {
+  using oj = nlohmann::ordered_json;
+  auto get = [](const oj& o, const char* key) -> const oj* {
+    auto it = o.find(key);
+    return it == o.end() || it->is_null() ? nullptr : &*it;
+  };
+  int given = 0;
+  auto schema_of = [&](const oj& holder, const std::string& where) {
+    const oj* schema = get(holder, "schema");
+    if (!schema) bad(where + ".schema", "is required");
+    if (!schema->is_object() && !schema->is_boolean()) bad(where + ".schema", "expected an object");
+    r.json_schema = schema->dump();
+    ++given;
+  };
+  const char* kinds = R"(expected "text", "json_object" or "json_schema")";
+  auto format = [&](const oj& f, const std::string& where, bool flat) {
+    if (!f.is_object()) bad(where, "expected an object");
+    const oj* type = get(f, "type");
+    if (!type || !type->is_string()) bad(where + ".type", kinds);
+    const std::string t = type->get<std::string>();
+    if (t == "text") return;
+    if (t == "json_object") {
+      r.json_schema = R"({"type": "object"})";
+      ++given;
+    } else if (t == "json_schema") {
+      if (flat) return schema_of(f, where);
+      const oj* js = get(f, "json_schema");
+      if (!js || !js->is_object()) bad(where + ".json_schema", "expected an object with a schema");
+      schema_of(*js, where + ".json_schema");
+    } else {
+      bad(where + ".type", fmt::format("{}, got \"{}\"", kinds, t));
+    }
+  };
+  if (const oj* rf = get(body, "response_format"); rf && !responses)
+    format(*rf, "response_format", false);
+  if (const oj* text = get(body, "text"); text && responses) {
+    if (!text->is_object()) bad("text", "expected an object");
+    if (const oj* f = get(*text, "format")) format(*f, "text.format", true);
+  }
+  if (const oj* js = get(body, "json_schema")) {
+    if (!js->is_object() && !js->is_boolean()) bad("json_schema", "expected a JSON Schema object");
+    r.json_schema = js->dump();
+    ++given;
+  }
+  if (const oj* g = get(body, "grammar")) {
+    if (!g->is_string()) bad("grammar", "expected a GBNF grammar as a string");
+    r.grammar = g->get<std::string>();
+    ++given;
+  }
+  if (given > 1) bad("response_format", "give one of response_format, json_schema and grammar");
+}
+
 json error_object(const ApiError& e) {
   return {{"error",
            {{"message", e.message},

@@ -44,6 +44,13 @@ ParsedRequest parse_completion(const nlohmann::json& body);
 // `instructions` as the system message, max_output_tokens.
 ParsedRequest parse_responses(const nlohmann::json& body, const ImagePolicy& images);
 
+// Constrained output (the body parsed again with its key order, which a schema's properties
+// keep): `response_format` {"type": "text" | "json_object" | "json_schema", "json_schema":
+// {"name", "schema", "strict"}} (chat, completions), the Responses API's `text.format`
+// {"type": "json_schema", "name", "schema"}, and llama.cpp's `json_schema` (a schema) and
+// `grammar` (GBNF). Throws ApiError naming the field.
+void parse_constraints(const nlohmann::ordered_json& body, bool responses, Request& r);
+
 nlohmann::json error_object(const ApiError& e);
 
 // The Responses API's response object (r null: in progress, no output yet) and its output

@@ -193,6 +193,10 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     p = api == Api::chat          ? parse_chat(body, images)
         : api == Api::completions ? parse_completion(body)
                                   : parse_responses(body, images);
+    if (body.contains("response_format") || body.contains("text") || body.contains("json_schema") ||
+        body.contains("grammar")) {
+      parse_constraints(nlohmann::ordered_json::parse(hr.body), api == Api::responses, p.request);
+    }
   } catch (const ApiError& e) {
     return fail(e);
   }

@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 namespace vkllm::cli {
 
 void ModelArgs::add(CLI::App* cmd, bool several_models) {
@@ -90,7 +94,30 @@ void SamplingArgs::add(CLI::App* cmd) {
   cmd->add_option("--logprobs", logprobs,
                   "Report logprobs with this many alternatives (0: only the token's)");
   cmd->add_flag("--ignore-eos", ignore_eos, "Keep generating past end-of-sequence tokens");
+  cmd->add_option("--grammar,--grammar-file", grammar,
+                  "Constrain output to a GBNF grammar (llama.cpp's format): a file, or the "
+                  "grammar itself");
+  cmd->add_option("--json-schema,--json-schema-file,-j", json_schema,
+                  "Constrain output to JSON following a JSON Schema: a file, or the schema "
+                  "itself ('{...}'); '{}' for any JSON value")
+      ->excludes("--grammar");
 }
+
+namespace {
+// A constraint option's text: the file it names, or the value itself when it is inline.
+std::string file_or_text(const std::string& v, const char* option, bool inline_text) {
+  if (v.empty() || inline_text) return v;
+  std::ifstream f(v, std::ios::binary);
+  if (!f) {
+    throw InputError(
+        fmt::format("{} {}: cannot read the file ({})", option, v,
+                    std::filesystem::exists(v) ? "permission denied" : "no such file"));
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+}  // namespace
 
 Request SamplingArgs::request() const {
   Request r;
@@ -106,6 +133,11 @@ Request SamplingArgs::request() const {
   r.stop = stop;
   r.ignore_eos = ignore_eos;
   r.logprobs = logprobs;
+  r.grammar = file_or_text(grammar, "--grammar", grammar.find("::=") != std::string::npos);
+  const auto first = json_schema.find_first_not_of(" \t\r\n");
+  r.json_schema = file_or_text(
+      json_schema, "--json-schema",
+      first != std::string::npos && (json_schema[first] == '{' || json_schema[first] == '['));
   return r;
 }
 

@@ -38,8 +38,9 @@ struct SamplingArgs {
   int logprobs = -1;
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  std::string grammar, json_schema;  // a file, or the text itself
   void add(CLI::App* cmd);
-  Request request() const;  // sampling fields filled
+  Request request() const;  // sampling and constraint fields filled
 };
 
 // A one-line progress bar on stderr when it is a terminal; silent otherwise.
