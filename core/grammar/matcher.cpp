@@ -5,6 +5,7 @@
 namespace vkllm::core::grammar {
 
 Matcher::Matcher(std::shared_ptr<const Grammar> g) : g_(std::move(g)) {
+  seen_.clear();
   for (int32_t a : g_->alternatives(g_->root())) expand(a, kComplete, initial_);
   std::sort(initial_.begin(), initial_.end());
   initial_.erase(std::unique(initial_.begin(), initial_.end()), initial_.end());
@@ -28,6 +29,9 @@ int32_t Matcher::intern(int32_t pos, int32_t parent) {
 void Matcher::expand(int32_t pos, int32_t parent, State& out) {
   const auto& code = g_->code();
   for (;;) {
+    // The same continuation reached twice in one step adds the same stacks: once is enough
+    // (without this, nested optional repetitions expand exponentially).
+    if (!seen_.insert((uint64_t(uint32_t(pos)) << 32) | uint32_t(parent + 1)).second) return;
     const Element& e = code[size_t(pos)];
     if (e.kind == Element::bytes) {
       out.push_back(intern(pos, parent));
@@ -52,6 +56,7 @@ void Matcher::expand(int32_t pos, int32_t parent, State& out) {
 
 void Matcher::advance(const State& s, uint8_t byte, State& out) {
   out.clear();
+  seen_.clear();
   const auto& code = g_->code();
   for (int32_t id : s) {
     if (id == kComplete) continue;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/grammar/grammar.h"
@@ -43,6 +44,7 @@ class Matcher {
   std::vector<Node> nodes_;
   std::vector<int32_t> dist_;  // per node: bytes to finish (-1: not computed)
   std::unordered_map<uint64_t, int32_t> ids_;
+  std::unordered_set<uint64_t> seen_;  // (pos, parent) expanded in the current step
   State initial_;
 };
 

@@ -1,4 +1,5 @@
-// libFuzzer entry point of the tokenizer target (tests/fuzz/targets.cpp); built by the clang preset.
+// libFuzzer entry point of the tokenizer target (tests/fuzz/targets.cpp); built by the clang
+// preset.
 #include <cstdint>
 #include <string_view>
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/grammar/constraint.h"
+#include "core/grammar/json_schema.h"
 #include "core/jinja/template.h"
 #include "core/plugin_host.h"
 #include "core/tokenizer/tokenizer.h"
@@ -204,6 +206,75 @@ void openai_request(std::string_view input) {
       server::error_object(e).dump();
     }
   }
+  auto oj = nlohmann::ordered_json::parse(input, nullptr, false);
+  if (oj.is_discarded()) return;
+  for (bool responses : {false, true}) {
+    try {
+      Request r;
+      server::parse_constraints(oj, responses, r);
+    } catch (const server::ApiError& e) {
+      server::error_object(e).dump();
+    }
+  }
+}
+
+namespace {
+// Drives a grammar: its initial masks over a small vocabulary, then the input's bytes.
+void exercise(const std::shared_ptr<const core::grammar::Grammar>& g, std::string_view bytes) {
+  static const auto trie = std::make_shared<const core::grammar::TokenTrie>(
+      std::vector<std::string>{"{", "}", "\"", "a", "ab", "0", "12", " ", "\n", ",", ":", "[", "]",
+                               "true", "null", "é", "\xff"});
+  core::grammar::Constraint c(g, trie);
+  std::vector<float> logits(trie->vocab(), 0.0f);
+  for (int step = 0; step < 8 && !c.finished(); ++step) {
+    std::fill(logits.begin(), logits.end(), 0.0f);
+    if (c.mask(logits, {}, 16 - step) == 0) break;
+    for (size_t id = 0; id < logits.size(); ++id) {
+      if (logits[id] == 0.0f) {
+        c.accept(int32_t(id));
+        break;
+      }
+    }
+  }
+  core::grammar::Matcher m(g);
+  core::grammar::State s = m.initial(), next;
+  for (unsigned char b : bytes.substr(0, 256)) {
+    m.advance(s, b, next);
+    if (next.empty()) break;
+    s.swap(next);
+    (void)m.distance(s);
+  }
+}
+}  // namespace
+
+void gbnf(std::string_view input) {
+  if (input.size() > 4096) return;
+  expecting_errors([&] {
+    auto g = std::make_shared<const core::grammar::Grammar>(
+        core::grammar::Grammar::parse(input, "fuzz.gbnf"));
+    exercise(g, input);
+  });
+}
+
+void json_schema(std::string_view input) {
+  if (input.size() > 4096) return;
+  auto j = nlohmann::ordered_json::parse(input, nullptr, false);
+  if (j.is_discarded()) return;
+  std::string gbnf_text;
+  try {
+    gbnf_text = core::grammar::json_schema_to_gbnf(j);
+  } catch (const Error&) {
+    return;  // a schema it refuses, with a message
+  }
+  // What the compiler writes must read; a refusal here is the compiler's bug.
+  std::shared_ptr<const core::grammar::Grammar> g;
+  try {
+    g = std::make_shared<const core::grammar::Grammar>(core::grammar::Grammar::parse(gbnf_text));
+  } catch (const Error& e) {
+    throw std::logic_error(std::string("the schema's grammar does not read: ") + e.what() + "\n" +
+                           gbnf_text);
+  }
+  expecting_errors([&] { exercise(g, input); });
 }
 
 }  // namespace vkllm::fuzz

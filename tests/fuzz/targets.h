@@ -15,5 +15,10 @@ void image(std::string_view input);
 void config(std::string_view input);
 // A request body of the server's /v1/chat/completions or /v1/completions.
 void openai_request(std::string_view input);
+// A GBNF grammar: read, then matched against bytes of the input and masked over a small
+// vocabulary.
+void gbnf(std::string_view input);
+// A JSON Schema: compiled to GBNF, which must then read without error (else a finding).
+void json_schema(std::string_view input);
 
 }  // namespace vkllm::fuzz

@@ -14,10 +14,14 @@ namespace {
 namespace fs = std::filesystem;
 
 using Target = void (*)(std::string_view);
-const std::map<std::string, Target> kTargets = {
-    {"safetensors", fuzz::safetensors}, {"jinja", fuzz::jinja},
-    {"tokenizer", fuzz::tokenizer},     {"image", fuzz::image},
-    {"config", fuzz::config},           {"openai_request", fuzz::openai_request}};
+const std::map<std::string, Target> kTargets = {{"safetensors", fuzz::safetensors},
+                                                {"jinja", fuzz::jinja},
+                                                {"tokenizer", fuzz::tokenizer},
+                                                {"image", fuzz::image},
+                                                {"config", fuzz::config},
+                                                {"openai_request", fuzz::openai_request},
+                                                {"gbnf", fuzz::gbnf},
+                                                {"json_schema", fuzz::json_schema}};
 
 class FuzzInputs : public ::testing::TestWithParam<std::string> {};
 
@@ -40,7 +44,7 @@ TEST_P(FuzzInputs, CorpusAndPastFindings) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzInputs,
                          ::testing::Values("safetensors", "jinja", "tokenizer", "image", "config",
-                                           "openai_request"));
+                                           "openai_request", "gbnf", "json_schema"));
 
 }  // namespace
 }  // namespace vkllm::test
