@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "core/chat/chat_setup.h"
 #include "core/generate.h"
 #include "core/grammar/json_schema.h"
 #include "core/jinja/error.h"
@@ -252,7 +253,7 @@ std::string Engine::apply_chat_template(const std::vector<Message>& messages,
 }
 
 std::string Engine::render_chat(const std::vector<Message>& messages, bool add_generation_prompt,
-                                size_t extra_images) const {
+                                size_t extra_images, const core::chat::ChatSetup* chat) const {
   if (!impl_->chat_template) {
     throw InputError(
         fmt::format("{}: the model has no chat template (chat_template.jinja or "
@@ -269,18 +270,45 @@ std::string Engine::render_chat(const std::vector<Message>& messages, bool add_g
   for (size_t i = 0; i < messages.size(); ++i) {
     const auto& m = messages[i];
     size_t images = m.images.size() + (i == last_user ? extra_images : 0);
+    nlohmann::ordered_json msg{{"role", m.role}};
     if (images > 0) {  // content parts, as the processors' chat templates take them
       auto parts = nlohmann::ordered_json::array();
       for (size_t k = 0; k < images; ++k) parts.push_back({{"type", "image"}});
       parts.push_back({{"type", "text"}, {"text", m.content}});
-      msgs.push_back({{"role", m.role}, {"content", parts}});
+      msg["content"] = parts;
     } else {
-      msgs.push_back({{"role", m.role}, {"content", m.content}});
+      msg["content"] = m.content;
     }
+    if (!m.tool_calls.empty()) {  // arguments as an object, as Hugging Face templates take them
+      auto calls = nlohmann::ordered_json::array();
+      for (const auto& c : m.tool_calls) {
+        auto args = nlohmann::ordered_json::parse(c.arguments, nullptr, false);
+        calls.push_back(
+            {{"id", c.id},
+             {"type", "function"},
+             {"function",
+              {{"name", c.name},
+               {"arguments", args.is_discarded() ? nlohmann::ordered_json(c.arguments) : args}}}});
+      }
+      msg["tool_calls"] = calls;
+    }
+    if (!m.tool_call_id.empty()) msg["tool_call_id"] = m.tool_call_id;
+    if (!m.name.empty()) msg["name"] = m.name;
+    if (!m.reasoning_content.empty()) msg["reasoning_content"] = m.reasoning_content;
+    msgs.push_back(std::move(msg));
+  }
+  // Tools described for templates that do not render them: in the system message.
+  if (chat && !chat->tools_system.empty()) {
+    if (!msgs.empty() && msgs[0]["role"] == "system" && msgs[0]["content"].is_string())
+      msgs[0]["content"] = chat->tools_system + "\n\n" + msgs[0]["content"].get<std::string>();
+    else
+      msgs.insert(msgs.begin(), {{"role", "system"}, {"content", chat->tools_system}});
   }
   ctx["messages"] = msgs;
   ctx["add_generation_prompt"] = add_generation_prompt;
   ctx["tools"] = nullptr;
+  if (chat)
+    for (const auto& [k, v] : chat->variables.items()) ctx[k] = v;
   const auto& t = *impl_->tokenizer;
   ctx["bos_token"] = t.bos_token();
   ctx["eos_token"] = t.eos_token();
@@ -364,12 +392,27 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
                ? core::expand_image_markers(text, *spec, *impl_->tokenizer, crops)
                : text;
   };
+  std::optional<core::chat::ChatSetup> chat;
+  if (!req.messages.empty()) {
+    if (!impl_->tokenizer) throw InputError(impl_->desc.folder + ": tokenizer.json is missing");
+    chat = core::chat::prepare_chat({.tools = req.tools,
+                                     .tool_choice = req.tool_choice,
+                                     .template_kwargs = req.chat_template_kwargs,
+                                     .enable_thinking = req.enable_thinking,
+                                     .think_start = req.thinking_start,
+                                     .think_end = req.thinking_end},
+                                    impl_->tokenizer->chat_template(), *impl_->tokenizer);
+  } else if (!req.tools.empty() || !req.chat_template_kwargs.empty() || req.enable_thinking) {
+    throw InputError("tools, chat_template_kwargs and enable_thinking need messages (a chat)");
+  }
   if (!req.prompt_ids.empty()) {
     ids = req.prompt_ids;
   } else if (!req.messages.empty()) {
-    ids = tokenize(
-        with_images(render_chat(req.messages, req.add_generation_prompt, req.images.size())),
-        false);
+    const std::string text =
+        render_chat(req.messages, req.add_generation_prompt, req.images.size(), &*chat);
+    chat->reply.starts_in_thinking =
+        core::chat::opens_thinking(text, chat->reply.think_start, chat->reply.think_end);
+    ids = tokenize(with_images(text), false);
   } else {
     ids = tokenize(with_images(req.prompt), true);
   }
@@ -426,11 +469,17 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   p.ignore_eos = req.ignore_eos;
   p.logprobs = req.logprobs;
   p.prompt_logits = req.prompt_logits;
-  if (!req.grammar.empty() || !req.json_schema.empty()) {
+  const std::string call_gbnf = chat ? chat->call_gbnf : std::string();
+  if (!call_gbnf.empty() && (!req.grammar.empty() || !req.json_schema.empty()))
+    throw InputError(
+        fmt::format("tool_choice \"{}\" constrains the reply to a tool call: it "
+                    "cannot be combined with a grammar or JSON schema",
+                    req.tool_choice));
+  if (!req.grammar.empty() || !req.json_schema.empty() || !call_gbnf.empty()) {
     if (!req.grammar.empty() && !req.json_schema.empty())
       throw InputError("a request takes a grammar or a JSON schema, not both");
     if (!impl_->tokenizer) throw InputError("constrained decoding needs the model's tokenizer");
-    std::string gbnf = req.grammar;
+    std::string gbnf = !call_gbnf.empty() ? call_gbnf : req.grammar;
     if (gbnf.empty()) {
       nlohmann::ordered_json schema;  // properties keep their order
       try {
@@ -440,21 +489,54 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
       }
       gbnf = core::grammar::json_schema_to_gbnf(schema);
     }
-    p.grammar = std::make_shared<const core::grammar::Grammar>(core::grammar::Grammar::parse(
-        gbnf, req.grammar.empty() ? "json_schema (as GBNF)" : "grammar"));
+    p.grammar = std::make_shared<const core::grammar::Grammar>(
+        core::grammar::Grammar::parse(gbnf, !call_gbnf.empty()    ? "tool call (as GBNF)"
+                                            : req.grammar.empty() ? "json_schema (as GBNF)"
+                                                                  : "grammar"));
     std::call_once(impl_->trie_once, [&] {
       impl_->trie = core::grammar::TokenTrie::from_tokenizer(*impl_->tokenizer);
     });
     p.trie = impl_->trie;
+  }
+  // Reasoning: the markers let the grammar wait for the end of the thinking block; a budget
+  // forces the end marker.
+  if (req.thinking_budget >= 0 && (!chat || chat->reply.think_end.empty()))
+    throw InputError(
+        "thinking_budget: the model's chat template has no thinking markers (give them with "
+        "thinking_start / thinking_end)");
+  if (chat && !chat->reply.think_end.empty()) {
+    p.thinking.start = chat->reply.think_start;
+    p.thinking.end = chat->reply.think_end;
+    p.thinking.starts_inside = chat->reply.starts_in_thinking;
+    p.thinking.budget = req.thinking_budget;
+    if (req.thinking_budget >= 0)
+      p.thinking.end_ids = impl_->tokenizer->encode("\n" + chat->reply.think_end + "\n\n");
   }
   if (impl_->draft) {
     p.draft = impl_->draft.get();
     p.draft_tokens = impl_->draft_tokens;
   }
 
-  auto to_chunk = [](const core::StreamEvent& e) {
-    Chunk c{e.text, e.id, std::nullopt};
+  // Chat replies are split into reasoning, content and tool calls as they stream.
+  std::optional<core::chat::ReplyParser> parser;
+  if (chat) parser.emplace(chat->reply);
+  std::string content, reasoning;
+  std::vector<ToolCall> calls;
+  auto split = [&](Chunk& c, const core::chat::ReplyDelta& d) {
+    c.content = d.content;
+    c.reasoning = d.reasoning;
+    for (const auto& k : d.calls) c.tool_calls.push_back({k.id, k.name, k.arguments});
+    content += c.content;
+    reasoning += c.reasoning;
+    calls.insert(calls.end(), c.tool_calls.begin(), c.tool_calls.end());
+  };
+  auto to_chunk = [&](const core::StreamEvent& e) {
+    Chunk c{e.text, e.id, std::nullopt, {}, {}, {}};
     if (e.logprob) c.logprob = TokenInfo{e.logprob->id, e.logprob->logprob, e.logprob->top};
+    if (parser)
+      split(c, parser->feed(e.text));
+    else
+      content += c.content = e.text;
     return c;
   };
   core::GenerateResult r;
@@ -528,12 +610,24 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     poll();
     r = core::generate(s, impl_->tokenizer.get(), rest, p, hooks);
   }
+  if (parser) {  // what the parser held back until the end
+    Chunk last{"", -1, std::nullopt, {}, {}, {}};
+    split(last, parser->finish());
+    if (on_chunk && (!last.content.empty() || !last.reasoning.empty() || !last.tool_calls.empty()))
+      on_chunk(last);
+  }
   const int64_t computed = int64_t(ids.size() - common);
   Result out;
   out.text = std::move(r.text);
+  out.content = std::move(content);
+  while (!reasoning.empty() && reasoning.back() == '\n') reasoning.pop_back();
+  out.reasoning = std::move(reasoning);
+  out.tool_calls = std::move(calls);
   out.ids = std::move(r.ids);
   for (const auto& l : r.logprobs) out.logprobs.push_back({l.id, l.logprob, l.top});
   out.finish_reason = core::finish_reason_name(r.finish);
+  if (!out.tool_calls.empty() && r.finish == core::FinishReason::stop)
+    out.finish_reason = "tool_calls";
   out.prompt_logits = std::move(r.prompt_logits);
   out.prompt_tokens = int64_t(ids.size());
   out.cached_tokens = int64_t(common);

@@ -254,6 +254,49 @@ bool GrammarStep::mask(std::span<float> row, int64_t generated) {
   return c_->mask(row, eos_, int(std::max<int64_t>(1, max_tokens_ - generated))) > 0;
 }
 
+ThinkingStep::ThinkingStep(const GenerateParams& p, const Tokenizer* tok)
+    : tok_(tok),
+      budget_(p.thinking.budget),
+      start_(p.thinking.start),
+      end_(p.thinking.end),
+      end_ids_(p.thinking.end_ids),
+      inside_(p.thinking.starts_inside && !p.thinking.end.empty()) {
+  if (budget_ >= 0 && (end_ids_.empty() || !tok_))
+    throw InternalError("[generate] a thinking budget needs the end marker's ids and a tokenizer");
+  if (inside_ && budget_ == 0) {
+    forcing_.assign(end_ids_.rbegin(), end_ids_.rend());
+    forced_once_ = true;
+  }
+}
+
+int32_t ThinkingStep::forced() {
+  if (forcing_.empty()) return -1;
+  const int32_t id = forcing_.back();
+  forcing_.pop_back();
+  return id;
+}
+
+void ThinkingStep::accept(int32_t id) {
+  if (!tok_ || end_.empty()) return;
+  tail_ += tok_->token_bytes(id);
+  if (tail_.size() > 256) tail_.erase(0, tail_.size() - 128);
+  if (!inside_) {
+    if (!start_.empty() && tail_.ends_with(start_)) {
+      inside_ = true;
+      count_ = 0;
+    }
+    return;
+  }
+  if (tail_.ends_with(end_)) {
+    inside_ = false;
+    return;
+  }
+  if (++count_ >= budget_ && budget_ >= 0 && !forced_once_) {
+    forcing_.assign(end_ids_.rbegin(), end_ids_.rend());
+    forced_once_ = true;
+  }
+}
+
 GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const int32_t> prompt,
                         const GenerateParams& params, const GenerateHooks& hooks) {
   OutputStream out(tok, params);
@@ -270,6 +313,7 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
   // Fast path: greedy without penalties or logprobs picks the token on the device.
   Session* draft = params.draft_tokens > 0 && !params.grammar ? params.draft : nullptr;
   GrammarStep constrained(params);
+  ThinkingStep thinking(params, tok);
   if (draft && draft->vocab() != vocab) {
     throw InputError(fmt::format("the draft model's vocabulary has {} tokens, the model's {}",
                                  draft->vocab(), vocab));
@@ -367,18 +411,22 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
     }
     int32_t id;
     StreamEvent ev;
+    bool grammar_on = true;  // outside the thinking block: the grammar applies
     if (device_argmax && pending_argmax >= 0) {
       id = pending_argmax;
     } else {
       if (logits.empty()) throw InternalError("[generate] no logits to sample from");
       std::span<float> last(logits.data() + logits.size() - size_t(vocab), size_t(vocab));
       sampler.penalize(last, history, output_start);
-      if (!constrained.mask(last, step)) {
+      grammar_on = !thinking.active();
+      if (grammar_on && !constrained.mask(last, step)) {
         finish(FinishReason::stop);
         break;
       }
       bool proposed = round.active && round.next < round.proposals.size();
-      if (proposed && !round.q.empty())
+      if (const int32_t f = thinking.forced(); f >= 0)
+        id = f;
+      else if (proposed && !round.q.empty())
         id = sampler.accept_or_resample(last, round.proposals[round.next], round.q[round.next]);
       else
         id = sampler.sample(last);
@@ -392,7 +440,8 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
       finish(FinishReason::stop);
       break;
     }
-    constrained.accept(id);
+    if (grammar_on) constrained.accept(id);
+    thinking.accept(id);
     res.ids.push_back(id);
     history.push_back(id);
     if (hooks.on_token) hooks.on_token(ev);

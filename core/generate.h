@@ -59,6 +59,15 @@ struct GenerateParams {
   // nothing can follow, and closes in time for max_tokens. Not with a draft model (it is not used).
   std::shared_ptr<const grammar::Grammar> grammar;
   std::shared_ptr<const grammar::TokenTrie> trie;
+  // Reasoning models: the thinking block between the markers (found in the output text; the
+  // prompt may open it) is limited to `budget` tokens (-1: unlimited), after which end_ids (the
+  // end marker and the newlines after it) are forced. The grammar applies after the block.
+  struct Thinking {
+    int budget = -1;
+    std::string start, end;
+    bool starts_inside = false;
+    std::vector<int32_t> end_ids;
+  } thinking;
 };
 
 enum class FinishReason { stop, length, cancelled };
@@ -182,6 +191,27 @@ class GrammarStep {
   std::optional<grammar::Constraint> c_;
   std::vector<int32_t> eos_;
   int max_tokens_ = 0;
+};
+
+// The thinking block of a request while it generates (GenerateParams::thinking).
+class ThinkingStep {
+ public:
+  ThinkingStep(const GenerateParams& p, const Tokenizer* tok);
+  bool budgeted() const { return budget_ >= 0; }
+  // Inside the block, or closing it: the grammar waits.
+  bool active() const { return inside_ || !forcing_.empty(); }
+  // Before sampling: the token the spent budget forces, or -1.
+  int32_t forced();
+  void accept(int32_t id);
+
+ private:
+  const Tokenizer* tok_;
+  int budget_;
+  std::string start_, end_, tail_;
+  std::vector<int32_t> end_ids_;
+  std::vector<int32_t> forcing_;  // reversed: back() is next
+  bool inside_ = false, forced_once_ = false;
+  int count_ = 0;
 };
 
 // Milliseconds of a steady clock (timings of prefill, decode and images).

@@ -12,6 +12,7 @@
 namespace vkllm::registry {
 
 extern const char* const kModelTypesJson;  // generated from model_types.json
+extern const char* const kToolStylesJson;  // generated from tool_styles.json
 
 namespace {
 
@@ -143,6 +144,17 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
     throw ModelError(fmt::format("[registry] {}: {}", origin, e.what()));
   }
   return r;
+}
+
+const nlohmann::json& tool_styles() {
+  static const nlohmann::json j = [] {
+    try {
+      return nlohmann::json::parse(kToolStylesJson);
+    } catch (const nlohmann::json::exception& e) {
+      throw ModelError(fmt::format("[registry] registry/tool_styles.json: {}", e.what()));
+    }
+  }();
+  return j;
 }
 
 const Registry& Registry::builtin() {

@@ -75,4 +75,8 @@ class Registry {
   std::string type_list(bool text_only) const;  // the known (text) model types, for messages
 };
 
+// How models write tool calls (tool_styles.json, compiled in): {"styles": [...]}, each chosen by
+// what a chat template contains.
+const nlohmann::json& tool_styles();
+
 }  // namespace vkllm::registry

@@ -97,7 +97,9 @@ void generate_and_validate(Engine& engine, const std::string& label, int seeds, 
   };
   std::vector<std::future<Out>> jobs;
   for (int seed = 0; seed < seeds; ++seed) {
-    for (const auto& [name, schema] : kSchemas) {
+    for (const auto& entry : kSchemas) {
+      const char* name = entry.first;
+      const char* schema = entry.second;
       jobs.push_back(std::async(std::launch::async, [&engine, name, schema, seed, max_tokens] {
         Request r;
         r.prompt = "The answer, as JSON:";

@@ -138,14 +138,22 @@ std::string natural_range(int64_t lo, int64_t hi) {
   return fmt::format("( {} )", out);
 }
 
-class SchemaCompiler {
- public:
-  SchemaCompiler(const json& root, std::string where) : root_(root), where_(std::move(where)) {}
+}  // namespace
 
-  std::string compile() {
-    const std::string body = visit(root_, "", "root");
-    rules_.insert(rules_.begin(), {"root", body});
-    std::string out;
+class JsonGrammar::Compiler {
+ public:
+  std::string add(const json& schema, const std::string& name, const std::string& where) {
+    root_ = &schema;
+    where_ = where;
+    refs_.clear();  // references are within one schema
+    const std::string rule = add_rule(name, "");
+    const std::string body = visit(schema, "", rule);
+    for (auto& [n, b] : rules_)
+      if (n == rule) b = body;
+    return rule;
+  }
+  std::string gbnf(const std::string& root_body) const {
+    std::string out = "root ::= " + root_body + "\n";
     for (const auto& [name, rule] : rules_) out += name + " ::= " + rule + "\n";
     return out;
   }
@@ -179,7 +187,7 @@ class SchemaCompiler {
       fail(path,
            fmt::format("$ref {:?}: only references within the schema (#/...) are supported", ref));
     try {
-      return root_.at(json::json_pointer(ref.substr(1)));
+      return root_->at(json::json_pointer(ref.substr(1)));
     } catch (const json::exception&) {
       fail(path, fmt::format("$ref {:?} points to nothing", ref));
     }
@@ -410,7 +418,7 @@ class SchemaCompiler {
   }
 
   static int64_t count(const json& s, const char* key, int64_t dflt, const std::string& path,
-                       SchemaCompiler* self) {
+                       Compiler* self) {
     if (!s.contains(key)) return dflt;
     const auto& v = s.at(key);
     if (!v.is_number_integer() && !v.is_number_unsigned())
@@ -558,17 +566,24 @@ class SchemaCompiler {
     return use("number");
   }
 
-  const json& root_;
+  const json* root_ = nullptr;
   std::string where_;
   std::vector<std::pair<std::string, std::string>> rules_;
   std::set<std::string> used_, taken_{"root"};
   std::map<std::string, std::string> refs_;
 };
 
-}  // namespace
+JsonGrammar::JsonGrammar() : c_(std::make_unique<Compiler>()) {}
+JsonGrammar::~JsonGrammar() = default;
+std::string JsonGrammar::add(const json& schema, const std::string& name, const std::string& where) {
+  return c_->add(schema, name, where);
+}
+std::string JsonGrammar::gbnf(const std::string& root_body) const { return c_->gbnf(root_body); }
 
 std::string json_schema_to_gbnf(const json& schema, const std::string& where) {
-  return SchemaCompiler(schema, where).compile();
+  JsonGrammar g;
+  const std::string value = g.add(schema, "value-root", where);
+  return g.gbnf(value);
 }
 
 std::string json_object_gbnf() {

@@ -13,9 +13,26 @@
 // it is (a JSON pointer), never silently dropped.
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <string>
 
 namespace vkllm::core::grammar {
+
+// Several schemas in one grammar (a tool call's arguments per tool): add() compiles a schema into
+// a rule (named after `name`, made unique) and returns its name; gbnf() writes the grammar with
+// `root ::= root_body` and every rule added.
+class JsonGrammar {
+ public:
+  JsonGrammar();
+  ~JsonGrammar();
+  std::string add(const nlohmann::ordered_json& schema, const std::string& name,
+                  const std::string& where = "json_schema");
+  std::string gbnf(const std::string& root_body) const;
+
+ private:
+  class Compiler;
+  std::unique_ptr<Compiler> c_;
+};
 
 std::string json_schema_to_gbnf(const nlohmann::ordered_json& schema,
                                 const std::string& where = "json_schema");

@@ -41,12 +41,14 @@ struct Scheduler::Seq {
         job(std::move(j)),
         sampler(req.params.sampling),
         out(req.tokenizer, req.params),
-        constrained(req.params) {}
+        constrained(req.params),
+        thinking(req.params, req.tokenizer) {}
   SequenceRequest req;
   std::shared_ptr<Job> job;
   Sampler sampler;
   OutputStream out;
   GrammarStep constrained;
+  ThinkingStep thinking;
   sdk::SeqId id = -1;  // -1: not in the cache
   std::vector<int32_t> tokens;
   std::vector<uint64_t> keys;  // prefix-cache key of each token
@@ -288,8 +290,11 @@ void Scheduler::sample(Seq& s, std::span<const float> logits) {
   if (int64_t(s.res.ids.size()) >= p.max_tokens) return finish(s, FinishReason::length);
   std::vector<float> row(logits.begin(), logits.end());
   s.sampler.penalize(row, s.tokens, size_t(s.prompt));
-  if (!s.constrained.mask(row, int64_t(s.res.ids.size()))) return finish(s, FinishReason::stop);
-  const int32_t id = s.sampler.sample(row);
+  const bool grammar_on = !s.thinking.active();
+  if (grammar_on && !s.constrained.mask(row, int64_t(s.res.ids.size())))
+    return finish(s, FinishReason::stop);
+  const int32_t forced = s.thinking.forced();
+  const int32_t id = forced >= 0 ? forced : s.sampler.sample(row);
   StreamEvent ev;
   if (p.logprobs >= 0) {
     ev.logprob = Sampler::logprob_of(row, id, p.logprobs);
@@ -297,7 +302,8 @@ void Scheduler::sample(Seq& s, std::span<const float> logits) {
   }
   const OutputStream::Added added = s.out.add(id, ev);
   if (added == OutputStream::Added::end_of_sequence) return finish(s, FinishReason::stop);
-  s.constrained.accept(id);
+  if (grammar_on) s.constrained.accept(id);
+  s.thinking.accept(id);
   s.res.ids.push_back(id);
   s.tokens.push_back(id);
   s.keys.push_back(uint64_t(uint32_t(id)));

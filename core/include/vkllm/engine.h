@@ -18,6 +18,9 @@
 #include "sdk/base/error.h"  // vkllm::Error and its subclasses
 
 namespace vkllm {
+namespace core::chat {
+struct ChatSetup;  // internal
+}
 
 struct EngineOptions {
   std::string quantize;     // "", "q8_0" or "q4_0": quantize weights at load time
@@ -58,10 +61,18 @@ struct ImageInput {
   std::vector<uint8_t> bytes;
 };
 
+// A tool call of an assistant message (OpenAI's shape): arguments is a JSON object as text.
+struct ToolCall {
+  std::string id, name, arguments;
+};
+
 struct Message {
   std::string role;  // system, user, assistant, tool
   std::string content;
-  std::vector<ImageInput> images;  // rendered as image parts before the text (vision models)
+  std::vector<ImageInput> images;    // rendered as image parts before the text (vision models)
+  std::vector<ToolCall> tool_calls;  // assistant: the calls it made
+  std::string tool_call_id, name;    // tool: which call this is the result of
+  std::string reasoning_content;     // assistant: its thinking (templates that render it)
 };
 
 struct Sampling {
@@ -99,6 +110,20 @@ struct Request {
   // for max_tokens when max_tokens covers its shortest text. Speculative decoding is not used.
   std::string grammar;
   std::string json_schema;
+  // Chat requests (messages) only. Tools the model may call: OpenAI's `tools` array as JSON text,
+  // rendered by the chat template (or described in a system message when the template does
+  // not). tool_choice: "auto", "none", "required" or a function's name; the last two constrain
+  // the reply to a call in the template's syntax with arguments following the tool's schema.
+  std::string tools;
+  std::string tool_choice = "auto";
+  // Variables for the chat template: a JSON object as text (e.g. {"enable_thinking": false}).
+  std::string chat_template_kwargs;
+  // Reasoning models: enable_thinking is passed to the template; thinking_budget (>= 0) closes
+  // the thinking block after that many tokens; the markers default to the template's
+  // (<think> </think>) and may be overridden.
+  std::optional<bool> enable_thinking;
+  int thinking_budget = -1;
+  std::string thinking_start, thinking_end;
   int logprobs = -1;           // -1: none, 0: the chosen token's, k: and the top k alternatives
   bool prompt_logits = false;  // return the logits of every prompt position (no prefix reuse)
   // Called after each prefill chunk with (tokens processed, tokens to process); one sequence
@@ -121,13 +146,20 @@ struct Chunk {
   std::string text;
   int32_t id = -1;
   std::optional<TokenInfo> logprob;
+  // The step's text as a chat reply (messages requests; content = text otherwise): content,
+  // reasoning, and tool calls completed at this step. Text that may still become a marker or a
+  // call is held back and comes in a later chunk (the last one may have id -1 and no text).
+  std::string content, reasoning;
+  std::vector<ToolCall> tool_calls;
 };
 
 struct Result {
-  std::string text;
+  std::string text;                  // the generated text as it is
+  std::string content, reasoning;    // split as a chat reply (see Chunk)
+  std::vector<ToolCall> tool_calls;  // finish_reason is then "tool_calls"
   std::vector<int32_t> ids;
   std::vector<TokenInfo> logprobs;
-  std::string finish_reason;         // "stop", "length" or "cancelled"
+  std::string finish_reason;         // "stop", "length", "tool_calls" or "cancelled"
   std::vector<float> prompt_logits;  // [prompt tokens, vocab] when asked for
   int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
   double prompt_ms = 0, decode_ms = 0;
@@ -180,8 +212,9 @@ class Engine {
   struct Impl;
 
  private:
+  // setup: the request's tools, template variables and the like, or null.
   std::string render_chat(const std::vector<Message>& messages, bool add_generation_prompt,
-                          size_t extra_images) const;
+                          size_t extra_images, const core::chat::ChatSetup* setup = nullptr) const;
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
