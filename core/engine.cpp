@@ -562,7 +562,8 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     sr.tokenizer = impl_->tokenizer.get();
     sr.cancel = req.cancel;
     r = impl_->scheduler->generate(std::move(sr), [&](const core::StreamEvent& e) {
-      if (on_chunk) on_chunk(to_chunk(e));
+      Chunk c = to_chunk(e);  // the reply parser sees every step, streamed or not
+      if (on_chunk) on_chunk(c);
     });
     common = size_t(r.timings.cached_tokens);
   } else {
@@ -604,7 +605,8 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
       if (req.on_prefill) req.on_prefill(done, total);
     };
     hooks.on_token = [&](const core::StreamEvent& e) {
-      if (on_chunk) on_chunk(to_chunk(e));
+      Chunk c = to_chunk(e);  // the reply parser sees every step, streamed or not
+      if (on_chunk) on_chunk(c);
       poll();
     };
     poll();
