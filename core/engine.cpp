@@ -302,7 +302,8 @@ std::string Engine::render_chat(const std::vector<Message>& messages, bool add_g
     if (!msgs.empty() && msgs[0]["role"] == "system" && msgs[0]["content"].is_string())
       msgs[0]["content"] = chat->tools_system + "\n\n" + msgs[0]["content"].get<std::string>();
     else
-      msgs.insert(msgs.begin(), {{"role", "system"}, {"content", chat->tools_system}});
+      msgs.insert(msgs.begin(),
+                  nlohmann::ordered_json{{"role", "system"}, {"content", chat->tools_system}});
   }
   ctx["messages"] = msgs;
   ctx["add_generation_prompt"] = add_generation_prompt;

@@ -1,6 +1,7 @@
 // Drives `vkllm serve` with OpenAI's official npm client (installed at test time, not vendored):
 // models, chat (plain, streamed with usage, with an image as a data: URL), completions, the
-// Responses API (plain, streamed events, an input_image) and the errors the client raises. Prints "ok" and exits 0 when every check holds.
+// Responses API (plain, streamed events, an input_image), structured output and tool calls, and
+// the errors the client raises. Prints "ok" and exits 0 when every check holds.
 //   node tests/openai_client.mjs NODE_MODULES_DIR BASE_URL API_KEY IMAGE_FILE
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -104,6 +105,34 @@ const rimg = await client.responses.create({
   max_output_tokens: 4, temperature: 0,
 });
 assert.ok(rimg.usage.input_tokens > 64, JSON.stringify(rimg.usage));
+
+// Structured output (json_schema, properties in the schema's order) and forced tool calls, plain
+// and streamed through the client's own accumulator (ChatCompletionStream).
+const schema = { type: "object", properties: { speaker: { type: "string", maxLength: 12 },
+  chapter: { type: "integer", minimum: 1, maximum: 50 } }, required: ["speaker", "chapter"],
+  additionalProperties: false };
+const structured = await client.chat.completions.create({
+  model: "tiny-kjv", messages: [{ role: "user", content: "And God said" }], max_tokens: 60,
+  temperature: 0, response_format: { type: "json_schema", json_schema: { name: "v", strict: true, schema } },
+});
+const value = JSON.parse(structured.choices[0].message.content);
+assert.deepEqual(Object.keys(value), ["speaker", "chapter"]);
+assert.ok(Number.isInteger(value.chapter) && value.chapter >= 1 && value.chapter <= 50);
+const tools = [{ type: "function", function: { name: "find_verse", description: "Finds a verse",
+  parameters: schema } }];
+const toolRequest = { model: "tiny-kjv", messages: [{ role: "user", content: "Where is it written?" }],
+  max_tokens: 80, temperature: 0, tools, tool_choice: "required" };
+const called = await client.chat.completions.create(toolRequest);
+assert.equal(called.choices[0].finish_reason, "tool_calls");
+const call = called.choices[0].message.tool_calls[0];
+assert.equal(call.type, "function");
+assert.equal(call.function.name, "find_verse");
+assert.ok(Number.isInteger(JSON.parse(call.function.arguments).chapter));
+const runner = client.chat.completions.stream(toolRequest);
+const final = await runner.finalChatCompletion();
+assert.equal(final.choices[0].finish_reason, "tool_calls");
+assert.deepEqual(final.choices[0].message.tool_calls[0].function, call.function);
+assert.equal(final.choices[0].message.tool_calls[0].id.slice(0, 5), "call_");
 
 await assert.rejects(
   client.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "x" }] }),

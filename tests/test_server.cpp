@@ -253,6 +253,118 @@ TEST_F(Serve, BadRequestsGetOpenAiErrorObjects) {
   EXPECT_EQ(r->status, 200);
 }
 
+// Chat deltas of a stream: content, reasoning and tool calls put back together as the official
+// clients do (tool calls by index: the head with id and name, then argument fragments).
+struct Streamed {
+  std::string content, reasoning, finish;
+  json calls = json::array();
+};
+Streamed reassemble(const std::string& body) {
+  Streamed s;
+  for (const auto& e : events(body)) {
+    if (e == "[DONE]") continue;
+    const json c = json::parse(e);
+    const json& ch = c["choices"][0];
+    if (!ch["finish_reason"].is_null()) s.finish = ch["finish_reason"];
+    const json& d = ch["delta"];
+    if (d.contains("content") && d["content"].is_string())
+      s.content += d["content"].get<std::string>();
+    if (d.contains("reasoning_content")) s.reasoning += d["reasoning_content"].get<std::string>();
+    for (const auto& t : d.value("tool_calls", json::array())) {
+      const size_t i = t["index"];
+      while (s.calls.size() <= i)
+        s.calls.push_back({{"function", {{"name", ""}, {"arguments", ""}}}});
+      if (t.contains("id")) s.calls[i]["id"] = t["id"], s.calls[i]["type"] = t["type"];
+      if (t["function"].contains("name")) s.calls[i]["function"]["name"] = t["function"]["name"];
+      s.calls[i]["function"]["arguments"] = s.calls[i]["function"]["arguments"].get<std::string>() +
+                                            t["function"]["arguments"].get<std::string>();
+    }
+  }
+  return s;
+}
+
+TEST_F(Serve, ResponseFormatJsonSchema) {
+  // Properties in an order that is not alphabetical: the output keeps it.
+  auto b = nlohmann::ordered_json::parse(chat_body(false).dump());
+  b["max_tokens"] = 60;
+  b["response_format"] = nlohmann::ordered_json::parse(R"({"type": "json_schema", "json_schema": {
+      "name": "verse", "strict": true, "schema": {"type": "object", "properties": {
+      "speaker": {"type": "string", "maxLength": 12}, "book": {"enum": ["Genesis", "Exodus"]}},
+      "required": ["speaker", "book"], "additionalProperties": false}}})");
+  auto r = post("/v1/chat/completions", b.dump());
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json out = json::parse(r->body)["choices"][0];
+  const std::string content = out["message"]["content"];
+  const json v = json::parse(content);
+  EXPECT_TRUE(v["speaker"].is_string());
+  EXPECT_TRUE(v["book"] == "Genesis" || v["book"] == "Exodus") << content;
+  EXPECT_LT(content.find("speaker"), content.find("book")) << content;
+  EXPECT_EQ(out["finish_reason"], "stop");
+  b["stream"] = true;  // the same text streamed (greedy)
+  EXPECT_EQ(reassemble(post("/v1/chat/completions", b.dump())->body).content, content);
+  b["stream"] = false;
+  b["response_format"] = {{"type", "json_object"}};
+  EXPECT_TRUE(json::parse(json::parse(post("/v1/chat/completions", b.dump())
+                                          ->body)["choices"][0]["message"]["content"]
+                              .get<std::string>())
+                  .is_object());
+  // llama.cpp's fields on completions.
+  json c = {{"model", "tiny-kjv"},
+            {"prompt", "And God said"},
+            {"max_tokens", 20},
+            {"temperature", 0},
+            {"grammar", "root ::= (\"yes\" | \"no\") \".\""}};
+  const std::string text =
+      json::parse(post("/v1/completions", c.dump())->body)["choices"][0]["text"];
+  EXPECT_TRUE(text == "yes." || text == "no.") << text;
+}
+
+TEST_F(Serve, ForcedToolCallsWholeAndStreamed) {
+  json b = chat_body(false);
+  b["max_tokens"] = 80;
+  b["tools"] = json::parse(R"([{"type": "function", "function": {"name": "find_verse",
+      "parameters": {"type": "object", "properties": {"book": {"type": "string", "maxLength": 10},
+      "chapter": {"type": "integer", "minimum": 1, "maximum": 50}}, "required": ["book", "chapter"]}}},
+      {"type": "function", "function": {"name": "noop"}}])");
+  b["tool_choice"] = {{"type", "function"}, {"function", {{"name", "find_verse"}}}};
+  auto r = post("/v1/chat/completions", b.dump());
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json choice = json::parse(r->body)["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls") << r->body;
+  EXPECT_TRUE(choice["message"]["content"].is_null()) << r->body;
+  const json calls = choice["message"]["tool_calls"];
+  ASSERT_EQ(calls.size(), 1u) << r->body;
+  EXPECT_EQ(calls[0]["type"], "function");
+  EXPECT_TRUE(calls[0]["id"].get<std::string>().starts_with("call_"));
+  EXPECT_EQ(calls[0]["function"]["name"], "find_verse");
+  const json args = json::parse(calls[0]["function"]["arguments"].get<std::string>());
+  EXPECT_TRUE(args["book"].is_string());
+  EXPECT_GE(args["chapter"].get<int>(), 1);
+  EXPECT_LE(args["chapter"].get<int>(), 50);
+  b["stream"] = true;
+  Streamed s = reassemble(post("/v1/chat/completions", b.dump())->body);
+  EXPECT_EQ(s.finish, "tool_calls");
+  ASSERT_EQ(s.calls.size(), 1u);
+  EXPECT_EQ(s.calls[0]["function"]["name"], "find_verse");
+  EXPECT_EQ(s.calls[0]["function"]["arguments"], calls[0]["function"]["arguments"]);  // greedy
+  EXPECT_EQ(s.content, "");
+  // Errors name the field.
+  b["stream"] = false;
+  b["tool_choice"] = "sometimes";
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())),
+            std::make_pair(400, json("tool_choice")));
+  b["tool_choice"] = "required";
+  b["response_format"] = {{"type", "xml"}};
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())),
+            std::make_pair(400, json("response_format.type")));
+  b.erase("response_format");
+  b["tool_choice"] = {{"type", "function"}, {"function", {{"name", "missing"}}}};
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())).first, 400);
+  b["messages"].push_back({{"role", "tool"}, {"content", "{}"}});
+  EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())),
+            std::make_pair(400, json("messages[1].tool_call_id")));
+}
+
 TEST_F(Serve, LogitBiasBansAndForcesTokens) {
   auto engine = Engine::load(kModel);
   const auto prompt = engine->tokenize("And God said", true);

@@ -201,7 +201,11 @@ void openai_request(std::string_view input) {
       server::response_object(p, "id", 0, std::span(&r, 1)).dump();
       server::responses_object(p, "resp-1", 0, &r).dump();
       std::string finish = "length";
-      server::chunk_object(p, "id", 0, "x", &finish, true).dump();
+      Chunk c;
+      c.text = c.content = "x";
+      c.tool_calls = {{"call_1", "f", "{}"}};
+      server::chunk_objects(p, "id", 0, &c, nullptr, true).dump();
+      server::chunk_objects(p, "id", 0, nullptr, &finish, false).dump();
     } catch (const server::ApiError& e) {
       server::error_object(e).dump();
     }

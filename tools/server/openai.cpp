@@ -128,6 +128,32 @@ void common(const json& body, ParsedRequest& p) {
   }
 }
 
+// Reasoning models, as mlx-vlm's server and vLLM take them: enable_thinking and
+// chat_template_kwargs (to the template), thinking_budget, and OpenAI's reasoning_effort as a
+// budget (minimal/none: thinking off).
+void reasoning_options(const json& body, Request& r) {
+  if (const json* kw = field(body, "chat_template_kwargs")) {
+    if (!kw->is_object()) bad("chat_template_kwargs", "expected an object");
+    r.chat_template_kwargs = kw->dump();
+  }
+  if (field(body, "enable_thinking")) r.enable_thinking = boolean(body, "enable_thinking");
+  if (field(body, "thinking_budget"))
+    r.thinking_budget = int(integer(body, "thinking_budget", 0, 1 << 20));
+  if (const json* e = field(body, "reasoning_effort")) {
+    const std::string v = e->is_string() ? e->get<std::string>() : "";
+    if (v == "none" || v == "minimal")
+      r.enable_thinking = false;
+    else if (v == "low")
+      r.thinking_budget = 512;
+    else if (v == "medium")
+      r.thinking_budget = 2048;
+    else if (v == "high")
+      r.thinking_budget = 8192;
+    else
+      bad("reasoning_effort", "expected none, minimal, low, medium or high");
+  }
+}
+
 ImageInput image_part(const json& part, const std::string& where, const ImagePolicy& policy) {
   const json* iu = field(part, "image_url");
   if (!iu) bad(where + ".image_url", "is required");
@@ -194,6 +220,34 @@ Message parse_message(const json& m, const std::string& where, const ImagePolicy
     bad(where + ".content",
         fmt::format("expected a string or an array of content parts, got {}", kind(*content)));
   }
+  if (const json* calls = field(m, "tool_calls")) {
+    if (msg.role != "assistant")
+      bad(where + ".tool_calls", "only assistant messages make tool calls");
+    if (!calls->is_array()) bad(where + ".tool_calls", "expected an array");
+    for (size_t k = 0; k < calls->size(); ++k) {
+      const json& c = (*calls)[k];
+      const std::string cw = fmt::format("{}.tool_calls[{}]", where, k);
+      const json* fn = c.is_object() ? field(c, "function") : nullptr;
+      if (!fn || !fn->is_object()) bad(cw + ".function", "expected an object");
+      const json* name = field(*fn, "name");
+      if (!name || !name->is_string()) bad(cw + ".function.name", "expected a string");
+      const json* args = field(*fn, "arguments");
+      std::string a = !args ? "{}" : args->is_string() ? args->get<std::string>() : args->dump();
+      const json* cid = field(c, "id");
+      msg.tool_calls.push_back(
+          {cid && cid->is_string() ? cid->get<std::string>() : "", name->get<std::string>(), a});
+    }
+  }
+  for (auto [key, out] :
+       {std::pair{"tool_call_id", &msg.tool_call_id}, std::pair{"name", &msg.name},
+        std::pair{"reasoning_content", &msg.reasoning_content}}) {
+    if (const json* v = field(m, key)) {
+      if (!v->is_string()) bad(where + "." + key, "expected a string");
+      *out = v->get<std::string>();
+    }
+  }
+  if (msg.role == "tool" && msg.tool_call_id.empty() && msg.name.empty())
+    bad(where + ".tool_call_id", "is required for tool messages");
   return msg;
 }
 
@@ -211,6 +265,7 @@ ParsedRequest parse_chat(const json& body, const ImagePolicy& images) {
   if (field(body, "logprobs") && boolean(body, "logprobs"))
     p.request.logprobs =
         field(body, "top_logprobs") ? int(integer(body, "top_logprobs", 0, 20)) : 0;
+  reasoning_options(body, p.request);
   return p;
 }
 
@@ -219,6 +274,7 @@ ParsedRequest parse_responses(const json& body, const ImagePolicy& images) {
   p.responses = true;
   common(body, p);
   if (p.n != 1) bad("n", "is not a Responses API parameter");
+  reasoning_options(body, p.request);
   if (field(body, "max_output_tokens"))
     p.request.max_tokens = int(integer(body, "max_output_tokens", 1, 1 << 24));
   if (const json* ins = field(body, "instructions")) {
@@ -311,7 +367,7 @@ json responses_object(const ParsedRequest& req, const std::string& id, int64_t c
               {"usage", nullptr}};
   if (!r) return out;
   if (r->finish_reason == "length") out["incomplete_details"] = {{"reason", "max_output_tokens"}};
-  out["output"].push_back(response_message(response_message_id(id), r->text, true));
+  out["output"].push_back(response_message(response_message_id(id), r->content, true));
   out["usage"] = {{"input_tokens", r->prompt_tokens},
                   {"input_tokens_details", {{"cached_tokens", r->cached_tokens}}},
                   {"output_tokens", r->generated_tokens},
@@ -370,6 +426,28 @@ void parse_constraints(const nlohmann::ordered_json& body, bool responses, Reque
     ++given;
   }
   if (given > 1) bad("response_format", "give one of response_format, json_schema and grammar");
+  // Tools (their parameter schemas keep their key order too) and the choice among them.
+  if (const oj* tools = get(body, "tools")) {
+    if (!tools->is_array()) bad("tools", "expected an array of tools");
+    r.tools = tools->dump();
+  }
+  if (const oj* choice = get(body, "tool_choice")) {
+    if (choice->is_string()) {
+      r.tool_choice = choice->get<std::string>();
+      if (r.tool_choice != "auto" && r.tool_choice != "none" && r.tool_choice != "required")
+        bad("tool_choice",
+            R"(expected "auto", "none", "required" or {"type": "function", "function": {"name": ...}})");
+    } else if (choice->is_object() && choice->contains("function") &&
+               (*choice)["function"].is_object() && (*choice)["function"].contains("name") &&
+               (*choice)["function"]["name"].is_string()) {
+      r.tool_choice = (*choice)["function"]["name"].get<std::string>();
+    } else if (choice->is_object() && choice->contains("name") && (*choice)["name"].is_string()) {
+      r.tool_choice = (*choice)["name"].get<std::string>();  // the Responses API's shape
+    } else {
+      bad("tool_choice",
+          R"(expected "auto", "none", "required" or {"type": "function", "function": {"name": ...}})");
+    }
+  }
 }
 
 json error_object(const ApiError& e) {
@@ -433,6 +511,28 @@ json logprobs_object(const ParsedRequest& req, std::span<const TokenInfo> tokens
   return {{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offs}};
 }
 
+static json tool_calls_object(std::span<const ToolCall> calls, int first_index, bool with_index) {
+  json out = json::array();
+  for (size_t k = 0; k < calls.size(); ++k) {
+    json c = {{"id", calls[k].id},
+              {"type", "function"},
+              {"function", {{"name", calls[k].name}, {"arguments", calls[k].arguments}}}};
+    if (with_index) c["index"] = first_index + int(k);
+    out.push_back(c);
+  }
+  return out;
+}
+
+json message_object(const Result& r) {
+  json m = {{"role", "assistant"}, {"content", r.content}};
+  if (!r.reasoning.empty()) m["reasoning_content"] = r.reasoning;
+  if (!r.tool_calls.empty()) {
+    m["tool_calls"] = tool_calls_object(r.tool_calls, 0, false);
+    if (r.content.empty()) m["content"] = nullptr;
+  }
+  return m;
+}
+
 json response_object(const ParsedRequest& req, const std::string& id, int64_t created,
                      std::span<const Result> results, const TokenText& text) {
   json choices = json::array();
@@ -444,7 +544,7 @@ json response_object(const ParsedRequest& req, const std::string& id, int64_t cr
       choice["logprobs"] =
           logprobs_object(req, r.logprobs, text, req.echo ? req.request.prompt.size() : 0);
     if (req.chat)
-      choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+      choice["message"] = message_object(r);
     else
       choice["text"] = (req.echo ? req.request.prompt : std::string()) + r.text;
     choices.push_back(choice);
@@ -464,30 +564,60 @@ Usage usage_of(std::span<const Result> choices) {
   return u;
 }
 
-json chunk_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                  const std::string& text, const std::string* finish_reason, bool first,
-                  const TokenInfo* logprob, const TokenText& token_text, int index) {
+json chunk_objects(const ParsedRequest& req, const std::string& id, int64_t created,
+                   const Chunk* chunk, const std::string* finish_reason, bool first,
+                   const TokenText& token_text, int index, int call_index) {
+  auto wrap = [&](json choice) {
+    json c = {{"id", id},
+              {"object", req.chat ? "chat.completion.chunk" : "text_completion"},
+              {"created", created},
+              {"model", req.model},
+              {"choices", json::array({std::move(choice)})}};
+    if (req.include_usage) c["usage"] = nullptr;
+    return c;
+  };
   json choice = {
       {"index", index},
       {"logprobs", nullptr},
       {"finish_reason", finish_reason ? json(finish_name(*finish_reason)) : json(nullptr)}};
-  if (logprob && token_text)
-    choice["logprobs"] = logprobs_object(req, std::span(logprob, 1), token_text);
-  if (req.chat) {
-    json delta = json::object();
-    if (first) delta["role"] = "assistant";
-    if (!finish_reason) delta["content"] = text;
-    choice["delta"] = delta;
-  } else {
-    choice["text"] = text;
+  if (chunk && chunk->logprob && req.request.logprobs >= 0 && token_text)
+    choice["logprobs"] = logprobs_object(req, std::span(&*chunk->logprob, 1), token_text);
+  json out = json::array();
+  if (!req.chat) {
+    choice["text"] = chunk ? chunk->text : "";
+    out.push_back(wrap(choice));
+    return out;
   }
-  json c = {{"id", id},
-            {"object", req.chat ? "chat.completion.chunk" : "text_completion"},
-            {"created", created},
-            {"model", req.model},
-            {"choices", json::array({choice})}};
-  if (req.include_usage) c["usage"] = nullptr;
-  return c;
+  json delta = json::object();
+  if (first) delta["role"] = "assistant";
+  if (chunk && !chunk->reasoning.empty()) delta["reasoning_content"] = chunk->reasoning;
+  if (chunk && (!chunk->content.empty() || (chunk->reasoning.empty() && chunk->tool_calls.empty())))
+    delta["content"] = chunk->content;
+  if (!finish_reason && delta.empty()) delta["content"] = "";
+  if (!delta.empty() || finish_reason || chunk == nullptr) {
+    choice["delta"] = delta;
+    out.push_back(wrap(choice));
+  }
+  // Each call as OpenAI streams it: its id, type and name first, then its arguments.
+  if (chunk) {
+    for (size_t k = 0; k < chunk->tool_calls.size(); ++k) {
+      const ToolCall& t = chunk->tool_calls[k];
+      const int i = call_index + int(k);
+      json head = {{"index", i},
+                   {"id", t.id},
+                   {"type", "function"},
+                   {"function", {{"name", t.name}, {"arguments", ""}}}};
+      json args = {{"index", i}, {"function", {{"arguments", t.arguments}}}};
+      for (const json& d : {head, args}) {
+        json c = {{"index", index},
+                  {"logprobs", nullptr},
+                  {"finish_reason", nullptr},
+                  {"delta", {{"tool_calls", json::array({d})}}}};
+        out.push_back(wrap(c));
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace vkllm::server

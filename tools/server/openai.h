@@ -44,8 +44,9 @@ ParsedRequest parse_completion(const nlohmann::json& body);
 // `instructions` as the system message, max_output_tokens.
 ParsedRequest parse_responses(const nlohmann::json& body, const ImagePolicy& images);
 
-// Constrained output (the body parsed again with its key order, which a schema's properties
-// keep): `response_format` {"type": "text" | "json_object" | "json_schema", "json_schema":
+// Constrained output and tools (the body parsed again with its key order, which a schema's
+// properties keep): `tools` and `tool_choice` ("auto", "none", "required" or a function),
+// `response_format` {"type": "text" | "json_object" | "json_schema", "json_schema":
 // {"name", "schema", "strict"}} (chat, completions), the Responses API's `text.format`
 // {"type": "json_schema", "name", "schema"}, and llama.cpp's `json_schema` (a schema) and
 // `grammar` (GBNF). Throws ApiError naming the field.
@@ -78,11 +79,14 @@ nlohmann::json logprobs_object(const ParsedRequest& req, std::span<const TokenIn
 // The non-streamed response of a finished request: one choice per result (n), usage summed.
 nlohmann::json response_object(const ParsedRequest& req, const std::string& id, int64_t created,
                                std::span<const Result> choices, const TokenText& text = {});
-// One stream chunk: the role's first delta, a text delta (with its token's logprobs when
-// asked), or the finish (finish_reason set).
-nlohmann::json chunk_object(const ParsedRequest& req, const std::string& id, int64_t created,
-                            const std::string& text, const std::string* finish_reason, bool first,
-                            const TokenInfo* logprob = nullptr, const TokenText& token_text = {},
-                            int index = 0);
+// The chunks of one stream step (usually one): the role's first delta (chunk null), a step's
+// delta (chat: content, reasoning_content, then each completed tool call as OpenAI streams it —
+// id, type and name, then the arguments — numbered from call_index; completions: text, with the
+// token's logprobs when asked), or the finish (finish_reason set).
+nlohmann::json chunk_objects(const ParsedRequest& req, const std::string& id, int64_t created,
+                             const Chunk* chunk, const std::string* finish_reason, bool first,
+                             const TokenText& token_text = {}, int index = 0, int call_index = 0);
+// A chat completion's message: content, reasoning_content, tool_calls.
+nlohmann::json message_object(const Result& r);
 
 }  // namespace vkllm::server

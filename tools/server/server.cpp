@@ -194,7 +194,7 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
         : api == Api::completions ? parse_completion(body)
                                   : parse_responses(body, images);
     if (body.contains("response_format") || body.contains("text") || body.contains("json_schema") ||
-        body.contains("grammar")) {
+        body.contains("grammar") || body.contains("tools") || body.contains("tool_choice")) {
       parse_constraints(nlohmann::ordered_json::parse(hr.body), api == Api::responses, p.request);
     }
   } catch (const ApiError& e) {
@@ -319,25 +319,33 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
     };
     Heartbeat beat(sink, wm, gone);
     std::vector<bool> first(size_t(p.n), p.chat);
+    std::vector<int> calls(size_t(p.n), 0);  // tool calls streamed per choice
+    auto events = [&](const json& chunks) {
+      bool ok = true;
+      for (const auto& c : chunks) ok = event(c) && ok;
+      return ok;
+    };
     if (p.chat)
       for (int i = 0; i < p.n; ++i)
-        first[size_t(i)] = !event(chunk_object(p, id, created, "", nullptr, true, nullptr, {}, i));
+        first[size_t(i)] = !events(chunk_objects(p, id, created, nullptr, nullptr, true, {}, i));
     try {
       auto results = run_choices(
           [&](int i, const Chunk& c) {
-            const bool lp = c.logprob.has_value() && p.request.logprobs >= 0;
             // Every token gets its chunk (content "" while its text is held back or the model has
             // no tokenizer), so clients see progress and inter-token timing.
-            if (c.id < 0 && c.text.empty()) return sink.is_writable();
-            const bool ok = event(chunk_object(p, id, created, c.text, nullptr, first[size_t(i)],
-                                               lp ? &*c.logprob : nullptr, token_text, i));
+            if (c.id < 0 && c.text.empty() && c.content.empty() && c.reasoning.empty() &&
+                c.tool_calls.empty())
+              return sink.is_writable();
+            const bool ok = events(chunk_objects(p, id, created, &c, nullptr, first[size_t(i)],
+                                                 token_text, i, calls[size_t(i)]));
+            calls[size_t(i)] += int(c.tool_calls.size());
             first[size_t(i)] = false;
             return ok;
           },
           gone);
       for (size_t i = 0; i < results.size(); ++i) {
-        event(chunk_object(p, id, created, "", &results[i].finish_reason, false, nullptr, {},
-                           int(i)));
+        events(
+            chunk_objects(p, id, created, nullptr, &results[i].finish_reason, false, {}, int(i)));
       }
       if (p.include_usage) {
         json uc = {{"id", id},
@@ -388,25 +396,25 @@ void Server::Impl::stream_response(
         try {
           Result r = run(
               [&](const Chunk& c) {
-                if (c.text.empty()) return sink.is_writable();
+                if (c.content.empty()) return sink.is_writable();
                 return event("response.output_text.delta", {{"item_id", msg},
                                                             {"output_index", 0},
                                                             {"content_index", 0},
-                                                            {"delta", c.text},
+                                                            {"delta", c.content},
                                                             {"logprobs", json::array()}});
               },
               gone);
           json part = part0;
-          part["text"] = r.text;
+          part["text"] = r.content;
           event("response.output_text.done", {{"item_id", msg},
                                               {"output_index", 0},
                                               {"content_index", 0},
-                                              {"text", r.text},
+                                              {"text", r.content},
                                               {"logprobs", json::array()}});
           event("response.content_part.done",
                 {{"item_id", msg}, {"output_index", 0}, {"content_index", 0}, {"part", part}});
           event("response.output_item.done",
-                {{"output_index", 0}, {"item", response_message(msg, r.text, true)}});
+                {{"output_index", 0}, {"item", response_message(msg, r.content, true)}});
           json done = responses_object(p, id, created, &r);
           event(done["status"] == "completed" ? "response.completed" : "response.incomplete",
                 {{"response", done}});
