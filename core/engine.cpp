@@ -241,6 +241,8 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
                 info.vocab_size,
                 impl->context,
                 impl->model->weight_bytes()};
+  impl->desc.thinking =
+      impl->tokenizer && impl->tokenizer->chat_template().find("<think>") != std::string::npos;
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 

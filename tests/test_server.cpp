@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "server.h"
+#include "tests/thinking_model.h"
 
 namespace vkllm::test {
 namespace {
@@ -363,6 +364,36 @@ TEST_F(Serve, ForcedToolCallsWholeAndStreamed) {
   b["messages"].push_back({{"role", "tool"}, {"content", "{}"}});
   EXPECT_EQ(error_of(post("/v1/chat/completions", b.dump())),
             std::make_pair(400, json("messages[1].tool_call_id")));
+}
+
+TEST(ServeReasoning, ReasoningContentWholeAndStreamed) {
+  std::vector<server::ServedModel> models;
+  models.push_back({"thinker", Engine::load(test::thinking_model())});
+  server::Server srv({.port = 0, .thinking_budget = 6}, std::move(models));  // a server default
+  const int port = srv.bind();
+  std::thread t([&] { srv.run(); });
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(600, 0);
+  json b = {{"model", "thinker"},
+            {"messages", {{{"role", "user"}, {"content", "And God said"}}}},
+            {"max_tokens", 30},
+            {"temperature", 0}};
+  auto r = c.Post("/v1/chat/completions", b.dump(), "application/json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json msg = json::parse(r->body)["choices"][0]["message"];
+  const std::string reasoning = msg["reasoning_content"];
+  EXPECT_FALSE(reasoning.empty()) << r->body;
+  EXPECT_EQ(msg["content"].get<std::string>().find("</think>"), std::string::npos) << r->body;
+  b["stream"] = true;
+  Streamed s = reassemble(c.Post("/v1/chat/completions", b.dump(), "application/json")->body);
+  EXPECT_EQ(s.reasoning, reasoning);
+  EXPECT_EQ(s.content, msg["content"]);
+  b["stream"] = false;
+  b["reasoning_effort"] = "extreme";
+  r = c.Post("/v1/chat/completions", b.dump(), "application/json");
+  EXPECT_EQ(json::parse(r->body)["error"]["param"], "reasoning_effort");
+  srv.stop();
+  t.join();
 }
 
 TEST_F(Serve, LogitBiasBansAndForcesTokens) {

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "bench/random_checkpoint.h"
+#include "tests/thinking_model.h"
 #include "vkllm/engine.h"
 
 namespace vkllm::test {
@@ -144,22 +145,6 @@ TEST_F(Qwen3Chat, ToolResultsRenderThroughTheTemplate) {
   r.tools = kTools;
   r.max_tokens = 8;
   EXPECT_NO_THROW(engine_->generate(r));
-}
-
-// A template that opens the thinking block in the generation prompt (as those of thinking-only
-// models do), on the bundled model's weights and vocabulary.
-std::string thinking_model() {
-  const fs::path src = fs::path(VKLLM_SOURCE_DIR) / "models/tiny-kjv";
-  const fs::path dir = fs::temp_directory_path() / "vkllm_thinking_model";
-  fs::create_directories(dir);
-  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
-    fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
-  json cfg = json::parse(std::ifstream(src / "tokenizer_config.json"));
-  cfg["chat_template"] =
-      "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
-      "{% if add_generation_prompt %}assistant: <think>\n{% endif %}";
-  std::ofstream(dir / "tokenizer_config.json") << cfg.dump();
-  return dir.string();
 }
 
 TEST(Thinking, BudgetClosesTheBlockAndTheSchemaFollows) {

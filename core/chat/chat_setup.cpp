@@ -53,7 +53,7 @@ ChatSetup prepare_chat(const ChatOptions& o, const std::string& tmpl, const Toke
   s.reply.think_start = o.think_start;
   s.reply.think_end = o.think_end;
   if (s.reply.think_start.empty() && s.reply.think_end.empty() &&
-      tmpl.find("<think>") != std::string::npos && tmpl.find("</think>") != std::string::npos) {
+      tmpl.find("<think>") != std::string::npos) {
     s.reply.think_start = "<think>";
     s.reply.think_end = "</think>";
   }

@@ -204,6 +204,13 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   if (!model)
     return fail(
         {404, fmt::format("model '{}' does not exist", p.model), "model", "invalid_request_error"});
+  // The server's reasoning defaults, for chats with models that think.
+  if (!p.request.messages.empty() && model->engine->description().thinking) {
+    if (!p.request.enable_thinking &&
+        p.request.chat_template_kwargs.find("enable_thinking") == std::string::npos)
+      p.request.enable_thinking = opt.enable_thinking;
+    if (p.request.thinking_budget < 0) p.request.thinking_budget = opt.thinking_budget;
+  }
   if (const int64_t queued = model->load().waiting; queued >= opt.queue_limit) {
     res.set_header("Retry-After", "1");
     return fail({503, fmt::format("model '{}' has {} requests waiting; try again", p.model, queued),

@@ -5,6 +5,7 @@
 // OpenAI's chunk format; a client that goes away cancels its request within one step.
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct ServerOptions {
   std::string allowed_image_dir;     // local image paths below it are allowed
   size_t max_body_bytes = 64 << 20;  // larger bodies: 413
   int queue_limit = 64;              // requests waiting per model beyond it: 503 + Retry-After
+  // Defaults for chat requests that do not say (reasoning models).
+  std::optional<bool> enable_thinking;
+  int thinking_budget = -1;
 };
 
 struct ServedModel {

@@ -35,6 +35,12 @@ Run add_serve(CLI::App& app) {
   cmd->add_option("--allowed-image-dir", opt->allowed_image_dir,
                   "Allow image_url paths (file://) below this folder");
   cmd->add_option("--max-body-bytes", opt->max_body_bytes, "Largest request body (413 above)");
+  cmd->add_option("--thinking-budget", opt->thinking_budget,
+                  "Default thinking budget in tokens for requests that give none (reasoning "
+                  "models; -1: unlimited)");
+  cmd->add_option("--enable-thinking", opt->enable_thinking,
+                  "Default enable_thinking for the chat template (true/false) for requests that "
+                  "give none");
   cmd->add_option("--queue-limit", opt->queue_limit,
                   "Requests waiting per model before 503 Retry-After")
       ->check(CLI::PositiveNumber);

@@ -101,6 +101,13 @@ void SamplingArgs::add(CLI::App* cmd) {
                   "Constrain output to JSON following a JSON Schema: a file, or the schema "
                   "itself ('{...}'); '{}' for any JSON value")
       ->excludes("--grammar");
+  cmd->add_option("--thinking-budget", thinking_budget,
+                  "Reasoning models: tokens of thinking before the end marker is forced "
+                  "(-1: unlimited)");
+  cmd->add_option("--enable-thinking", enable_thinking,
+                  "Reasoning models: enable_thinking for the chat template (true/false)");
+  cmd->add_option("--thinking-markers", thinking_markers,
+                  "Reasoning markers START,END (default: the template's <think>,</think>)");
 }
 
 namespace {
@@ -138,6 +145,15 @@ Request SamplingArgs::request() const {
   r.json_schema = file_or_text(
       json_schema, "--json-schema",
       first != std::string::npos && (json_schema[first] == '{' || json_schema[first] == '['));
+  r.thinking_budget = thinking_budget;
+  r.enable_thinking = enable_thinking;
+  if (!thinking_markers.empty()) {
+    const auto comma = thinking_markers.find(',');
+    if (comma == std::string::npos || comma == 0 || comma + 1 == thinking_markers.size())
+      throw InputError(fmt::format("--thinking-markers {}: expected START,END", thinking_markers));
+    r.thinking_start = thinking_markers.substr(0, comma);
+    r.thinking_end = thinking_markers.substr(comma + 1);
+  }
   return r;
 }
 

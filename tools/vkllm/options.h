@@ -39,6 +39,9 @@ struct SamplingArgs {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   std::string grammar, json_schema;  // a file, or the text itself
+  int thinking_budget = -1;
+  std::optional<bool> enable_thinking;
+  std::string thinking_markers;  // "START,END"
   void add(CLI::App* cmd);
   Request request() const;  // sampling and constraint fields filled
 };

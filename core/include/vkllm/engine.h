@@ -182,6 +182,7 @@ struct ModelDescription {
   std::string folder, model_type, family, device, plugin;
   int64_t parameters = 0, vocab_size = 0, context = 0;
   uint64_t weight_bytes = 0;
+  bool thinking = false;  // the chat template has thinking markers (<think>)
 };
 
 class Engine {
