@@ -639,6 +639,7 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   out.generated_tokens = r.timings.generated_tokens;
   out.prompt_ms = r.timings.prompt_ms;
   out.decode_ms = r.timings.decode_ms;
+  out.grammar_ms = r.timings.grammar_ms;
   out.prompt_tokens_per_s =
       r.timings.prompt_ms > 0 ? double(computed) * 1e3 / r.timings.prompt_ms : 0;
   out.decode_tokens_per_s = r.timings.decode_tps();

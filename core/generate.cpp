@@ -251,7 +251,10 @@ GrammarStep::GrammarStep(const GenerateParams& p) : max_tokens_(p.max_tokens) {
 bool GrammarStep::mask(std::span<float> row, int64_t generated) {
   if (!c_) return true;
   if (c_->finished()) return false;
-  return c_->mask(row, eos_, int(std::max<int64_t>(1, max_tokens_ - generated))) > 0;
+  const double t = now_ms();
+  const bool any = c_->mask(row, eos_, int(std::max<int64_t>(1, max_tokens_ - generated))) > 0;
+  ms_ += now_ms() - t;
+  return any;
 }
 
 ThinkingStep::ThinkingStep(const GenerateParams& p, const Tokenizer* tok)
@@ -493,6 +496,7 @@ GenerateResult generate(Session& session, const Tokenizer* tok, std::span<const 
   res.stop_string = out.stop_string();
   res.timings.generated_tokens = int64_t(res.ids.size());
   res.timings.decode_ms = now_ms() - t1;
+  res.timings.grammar_ms = constrained.ms();
   return res;
 }
 

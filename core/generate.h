@@ -83,6 +83,7 @@ struct Timings {
   int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
   int64_t draft_proposed = 0, draft_accepted = 0;  // speculative decoding
   double prompt_ms = 0, decode_ms = 0;
+  double grammar_ms = 0;  // constrained decoding: token masks (part of decode_ms)
   double prompt_tps() const {
     return prompt_ms > 0 ? double(prompt_tokens - cached_tokens) * 1e3 / prompt_ms : 0;
   }
@@ -186,9 +187,11 @@ class GrammarStep {
     if (c_) c_->accept(id);
   }
   const grammar::Constraint* constraint() const { return c_ ? &*c_ : nullptr; }
+  double ms() const { return ms_; }  // spent masking so far
 
  private:
   std::optional<grammar::Constraint> c_;
+  double ms_ = 0;
   std::vector<int32_t> eos_;
   int max_tokens_ = 0;
 };

@@ -267,6 +267,7 @@ void Scheduler::finish(Seq& s, FinishReason reason) {
   const double now = now_ms();
   if (s.t_first > 0) {
     r.timings.decode_ms = now - s.t_first;
+    r.timings.grammar_ms = s.constrained.ms();
   } else if (s.admitted) {
     r.timings.prompt_ms = now - s.t_start;
   }

@@ -113,6 +113,7 @@ Run add_generate(CLI::App& app) {
                             {"images_encoded", res.images_encoded},
                             {"images_cached", res.images_cached},
                             {"vision_ms", res.vision_ms},
+                            {"grammar_ms", res.grammar_ms},
                             {"prompt_tokens_per_s", res.prompt_tokens_per_s},
                             {"decode_tokens_per_s", res.decode_tokens_per_s}};
       fmt::print(stderr, "{}\n", end.dump());
@@ -124,6 +125,11 @@ Run add_generate(CLI::App& app) {
       if (res.images_encoded + res.images_cached > 0) {
         fmt::print(stderr, "[images: {} encoded, {} from the feature cache, {:.1f} ms]\n",
                    res.images_encoded, res.images_cached, res.vision_ms);
+      }
+      if (res.grammar_ms > 0) {
+        fmt::print(stderr, "[grammar: {:.2f} ms of token masks per generated token, {:.1f}% of decode]\n",
+                   res.grammar_ms / double(std::max<int64_t>(1, res.generated_tokens)),
+                   res.decode_ms > 0 ? 100.0 * res.grammar_ms / res.decode_ms : 0.0);
       }
       if (res.draft_proposed > 0) {
         fmt::print(stderr, "[draft: {} of {} proposed tokens accepted ({:.0f}%)]\n",

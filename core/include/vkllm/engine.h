@@ -167,6 +167,7 @@ struct Result {
   int64_t draft_proposed = 0, draft_accepted = 0;  // speculative decoding
   int64_t images_encoded = 0, images_cached = 0;   // vision tower runs / feature-cache hits
   double vision_ms = 0;                            // image decoding, preprocessing, tower
+  double grammar_ms = 0;  // constrained decoding: computing token masks (within decode)
 };
 
 // Continuous batching's state (EngineOptions::parallel > 1; zeros otherwise).
