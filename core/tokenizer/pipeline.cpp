@@ -522,15 +522,7 @@ struct DecSequence : Decoder {
 struct DecByteLevel : Decoder {
   std::vector<std::string> decode(std::vector<std::string> tokens) const override {
     std::string bytes;
-    for (const auto& t : tokens) {
-      for (auto ch : text::utf8_chars(t)) {
-        int b = text::unicode_to_byte(ch);
-        if (b >= 0)
-          bytes += char(b);
-        else
-          bytes.append(ch);
-      }
-    }
+    for (auto& t : tokens) bytes += piece(std::move(t));
     return {text::utf8_lossy(bytes)};
   }
   std::string piece(std::string t) const override {
