@@ -134,6 +134,18 @@ assert.equal(final.choices[0].finish_reason, "tool_calls");
 assert.deepEqual(final.choices[0].message.tool_calls[0].function, call.function);
 assert.equal(final.choices[0].message.tool_calls[0].id.slice(0, 5), "call_");
 
+// The Responses API: flat tools, a forced call as a function_call output item.
+const rcall = await client.responses.create({
+  model: "tiny-kjv", input: "Where is it written?", max_output_tokens: 80, temperature: 0,
+  tools: [{ type: "function", name: "find_verse", parameters: schema, strict: true }],
+  tool_choice: "required",
+});
+const fc = rcall.output.find((o) => o.type === "function_call");
+assert.ok(fc, JSON.stringify(rcall.output));
+assert.equal(fc.name, "find_verse");
+assert.equal(fc.call_id.slice(0, 5), "call_");
+assert.ok(Number.isInteger(JSON.parse(fc.arguments).chapter));
+
 await assert.rejects(
   client.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "x" }] }),
   (e) => e.status === 404 && /nope/.test(e.message));

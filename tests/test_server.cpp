@@ -239,7 +239,7 @@ TEST_F(Serve, BadRequestsGetOpenAiErrorObjects) {
             std::make_pair(400, json("input")));
   EXPECT_EQ(error_of(post("/v1/responses",
                           json{{"model", "tiny-kjv"},
-                               {"input", {{{"type", "function_call"}, {"role", "user"}}}}}
+                               {"input", {{{"type", "web_search_call"}, {"role", "user"}}}}}
                               .dump())),
             std::make_pair(400, json("input[0].type")));
   // A prompt over the context is the engine's InputError: 400 with its message.
@@ -318,6 +318,38 @@ TEST_F(Serve, ResponseFormatJsonSchema) {
   const std::string text =
       json::parse(post("/v1/completions", c.dump())->body)["choices"][0]["text"];
   EXPECT_TRUE(text == "yes." || text == "no.") << text;
+}
+
+TEST_F(Serve, ResponsesFunctionCallItems) {
+  // A function_call without its call_id is named; a forced call comes back as an output item.
+  EXPECT_EQ(
+      error_of(post("/v1/responses", json{{"model", "tiny-kjv"},
+                                          {"input", {{{"type", "function_call"}, {"name", "f"}}}}}
+                                         .dump())),
+      std::make_pair(400, json("input[0].call_id")));
+  json b = {{"model", "tiny-kjv"},
+            {"input", "Where?"},
+            {"max_output_tokens", 60},
+            {"temperature", 0},
+            {"tools",
+             {{{"type", "function"},
+               {"name", "f"},
+               {"parameters",
+                {{"type", "object"},
+                 {"properties", {{"n", {{"type", "integer"}}}}},
+                 {"required", {"n"}}}}}}},
+            {"tool_choice", "required"}};
+  const json r = json::parse(post("/v1/responses", b.dump())->body);
+  ASSERT_EQ(r["output"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["output"][0]["type"], "function_call");
+  EXPECT_EQ(r["output"][0]["name"], "f");
+  EXPECT_TRUE(json::parse(r["output"][0]["arguments"].get<std::string>())["n"].is_number_integer());
+  b["stream"] = true;
+  bool args_done = false;
+  std::istringstream in(post("/v1/responses", b.dump())->body);
+  for (std::string line; std::getline(in, line);)
+    if (line == "event: response.function_call_arguments.done") args_done = true;
+  EXPECT_TRUE(args_done);
 }
 
 TEST_F(Serve, ForcedToolCallsWholeAndStreamed) {

@@ -139,6 +139,13 @@ TEST_F(Qwen3Chat, ToolResultsRenderThroughTheTemplate) {
   EXPECT_NE(p.find("<|im_start|>user\n<tool_response>\n{\"temp\": -3}\n</tool_response><|im_end|>"),
             std::string::npos)
       << p;
+  // An assistant turn's reasoning after the last question renders inside <think>.
+  const std::string q = engine_->apply_chat_template(
+      {{"user", "2+2?"}, Message{.role = "assistant", .content = "4", .reasoning_content = "add"}},
+      false);
+  EXPECT_NE(q.find("<|im_start|>assistant\n<think>\nadd\n</think>\n\n4<|im_end|>"),
+            std::string::npos)
+      << q;
   // And a generation from there runs (auto choice: free text or a call).
   Request r;
   r.messages = m;

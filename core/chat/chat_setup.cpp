@@ -96,8 +96,9 @@ ChatSetup prepare_chat(const ChatOptions& o, const std::string& tmpl, const Toke
     s.tools_system = tools_instructions(s.reply.style, tools);
 
   if (choice == "auto") return s;
-  // A forced call: the style's markers (left out when they are special tokens, which a grammar
-  // over text cannot write: the reply is then read as the call itself) around one call.
+  // A forced call: the style's markers around one call; left out where the style reads a bare
+  // reply as calls, and where they are special tokens (which a grammar over text cannot write:
+  // the reply is then read as the call itself).
   grammar::JsonGrammar g;
   std::vector<std::string> alts;
   for (size_t i = 0; i < tools.size(); ++i) {
@@ -113,7 +114,7 @@ ChatSetup prepare_chat(const ChatOptions& o, const std::string& tmpl, const Toke
     return id && tok.is_special(*id);
   };
   if (st.list) call = fmt::format("\"[\" {} \"]\"", call);
-  if (!st.start.empty() && !special(st.start)) {
+  if (!st.start.empty() && !st.whole_reply && !special(st.start)) {
     std::string open = st.start + (st.end.empty() ? "" : "\n");
     std::string close = st.end.empty() ? "" : "\n" + st.end;
     call = fmt::format("{} {} {}", grammar::gbnf_literal(open), call,

@@ -11,6 +11,8 @@
 
 #include "core/chat/chat_setup.h"
 #include "core/chat/reply_parser.h"
+#include "core/grammar/grammar.h"
+#include "core/grammar/matcher.h"
 #include "core/tokenizer/tokenizer.h"
 #include "sdk/base/error.h"
 
@@ -196,6 +198,53 @@ TEST(ChatSetup, ChecksToolsAndChoices) {
   EXPECT_FALSE(s.variables.contains("tools"));
   EXPECT_TRUE(opens_thinking("<|im_start|>assistant\n<think>\n", "<think>", "</think>"));
   EXPECT_FALSE(opens_thinking("<think>\n\n</think>\n\n", "<think>", "</think>"));
+}
+
+// A forced call's grammar in every style accepts the call the style's parser reads back, and
+// refuses a call of another tool or with arguments outside the schema.
+TEST(ChatSetup, ForcedCallGrammarPerStyle) {
+  auto tok = Tokenizer::from_json(
+      nlohmann::json::parse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})"));
+  const std::string tools =
+      R"([{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
+      "properties": {"x": {"type": "integer", "maximum": 9}}, "required": ["x"]}}},
+      {"type": "function", "function": {"name": "g"}}])";
+  struct Case {
+    const char* tmpl;
+    std::string call, wrong;
+  };
+  const std::vector<Case> cases = {
+      {"{{ tools }}<tool_call>",
+       "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 3}}\n</tool_call>",
+       "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 12}}\n</tool_call>"},
+      {"{{ tools }}<|python_tag|>", R"({"name": "f", "parameters": {"x": 3}})",
+       R"({"name": "g", "parameters": {}})"},
+      {"{{ tools }}[TOOL_CALLS]", R"([{"name": "f", "arguments": {"x": 3}}])",
+       R"([{"name": "f", "arguments": {}}])"},
+      {"<start_of_turn>", "```tool_code\n{\"name\": \"f\", \"arguments\": {\"x\": 3}}\n```",
+       "```tool_code\nf(x=3)\n```"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.tmpl);
+    ChatSetup s = prepare_chat({.tools = tools, .tool_choice = "f"}, c.tmpl, *tok);
+    auto g = std::make_shared<const grammar::Grammar>(grammar::Grammar::parse(s.call_gbnf));
+    auto matches = [&](const std::string& text) {
+      grammar::Matcher m(g);
+      grammar::State st = m.initial(), next;
+      for (unsigned char b : text) {
+        m.advance(st, b, next);
+        if (next.empty()) return false;
+        st.swap(next);
+      }
+      return grammar::Matcher::complete(st);
+    };
+    EXPECT_TRUE(matches(c.call)) << s.call_gbnf;
+    EXPECT_FALSE(matches(c.wrong)) << s.call_gbnf;
+    ReplyDelta d = split({.tools = true, .style = s.reply.style}, c.call);
+    ASSERT_EQ(d.calls.size(), 1u) << c.call;
+    EXPECT_EQ(d.calls[0].name, "f");
+    EXPECT_EQ(d.calls[0].arguments, R"({"x":3})");
+  }
 }
 
 }  // namespace

@@ -291,9 +291,26 @@ ParsedRequest parse_responses(const json& body, const ImagePolicy& images) {
       const json& item = (*input)[i];
       const std::string where = fmt::format("input[{}]", i);
       const json* type = item.is_object() ? field(item, "type") : nullptr;
-      if (type && (!type->is_string() || type->get<std::string>() != "message"))
-        bad(where + ".type", "only message items are supported");
-      p.request.messages.push_back(parse_message(item, where, images));
+      const std::string t = type && type->is_string() ? type->get<std::string>() : "message";
+      auto text_of = [&](const char* key) {
+        const json* v = field(item, key);
+        if (!v) bad(where + "." + key, "is required");
+        return v->is_string() ? v->get<std::string>() : v->dump();
+      };
+      if (t == "function_call") {  // an earlier call: joins the assistant turn before it
+        auto& msgs = p.request.messages;
+        if (msgs.empty() || msgs.back().role != "assistant") msgs.push_back({"assistant", ""});
+        msgs.back().tool_calls.push_back(
+            {text_of("call_id"), text_of("name"), text_of("arguments")});
+      } else if (t == "function_call_output") {
+        Message m{"tool", text_of("output")};
+        m.tool_call_id = text_of("call_id");
+        p.request.messages.push_back(std::move(m));
+      } else if (t == "message") {
+        p.request.messages.push_back(parse_message(item, where, images));
+      } else {
+        bad(where + ".type", "expected message, function_call or function_call_output");
+      }
     }
   } else {
     bad("input", "expected a string or a non-empty array of input items");
@@ -323,6 +340,11 @@ ParsedRequest parse_completion(const json& body) {
   if (field(body, "echo")) p.echo = boolean(body, "echo");
   if (field(body, "logprobs")) p.request.logprobs = int(integer(body, "logprobs", 0, 20));
   return p;
+}
+
+json function_call_item(const ToolCall& c) {
+  return {{"type", "function_call"}, {"id", "fc_" + c.id},       {"call_id", c.id},
+          {"name", c.name},          {"arguments", c.arguments}, {"status", "completed"}};
 }
 
 json response_message(const std::string& msg_id, const std::string& text, bool done) {
@@ -367,7 +389,15 @@ json responses_object(const ParsedRequest& req, const std::string& id, int64_t c
               {"usage", nullptr}};
   if (!r) return out;
   if (r->finish_reason == "length") out["incomplete_details"] = {{"reason", "max_output_tokens"}};
-  out["output"].push_back(response_message(response_message_id(id), r->content, true));
+  if (!r->reasoning.empty()) {
+    out["output"].push_back({{"type", "reasoning"},
+                             {"id", "rs_" + id},
+                             {"summary", json::array()},
+                             {"content", {{{"type", "reasoning_text"}, {"text", r->reasoning}}}}});
+  }
+  if (!r->content.empty() || r->tool_calls.empty())
+    out["output"].push_back(response_message(response_message_id(id), r->content, true));
+  for (const auto& c : r->tool_calls) out["output"].push_back(function_call_item(c));
   out["usage"] = {{"input_tokens", r->prompt_tokens},
                   {"input_tokens_details", {{"cached_tokens", r->cached_tokens}}},
                   {"output_tokens", r->generated_tokens},
@@ -429,7 +459,18 @@ void parse_constraints(const nlohmann::ordered_json& body, bool responses, Reque
   // Tools (their parameter schemas keep their key order too) and the choice among them.
   if (const oj* tools = get(body, "tools")) {
     if (!tools->is_array()) bad("tools", "expected an array of tools");
-    r.tools = tools->dump();
+    oj nested = oj::array();  // the Responses API's flat tools, in Chat Completions' shape
+    for (const auto& t : *tools) {
+      if (responses && t.is_object() && t.contains("name") && !t.contains("function")) {
+        oj fn = oj::object();
+        for (const char* k : {"name", "description", "parameters", "strict"})
+          if (t.contains(k)) fn[k] = t[k];
+        nested.push_back({{"type", t.value("type", "function")}, {"function", fn}});
+      } else {
+        nested.push_back(t);
+      }
+    }
+    r.tools = nested.dump();
   }
   if (const oj* choice = get(body, "tool_choice")) {
     if (choice->is_string()) {

@@ -60,6 +60,8 @@ std::string response_message_id(const std::string& response_id);
 nlohmann::json responses_object(const ParsedRequest& req, const std::string& id, int64_t created,
                                 const Result* r);
 nlohmann::json response_message(const std::string& msg_id, const std::string& text, bool done);
+// A tool call as the Responses API's function_call output item.
+nlohmann::json function_call_item(const ToolCall& c);
 
 struct Usage {
   int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;

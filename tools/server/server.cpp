@@ -378,65 +378,78 @@ void Server::Impl::stream_response(
     httplib::Response& res, const ParsedRequest& p, const std::string& id, int64_t created,
     std::function<Result(const std::function<bool(const Chunk&)>&, std::atomic<bool>&)> run) {
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream", [p, id, created, run](size_t, httplib::DataSink& sink) {
-        const std::string msg = response_message_id(id);
-        int seq = 0;
-        std::atomic<bool> gone{false};
-        std::mutex wm;
-        auto event = [&](const std::string& type, json j) {
-          std::lock_guard l(wm);
-          j["type"] = type;
-          j["sequence_number"] = seq++;
-          const std::string s = "event: " + type + "\ndata: " + j.dump() + "\n\n";
-          return sink.is_writable() && sink.write(s.data(), s.size());
-        };
-        Heartbeat beat(sink, wm, gone);
-        const json part0 = {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}};
-        json in_progress = responses_object(p, id, created, nullptr);
-        event("response.created", {{"response", in_progress}});
-        event("response.in_progress", {{"response", in_progress}});
-        event("response.output_item.added",
-              {{"output_index", 0}, {"item", response_message(msg, "", false)}});
-        event("response.content_part.added",
-              {{"item_id", msg}, {"output_index", 0}, {"content_index", 0}, {"part", part0}});
-        try {
-          Result r = run(
-              [&](const Chunk& c) {
-                if (c.content.empty()) return sink.is_writable();
-                return event("response.output_text.delta", {{"item_id", msg},
-                                                            {"output_index", 0},
-                                                            {"content_index", 0},
-                                                            {"delta", c.content},
-                                                            {"logprobs", json::array()}});
-              },
-              gone);
-          json part = part0;
-          part["text"] = r.content;
-          event("response.output_text.done", {{"item_id", msg},
-                                              {"output_index", 0},
-                                              {"content_index", 0},
-                                              {"text", r.content},
-                                              {"logprobs", json::array()}});
-          event("response.content_part.done",
-                {{"item_id", msg}, {"output_index", 0}, {"content_index", 0}, {"part", part}});
-          event("response.output_item.done",
-                {{"output_index", 0}, {"item", response_message(msg, r.content, true)}});
-          json done = responses_object(p, id, created, &r);
-          event(done["status"] == "completed" ? "response.completed" : "response.incomplete",
-                {{"response", done}});
-        } catch (const Error& e) {
-          const ApiError err = engine_error(e);
-          json failed = responses_object(p, id, created, nullptr);
-          failed["status"] = "failed";
-          failed["error"] = {{"code", err.status == 400 ? "invalid_prompt" : "server_error"},
-                             {"message", err.message}};
-          event("response.failed", {{"response", failed}});
-        }
-        beat.stop();
-        sink.done();
-        return true;
-      });
+  res.set_chunked_content_provider("text/event-stream", [p, id, created, run](
+                                                            size_t, httplib::DataSink& sink) {
+    const std::string msg = response_message_id(id);
+    int seq = 0;
+    std::atomic<bool> gone{false};
+    std::mutex wm;
+    auto event = [&](const std::string& type, json j) {
+      std::lock_guard l(wm);
+      j["type"] = type;
+      j["sequence_number"] = seq++;
+      const std::string s = "event: " + type + "\ndata: " + j.dump() + "\n\n";
+      return sink.is_writable() && sink.write(s.data(), s.size());
+    };
+    Heartbeat beat(sink, wm, gone);
+    const json part0 = {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}};
+    json in_progress = responses_object(p, id, created, nullptr);
+    event("response.created", {{"response", in_progress}});
+    event("response.in_progress", {{"response", in_progress}});
+    event("response.output_item.added",
+          {{"output_index", 0}, {"item", response_message(msg, "", false)}});
+    event("response.content_part.added",
+          {{"item_id", msg}, {"output_index", 0}, {"content_index", 0}, {"part", part0}});
+    try {
+      Result r = run(
+          [&](const Chunk& c) {
+            if (c.content.empty()) return sink.is_writable();
+            return event("response.output_text.delta", {{"item_id", msg},
+                                                        {"output_index", 0},
+                                                        {"content_index", 0},
+                                                        {"delta", c.content},
+                                                        {"logprobs", json::array()}});
+          },
+          gone);
+      json part = part0;
+      part["text"] = r.content;
+      event("response.output_text.done", {{"item_id", msg},
+                                          {"output_index", 0},
+                                          {"content_index", 0},
+                                          {"text", r.content},
+                                          {"logprobs", json::array()}});
+      event("response.content_part.done",
+            {{"item_id", msg}, {"output_index", 0}, {"content_index", 0}, {"part", part}});
+      event("response.output_item.done",
+            {{"output_index", 0}, {"item", response_message(msg, r.content, true)}});
+      for (size_t k = 0; k < r.tool_calls.size(); ++k) {  // calls after the message
+        json item = function_call_item(r.tool_calls[k]);
+        const int at = 1 + int(k);
+        json open = item;
+        open["arguments"] = "";
+        open["status"] = "in_progress";
+        event("response.output_item.added", {{"output_index", at}, {"item", open}});
+        event("response.function_call_arguments.delta",
+              {{"item_id", item["id"]}, {"output_index", at}, {"delta", item["arguments"]}});
+        event("response.function_call_arguments.done",
+              {{"item_id", item["id"]}, {"output_index", at}, {"arguments", item["arguments"]}});
+        event("response.output_item.done", {{"output_index", at}, {"item", item}});
+      }
+      json done = responses_object(p, id, created, &r);
+      event(done["status"] == "completed" ? "response.completed" : "response.incomplete",
+            {{"response", done}});
+    } catch (const Error& e) {
+      const ApiError err = engine_error(e);
+      json failed = responses_object(p, id, created, nullptr);
+      failed["status"] = "failed";
+      failed["error"] = {{"code", err.status == 400 ? "invalid_prompt" : "server_error"},
+                         {"message", err.message}};
+      event("response.failed", {{"response", failed}});
+    }
+    beat.stop();
+    sink.done();
+    return true;
+  });
 }
 
 Server::Server(ServerOptions options, std::vector<ServedModel> models)
