@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <functional>
 #include <limits>
 #include <map>
 #include <unordered_map>
@@ -491,31 +490,49 @@ void Grammar::finish(const std::string& where) {
     if (code_[i].kind == Element::end) continue;
     min_from_[i] = std::min<int32_t>(kInf, elem_len(code_[i]) + min_from_[i + 1]);
   }
-  // Left recursion: a rule reachable from itself through elements that read no byte.
-  std::vector<std::vector<int32_t>> left(n);
+  // Left recursion: a rule reachable from itself through elements that read no byte, where some
+  // reference on the way has something after it (a continuation to push each time round, so the
+  // stack would grow without end). Loops through references in tail position only (a nullable
+  // item under `*`) are fine: they add no continuation and the matcher expands each once.
+  struct Edge {
+    int32_t to;
+    bool tail;
+  };
+  std::vector<std::vector<Edge>> left(n);
   for (size_t r = 0; r < n; ++r) {
     for (int32_t pos : alts_[r]) {
       for (int32_t i = pos; code_[size_t(i)].kind == Element::rule; ++i) {
-        left[r].push_back(code_[size_t(i)].arg);
+        left[r].push_back({code_[size_t(i)].arg, code_[size_t(i) + 1].kind == Element::end});
         if (min_rule[size_t(code_[size_t(i)].arg)] > 0) break;
       }
     }
   }
-  std::vector<uint8_t> mark(n, 0);  // 0 new, 1 on the path, 2 done
-  std::function<void(size_t)> visit = [&](size_t r) {
-    mark[r] = 1;
-    for (int32_t s : left[r]) {
-      if (mark[size_t(s)] == 1)
+  std::vector<int32_t> seen(n, -1);
+  auto reaches = [&](int32_t from, int32_t target, int32_t stamp) {
+    std::vector<int32_t> todo{from};
+    seen[size_t(from)] = stamp;
+    while (!todo.empty()) {
+      const int32_t u = todo.back();
+      todo.pop_back();
+      if (u == target) return true;
+      for (const Edge& e : left[size_t(u)]) {
+        if (seen[size_t(e.to)] == stamp) continue;
+        seen[size_t(e.to)] = stamp;
+        todo.push_back(e.to);
+      }
+    }
+    return false;
+  };
+  int32_t stamp = 0;
+  for (size_t r = 0; r < n; ++r) {
+    for (const Edge& e : left[r]) {
+      if (!e.tail && reaches(e.to, int32_t(r), stamp++))
         throw InputError(
             fmt::format("[{}] rule '{}' is left-recursive (it can reach itself "
                         "before reading a character)",
-                        where, names_[size_t(s)]));
-      if (mark[size_t(s)] == 0) visit(size_t(s));
+                        where, names_[r]));
     }
-    mark[r] = 2;
-  };
-  for (size_t r = 0; r < n; ++r)
-    if (mark[r] == 0) visit(r);
+  }
 }
 
 std::string gbnf_literal(std::string_view text) {

@@ -575,7 +575,8 @@ class JsonGrammar::Compiler {
 
 JsonGrammar::JsonGrammar() : c_(std::make_unique<Compiler>()) {}
 JsonGrammar::~JsonGrammar() = default;
-std::string JsonGrammar::add(const json& schema, const std::string& name, const std::string& where) {
+std::string JsonGrammar::add(const json& schema, const std::string& name,
+                             const std::string& where) {
   return c_->add(schema, name, where);
 }
 std::string JsonGrammar::gbnf(const std::string& root_body) const { return c_->gbnf(root_body); }

@@ -90,9 +90,16 @@ class RegexCompiler {
         size_t close = s_.find('}', p_);
         if (close == std::string::npos) fail("unterminated {m,n}");
         std::string inner = s_.substr(p_ + 1, close - p_ - 1);
+        const size_t comma = inner.find(',');
         if (inner.empty() || inner.find_first_not_of("0123456789,") != std::string::npos ||
-            inner[0] == ',')
+            inner[0] == ',' || inner.find(',', comma + 1) != std::string::npos || inner.size() > 11)
           fail("expected {m}, {m,} or {m,n}");
+        const long lo = std::stol(inner.substr(0, comma));
+        const long hi = comma == std::string::npos  ? lo
+                        : comma + 1 == inner.size() ? -1
+                                                    : std::stol(inner.substr(comma + 1));
+        if (lo > 4096 || hi > 4096) fail("repetition counts are limited to 4096");
+        if (hi >= 0 && hi < lo) fail("a repetition's maximum is below its minimum");
         a += fmt::format("{{{}}}", inner);
         p_ = close + 1;
       } else {

@@ -54,6 +54,11 @@ TEST(Grammar, LiteralsClassesAndRepetitions) {
   EXPECT_FALSE(matches(g, "ab1----."));    // three at most
   EXPECT_FALSE(matches(g, "ab1--.abc"));   // two letters at most
   EXPECT_TRUE(matches(g, "ab1--", true));  // a prefix of a sentence
+  // A nullable item under a star loops only in tail position: a fine grammar.
+  auto star = parse("root ::= (\"a\"?)* \"b\"");
+  EXPECT_TRUE(matches(star, "b"));
+  EXPECT_TRUE(matches(star, "aaab"));
+  EXPECT_FALSE(matches(star, "aba"));
   // Alternatives may continue on the next line.
   auto h = parse("root ::= \"a\"\n  | \"b\"\n");
   EXPECT_TRUE(matches(h, "a"));
@@ -76,7 +81,8 @@ TEST(Grammar, ErrorsNameTheRuleAndPlace) {
   EXPECT_NE(error_of("root ::= \"a\" |\nroot ::= \"b\"").find("defined twice"), std::string::npos);
   EXPECT_NE(error_of("root ::= expr\nexpr ::= expr \"+\" \"1\" | \"1\"").find("left-recursive"),
             std::string::npos);
-  EXPECT_NE(error_of("root ::= (\"a\"?)*").find("left-recursive"), std::string::npos);
+  EXPECT_NE(error_of("root ::= x\nx ::= y \"b\"\ny ::= \"\" | x").find("left-recursive"),
+            std::string::npos);
   EXPECT_NE(error_of("root ::= loop\nloop ::= \"a\" loop").find("can never finish"),
             std::string::npos);
   EXPECT_NE(error_of("x ::= \"a\"").find("no 'root' rule"), std::string::npos);
@@ -226,6 +232,7 @@ TEST(JsonSchema, AcceptsWhatTheSchemaAcceptsAndNothingElse) {
        {R"("cat")", R"("dogs")"},
        {R"("cow")", R"("cats!")"}},
       {R"({"type": "string", "pattern": "a\"b"})", {R"("xxa\"byy")"}, {R"("ab")"}},
+      {R"({"type": "string", "pattern": "^(ab|)*$"})", {R"("")", R"("abab")"}, {R"("aba")"}},
       {R"({"type": "string", "format": "date"})",
        {R"("2024-02-28")", R"("1999-12-31")"},
        {R"("2024-02-30")", R"("2024-13-01")", R"("2024-04-31")"}},
@@ -294,6 +301,8 @@ TEST(JsonSchema, RefusesWhatItCannotEnforce) {
   EXPECT_NE(error(R"j({"type": "string", "pattern": "(?=a)"})j").find("lookarounds"),
             std::string::npos);
   EXPECT_NE(error(R"({"type": "strin"})").find("unknown type \"strin\""), std::string::npos);
+  EXPECT_NE(error(R"({"type": "string", "pattern": "^[A-Z]{38,4}$"})").find("below its minimum"),
+            std::string::npos);
   EXPECT_NE(error(R"({"type": "number", "maximum": 3})").find("/maximum"), std::string::npos);
   EXPECT_NE(error("false").find("allows no value"), std::string::npos);
 }
