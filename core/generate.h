@@ -163,7 +163,7 @@ class Sampler {
 
  private:
   struct Candidates {
-    std::vector<int32_t> idx;  // tokens kept, most likely first
+    std::vector<int32_t> idx;  // tokens kept (most likely first when a cut needs the order)
     std::vector<double> pr;    // their probabilities before the cut (renormalise by total)
     double total = 0;
   };
