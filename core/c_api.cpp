@@ -15,6 +15,7 @@ struct vkllm_engine {
   std::unique_ptr<vkllm::Engine> engine;
   vkllm_progress_fn progress = nullptr;
   void* progress_user = nullptr;
+  std::string grammar, json_schema;  // constraints of later generate calls
   vkllm::Result last;
 };
 
@@ -161,6 +162,8 @@ vkllm_status vkllm_engine_generate_images(vkllm_engine* engine, const char* prom
     if (s.repetition_penalty >= 0) r.sampling.repetition_penalty = s.repetition_penalty;
     if (s.has_seed) r.sampling.seed = s.seed;
     r.max_tokens = s.max_tokens;
+    r.grammar = engine->grammar;
+    r.json_schema = engine->json_schema;
     if (engine->progress) {
       r.on_prefill = [engine](int64_t done, int64_t total) {
         engine->progress(done, total, engine->progress_user);
@@ -178,6 +181,12 @@ void vkllm_engine_set_prefill_progress(vkllm_engine* engine, vkllm_progress_fn f
   if (!engine) return;
   engine->progress = fn;
   engine->progress_user = user;
+}
+
+void vkllm_engine_set_constraint(vkllm_engine* engine, const char* gbnf, const char* json_schema) {
+  if (!engine) return;
+  engine->grammar = gbnf ? gbnf : "";
+  engine->json_schema = json_schema ? json_schema : "";
 }
 
 vkllm_status vkllm_engine_last_stats(vkllm_engine* engine, vkllm_stats* out) {

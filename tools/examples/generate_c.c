@@ -1,6 +1,7 @@
 /* Embedding vkllm through its C API.
  *   example_generate_c <model dir> <prompt> */
 #include <stdio.h>
+#include <string.h>
 #include <vkllm/vkllm.h>
 
 static int32_t on_token(const char* text, int32_t id, void* user) {
@@ -50,6 +51,17 @@ int main(int argc, char** argv) {
             (long long)stats.cached_tokens, (long long)stats.prompt_tokens,
             (long long)progress_calls);
     if (stats.cached_tokens + 1 != stats.prompt_tokens || progress_calls < 1) return 1;
+  }
+  /* Constrained output: the reply is one of the grammar's sentences. */
+  if (st == VKLLM_OK) {
+    vkllm_engine_set_constraint(engine, "root ::= (\"yes\" | \"no\") \".\"", NULL);
+    st = vkllm_engine_generate(engine, argv[2], 0, &s, NULL, NULL, &text);
+    if (st == VKLLM_OK && strcmp(text, "yes.") != 0 && strcmp(text, "no.") != 0) {
+      fprintf(stderr, "constrained reply '%s' is not yes. or no.\n", text);
+      st = VKLLM_ERROR_INTERNAL;
+    }
+    vkllm_string_free(text);
+    vkllm_engine_set_constraint(engine, NULL, NULL);
   }
   /* A bad call reports an error instead of crashing. */
   vkllm_engine* none = NULL;

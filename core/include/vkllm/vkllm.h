@@ -79,6 +79,9 @@ void vkllm_engine_cancel(vkllm_engine* engine);
  * NULL removes it. */
 typedef void (*vkllm_progress_fn)(int64_t done, int64_t total, void* user);
 void vkllm_engine_set_prefill_progress(vkllm_engine* engine, vkllm_progress_fn fn, void* user);
+/* Constrains the output of later generate calls: a GBNF grammar (llama.cpp's format) or a JSON
+ * Schema as JSON text (at most one non-NULL; both NULL: unconstrained). The texts are copied. */
+void vkllm_engine_set_constraint(vkllm_engine* engine, const char* gbnf, const char* json_schema);
 /* Figures of the last generate call. */
 typedef struct vkllm_stats {
   int64_t prompt_tokens, cached_tokens, generated_tokens;
