@@ -28,29 +28,36 @@ int32_t Matcher::intern(int32_t pos, int32_t parent) {
 // built, so this terminates.
 void Matcher::expand(int32_t pos, int32_t parent, State& out) {
   const auto& code = g_->code();
-  for (;;) {
-    // The same continuation reached twice in one step adds the same stacks: once is enough
-    // (without this, nested optional repetitions expand exponentially).
-    if (!seen_.insert((uint64_t(uint32_t(pos)) << 32) | uint32_t(parent + 1)).second) return;
-    const Element& e = code[size_t(pos)];
-    if (e.kind == Element::bytes) {
-      out.push_back(intern(pos, parent));
-      return;
-    }
-    if (e.kind == Element::end) {
-      if (parent == kComplete) {
-        out.push_back(kComplete);
-        return;
+  // Iterative (a work list, not recursion): a long run of nullable items would otherwise nest
+  // one call per item.
+  work_.clear();
+  work_.push_back({pos, parent});
+  while (!work_.empty()) {
+    Node w = work_.back();
+    work_.pop_back();
+    for (;;) {
+      // The same continuation reached twice in one step adds the same stacks: once is enough
+      // (without this, nested optional repetitions expand exponentially).
+      if (!seen_.insert((uint64_t(uint32_t(w.pos)) << 32) | uint32_t(w.parent + 1)).second) break;
+      const Element& e = code[size_t(w.pos)];
+      if (e.kind == Element::bytes) {
+        out.push_back(intern(w.pos, w.parent));
+        break;
       }
-      const Node n = nodes_[size_t(parent)];
-      pos = n.pos, parent = n.parent;
-      continue;
+      if (e.kind == Element::end) {
+        if (w.parent == kComplete) {
+          out.push_back(kComplete);
+          break;
+        }
+        w = nodes_[size_t(w.parent)];
+        continue;
+      }
+      const int32_t cont =
+          code[size_t(w.pos) + 1].kind == Element::end ? w.parent : intern(w.pos + 1, w.parent);
+      const auto& alts = g_->alternatives(e.arg);
+      for (size_t i = 0; i + 1 < alts.size(); ++i) work_.push_back({alts[i], cont});
+      w = {alts.back(), cont};
     }
-    const int32_t cont =
-        code[size_t(pos) + 1].kind == Element::end ? parent : intern(pos + 1, parent);
-    const auto& alts = g_->alternatives(e.arg);
-    for (size_t i = 0; i + 1 < alts.size(); ++i) expand(alts[i], cont, out);
-    pos = alts.back(), parent = cont;
   }
 }
 

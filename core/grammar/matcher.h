@@ -45,6 +45,7 @@ class Matcher {
   std::vector<int32_t> dist_;  // per node: bytes to finish (-1: not computed)
   std::unordered_map<uint64_t, int32_t> ids_;
   std::unordered_set<uint64_t> seen_;  // (pos, parent) expanded in the current step
+  std::vector<Node> work_;             // expand()'s work list
   State initial_;
 };
 
