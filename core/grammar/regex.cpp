@@ -162,9 +162,15 @@ class RegexCompiler {
         ch = '\v';
         return false;
       case 'u': {
-        if (p_ + 4 > s_.size()) fail("expected \\uXXXX");
-        ch = uint32_t(std::stoul(s_.substr(p_, 4), nullptr, 16));
-        p_ += 4;
+        ch = 0;
+        for (int i = 0; i < 4; ++i, ++p_) {
+          if (p_ >= s_.size() || !std::isxdigit(static_cast<unsigned char>(s_[p_])))
+            fail("expected \\uXXXX (four hexadecimal digits)");
+          const char h = s_[p_];
+          ch = ch * 16 + uint32_t(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+        }
+        if (ch >= 0xD800 && ch <= 0xDFFF)
+          fail("surrogate escapes (\\uD800-\\uDFFF) are not supported");
         return false;
       }
       default:

@@ -303,6 +303,8 @@ TEST(JsonSchema, RefusesWhatItCannotEnforce) {
   EXPECT_NE(error(R"({"type": "strin"})").find("unknown type \"strin\""), std::string::npos);
   EXPECT_NE(error(R"({"type": "string", "pattern": "^[A-Z]{38,4}$"})").find("below its minimum"),
             std::string::npos);
+  EXPECT_NE(error(R"({"type": "string", "pattern": "^[\\uwww]$"})").find("four hexadecimal"),
+            std::string::npos);
   EXPECT_NE(error(R"({"type": "number", "maximum": 3})").find("/maximum"), std::string::npos);
   EXPECT_NE(error("false").find("allows no value"), std::string::npos);
 }
