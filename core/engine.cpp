@@ -413,8 +413,7 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
   } else if (!req.messages.empty()) {
     const std::string text =
         render_chat(req.messages, req.add_generation_prompt, req.images.size(), &*chat);
-    chat->reply.starts_in_thinking =
-        core::chat::opens_thinking(text, chat->reply.think_start, chat->reply.think_end);
+    chat->reply.starts_in_thinking = core::chat::opens_thinking(text, chat->reply.think_start);
     ids = tokenize(with_images(text), false);
   } else {
     ids = tokenize(with_images(req.prompt), true);

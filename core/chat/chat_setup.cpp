@@ -126,12 +126,13 @@ ChatSetup prepare_chat(const ChatOptions& o, const std::string& tmpl, const Toke
   return s;
 }
 
-bool opens_thinking(const std::string& prompt, const std::string& start, const std::string& end) {
+bool opens_thinking(const std::string& prompt, const std::string& start) {
+  // The generation prompt itself ends with the start marker (templates of thinking-only models);
+  // a marker mentioned earlier (a system prompt about <think> tags) does not count.
   if (start.empty()) return false;
-  const size_t s = prompt.rfind(start);
-  if (s == std::string::npos) return false;
-  const size_t e = prompt.rfind(end);
-  return e == std::string::npos || e < s;
+  const size_t last = prompt.find_last_not_of(" \t\r\n");
+  if (last == std::string::npos || last + 1 < start.size()) return false;
+  return prompt.compare(last + 1 - start.size(), start.size(), start) == 0;
 }
 
 }  // namespace vkllm::core::chat

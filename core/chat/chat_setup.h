@@ -35,7 +35,7 @@ struct ChatSetup {
 ChatSetup prepare_chat(const ChatOptions& o, const std::string& chat_template,
                        const Tokenizer& tok);
 
-// Whether the rendered prompt leaves a thinking block open (the model continues inside it).
-bool opens_thinking(const std::string& prompt, const std::string& start, const std::string& end);
+// Whether the rendered prompt ends by opening a thinking block (the model continues inside it).
+bool opens_thinking(const std::string& prompt, const std::string& start);
 
 }  // namespace vkllm::core::chat

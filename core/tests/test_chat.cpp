@@ -196,8 +196,9 @@ TEST(ChatSetup, ChecksToolsAndChoices) {
   s = prepare_chat({.tools = tools}, "<start_of_turn>", *tok);
   EXPECT_NE(s.tools_system.find("\"name\":\"f\""), std::string::npos);
   EXPECT_FALSE(s.variables.contains("tools"));
-  EXPECT_TRUE(opens_thinking("<|im_start|>assistant\n<think>\n", "<think>", "</think>"));
-  EXPECT_FALSE(opens_thinking("<think>\n\n</think>\n\n", "<think>", "</think>"));
+  EXPECT_TRUE(opens_thinking("<|im_start|>assistant\n<think>\n", "<think>"));
+  EXPECT_FALSE(opens_thinking("<think>\n\n</think>\n\n", "<think>"));
+  EXPECT_FALSE(opens_thinking("system: use <think> tags\nassistant:", "<think>"));
 }
 
 // A forced call's grammar in every style accepts the call the style's parser reads back, and
