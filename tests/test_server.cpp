@@ -424,6 +424,17 @@ TEST(ServeReasoning, ReasoningContentWholeAndStreamed) {
   b["reasoning_effort"] = "extreme";
   r = c.Post("/v1/chat/completions", b.dump(), "application/json");
   EXPECT_EQ(json::parse(r->body)["error"]["param"], "reasoning_effort");
+  json rb = {{"model", "thinker"},
+             {"input", "And God said"},
+             {"max_output_tokens", 20},
+             {"reasoning", {{"effort", "low"}}}};
+  r = c.Post("/v1/responses", rb.dump(), "application/json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json out = json::parse(r->body)["output"];
+  EXPECT_EQ(out[0]["type"], "reasoning") << r->body;
+  rb["reasoning"]["effort"] = "max";
+  r = c.Post("/v1/responses", rb.dump(), "application/json");
+  EXPECT_EQ(json::parse(r->body)["error"]["param"], "reasoning.effort");
   srv.stop();
   t.join();
 }

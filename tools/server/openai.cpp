@@ -130,7 +130,7 @@ void common(const json& body, ParsedRequest& p) {
 
 // Reasoning models, as mlx-vlm's server and vLLM take them: enable_thinking and
 // chat_template_kwargs (to the template), thinking_budget, and OpenAI's reasoning_effort as a
-// budget (minimal/none: thinking off).
+// budget (minimal/none: thinking off; the Responses API's reasoning.effort too).
 void reasoning_options(const json& body, Request& r) {
   if (const json* kw = field(body, "chat_template_kwargs")) {
     if (!kw->is_object()) bad("chat_template_kwargs", "expected an object");
@@ -139,7 +139,14 @@ void reasoning_options(const json& body, Request& r) {
   if (field(body, "enable_thinking")) r.enable_thinking = boolean(body, "enable_thinking");
   if (field(body, "thinking_budget"))
     r.thinking_budget = int(integer(body, "thinking_budget", 0, 1 << 20));
-  if (const json* e = field(body, "reasoning_effort")) {
+  // Chat Completions' reasoning_effort, or the Responses API's reasoning.effort.
+  const json* e = field(body, "reasoning_effort");
+  std::string param = "reasoning_effort";
+  if (const json* rs = field(body, "reasoning"); !e && rs && rs->is_object()) {
+    e = field(*rs, "effort");
+    param = "reasoning.effort";
+  }
+  if (e) {
     const std::string v = e->is_string() ? e->get<std::string>() : "";
     if (v == "none" || v == "minimal")
       r.enable_thinking = false;
@@ -150,7 +157,7 @@ void reasoning_options(const json& body, Request& r) {
     else if (v == "high")
       r.thinking_budget = 8192;
     else
-      bad("reasoning_effort", "expected none, minimal, low, medium or high");
+      bad(param, "expected none, minimal, low, medium or high");
   }
 }
 
