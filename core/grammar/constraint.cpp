@@ -153,7 +153,8 @@ Constraint::Entry Constraint::walk(int32_t budget) {
 
 int64_t Constraint::mask(std::span<float> logits, std::span<const int32_t> eos, int remaining) {
   ++stats_.masks;
-  if (states_.size() > kMaxStates || masks_.size() > kCacheEntries) reset_states();
+  if (states_.size() > kMaxStates) reset_states();    // masks too
+  if (masks_.size() > kCacheEntries) masks_.clear();  // the transitions stay
   auto it = masks_.find(state_);
   if (it == masks_.end()) {
     it = masks_.emplace(state_, walk(-1)).first;

@@ -24,8 +24,9 @@ int32_t Matcher::intern(int32_t pos, int32_t parent) {
 // Adds the stacks that continue at `pos` under `parent`, each with a byte element on top:
 // an alternative's end returns to the parent, a rule reference opens each of its alternatives
 // (the continuation after the reference is pushed unless it is the alternative's end, so
-// right recursion does not grow the stack). Left recursion is refused when the grammar is
-// built, so this terminates.
+// right recursion does not grow the stack). It terminates: left recursion that would grow the
+// stack is refused when the grammar is built, and a loop that does not grow it (a nullable item
+// under a star) meets a (pos, parent) pair already expanded in this step.
 void Matcher::expand(int32_t pos, int32_t parent, State& out) {
   const auto& code = g_->code();
   // Iterative (a work list, not recursion): a long run of nullable items would otherwise nest

@@ -110,6 +110,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& j, const n
     }
     t->id_to_token_.assign(size_t(max_id + 1), std::string());
     t->special_.assign(size_t(max_id + 1), false);
+    t->added_flag_.assign(size_t(max_id + 1), false);
     for (const auto& [k, v] : t->model_->vocab()) {
       t->id_to_token_[size_t(v)] = k;
       t->token_to_id_[k] = v;
@@ -118,6 +119,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& j, const n
       t->id_to_token_[size_t(a.id)] = a.content;
       t->token_to_id_[a.content] = a.id;
       t->special_[size_t(a.id)] = a.special;
+      t->added_flag_[size_t(a.id)] = true;
     }
     // Longest first, so matching prefers "<|im_start|>" over "<".
     std::stable_sort(t->added_.begin(), t->added_.end(),
@@ -174,17 +176,13 @@ const std::string& Tokenizer::token(int32_t id) const {
 
 std::string Tokenizer::token_bytes(int32_t id) const {
   if (id < 0 || size_t(id) >= id_to_token_.size()) return {};
-  for (const auto& a : added_) {
-    if (a.id == id) return a.content;
-  }
-  return decoder_ ? decoder_->piece(id_to_token_[size_t(id)]) : id_to_token_[size_t(id)];
+  const std::string& t = id_to_token_[size_t(id)];  // an added token's is its content
+  return added_flag_[size_t(id)] || !decoder_ ? t : decoder_->piece(t);
 }
 
 std::vector<std::string> Tokenizer::all_token_bytes() const {
   std::vector<std::string> out(id_to_token_.size());
-  for (size_t id = 0; id < out.size(); ++id)
-    out[id] = decoder_ ? decoder_->piece(id_to_token_[id]) : id_to_token_[id];
-  for (const auto& a : added_) out[size_t(a.id)] = a.content;
+  for (size_t id = 0; id < out.size(); ++id) out[id] = token_bytes(int32_t(id));
   return out;
 }
 

@@ -75,6 +75,7 @@ class Tokenizer {
   std::vector<std::string> id_to_token_;
   std::unordered_map<std::string, int32_t> token_to_id_;
   std::vector<bool> special_;
+  std::vector<bool> added_flag_;  // per id: an added token (its bytes are its content)
   std::optional<int32_t> bos_, eos_;
   bool clean_up_spaces_ = false;
   std::string bos_token_, eos_token_, chat_template_;

@@ -559,23 +559,17 @@ json logprobs_object(const ParsedRequest& req, std::span<const TokenInfo> tokens
   return {{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offs}};
 }
 
-static json tool_calls_object(std::span<const ToolCall> calls, int first_index, bool with_index) {
-  json out = json::array();
-  for (size_t k = 0; k < calls.size(); ++k) {
-    json c = {{"id", calls[k].id},
-              {"type", "function"},
-              {"function", {{"name", calls[k].name}, {"arguments", calls[k].arguments}}}};
-    if (with_index) c["index"] = first_index + int(k);
-    out.push_back(c);
-  }
-  return out;
-}
-
 json message_object(const Result& r) {
   json m = {{"role", "assistant"}, {"content", r.content}};
   if (!r.reasoning.empty()) m["reasoning_content"] = r.reasoning;
   if (!r.tool_calls.empty()) {
-    m["tool_calls"] = tool_calls_object(r.tool_calls, 0, false);
+    json calls = json::array();
+    for (const ToolCall& c : r.tool_calls) {
+      calls.push_back({{"id", c.id},
+                       {"type", "function"},
+                       {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+    }
+    m["tool_calls"] = calls;
     if (r.content.empty()) m["content"] = nullptr;
   }
   return m;

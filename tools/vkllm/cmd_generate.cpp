@@ -127,7 +127,8 @@ Run add_generate(CLI::App& app) {
                    res.images_encoded, res.images_cached, res.vision_ms);
       }
       if (res.grammar_ms > 0) {
-        fmt::print(stderr, "[grammar: {:.2f} ms of token masks per generated token, {:.1f}% of decode]\n",
+        fmt::print(stderr,
+                   "[grammar: {:.2f} ms of token masks per generated token, {:.1f}% of decode]\n",
                    res.grammar_ms / double(std::max<int64_t>(1, res.generated_tokens)),
                    res.decode_ms > 0 ? 100.0 * res.grammar_ms / res.decode_ms : 0.0);
       }
