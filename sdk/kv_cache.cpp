@@ -152,6 +152,9 @@ void KvCache::publish(SeqId seq, std::span<const uint64_t> keys) {
     throw InternalError("[kv_cache] publish: fewer keys than the sequence holds");
   for (int64_t b = int64_t(s.chain.size()); (b + 1) * bs <= s.length; ++b) {
     uint64_t parent = b ? s.chain[size_t(b - 1)] : 0;
+    // The previous block's entry may be gone: when another sequence had published the same
+    // block first, this one only named it in its chain, and the entry could be evicted since.
+    if (parent && !prefix_.contains(parent)) return;
     auto block_keys = keys.subspan(size_t(b * bs), size_t(bs));
     uint64_t h = block_hash(parent, block_keys);
     auto it = prefix_.find(h);

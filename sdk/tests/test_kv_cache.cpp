@@ -243,6 +243,35 @@ TEST_F(KvCacheTest, PrefixCachePublishAttachEvict) {
   EXPECT_EQ(cache.free_blocks(0), 8);
 }
 
+TEST_F(KvCacheTest, PublishingAfterTheSharedEntryWasEvicted) {
+  // b computes the same prompt as a at the same time, so its publish only names a's entries.
+  // Once they are evicted, b publishing its next block stops instead of naming a lost parent.
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}},
+                     {.block_size = 4, .max_tokens = 32, .prefix_cache = true});
+  auto a = cache.create();
+  auto b = cache.create();
+  Host ha, hb;
+  append_and_check(cache, a, ha, 8);
+  append_and_check(cache, b, hb, 8);
+  cache.publish(a, keys_of({{0, 8}}));
+  cache.publish(b, keys_of({{0, 8}}));
+  EXPECT_EQ(cache.prefix_stats().entries, 2);
+  cache.release(a);
+  auto e = cache.create();
+  Host he;
+  append_and_check(cache, e, he, 24);  // takes every block left: both entries go
+  EXPECT_EQ(cache.prefix_stats().entries, 0);
+  cache.release(e);
+  append_and_check(cache, b, hb, 4);
+  cache.publish(b, keys_of({{0, 12}}));
+  EXPECT_EQ(cache.prefix_stats().entries, 0);
+  auto c = cache.create();  // nothing of b's chain is found
+  EXPECT_EQ(cache.attach_prefix(c, keys_of({{0, 13}})), 0);
+  cache.release(c);
+  cache.release(b);
+  EXPECT_EQ(cache.free_blocks(0), 8);
+}
+
 TEST_F(KvCacheTest, PrefixCacheWithSlidingWindow) {
   // A full layer and a window-4 layer: attaching keeps only the window's blocks resident.
   sdk::KvCache cache(device(), {{int(H), int(D), 0}, {int(H), int(D), 4}},
