@@ -62,9 +62,40 @@ Tiling choose_tiling(const Graph& g, int64_t M, bool quant) {
   return {4, int(std::min<int64_t>(M, 4)), lanes, uint32_t(std::max(lanes, 1) * 2)};
 }
 
+Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOptions& opt);
+
+// Adds each span's low-rank update into its rows of y: t = x_s·Aᵀ, y_s += t·Bᵀ.
+void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor& w, Tensor& y) {
+  const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / std::max<int64_t>(K, 1);
+  Tensor x2 = x.rank() == 2 ? x : (x.contiguous() ? x : contiguous(g, x)).reshape({M, K});
+  Tensor y2 = y.reshape({M, N});
+  for (const auto& span : pass.spans) {
+    const sdk::LoraFactors* f = pass.table->find(w, span.adapter);
+    if (!f || span.rows <= 0) continue;
+    expect(M == pass.rows, "matmul",
+           fmt::format("a weight {} with a runtime adapter is applied to {} rows, not the pass's "
+                       "{}: adapters cover weights applied to every token (merge this adapter "
+                       "instead)",
+                       w.str(), M, pass.rows));
+    expect(span.begin >= 0 && span.begin + span.rows <= M, "matmul", "adapter span outside rows");
+    Tensor xs = x2.slice(0, span.begin, span.rows);
+    Tensor ys = y2.slice(0, span.begin, span.rows);
+    Tensor t = matmul_base(g, xs, f->a, {});
+    matmul_base(g, t, f->b, {.residual = &ys, .out = &ys});
+  }
+}
+
 }  // namespace
 
-Tensor matmul(Graph& g, const Tensor& x_in, const Tensor& w, MatmulOptions opt) {
+Tensor matmul(Graph& g, const Tensor& x, const Tensor& w, MatmulOptions opt) {
+  Tensor y = matmul_base(g, x, w, opt);
+  if (const sdk::LoraPass* pass = g.lora()) add_lora(g, *pass, x, w, y);
+  return y;
+}
+
+namespace {
+
+Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOptions& opt) {
   const char* op = "matmul";
   expect(w.rank() == 2, op, "weight must be 2-D, got " + w.str());
   int64_t N = w.dim(0), K = w.dim(1);
@@ -97,7 +128,15 @@ Tensor matmul(Graph& g, const Tensor& x_in, const Tensor& w, MatmulOptions opt) 
 
   sdk::Shape out_shape = x_in.shape();
   out_shape[-1] = N;
-  Tensor y = g.alloc(Dtype::f32, out_shape);
+  Tensor y;
+  if (opt.out) {
+    y = *opt.out;
+    expect(y.dtype() == Dtype::f32 && y.numel() == M * N && y.rows_contiguous() &&
+               (y.rank() < 2 || y.stride(-2) == N),
+           op, "out must be f32 [M, N] with rows of N, got " + y.str());
+  } else {
+    y = g.alloc(Dtype::f32, out_shape);
+  }
   if (opt.bias) {
     expect(opt.bias->dtype() == Dtype::f32 && opt.bias->numel() == N && opt.bias->contiguous(), op,
            "bias must be contiguous f32 [N], got " + opt.bias->str());
@@ -129,5 +168,7 @@ Tensor matmul(Graph& g, const Tensor& x_in, const Tensor& w, MatmulOptions opt) 
               opt.bias ? 1 : 0, opt.residual ? 1 : 0, t.lanes});
   return y;
 }
+
+}  // namespace
 
 }  // namespace vkllm::ops

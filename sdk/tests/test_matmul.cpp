@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "sdk/base/error.h"
 #include "sdk/ops/matmul.h"
 #include "sdk/quant.h"
 #include "sdk/tests/fixture.h"
@@ -154,6 +155,94 @@ TEST_F(Matmul, QuantizationErrorIsBounded) {
           << dtype_name(dt) << " " << i;
     }
   }
+}
+
+}  // namespace
+}  // namespace vkllm::test
+
+namespace vkllm::test {
+namespace {
+
+// Runtime LoRA through the graph's LoraPass: two adapters on spans of the rows, rows of no
+// span left to the base, bias and residual kept; odd ranks and shapes, a quantized base.
+TEST_F(Matmul, LoraSpansAddTheirAdaptersUpdates) {
+  for (auto [dt, M, N, K, r1, r2] :
+       {std::tuple{Dtype::f32, 11, 37, 29, 3, 5}, std::tuple{Dtype::f16, 9, 70, 96, 8, 1},
+        std::tuple{Dtype::q8_0, 7, 45, 64, 16, 4}, std::tuple{Dtype::f32, 1, 19, 33, 2, 7}}) {
+    SCOPED_TRACE(fmt::format("{} M={} N={} K={} r={},{}", dtype_name(dt), M, N, K, r1, r2));
+    poison_arena(dev());
+    auto wv = randn(size_t(N * K), 0.5f);
+    auto [w, wd] = weight(dt, N, K, wv);
+    const int ranks[2] = {r1, r2};
+    std::vector<float> av[2], bv[2];
+    sdk::LoraTable table;
+    for (int a = 0; a < 2; ++a) {
+      av[a] = randn(size_t(ranks[a] * K), 0.3f);
+      bv[a] = randn(size_t(N * ranks[a]), 0.3f);
+      auto at = sdk::Tensor::allocate_weight(dev().weights(), Dtype::f32, ranks[a], K);
+      auto bt = sdk::Tensor::allocate_weight(dev().weights(), Dtype::f32, N, ranks[a]);
+      sdk::upload_f32(at, av[a]);
+      sdk::upload_f32(bt, bv[a]);
+      table.add(w, a + 1, {at, bt});
+    }
+    auto xv = randn(size_t(M * K));
+    auto rv = randn(size_t(M * N));
+    auto bias = randn(size_t(N));
+    auto x = input(Dtype::f32, {M, K}, xv);
+    auto res = input(Dtype::f32, {M, N}, rv);
+    auto b = input(Dtype::f32, {N}, bias);
+    // Rows: adapter 2 on [0, s1), the base on [s1, s2), adapter 1 on [s2, M).
+    const int64_t s1 = M / 3, s2 = M - M / 3;
+    std::vector<int> row_adapter(size_t(M), 0);
+    for (int64_t m = 0; m < M; ++m) row_adapter[size_t(m)] = m < s1 ? 2 : m < s2 ? 0 : 1;
+    auto g = graph();
+    g->set_lora({&table, {{0, s1, 2}, {s1, s2 - s1, 0}, {s2, M - s2, 1}}, M});
+    auto y = ops::matmul(*g, x, w, {.bias = &b, .residual = &res});
+    g->run();
+    std::vector<double> want(size_t(M * N)), bound(size_t(M * N));
+    for (int64_t m = 0; m < M; ++m) {
+      const int a = row_adapter[size_t(m)];
+      std::vector<double> t(a ? size_t(ranks[a - 1]) : 0);
+      double tmag = 0;
+      for (size_t j = 0; j < t.size(); ++j) {
+        for (int64_t k = 0; k < K; ++k)
+          t[j] += double(av[a - 1][j * size_t(K) + size_t(k)]) * xv[size_t(m * K + k)];
+        tmag += std::fabs(t[j]);
+      }
+      for (int64_t n = 0; n < N; ++n) {
+        double s = bias[size_t(n)] + rv[size_t(m * N + n)], mag = std::fabs(s);
+        for (int64_t k = 0; k < K; ++k) {
+          double p = double(wd[size_t(n * K + k)]) * xv[size_t(m * K + k)];
+          s += p;
+          mag += std::fabs(p);
+        }
+        for (size_t j = 0; j < t.size(); ++j) {
+          double p = double(bv[a - 1][size_t(n) * t.size() + j]) * t[j];
+          s += p;
+          mag += std::fabs(p) + tmag;
+        }
+        want[size_t(m * N + n)] = s;
+        bound[size_t(m * N + n)] = 4e-7 * mag * std::sqrt(double(K)) + 1e-6;
+      }
+    }
+    expect_within(sdk::download_f32(y), want, bound, "matmul + lora");
+  }
+}
+
+TEST_F(Matmul, LoraOnRowsOtherThanThePassIsAnError) {
+  auto wv = randn(size_t(8 * 32));
+  auto [w, wd] = weight(Dtype::f32, 8, 32, wv);
+  sdk::LoraTable table;
+  auto at = sdk::Tensor::allocate_weight(dev().weights(), Dtype::f32, 2, 32);
+  auto bt = sdk::Tensor::allocate_weight(dev().weights(), Dtype::f32, 8, 2);
+  sdk::upload_f32(at, randn(64));
+  sdk::upload_f32(bt, randn(16));
+  table.add(w, 1, {at, bt});
+  auto x = input(Dtype::f32, {3, 32}, randn(96));
+  auto g = graph();
+  g->set_lora({&table, {{0, 5, 1}}, 5});
+  EXPECT_THROW(ops::matmul(*g, x, w), vkllm::Error);
+  EXPECT_THROW(table.add(w, 1, {bt, at}), vkllm::InternalError);
 }
 
 }  // namespace

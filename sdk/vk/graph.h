@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "sdk/lora.h"
 #include "sdk/tensor.h"
 #include "sdk/vk/pipeline.h"
 
@@ -73,6 +74,11 @@ class Graph {
     wait();
   }
 
+  // Runtime LoRA for the matmuls recorded from now on (see sdk/lora.h); null: none.
+  void set_lora(LoraPass pass) { lora_ = std::move(pass); }
+  void clear_lora() { lora_ = {}; }
+  const LoraPass* lora() const { return lora_.table && !lora_.table->empty() ? &lora_ : nullptr; }
+
   uint32_t dispatches() const { return dispatches_; }
   uint32_t barriers() const { return barriers_; }
 
@@ -86,6 +92,7 @@ class Graph {
   void keep(const Tensor& t);
 
   std::shared_ptr<Device> device_;
+  LoraPass lora_;
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkCommandBuffer cb_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;

@@ -1,0 +1,54 @@
+#pragma once
+// Runtime LoRA: adapters kept beside the untouched base weights. For a weight W [out, in] an
+// adapter holds A [r, in] and B [out, r] (its scale folded into B), and every product with W
+// also adds (x·Aᵀ)·Bᵀ for the rows of the pass that use that adapter. ops::matmul applies it
+// from the graph's LoraPass, so no family code names adapters: the host registers the factors
+// of each loaded weight (fused weights get stacked A and block-diagonal B) and says, per pass,
+// which rows use which adapter.
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "sdk/tensor.h"
+
+namespace vkllm::sdk {
+
+struct LoraFactors {
+  Tensor a;  // [r, in], a matmul weight (Tensor::allocate_weight)
+  Tensor b;  // [out, r], a matmul weight, scale included
+};
+
+class LoraTable {
+ public:
+  // Adapter indexes start at 1 (0: the base alone).
+  void add(const Tensor& weight, int adapter, LoraFactors f);
+  const LoraFactors* find(const Tensor& weight, int adapter) const;
+  bool empty() const { return table_.empty(); }
+  int64_t weights() const { return int64_t(table_.size()); }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  using Key = std::pair<const void*, uint64_t>;  // the weight's allocation and offset
+  static Key key(const Tensor& w) { return {w.memory().get(), w.byte_offset()}; }
+  std::map<Key, std::map<int, LoraFactors>> table_;
+  uint64_t bytes_ = 0;
+};
+
+// Rows [begin, begin + rows) of a pass use `adapter` (rows of other spans: the base alone).
+struct LoraSpan {
+  int64_t begin = 0, rows = 0;
+  int adapter = 0;
+};
+
+// What a pass (a Graph) applies: matmuls over `rows` rows (the pass's tokens, or the patches
+// of an image) add the updates of their spans' adapters. A matmul over a different number of
+// rows (the logits rows) with a registered weight is an error: adapters cover weights applied
+// to every row.
+struct LoraPass {
+  const LoraTable* table = nullptr;
+  std::vector<LoraSpan> spans;
+  int64_t rows = 0;
+};
+
+}  // namespace vkllm::sdk
