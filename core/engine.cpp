@@ -115,17 +115,30 @@ std::vector<core::Image> decode_images(const std::vector<ImageInput>& in) {
 
 // Images whose runs end within the first `common` tokens are not needed; runs' `first` are
 // given relative to `origin`.
-void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common, int64_t origin) {
+// `adapter`: the runtime adapter of the request; when it updates the tower or the projector,
+// every matmul of the encoding uses it and the cached features are its own.
+void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common, int64_t origin,
+                   int adapter) {
   plugin::Model& model = impl.model->model();
   const int64_t hidden = impl.model->info().hidden_size;
   sdk::Graph g(impl.device);
+  uint64_t akey = 0;
+  if (adapter > 0 && impl.model->lora()) {
+    const auto& parts = impl.model->adapters()[size_t(adapter - 1)].parts();
+    if (std::any_of(parts.begin(), parts.end(), [](const auto& p) { return p != "text"; })) {
+      g.set_lora({impl.model->lora(), {{0, 0, adapter}}, -1});
+      akey = impl.model->adapter_key(adapter);
+    }
+  }
   std::vector<std::pair<core::ContentHash, sdk::Tensor>> fresh;
   for (const auto& pi : v.prompt.images) {
     if (pi.first + pi.tokens <= common) continue;  // all its tokens are in the cached prefix
+    core::ContentHash key = pi.hash;
+    if (akey) key = {sdk::mix_key(key.lo, akey), sdk::mix_key(key.hi, ~akey)};
     std::optional<sdk::Tensor> f;
     for (const auto& [h, t] : fresh)
-      if (h == pi.hash) f = t;  // the same image twice in one prompt
-    if (!f) f = impl.features->get(pi.hash);
+      if (h == key) f = t;  // the same image twice in one prompt
+    if (!f) f = impl.features->get(key);
     if (f) {
       ++v.cached;
     } else {
@@ -139,7 +152,7 @@ void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common, int64_t 
       }
       f = sdk::Tensor::allocate(impl.device->weights(), Dtype::f32, {pi.tokens, hidden});
       ops::copy_into(g, t, *f);
-      fresh.emplace_back(pi.hash, *f);
+      fresh.emplace_back(key, *f);
       ++v.encoded;
     }
     v.features.push_back({*f, pi.first - origin, model.vision()->bidirectional});
@@ -167,6 +180,20 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
     lo.quantize = q;
   }
   lo.progress = opt.on_load_progress;
+  if (opt.adapter_mode != "merged" && opt.adapter_mode != "runtime")
+    throw InputError(
+        fmt::format("--adapter-mode takes merged or runtime, not '{}'", opt.adapter_mode));
+  lo.adapters_runtime = opt.adapter_mode == "runtime";
+  for (const auto& a : opt.adapters) {
+    // "name=DIR" names an adapter for requests; a bare DIR is the unnamed one.
+    core::AdapterSpec spec{"", a, opt.adapter_scale};
+    if (auto eq = a.find('='); eq != std::string::npos && eq > 0 &&
+                               a.find('/') > eq && !fs::exists(a)) {
+      spec.name = a.substr(0, eq);
+      spec.path = a.substr(eq + 1);
+    }
+    lo.adapters.push_back(spec);
+  }
   impl->model = core::LoadedModel::load(dir, impl->device, *impl->plugins, lo);
   if (fs::exists(fs::path(dir) / "tokenizer.json")) {
     impl->tokenizer = core::Tokenizer::from_folder(dir);
@@ -241,6 +268,8 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
                 info.vocab_size,
                 impl->context,
                 impl->model->weight_bytes()};
+  for (const auto& a : impl->model->adapters()) impl->desc.adapters.push_back(a.name());
+  impl->desc.adapter_mode = impl->model->lora() ? "runtime" : "merged";
   impl->desc.thinking =
       impl->tokenizer && impl->tokenizer->chat_template().find("<think>") != std::string::npos;
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -363,6 +392,8 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
       throw InputError("the engine is already generating (one request at a time)");
     impl_->cancel = false;
   }
+  const int adapter = impl_->model->adapter_index(req.adapter);
+  const uint64_t adapter_key = impl_->model->adapter_key(adapter);
   int given = int(!req.messages.empty()) + int(!req.prompt.empty()) + int(!req.prompt_ids.empty());
   if (given != 1) throw InputError("a request needs exactly one of messages, prompt or prompt_ids");
   std::vector<int32_t> ids;
@@ -552,15 +583,17 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
       sr.keys = vision->prompt.keys;
       sr.positions = vision->prompt.positions;
       if (!sr.positions.empty()) sr.next = vision->prompt.next;
-      sr.images = [this, &vision, &vision_ms](int64_t cached) {
+      sr.images = [this, &vision, &vision_ms, adapter](int64_t cached) {
         double t = core::now_ms();
         vision->features.clear();
-        encode_images(*impl_, *vision, cached, 0);
+        encode_images(*impl_, *vision, cached, 0, adapter);
         vision_ms += core::now_ms() - t;
         return vision->features;
       };
     }
     sr.params = p;
+    sr.adapter = adapter;
+    sr.adapter_key = adapter_key;
     sr.tokenizer = impl_->tokenizer.get();
     sr.cancel = req.cancel;
     r = impl_->scheduler->generate(std::move(sr), [&](const core::StreamEvent& e) {
@@ -572,6 +605,7 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     // Reuse the longest prefix the session holds or the prefix cache has (at least one token is
     // evaluated); logits of every prompt position need every position computed.
     core::Session& s = *impl_->session;
+    s.set_adapter(adapter, adapter_key);
     if (req.prompt_logits)
       s.truncate(0);
     else if (vision)
@@ -583,7 +617,7 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     std::vector<int32_t> rest_positions;
     if (vision) {
       double t = core::now_ms();
-      encode_images(*impl_, *vision, int64_t(common), int64_t(common));
+      encode_images(*impl_, *vision, int64_t(common), int64_t(common), adapter);
       vision_ms += core::now_ms() - t;
       const auto& vp = vision->prompt;
       p.prompt_keys = std::span(vp.keys).subspan(common);

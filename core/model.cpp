@@ -5,7 +5,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
+#include "core/adapters/runtime.h"
 #include "core/weights/weight_store.h"
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
@@ -55,10 +57,44 @@ std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& folder,
   m->family_ = plugins.create_family(*r.plugin);
   WeightStore weights(folder, r.config, device,
                       {.quantize = opt.quantize, .progress = opt.progress});
+  std::set<std::string> names;
+  for (const auto& spec : opt.adapters) {
+    if (!names.insert(spec.name).second)
+      throw InputError(fmt::format("adapter name '{}' is given twice", spec.name));
+    m->adapters_.push_back(Adapter::load(spec, weights, r.entry.adapters, r.entry.family));
+  }
+  if (!opt.adapters_runtime) {
+    if (m->adapters_.size() > 1)
+      throw InputError(fmt::format(
+          "{} adapters given: several adapters are served side by side with --adapter-mode "
+          "runtime (merged mode takes one)",
+          m->adapters_.size()));
+    for (const auto& a : m->adapters_) weights.merge(&a);
+  }
   m->model_ = m->family_->load(r.config, weights, device);
   if (!m->model_)
     throw PluginError(fmt::format("[plugins] {}: load returned no model", r.plugin->path));
   m->weight_bytes_ = weights.bytes_uploaded();
+  for (const auto& a : m->adapters_) {
+    check_adapter_targets(a, weights.loaded(), opt.adapters_runtime);
+    log::get("core")->info("adapter {}{}: {} ({})", a.path(),
+                           a.name().empty() ? "" : " as '" + a.name() + "'", a.summary(),
+                           opt.adapters_runtime ? "runtime" : "merged");
+  }
+  if (opt.adapters_runtime && !m->adapters_.empty()) {
+    m->lora_ = build_lora_table(m->adapters_, weights.loaded(), *device);
+    log::get("core")->info("runtime adapters: {} factor pairs, {:.2f} MiB", m->lora_->weights(),
+                           double(m->lora_->bytes()) / (1 << 20));
+  }
+  if (const MergeStats& ms = weights.merge_stats(); ms.weights > 0) {
+    if (ms.requantized > 0)
+      log::get("core")->info(
+          "merged {} weights; {} requantized, adding a relative RMS error of {:.3g} over the "
+          "merged weights",
+          ms.weights, ms.requantized, ms.relative_error());
+    else
+      log::get("core")->info("merged {} weights", ms.weights);
+  }
   if (const auto& kept = weights.kept_dense(); !kept.empty()) {
     log::get("core")->warn(
         "{}: {} matrices have columns that are not a multiple of 32 and stay "
@@ -76,6 +112,26 @@ std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& folder,
                          r.entry.model_type, r.plugin->path, double(m->weight_bytes_) / (1 << 20),
                          ms);
   return m;
+}
+
+int LoadedModel::adapter_index(const std::string& name) const {
+  if (!lora_) {  // merged (or none): only the merged adapter's own name, or none, is accepted
+    if (name.empty() || (!adapters_.empty() && adapters_[0].name() == name)) return 0;
+  } else {
+    for (size_t i = 0; i < adapters_.size(); ++i)
+      if (adapters_[i].name() == name) return int(i) + 1;
+    if (name.empty()) return 0;
+  }
+  std::vector<std::string> known;
+  for (const auto& a : adapters_)
+    if (!a.name().empty()) known.push_back("'" + a.name() + "'");
+  throw InputError(fmt::format("adapter '{}' is not loaded (loaded: {})", name,
+                               known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "))));
+}
+
+uint64_t LoadedModel::adapter_key(int index) const {
+  if (index <= 0 || size_t(index) > adapters_.size()) return 0;
+  return adapters_[size_t(index - 1)].fingerprint();
 }
 
 LoadedModel::~LoadedModel() {

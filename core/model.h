@@ -7,9 +7,11 @@
 #include <optional>
 #include <string>
 
+#include "core/adapters/adapter.h"
 #include "core/json_file.h"
 #include "core/plugin_host.h"
 #include "registry/registry.h"
+#include "sdk/lora.h"
 #include "sdk/plugin_api/family.h"
 
 namespace vkllm::core {
@@ -18,6 +20,10 @@ struct LoadOptions {
   std::optional<Dtype> quantize;  // q8_0 / q4_0 for matmul and embedding weights
   // Called with (bytes uploaded, total bytes) while weights load (for progress bars).
   std::function<void(uint64_t, uint64_t)> progress;
+  // LoRA adapters: merged into the weights at load, or (runtime) kept beside the untouched
+  // base, each selectable per sequence (adapter index i + 1).
+  std::vector<AdapterSpec> adapters;
+  bool adapters_runtime = false;
 };
 
 class LoadedModel {
@@ -35,6 +41,14 @@ class LoadedModel {
   const std::shared_ptr<sdk::Device>& device() const { return device_; }
   const std::string& plugin_path() const { return plugin_path_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
+  // The adapters loaded with the model, and the runtime table (null when merged or none).
+  const std::vector<Adapter>& adapters() const { return adapters_; }
+  const sdk::LoraTable* lora() const { return lora_.get(); }
+  // The runtime index of a named adapter (0: the base; "" names the merged one, or the only
+  // one); InputError listing the names for an unknown one.
+  int adapter_index(const std::string& name) const;
+  // A key that tells the prefix and feature caches apart by adapter (0 for the base).
+  uint64_t adapter_key(int index) const;
 
  private:
   LoadedModel() = default;
@@ -45,6 +59,8 @@ class LoadedModel {
   std::shared_ptr<plugin::Family> family_;  // declared before model_: destroyed after it
   std::unique_ptr<plugin::Model> model_;
   uint64_t weight_bytes_ = 0;
+  std::vector<Adapter> adapters_;
+  std::unique_ptr<sdk::LoraTable> lora_;
 };
 
 // Family, kind, dtype, parameters and memory estimate of a folder without loading weights.

@@ -88,18 +88,17 @@ void Session::append_keys(std::span<const int32_t> ids, std::span<const uint64_t
   if (!keys.empty() && keys.size() != ids.size())
     throw InternalError("[session] prefix-cache keys do not match the ids");
   for (size_t i = 0; i < ids.size(); ++i)
-    keys_.push_back(keys.empty() ? uint64_t(uint32_t(ids[i])) : keys[i]);
+    keys_.push_back(key_of(keys.empty() ? uint64_t(uint32_t(ids[i])) : keys[i]));
 }
 
 int64_t Session::start(std::span<const int32_t> ids, std::span<const uint64_t> keys,
                        std::span<const int32_t> next) {
-  std::vector<uint64_t> own;
-  if (keys.empty()) {
-    for (int32_t id : ids) own.push_back(uint64_t(uint32_t(id)));
-    keys = own;
-  }
-  if (keys.size() != ids.size() || (!next.empty() && next.size() != ids.size()))
+  if ((!keys.empty() && keys.size() != ids.size()) || (!next.empty() && next.size() != ids.size()))
     throw InternalError("[session] prefix-cache keys or positions do not match the ids");
+  std::vector<uint64_t> own(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i)
+    own[i] = key_of(keys.empty() ? uint64_t(uint32_t(ids[i])) : keys[i]);
+  keys = own;
   size_t limit = ids.empty() ? 0 : ids.size() - 1;
   size_t common = 0;
   while (common < keys_.size() && common < limit && keys_[common] == keys[common]) ++common;
@@ -188,6 +187,7 @@ sdk::Tensor Session::forward(sdk::Graph& g, std::span<const int32_t> ids, const 
   b.kv = &step;
   b.cache = cache_.get();
   b.logits_begin = logits_begin;
+  if (model_->lora() && adapter_ > 0) g.set_lora({model_->lora(), {{0, T, adapter_}}, T});
   sdk::Tensor logits = model_->model().forward(g, b);
   tokens_.insert(tokens_.end(), ids.begin(), ids.end());
   append_keys(ids, opt.keys.empty() ? opt.keys : opt.keys.subspan(size_t(offset), size_t(T)));

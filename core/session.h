@@ -98,6 +98,13 @@ class Session {
   int64_t start(std::span<const int32_t> ids, std::span<const uint64_t> keys = {},
                 std::span<const int32_t> next = {});
   sdk::PrefixCacheStats prefix_stats() const { return cache_->prefix_stats(); }
+  // Runtime LoRA: the adapter the following passes use (index into the model's table, 0: the
+  // base) and its key, mixed into the prefix-cache keys so that only the same adapter reuses
+  // held or cached tokens.
+  void set_adapter(int index, uint64_t key) {
+    adapter_ = index;
+    adapter_key_ = key;
+  }
 
  private:
   sdk::Tensor forward(sdk::Graph& g, std::span<const int32_t> ids, const EvalOptions& opt,
@@ -114,6 +121,10 @@ class Session {
   std::unique_ptr<sdk::KvCache> cache_;
   sdk::SeqId seq_ = -1;
   void append_keys(std::span<const int32_t> ids, std::span<const uint64_t> keys);
+
+  int adapter_ = 0;
+  uint64_t adapter_key_ = 0;
+  uint64_t key_of(uint64_t k) const { return adapter_key_ ? sdk::mix_key(k, adapter_key_) : k; }
 
   std::vector<int32_t> tokens_;
   std::vector<uint64_t> keys_;  // prefix-cache key of each token

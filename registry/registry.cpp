@@ -110,9 +110,21 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
       e.kind = m.contains("kind") ? m.at("kind").get<std::string>()     // a text-only type of a
                                   : fam.at("kind").get<std::string>();  // vision family
       e.capabilities = capability_bits(fam.at("capabilities").get<std::vector<std::string>>());
+      if (auto it = r.adapters_.find(e.family); it != r.adapters_.end()) e.adapters = it->second;
       if (m.contains("defaults")) e.defaults = m.at("defaults");
       return e;
     };
+    for (const auto& [name, fam] : fams.items()) {
+      if (!fam.contains("adapters")) continue;
+      const auto& a = fam.at("adapters");
+      AdapterRules rules;
+      for (const auto& [part, prefixes] : a.at("parts").items())
+        rules.parts.emplace_back(part, prefixes.get<std::vector<std::string>>());
+      if (a.contains("renames"))
+        for (const auto& pair : a.at("renames"))
+          rules.renames.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
+      r.adapters_[name] = std::move(rules);
+    }
     for (const auto& [name, fam] : fams.items()) {
       if (fam.value("text_from_config", false)) r.text_from_config_.push_back(name);
       if (!fam.contains("fallback")) continue;
@@ -160,6 +172,18 @@ const nlohmann::json& tool_styles() {
 const Registry& Registry::builtin() {
   static const Registry r = parse(kModelTypesJson, "registry/model_types.json");
   return r;
+}
+
+std::string AdapterRules::part_of(const std::string& tensor) const {
+  for (const auto& [part, prefixes] : parts)
+    for (const auto& p : prefixes)
+      if (tensor.starts_with(p)) return part;
+  return "";
+}
+
+const AdapterRules* Registry::adapters(const std::string& family) const {
+  auto it = adapters_.find(family);
+  return it == adapters_.end() ? nullptr : &it->second;
 }
 
 const Entry* Registry::find(const std::string& model_type) const {

@@ -11,11 +11,24 @@
 
 namespace vkllm::registry {
 
+// Where a family takes LoRA adapters (model_types.json, per family): the checkpoint tensor
+// prefixes of each part ("text", "vision", "projector") adapters may update, and prefix
+// renames tried, in order, on an adapter's module names that the checkpoint does not have
+// (adapters trained on newer transformers module paths, or mlx-vlm's language_model.*).
+struct AdapterRules {
+  std::vector<std::pair<std::string, std::vector<std::string>>> parts;
+  std::vector<std::pair<std::string, std::string>> renames;
+  bool supported() const { return !parts.empty(); }
+  // The part a checkpoint tensor belongs to ("" when none).
+  std::string part_of(const std::string& tensor) const;
+};
+
 struct Entry {
   std::string model_type;
   std::string family;
   std::string kind;           // "text" or "vision"
   uint64_t capabilities = 0;  // VkllmCapability bits
+  AdapterRules adapters;
   nlohmann::json defaults = nlohmann::json::object();
   // A route of a model type shared by several families: the nested config keys and the value
   // (or any of the values) each must have, {"vision_config.model_type": "x"}; empty for a plain
@@ -53,6 +66,8 @@ class Registry {
   const std::vector<Fallback>& fallbacks() const { return fallbacks_; }
   // Adds an entry (e.g. a model type a plugin declares that the table does not list).
   void add(Entry e);
+  // A family's adapter rules (none when the table does not say).
+  const AdapterRules* adapters(const std::string& family) const;
 
   // The entry for a config: the first route of its model_type whose keys match, else its
   // model_type's entry, or, for a type no family claims, a guessed entry of the family whose
@@ -71,6 +86,7 @@ class Registry {
   std::map<std::string, Entry> entries_;
   std::vector<Entry> routes_;
   std::vector<Fallback> fallbacks_;
+  std::map<std::string, AdapterRules> adapters_;  // per family
   std::vector<std::string> text_from_config_;   // families whose text model type must be known
   std::string type_list(bool text_only) const;  // the known (text) model types, for messages
 };

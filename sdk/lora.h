@@ -35,6 +35,12 @@ class LoraTable {
   uint64_t bytes_ = 0;
 };
 
+// Mixes a key (an adapter's) into a prefix-cache key.
+inline uint64_t mix_key(uint64_t key, uint64_t with) {
+  uint64_t h = key ^ (with + 0x9e3779b97f4a7c15ull + (key << 6) + (key >> 2));
+  return h * 0xbf58476d1ce4e5b9ull;
+}
+
 // Rows [begin, begin + rows) of a pass use `adapter` (rows of other spans: the base alone).
 struct LoraSpan {
   int64_t begin = 0, rows = 0;
@@ -45,6 +51,8 @@ struct LoraSpan {
 // of an image) add the updates of their spans' adapters. A matmul over a different number of
 // rows (the logits rows) with a registered weight is an error: adapters cover weights applied
 // to every row.
+// rows < 0: every matmul of the pass, whatever its rows, uses spans[0]'s adapter on all of them
+// (an image's tower and projector, whose matmuls see patches and merged tokens).
 struct LoraPass {
   const LoraTable* table = nullptr;
   std::vector<LoraSpan> spans;

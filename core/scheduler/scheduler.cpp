@@ -124,6 +124,9 @@ GenerateResult Scheduler::generate(SequenceRequest req,
     for (int32_t id : s.tokens) s.keys.push_back(uint64_t(uint32_t(id)));
   else
     s.keys = s.req.keys;
+  // A block's hash chains from the first token, so keys of one adapter never match another's.
+  if (s.req.adapter_key)
+    for (auto& k : s.keys) k = sdk::mix_key(k, s.req.adapter_key);
   s.next = s.req.next;
   if (s.next.empty())
     for (int64_t i = 0; i < n; ++i) s.next.push_back(int32_t(i + 1));
@@ -387,8 +390,10 @@ void Scheduler::run_pass() {
   plugin::Batch b;
   const bool several = parts.size() > 1;
   int64_t T = 0;
+  sdk::LoraPass lora{model_->lora(), {}, 0};
   for (size_t pi = 0; pi < parts.size(); ++pi) {
     Seq& s = *parts[pi];
+    if (s.req.adapter > 0) lora.spans.push_back({T, s.n, s.req.adapter});
     for (int64_t i = s.done; i < s.done + s.n; ++i) {
       tokens.push_back(s.tokens[size_t(i)]);
       seq_pos.push_back(int32_t(i));
@@ -433,6 +438,8 @@ void Scheduler::run_pass() {
     const bool wanted = !logit_rows.empty();
     if (!wanted) logit_rows.push_back(int32_t(T - 1));
     b.logits_rows = g->upload_i32(logit_rows, {int64_t(logit_rows.size())});
+    lora.rows = T;
+    if (lora.table && !lora.spans.empty()) g->set_lora(std::move(lora));
     sdk::Tensor logits = model_->model().forward(*g, b);
     if (wanted) rb = g->download(logits);
     t_recorded = now_ms();

@@ -43,6 +43,10 @@ struct SequenceRequest {
   // needed. Called again when a preempted sequence is admitted anew.
   std::function<std::vector<EvalOptions::Image>(int64_t cached)> images;
   GenerateParams params;  // no draft model (speculative decoding runs one sequence)
+  // Runtime LoRA: the adapter's index in the model's table (0: the base) and its key, mixed
+  // into the prefix-cache keys so that only the same adapter reuses cached blocks.
+  int adapter = 0;
+  uint64_t adapter_key = 0;
   const Tokenizer* tokenizer = nullptr;
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/limits.h"
+#include "sdk/base/dtype.h"
 #include "sdk/base/error.h"
 
 namespace vkllm::core {
@@ -212,6 +213,29 @@ void write_safetensors(const std::string& path, const std::vector<StWrite>& tens
   for (const auto& t : tensors)
     out.write(static_cast<const char*>(t.data), std::streamsize(t.bytes));
   if (!out) throw InputError(fmt::format("{}: write failed", path));
+}
+
+std::vector<float> SafetensorsFile::f32(const StTensor& t) const {
+  auto b = bytes(t);
+  const int64_t n = t.numel();
+  std::vector<float> out(static_cast<size_t>(n));
+  switch (t.dtype) {
+    case StDtype::F32:
+      std::memcpy(out.data(), b.data(), size_t(n) * 4);
+      break;
+    case StDtype::F16:
+    case StDtype::BF16:
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, b.data() + 2 * i, 2);
+        out[size_t(i)] = t.dtype == StDtype::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+      }
+      break;
+    default:
+      throw ModelError(fmt::format("{}: tensor '{}' has dtype {}; a float tensor was expected",
+                                   path(), t.name, st_dtype_name(t.dtype)));
+  }
+  return out;
 }
 
 }  // namespace vkllm::core

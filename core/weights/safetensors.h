@@ -63,6 +63,8 @@ class SafetensorsFile {
     return v;
   }
   const StTensor& tensor(const std::string& name) const;
+  // A float tensor's values (F32, F16 or BF16) as f32; ModelError naming it for other dtypes.
+  std::vector<float> f32(const StTensor& t) const;
 
  private:
   MappedFile map_;

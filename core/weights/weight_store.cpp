@@ -25,12 +25,6 @@ int64_t matrix_cols(const StTensor& t) {
   return c;
 }
 
-float half_to_f32(const uint8_t* p, StDtype dt) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return dt == StDtype::F16 ? f16_to_f32(h) : bf16_to_f32(h);
-}
-
 Dtype device_dtype(StDtype dt) {
   switch (dt) {
     case StDtype::F32:
@@ -165,25 +159,7 @@ plugin::WeightInfo WeightStore::info(const std::string& name) const {
   return i;
 }
 
-std::vector<float> WeightStore::to_f32(const Ref& r) const {
-  auto bytes = r.file->bytes(*r.tensor);
-  int64_t n = r.tensor->numel();
-  std::vector<float> out(static_cast<size_t>(n));
-  switch (r.tensor->dtype) {
-    case StDtype::F32:
-      std::memcpy(out.data(), bytes.data(), size_t(n) * 4);
-      break;
-    case StDtype::F16:
-    case StDtype::BF16:
-      for (int64_t i = 0; i < n; ++i)
-        out[size_t(i)] = half_to_f32(bytes.data() + 2 * i, r.tensor->dtype);
-      break;
-    default:
-      throw ModelError(fmt::format("{}: tensor '{}' has dtype {}; a float tensor was expected",
-                                   r.file->path(), r.tensor->name, st_dtype_name(r.tensor->dtype)));
-  }
-  return out;
-}
+std::vector<float> WeightStore::to_f32(const Ref& r) const { return r.file->f32(*r.tensor); }
 
 std::vector<float> WeightStore::read_f32(const std::string& name) {
   used_.insert(name);
@@ -201,9 +177,99 @@ void WeightStore::report(const std::vector<std::string>& names) {
 }
 
 sdk::Tensor WeightStore::load_rows(const std::vector<std::string>& names, plugin::WeightUse use) {
-  sdk::Tensor t = load_rows_impl(names, use);
+  sdk::Tensor t = merging(names) ? load_merged(names, use) : load_rows_impl(names, use);
+  LoadedWeight lw{t, names, {}, use};
+  for (const auto& n : names) lw.rows.push_back(info(n).shape.empty() ? 1 : info(n).shape[0]);
+  loaded_.push_back(std::move(lw));
   report(names);
   return t;
+}
+
+bool WeightStore::merging(const std::vector<std::string>& names) const {
+  for (const Adapter* a : options_.merge)
+    for (const auto& n : names)
+      if (a->delta(n) || a->replacements().count(n)) return true;
+  return false;
+}
+
+sdk::Tensor WeightStore::load_merged(const std::vector<std::string>& names,
+                                     plugin::WeightUse use) {
+  const bool quant = mlx_quantized(names.front());
+  std::vector<float> v;
+  int64_t rows = 0, cols = 0;
+  for (const auto& n : names) {
+    used_.insert(n);
+    const Ref r = ref(n);
+    std::vector<float> part;
+    int64_t pr = r.tensor->shape.empty() ? 1 : r.tensor->shape[0];
+    if (mlx_quantized(n)) {
+      auto [bits, group] = mlx_params(n);
+      const std::string mod = module_of(n);
+      used_.insert(mod + ".scales");
+      used_.insert(mod + ".biases");
+      const int64_t c = r.tensor->shape[1] * 32 / bits;
+      auto sc = to_f32(ref(mod + ".scales")), bi = to_f32(ref(mod + ".biases"));
+      if (int64_t(sc.size()) != pr * c / group || bi.size() != sc.size())
+        throw ModelError(fmt::format("{}: scales/biases do not fit the weight", n));
+      auto bytes = r.file->bytes(*r.tensor);
+      part = sdk::dequantize(sdk::from_mlx(bits, reinterpret_cast<const uint32_t*>(bytes.data()),
+                                           sc.data(), bi.data(), pr, c, group));
+    } else {
+      part = to_f32(r);
+    }
+    for (const Adapter* a : options_.merge) {
+      if (auto it = a->replacements().find(n); it != a->replacements().end()) part = it->second;
+      if (const LoraDelta* d = a->delta(n)) {
+        if (use != plugin::WeightUse::matmul && use != plugin::WeightUse::embedding)
+          throw ModelError(fmt::format("adapter {}: '{}' is not a matrix the model multiplies by",
+                                       a->path(), n));
+        merge_delta(*d, part);
+      }
+    }
+    cols = pr ? int64_t(part.size()) / pr : 0;
+    rows += pr;
+    v.insert(v.end(), part.begin(), part.end());
+  }
+  ++merge_stats_.weights;
+  sdk::Tensor out;
+  if (use == plugin::WeightUse::vector) {
+    sdk::Shape shape;
+    if (names.size() == 1)
+      for (int64_t d : info(names[0]).shape) shape.push_back(d);
+    if (shape.rank() == 0 || names.size() > 1) shape = {int64_t(v.size())};
+    out = sdk::Tensor::allocate(device_->weights(), Dtype::f32, shape);
+    sdk::upload_f32(out, v);
+    bytes_uploaded_ += v.size() * 4;
+    return out;
+  }
+  if (use == plugin::WeightUse::matmul_transposed)
+    throw ModelError(fmt::format("'{}': adapters on [in, out] parameters are not supported",
+                                 names.front()));
+  std::optional<Dtype> q = options_.quantize && cols % 32 == 0 ? options_.quantize : std::nullopt;
+  int group = 32;
+  if (quant) {
+    auto [bits, g] = mlx_params(names.front());
+    q = bits == 8 ? Dtype::mlx8 : Dtype::mlx4;
+    group = g;
+  }
+  if (q) {  // requantized: the error it adds over the merged weights is measured
+    auto host = sdk::quantize(*q, v.data(), rows, cols, group);
+    auto back = sdk::dequantize(host);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double d = double(back[i]) - v[i];
+      merge_stats_.err2 += d * d;
+      merge_stats_.ref2 += double(v[i]) * v[i];
+    }
+    ++merge_stats_.requantized;
+    out = sdk::upload_quant(device_->weights(), host);
+    bytes_uploaded_ += out.memory()->size();
+    return out;
+  }
+  const StTensor& t0 = *ref(names.front()).tensor;
+  out = sdk::Tensor::allocate_weight(device_->weights(), device_dtype(t0.dtype), rows, cols);
+  sdk::upload_f32(out, v);
+  bytes_uploaded_ += out.memory()->size();
+  return out;
 }
 
 sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,

@@ -5,6 +5,7 @@
 // MLX-quantized tensors (packed U32 weight + scales + biases) load as mlx4/mlx8.
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <functional>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/adapters/adapter.h"
 #include "core/weights/safetensors.h"
 #include "sdk/plugin_api/family.h"
 
@@ -22,6 +24,25 @@ struct WeightOptions {
   std::optional<Dtype> quantize;  // q8_0 or q4_0 for matmul/embedding weights
   // Called after each upload with (checkpoint bytes consumed, checkpoint bytes in total).
   std::function<void(uint64_t, uint64_t)> progress;
+  // Adapters merged at load: W + s·B·A (and their replaced tensors) before upload, quantized
+  // bases dequantized, merged and requantized as they were.
+  std::vector<const Adapter*> merge;
+};
+
+// A weight as the family loaded it: the tensors fused into it (rows in this order).
+struct LoadedWeight {
+  sdk::Tensor tensor;
+  std::vector<std::string> names;
+  std::vector<int64_t> rows;  // per name
+  plugin::WeightUse use;
+};
+
+// What merging adapters did: weights updated, and the error requantizing them added (relative
+// RMS over the requantized weights).
+struct MergeStats {
+  int64_t weights = 0, requantized = 0;
+  double err2 = 0, ref2 = 0;
+  double relative_error() const { return ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0; }
 };
 
 // The safetensors files holding a folder's weights: the shards its model.safetensors.index.json
@@ -51,6 +72,9 @@ class WeightStore : public plugin::WeightSource {
   // counts (summed up in one line after a load).
   const std::vector<std::pair<std::string, int64_t>>& kept_dense() const { return kept_dense_; }
   uint64_t bytes_uploaded() const { return bytes_uploaded_; }
+  const std::vector<LoadedWeight>& loaded() const { return loaded_; }
+  void merge(const Adapter* a) { options_.merge.push_back(a); }
+  const MergeStats& merge_stats() const { return merge_stats_; }
   // Parameter count of all tensors (MLX-quantized ones counted unpacked).
   int64_t parameter_count() const;
 
@@ -76,6 +100,11 @@ class WeightStore : public plugin::WeightSource {
   uint64_t bytes_read_ = 0, bytes_total_ = 0;
   void report(const std::vector<std::string>& names);
   sdk::Tensor load_rows_impl(const std::vector<std::string>& names, plugin::WeightUse use);
+  // load_rows for tensors a merged adapter updates or replaces.
+  sdk::Tensor load_merged(const std::vector<std::string>& names, plugin::WeightUse use);
+  bool merging(const std::vector<std::string>& names) const;
+  std::vector<LoadedWeight> loaded_;
+  MergeStats merge_stats_;
 };
 
 }  // namespace vkllm::core

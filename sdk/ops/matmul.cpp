@@ -69,10 +69,11 @@ void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor
   const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / std::max<int64_t>(K, 1);
   Tensor x2 = x.rank() == 2 ? x : (x.contiguous() ? x : contiguous(g, x)).reshape({M, K});
   Tensor y2 = y.reshape({M, N});
-  for (const auto& span : pass.spans) {
+  for (sdk::LoraSpan span : pass.spans) {
+    if (pass.rows < 0) span = {0, M, span.adapter};  // every row, whatever their count
     const sdk::LoraFactors* f = pass.table->find(w, span.adapter);
     if (!f || span.rows <= 0) continue;
-    expect(M == pass.rows, "matmul",
+    expect(pass.rows < 0 || M == pass.rows, "matmul",
            fmt::format("a weight {} with a runtime adapter is applied to {} rows, not the pass's "
                        "{}: adapters cover weights applied to every token (merge this adapter "
                        "instead)",
@@ -82,6 +83,7 @@ void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor
     Tensor ys = y2.slice(0, span.begin, span.rows);
     Tensor t = matmul_base(g, xs, f->a, {});
     matmul_base(g, t, f->b, {.residual = &ys, .out = &ys});
+    if (pass.rows < 0) break;
   }
 }
 

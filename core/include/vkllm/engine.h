@@ -50,6 +50,12 @@ struct EngineOptions {
   // > 0: images are resized to at most this many pixels (the processor's max_pixels otherwise).
   int64_t max_image_pixels = 0;
   std::vector<std::string> plugin_dirs;  // empty: build tree, install prefix, VKLLM_PLUGIN_PATH
+  // LoRA adapters (PEFT or MLX folders): "DIR", or "name=DIR" for one requests select by
+  // name (Request::adapter). "merged" folds one adapter into the weights at load; "runtime"
+  // keeps the base untouched and serves every listed adapter (and the base) side by side.
+  std::vector<std::string> adapters;
+  float adapter_scale = 1.0f;  // multiplies each adapter's own scale
+  std::string adapter_mode = "merged";
   // Called while weights load with (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> on_load_progress;
 };
@@ -100,6 +106,9 @@ struct Request {
   // gets one per image at its start.
   std::vector<ImageInput> images;
   bool add_generation_prompt = true;
+  // The adapter (EngineOptions::adapters' name) this request runs with; "" for the unnamed
+  // adapter, or the base when there is none (runtime mode).
+  std::string adapter;
   Sampling sampling;
   int max_tokens = 256;
   std::vector<std::string> stop;
@@ -184,6 +193,8 @@ struct ModelDescription {
   int64_t parameters = 0, vocab_size = 0, context = 0;
   uint64_t weight_bytes = 0;
   bool thinking = false;  // the chat template has thinking markers (<think>)
+  std::vector<std::string> adapters;  // the loaded adapters' names ("" for an unnamed one)
+  std::string adapter_mode;           // merged or runtime
 };
 
 class Engine {
