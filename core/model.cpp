@@ -57,20 +57,19 @@ std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& folder,
   m->family_ = plugins.create_family(*r.plugin);
   WeightStore weights(folder, r.config, device,
                       {.quantize = opt.quantize, .progress = opt.progress});
+  if (!opt.adapters_runtime && opt.adapters.size() > 1)
+    throw InputError(fmt::format(
+        "{} adapters given: several adapters are served side by side with --adapter-mode "
+        "runtime (merged mode takes one)",
+        opt.adapters.size()));
   std::set<std::string> names;
   for (const auto& spec : opt.adapters) {
     if (!names.insert(spec.name).second)
       throw InputError(fmt::format("adapter name '{}' is given twice", spec.name));
     m->adapters_.push_back(Adapter::load(spec, weights, r.entry.adapters, r.entry.family));
   }
-  if (!opt.adapters_runtime) {
-    if (m->adapters_.size() > 1)
-      throw InputError(fmt::format(
-          "{} adapters given: several adapters are served side by side with --adapter-mode "
-          "runtime (merged mode takes one)",
-          m->adapters_.size()));
+  if (!opt.adapters_runtime)
     for (const auto& a : m->adapters_) weights.merge(&a);
-  }
   m->model_ = m->family_->load(r.config, weights, device);
   if (!m->model_)
     throw PluginError(fmt::format("[plugins] {}: load returned no model", r.plugin->path));
