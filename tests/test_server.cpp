@@ -1,6 +1,7 @@
 // vkllm serve's HTTP layer in process (tools/server): OpenAI's endpoints through an HTTP client,
 // the same text as the engine alone, streams as server-sent events, and the error objects of
 // bad requests.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -9,8 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <map>
+#include <random>
+#include <set>
 #include <thread>
 
+#include "core/weights/safetensors.h"
 #include "server.h"
 #include "tests/thinking_model.h"
 
@@ -725,6 +730,117 @@ TEST(ServeAuth, ApiKeyIsRequired) {
   EXPECT_EQ(r->status, 200);
   srv.stop();
   t.join();
+}
+
+}  // namespace
+}  // namespace vkllm::test
+
+namespace vkllm::test {
+namespace {
+
+// Random LoRA factors for q_proj and v_proj of every layer of the bundled model, as a PEFT or an
+// mlx-lm folder.
+std::string random_adapter(const std::string& name, bool mlx, uint32_t seed) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("vkllm_serve_adapter_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const int r = 4, layers = 6, hidden = 256;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 0.15f);
+  std::vector<std::vector<float>> data;
+  std::vector<core::StWrite> w;
+  auto add = [&](const std::string& key, std::vector<int64_t> shape) {
+    data.emplace_back(size_t(shape[0] * shape[1]));
+    for (auto& v : data.back()) v = nd(rng);
+    w.push_back({key, core::StDtype::F32, shape, nullptr, data.back().size() * 4});
+  };
+  data.reserve(4 * layers);
+  for (int l = 0; l < layers; ++l) {
+    for (auto [proj, out] : {std::pair{"q_proj", 256}, std::pair{"v_proj", 128}}) {
+      const std::string m = fmt::format("model.layers.{}.self_attn.{}", l, proj);
+      if (mlx) {
+        add(m + ".lora_a", {hidden, r});
+        add(m + ".lora_b", {r, out});
+      } else {
+        add("base_model.model." + m + ".lora_A.weight", {r, hidden});
+        add("base_model.model." + m + ".lora_B.weight", {out, r});
+      }
+    }
+  }
+  for (size_t i = 0; i < w.size(); ++i) w[i].data = data[i].data();
+  core::write_safetensors((dir / (mlx ? "adapters.safetensors" : "adapter_model.safetensors")).string(),
+                          w);
+  std::ofstream(dir / "adapter_config.json")
+      << (mlx ? R"({"fine_tune_type": "lora", "lora_parameters": {"rank": 4, "scale": 4.0}})"
+              : R"({"peft_type": "LORA", "r": 4, "lora_alpha": 16})");
+  return dir.string();
+}
+
+// One served base with two runtime adapters: /v1/models lists BASE:NAME, and concurrent
+// requests for the base and both adapters (sharing the continuous batch) get what each gets
+// from an engine with that adapter merged.
+TEST(ServeAdapters, TwoAdaptersInOneBatchAsEachAlone) {
+  const std::string one = random_adapter("one", false, 1), two = random_adapter("two", true, 2);
+  auto alone = [&](const std::string& adapter) {
+    auto e = Engine::load(kModel, {.adapters = adapter.empty() ? std::vector<std::string>{}
+                                                               : std::vector{adapter}});
+    Request r;
+    r.messages = {{"user", "And God said"}};
+    r.max_tokens = 12;
+    r.sampling.temperature = 0.0f;
+    return e->generate(r).text;
+  };
+  const std::map<std::string, std::string> want = {
+      {"tiny-kjv", alone("")}, {"tiny-kjv:one", alone(one)}, {"tiny-kjv:two", alone(two)}};
+  EXPECT_NE(want.at("tiny-kjv:one"), want.at("tiny-kjv"));
+  EXPECT_NE(want.at("tiny-kjv:two"), want.at("tiny-kjv"));
+
+  std::vector<server::ServedModel> models;
+  models.push_back({"tiny-kjv", Engine::load(kModel, {.parallel = 4,
+                                                     .adapters = {"one=" + one, "two=" + two},
+                                                     .adapter_mode = "runtime"})});
+  server::Server srv(server::ServerOptions{.port = 0}, std::move(models));
+  const int port = srv.bind();
+  std::thread th([&] { srv.run(); });
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(600, 0);
+  auto listed = c.Get("/v1/models");
+  ASSERT_TRUE(listed);
+  std::set<std::string> ids;
+  const json list = json::parse(listed->body);
+  for (const auto& m : list["data"]) ids.insert(m["id"].get<std::string>());
+  EXPECT_EQ(ids, (std::set<std::string>{"tiny-kjv", "tiny-kjv:one", "tiny-kjv:two"}));
+
+  const std::vector<std::string> asked = {"tiny-kjv:one", "tiny-kjv", "tiny-kjv:two", "two",
+                                          "tiny-kjv:one", "tiny-kjv:two"};
+  std::vector<std::string> got(asked.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    clients.emplace_back([&, i] {
+      json b = chat_body(false);
+      b["model"] = asked[i];
+      httplib::Client ci("127.0.0.1", port);
+      ci.set_read_timeout(600, 0);
+      auto r = ci.Post("/v1/chat/completions", b.dump(), "application/json");
+      if (r && r->status == 200)
+        got[i] = json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
+      else
+        got[i] = r ? r->body : "no response";
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (size_t i = 0; i < asked.size(); ++i) {
+    const std::string key = asked[i] == "two" ? "tiny-kjv:two" : asked[i];
+    EXPECT_EQ(got[i], want.at(key)) << asked[i];
+  }
+  json b = chat_body(false);
+  b["model"] = "tiny-kjv:three";
+  auto r = c.Post("/v1/chat/completions", b.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  srv.stop();
+  th.join();
 }
 
 }  // namespace

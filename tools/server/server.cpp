@@ -106,9 +106,20 @@ struct Server::Impl {
   ImagePolicy images;
   int port = 0;
 
-  Model* find(const std::string& id) {
+  // The model a request's `model` names: a model's id, or BASE:NAME for one of its named
+  // adapters (also NAME alone when one model has it); *adapter gets the adapter's name.
+  Model* find(const std::string& id, std::string* adapter) {
+    adapter->clear();
     for (auto& m : models)
       if (m->id == id) return m.get();
+    for (auto& m : models) {
+      for (const auto& a : m->engine->description().adapters) {
+        if (!a.empty() && (id == m->id + ":" + a || id == a)) {
+          *adapter = a;
+          return m.get();
+        }
+      }
+    }
     return nullptr;
   }
 
@@ -161,8 +172,16 @@ void Server::Impl::routes() {
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
-    for (const auto& m : models)
+    for (const auto& m : models) {
       data.push_back({{"id", m->id}, {"object", "model"}, {"created", 0}, {"owned_by", "vkllm"}});
+      for (const auto& a : m->engine->description().adapters)  // runtime adapters by name
+        if (!a.empty())
+          data.push_back({{"id", m->id + ":" + a},
+                          {"object", "model"},
+                          {"created", 0},
+                          {"owned_by", "vkllm"},
+                          {"parent", m->id}});
+    }
     res.set_content(json{{"object", "list"}, {"data", data}}.dump(), "application/json");
     metrics.count_request("/v1/models", 200);
   });
@@ -200,7 +219,7 @@ void Server::Impl::generate(const httplib::Request& hr, httplib::Response& res, 
   } catch (const ApiError& e) {
     return fail(e);
   }
-  Model* model = find(p.model);
+  Model* model = find(p.model, &p.request.adapter);
   if (!model)
     return fail(
         {404, fmt::format("model '{}' does not exist", p.model), "model", "invalid_request_error"});

@@ -47,12 +47,14 @@ Run add_serve(CLI::App& app) {
   return [args, opt] {
     std::vector<server::ServedModel> models;
     for (const auto& folder : args->models) {
+      ModelArgs margs = *args;  // adapters are the first model's
+      if (!models.empty()) margs.adapters.clear();
       std::string id = std::filesystem::path(folder).lexically_normal().filename().string();
       if (id.empty())
         id = std::filesystem::path(folder).lexically_normal().parent_path().filename().string();
       for (const auto& m : models)
         if (m.id == id) throw InputError(fmt::format("two models are named '{}'", id));
-      models.push_back({id, args->load(folder)});
+      models.push_back({id, margs.load(folder)});
     }
     std::vector<std::string> ids;
     for (const auto& m : models) ids.push_back(m.id);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -42,6 +43,14 @@ void ModelArgs::add(CLI::App* cmd, bool several_models) {
                   "Vision models: resize images to at most this many pixels (default: "
                   "preprocessor_config.json's max_pixels)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--adapter,--adapter-path", adapters,
+                  "LoRA adapter folder (PEFT or MLX); NAME=DIR names one that requests select "
+                  "(serve: model BASE:NAME); repeat for several");
+  cmd->add_option("--adapter-scale", adapter_scale, "Multiplies the adapters' own scales");
+  cmd->add_option("--adapter-mode", adapter_mode,
+                  "merged: fold one adapter into the weights at load; runtime: keep the base "
+                  "and serve every adapter beside it (default: merged for one unnamed adapter)")
+      ->check(CLI::IsMember({"merged", "runtime"}));
   cmd->add_flag("--verbose,-v", verbose, "Print timings");
 }
 
@@ -60,6 +69,17 @@ std::unique_ptr<Engine> ModelArgs::load(const std::string& folder) const {
   o.draft_tokens = draft_tokens;
   o.max_image_pixels = max_pixels;
   o.parallel = parallel;
+  o.adapters = adapters;
+  o.adapter_scale = adapter_scale;
+  o.adapter_mode = adapter_mode;
+  if (o.adapter_mode.empty()) {
+    const bool named = std::any_of(adapters.begin(), adapters.end(), [](const std::string& a) {
+      auto eq = a.find('=');
+      return eq != std::string::npos && eq > 0 && a.find('/') > eq &&
+             !std::filesystem::exists(a);
+    });
+    o.adapter_mode = adapters.size() > 1 || named ? "runtime" : "merged";
+  }
   auto bar = std::make_shared<Progress>("loading");
   o.on_load_progress = [bar](uint64_t done, uint64_t total) {
     bar->update(int64_t(done >> 20), int64_t(total >> 20));
