@@ -150,6 +150,27 @@ TEST(Cli, Gemma3ImagesWithPromptIdsAndLogitsOut) {
   fs::remove_all(d);
 }
 
+// --adapter from the command line: the PEFT adapter's reference logits (tests/data/lora), merged
+// and at runtime; a named runtime adapter needs no name to be the default.
+TEST(Cli, GenerateWithAnAdapter) {
+  const std::string a = std::string(VKLLM_TEST_DATA) + "/lora/llama3_peft";
+  core::SafetensorsFile ref(a + "/reference.safetensors");
+  const std::string ids = fmt::format("{}", fmt::join(ref.values<int32_t>("input_ids"), ","));
+  fs::path d = scratch("adapter");
+  for (const char* mode : {"merged", "runtime"}) {
+    auto o = vkllm("generate -m " + fixture("llama3") + " --adapter " + a + " --adapter-mode " +
+                   mode + " --prompt-ids " + ids + " -n 1 --temp 0 --logits-out " +
+                   (d / "l.safetensors").string());
+    ASSERT_EQ(o.rc, 0) << o.text;
+    EXPECT_LT(logits_out_diff(d / "l.safetensors", ref.values<float>("logits")), 5e-3) << mode;
+  }
+  auto o = vkllm("generate -m " + fixture("llama3") + " --adapter " + a +
+                 " --adapter-mode fused --prompt-ids 1,2 -n 1");
+  EXPECT_NE(o.rc, 0);
+  EXPECT_NE(o.text.find("--adapter-mode"), std::string::npos) << o.text;
+  fs::remove_all(d);
+}
+
 TEST(Cli, InspectAndPlugins) {
   auto o = vkllm("inspect " + fixture("llama3") + " --json");
   ASSERT_EQ(o.rc, 0) << o.text;
@@ -161,6 +182,7 @@ TEST(Cli, InspectAndPlugins) {
   EXPECT_NE(p.text.find("libvkllm-llama.so"), std::string::npos) << p.text;
   EXPECT_NE(p.text.find("libvkllm-qwen-vl.so"), std::string::npos) << p.text;
   EXPECT_NE(p.text.find("gemma3,gemma3_text"), std::string::npos) << p.text;
+  EXPECT_NE(p.text.find("projector,text,vision"), std::string::npos) << p.text;  // adapters
   // Only the weight files count: the folder's reference_*.safetensors are not parameters.
   o = vkllm("inspect " + std::string(VKLLM_TEST_DATA) + "/qwen_vl/qwen2_5_vl --json");
   ASSERT_EQ(o.rc, 0) << o.text;

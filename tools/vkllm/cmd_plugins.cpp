@@ -16,14 +16,20 @@ Run add_plugins(CLI::App& app) {
     fmt::print("search path: {}\n\n", fmt::join(host.dirs(), ":"));
     // Model types a plugin declares, then the registry's routes to its family on nested keys
     // (type[vision_config.model_type=x]).
-    fmt::print("{:<14} {:<28} {:<30} {}\n", "family", "model types", "capabilities", "file");
+    fmt::print("{:<14} {:<28} {:<30} {:<24} {}\n", "family", "model types", "capabilities",
+               "adapters", "file");
     for (const auto& p : host.plugins()) {
       std::vector<std::string> types = p.model_types;
       for (const auto& r : host.registry().routes())
         if (r.family == p.family) types.push_back(r.model_type + "[" + r.rule + "]");
-      fmt::print("{:<14} {:<28} {:<30} {}\n", p.family, fmt::format("{}", fmt::join(types, ",")),
+      // Where the family takes LoRA adapters (the registry's parts).
+      std::vector<std::string> parts;
+      if (const auto* a = host.registry().adapters(p.family))
+        for (const auto& [part, prefixes] : a->parts) parts.push_back(part);
+      fmt::print("{:<14} {:<28} {:<30} {:<24} {}\n", p.family,
+                 fmt::format("{}", fmt::join(types, ",")),
                  fmt::format("{}", fmt::join(registry::capability_names(p.capabilities), ",")),
-                 p.path);
+                 parts.empty() ? "-" : fmt::format("{}", fmt::join(parts, ",")), p.path);
     }
     std::vector<std::string> orphans;
     auto served = [&](const std::string& family) {
