@@ -16,6 +16,7 @@ struct vkllm_engine {
   vkllm_progress_fn progress = nullptr;
   void* progress_user = nullptr;
   std::string grammar, json_schema;  // constraints of later generate calls
+  std::string adapter;               // the adapter of later generate calls
   vkllm::Result last;
 };
 
@@ -89,7 +90,7 @@ void vkllm_engine_options_default(vkllm_engine_options* o) {
   if (!o) return;
   *o = vkllm_engine_options{
       sizeof(vkllm_engine_options), nullptr, 0, 512, 16, 32, 1, 0, 0, nullptr, nullptr, 4,
-      uint64_t(256) << 20,          0};
+      uint64_t(256) << 20,          0,       nullptr, 0,  1.0f,    nullptr};
 }
 
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
@@ -117,6 +118,14 @@ vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_opti
     o.draft_tokens = options->draft_tokens;
     o.image_cache_bytes = options->image_cache_bytes;
     o.max_image_pixels = options->max_image_pixels;
+    if (options->n_adapters > 0 && !options->adapters)
+      throw vkllm::InputError("vkllm_engine_load_ex: n_adapters without adapters");
+    for (size_t i = 0; i < options->n_adapters; ++i) {
+      if (!options->adapters[i]) throw vkllm::InputError("vkllm_engine_load_ex: a null adapter");
+      o.adapters.push_back(options->adapters[i]);
+    }
+    o.adapter_scale = options->adapter_scale;
+    if (options->adapter_mode) o.adapter_mode = options->adapter_mode;
     auto e = std::make_unique<vkllm_engine>();
     e->engine = vkllm::Engine::load(model_dir, o);
     *out = e.release();
@@ -162,6 +171,7 @@ vkllm_status vkllm_engine_generate_images(vkllm_engine* engine, const char* prom
     if (s.repetition_penalty >= 0) r.sampling.repetition_penalty = s.repetition_penalty;
     if (s.has_seed) r.sampling.seed = s.seed;
     r.max_tokens = s.max_tokens;
+    r.adapter = engine->adapter;
     r.grammar = engine->grammar;
     r.json_schema = engine->json_schema;
     if (engine->progress) {
@@ -181,6 +191,10 @@ void vkllm_engine_set_prefill_progress(vkllm_engine* engine, vkllm_progress_fn f
   if (!engine) return;
   engine->progress = fn;
   engine->progress_user = user;
+}
+
+void vkllm_engine_set_adapter(vkllm_engine* engine, const char* name) {
+  if (engine) engine->adapter = name ? name : "";
 }
 
 void vkllm_engine_set_constraint(vkllm_engine* engine, const char* gbnf, const char* json_schema) {

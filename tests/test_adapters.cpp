@@ -14,6 +14,7 @@
 #include "core/weights/safetensors.h"
 #include "sdk/base/error.h"
 #include "vkllm/engine.h"
+#include "vkllm/vkllm.h"
 
 namespace vkllm::test {
 namespace {
@@ -252,6 +253,47 @@ TEST(Adapters, BadAdaptersAreClearErrors) {
   EXPECT_NE(load_error(kLlama, lora("llama3_peft"), "fused").find("merged or runtime"),
             std::string::npos);
   fs::remove_all(tmp);
+}
+
+// The C API: adapters at load, one selected per call.
+TEST(Adapters, CApiSelectsTheAdapterPerCall) {
+  const std::string named = "m=" + lora("qwen2_vl_mlx");
+  const char* adapters[] = {named.c_str()};
+  vkllm_engine_options o;
+  vkllm_engine_options_default(&o);
+  EXPECT_EQ(o.adapter_scale, 1.0f);
+  o.adapters = adapters;
+  o.n_adapters = 1;
+  o.adapter_mode = "runtime";
+  vkllm_engine* e = nullptr;
+  ASSERT_EQ(vkllm_engine_load_ex(kQwen.c_str(), &o, &e), VKLLM_OK) << vkllm_last_error();
+  vkllm_sampling s{0.0f, -1, -1.0f, -1.0f, -1.0f, 6, 0, 0};  // greedy, defaults, 6 tokens
+  auto run = [&](const char* adapter) {
+    vkllm_engine_set_adapter(e, adapter);
+    char* text = nullptr;
+    EXPECT_EQ(vkllm_engine_generate(e, "Hi", 0, &s, nullptr, nullptr, &text), VKLLM_OK)
+        << vkllm_last_error();
+    std::string t = text ? text : "";
+    vkllm_string_free(text);
+    return t;
+  };
+  auto alone = [&](bool with) {
+    auto engine = Engine::load(kQwen, {.adapters = with ? std::vector{lora("qwen2_vl_mlx")}
+                                                       : std::vector<std::string>{}});
+    Request r;
+    r.prompt = "Hi";
+    r.max_tokens = 6;
+    r.sampling.temperature = 0;
+    return engine->generate(r).text;
+  };
+  const std::string with = alone(true), without = alone(false);
+  EXPECT_NE(with, without);
+  EXPECT_EQ(run("m"), with);
+  EXPECT_EQ(run(nullptr), without);
+  vkllm_engine_set_adapter(e, "zz");
+  EXPECT_NE(vkllm_engine_generate(e, "Hi", 0, &s, nullptr, nullptr, nullptr), VKLLM_OK);
+  EXPECT_NE(std::string(vkllm_last_error()).find("'zz'"), std::string::npos);
+  vkllm_engine_free(e);
 }
 
 }  // namespace

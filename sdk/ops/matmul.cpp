@@ -19,6 +19,14 @@ const KernelDesc kMatmul{"matmul",
                           Binding::words, Binding::words, Binding::storage},
                          sizeof(Params)};
 
+struct LoraParams {
+  uint32_t M, N, K, R, x_stride, a_stride, b_stride, y_stride;
+};
+const KernelDesc kLora{"lora",
+                       {Binding::texels, Binding::texels, Binding::words, Binding::storage},
+                       sizeof(LoraParams)};
+constexpr int64_t kLoraMaxRank = 256;  // larger (stacked) ranks take two matmuls
+
 int wtype(Dtype dt) {
   switch (dt) {
     case Dtype::f32:
@@ -64,6 +72,45 @@ Tiling choose_tiling(const Graph& g, int64_t M, bool quant) {
 
 Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOptions& opt);
 
+// x as the kernels read it: rows contiguous, evenly strided (a multiple of 4 floats) and
+// 16-byte aligned; otherwise copied into such rows.
+Tensor kernel_rows(Graph& g, const Tensor& x, int64_t K) {
+  const int64_t M = x.numel() / std::max<int64_t>(K, 1);
+  bool rows_ok = x.rows_contiguous() && (x.rank() == 1 || x.stride(-2) % 4 == 0) &&
+                 (x.memory()->offset() + x.byte_offset()) % 16 == 0;
+  for (int i = x.rank() - 3; rows_ok && i >= 0; --i) {
+    rows_ok = x.dim(i) == 1 || x.stride(i) == x.stride(i + 1) * x.dim(i + 1);
+  }
+  if (rows_ok) return x;
+  const int64_t padded = (K + 3) / 4 * 4;
+  Tensor buf = g.alloc(Dtype::f32, {M, padded});
+  Tensor view = buf.slice(1, 0, K);
+  copy_into(g, x.rank() == 1 ? x.reshape({1, K}) : contiguous(g, x).reshape({M, K}), view);
+  return view;
+}
+
+// y_s += (x_s·Aᵀ)·Bᵀ in one dispatch (lora.comp).
+void lora_update(Graph& g, const Tensor& xs_in, const sdk::LoraFactors& f, const Tensor& ys) {
+  const int64_t K = f.a.dim(1), R = f.a.dim(0), N = f.b.dim(0);
+  Tensor xs = kernel_rows(g, xs_in, K);
+  const int64_t M = xs.numel() / K;
+  const bool cpu = g.device().kernel_class() == KernelClass::cpu;
+  const int tm = M == 1 ? 1 : 8;
+  const uint32_t local = cpu ? 64 : 128;
+  const int rmax = int((R + 7) / 8 * 8);
+  LoraParams p{uint32_t(M),
+               uint32_t(N),
+               uint32_t(K),
+               uint32_t(R),
+               uint32_t(xs.rank() >= 2 ? xs.stride(-2) : (K + 3) / 4 * 4),
+               uint32_t(f.a.stride(0)),
+               uint32_t(f.b.stride(0)),
+               uint32_t(ys.rank() >= 2 ? ys.stride(-2) : N)};
+  sdk::Groups groups = grid_1d(uint64_t((N + local - 1) / local) * local, local);
+  groups.z = uint32_t((M + tm - 1) / tm);
+  g.dispatch(kLora, {&xs, &f.a, &f.b, &ys}, &p, sizeof p, groups, {int32_t(local), tm, rmax});
+}
+
 // Adds each span's low-rank update into its rows of y: t = x_s·Aᵀ, y_s += t·Bᵀ.
 void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor& w, Tensor& y) {
   const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / std::max<int64_t>(K, 1);
@@ -81,8 +128,12 @@ void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor
     expect(span.begin >= 0 && span.begin + span.rows <= M, "matmul", "adapter span outside rows");
     Tensor xs = x2.slice(0, span.begin, span.rows);
     Tensor ys = y2.slice(0, span.begin, span.rows);
-    Tensor t = matmul_base(g, xs, f->a, {});
-    matmul_base(g, t, f->b, {.residual = &ys, .out = &ys});
+    if (f->a.dim(0) <= kLoraMaxRank && f->a.dtype() == Dtype::f32 && f->b.dtype() == Dtype::f32) {
+      lora_update(g, xs, *f, ys);
+    } else {
+      Tensor t = matmul_base(g, xs, f->a, {});
+      matmul_base(g, t, f->b, {.residual = &ys, .out = &ys});
+    }
     if (pass.rows < 0) break;
   }
 }
@@ -110,22 +161,8 @@ Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOp
         w.stride(1) == 1 && w.stride(0) % 32 == 0 && w.byte_offset() % 16 == 0, op,
         "dense weight " + w.str() + " must come from Tensor::allocate_weight (rows padded to 32)");
   }
-  // x rows must be contiguous, evenly strided, 16-byte aligned.
-  Tensor x = x_in;
-  int64_t M = x.numel() / std::max<int64_t>(K, 1);
-  bool rows_ok = x.rows_contiguous() && (x.rank() == 1 || x.stride(-2) % 4 == 0) &&
-                 (x.memory()->offset() + x.byte_offset()) % 16 == 0;
-  for (int i = x.rank() - 3; rows_ok && i >= 0; --i) {
-    rows_ok = x.dim(i) == 1 || x.stride(i) == x.stride(i + 1) * x.dim(i + 1);
-  }
-  if (!rows_ok) {
-    // Copy into rows padded to a multiple of 4 floats.
-    int64_t padded = (K + 3) / 4 * 4;
-    Tensor buf = g.alloc(Dtype::f32, {M, padded});
-    Tensor view = buf.slice(1, 0, K);
-    copy_into(g, x.rank() == 1 ? x.reshape({1, K}) : contiguous(g, x).reshape({M, K}), view);
-    x = view;
-  }
+  Tensor x = kernel_rows(g, x_in, K);
+  const int64_t M = x.numel() / std::max<int64_t>(K, 1);
   uint32_t x_stride = uint32_t(x.rank() >= 2 ? x.stride(-2) : ((K + 3) / 4 * 4));
 
   sdk::Shape out_shape = x_in.shape();

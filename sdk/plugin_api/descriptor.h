@@ -5,7 +5,9 @@
 // smaller struct_size (older plugin) by treating missing fields as zero.
 #include <stdint.h>
 
-#define VKLLM_PLUGIN_ABI_VERSION 5u  // 5: Batch over several sequences (KvStep parts, logits_rows)
+// 5: Batch over several sequences (KvStep parts, logits_rows). 6: runtime LoRA in the SDK
+// (sdk::Graph carries a LoraPass, MatmulOptions::out): plugins see adapters through ops::matmul.
+#define VKLLM_PLUGIN_ABI_VERSION 6u
 #define VKLLM_PLUGIN_ENTRY_SYMBOL "vkllm_plugin_entry"
 
 #ifdef __cplusplus

@@ -54,6 +54,7 @@ Run add_bench(CLI::App& app) {
   static std::string dir, quantize;
   static int p = 512, n = 128, r = 5, kv_bits = 16, kv_group = 32;
   static bool json = false;
+  static std::string adapter, adapter_mode = "merged";
   cmd->add_option("model,--model,-m", dir, "Model folder")->required();
   cmd->add_option("-p,--prompt-tokens", p, "Prompt tokens (prefill)")->check(CLI::PositiveNumber);
   cmd->add_option("-n,--gen-tokens", n, "Generated tokens (decode)")->check(CLI::NonNegativeNumber);
@@ -63,16 +64,22 @@ Run add_bench(CLI::App& app) {
       ->check(CLI::IsMember({4, 8, 16}));
   cmd->add_option("--kv-group-size", kv_group, "Values per scale of a quantized KV cache")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--adapter", adapter, "Measure with this LoRA adapter (PEFT or MLX folder)");
+  cmd->add_option("--adapter-mode", adapter_mode, "merged or runtime")
+      ->check(CLI::IsMember({"merged", "runtime"}));
   cmd->add_flag("--json", json, "Print one JSON object");
   return [] {
     core::PluginHost host;
     auto dev = sdk::Device::create();
     core::LoadOptions lo;
     if (!quantize.empty()) lo.quantize = parse_dtype(quantize);
+    if (!adapter.empty()) lo.adapters = {{"", adapter, 1.0f}};
+    lo.adapters_runtime = adapter_mode == "runtime";
     double t0 = now_s();
     auto model = core::LoadedModel::load(dir, dev, host, lo);
     double load_s = now_s() - t0;
     core::Session s(model, {.context = p + n + 1, .kv_bits = kv_bits, .kv_group_size = kv_group});
+    if (model->lora()) s.set_adapter(1, model->adapter_key(1));
     uint64_t kv_token_layer = 0;
     for (const auto& l : model->info().kv)
       kv_token_layer =
@@ -107,6 +114,9 @@ Run add_bench(CLI::App& app) {
       nlohmann::json j = {{"model", dir},
                           {"device", dev->features().name},
                           {"quantize", quantize},
+                          {"adapter", adapter},
+                          {"adapter_mode", adapter.empty() ? "" : adapter_mode},
+                          {"adapter_rank", model->adapters().empty() ? 0 : model->adapters()[0].max_rank()},
                           {"prompt_tokens", p},
                           {"gen_tokens", n},
                           {"repeats", r},

@@ -57,6 +57,13 @@ typedef struct vkllm_engine_options {
   int32_t draft_tokens;       /* tokens the draft proposes per step */
   uint64_t image_cache_bytes; /* vision models: feature cache budget (default 256 MiB; 0: off) */
   int64_t max_image_pixels;   /* vision models: > 0 caps the resized image (default 0) */
+  /* LoRA adapters: "DIR" or "NAME=DIR" (PEFT or MLX folders), n_adapters of them; adapter_mode
+   * "merged" (NULL: the default, one adapter folded into the weights) or "runtime" (the base
+   * kept, every adapter selectable per call with vkllm_engine_set_adapter). */
+  const char* const* adapters;
+  size_t n_adapters;
+  float adapter_scale; /* multiplies each adapter's own scale (default 1) */
+  const char* adapter_mode;
 } vkllm_engine_options;
 void vkllm_engine_options_default(vkllm_engine_options* o);
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
@@ -82,6 +89,9 @@ void vkllm_engine_set_prefill_progress(vkllm_engine* engine, vkllm_progress_fn f
 /* Constrains the output of later generate calls: a GBNF grammar (llama.cpp's format) or a JSON
  * Schema as JSON text (at most one non-NULL; both NULL: unconstrained). The texts are copied. */
 void vkllm_engine_set_constraint(vkllm_engine* engine, const char* gbnf, const char* json_schema);
+/* The adapter of later generate calls (runtime mode): a NAME given at load, or NULL / "" for
+ * the unnamed one (or the base). Unknown names fail at the next generate call. */
+void vkllm_engine_set_adapter(vkllm_engine* engine, const char* name);
 /* Figures of the last generate call. */
 typedef struct vkllm_stats {
   int64_t prompt_tokens, cached_tokens, generated_tokens;
