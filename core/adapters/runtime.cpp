@@ -66,8 +66,11 @@ std::unique_ptr<sdk::LoraTable> build_lora_table(const std::vector<Adapter>& ada
         }
         rows += w.rows[i];
       }
-      auto at = sdk::Tensor::allocate_weight(device.weights(), Dtype::f32, rank, in);
-      auto bt = sdk::Tensor::allocate_weight(device.weights(), Dtype::f32, out, rank);
+      // f32 factors beside f32 weights; f16 beside 16-bit and quantized ones (half the bytes
+      // a decode step reads; the rounding is far below the base's own).
+      const Dtype dt = w.tensor.dtype() == Dtype::f32 ? Dtype::f32 : Dtype::f16;
+      auto at = sdk::Tensor::allocate_weight(device.weights(), dt, rank, in);
+      auto bt = sdk::Tensor::allocate_weight(device.weights(), dt, out, rank);
       sdk::upload_f32(at, a);
       sdk::upload_f32(bt, b);
       table->add(w.tensor, int(ai) + 1, {at, bt});

@@ -19,14 +19,6 @@ const KernelDesc kMatmul{"matmul",
                           Binding::words, Binding::words, Binding::storage},
                          sizeof(Params)};
 
-struct LoraParams {
-  uint32_t M, N, K, R, x_stride, a_stride, b_stride, y_stride;
-};
-const KernelDesc kLora{"lora",
-                       {Binding::texels, Binding::texels, Binding::words, Binding::storage},
-                       sizeof(LoraParams)};
-constexpr int64_t kLoraMaxRank = 256;  // larger (stacked) ranks take two matmuls
-
 int wtype(Dtype dt) {
   switch (dt) {
     case Dtype::f32:
@@ -89,28 +81,6 @@ Tensor kernel_rows(Graph& g, const Tensor& x, int64_t K) {
   return view;
 }
 
-// y_s += (x_s·Aᵀ)·Bᵀ in one dispatch (lora.comp).
-void lora_update(Graph& g, const Tensor& xs_in, const sdk::LoraFactors& f, const Tensor& ys) {
-  const int64_t K = f.a.dim(1), R = f.a.dim(0), N = f.b.dim(0);
-  Tensor xs = kernel_rows(g, xs_in, K);
-  const int64_t M = xs.numel() / K;
-  const bool cpu = g.device().kernel_class() == KernelClass::cpu;
-  const int tm = M == 1 ? 1 : 8;
-  const uint32_t local = cpu ? 64 : 128;
-  const int rmax = int((R + 7) / 8 * 8);
-  LoraParams p{uint32_t(M),
-               uint32_t(N),
-               uint32_t(K),
-               uint32_t(R),
-               uint32_t(xs.rank() >= 2 ? xs.stride(-2) : (K + 3) / 4 * 4),
-               uint32_t(f.a.stride(0)),
-               uint32_t(f.b.stride(0)),
-               uint32_t(ys.rank() >= 2 ? ys.stride(-2) : N)};
-  sdk::Groups groups = grid_1d(uint64_t((N + local - 1) / local) * local, local);
-  groups.z = uint32_t((M + tm - 1) / tm);
-  g.dispatch(kLora, {&xs, &f.a, &f.b, &ys}, &p, sizeof p, groups, {int32_t(local), tm, rmax});
-}
-
 // Adds each span's low-rank update into its rows of y: t = x_s·Aᵀ, y_s += t·Bᵀ.
 void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor& w, Tensor& y) {
   const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / std::max<int64_t>(K, 1);
@@ -128,12 +98,11 @@ void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor
     expect(span.begin >= 0 && span.begin + span.rows <= M, "matmul", "adapter span outside rows");
     Tensor xs = x2.slice(0, span.begin, span.rows);
     Tensor ys = y2.slice(0, span.begin, span.rows);
-    if (f->a.dim(0) <= kLoraMaxRank && f->a.dtype() == Dtype::f32 && f->b.dtype() == Dtype::f32) {
-      lora_update(g, xs, *f, ys);
-    } else {
-      Tensor t = matmul_base(g, xs, f->a, {});
-      matmul_base(g, t, f->b, {.residual = &ys, .out = &ys});
-    }
+    // Two small matmuls: t (which runs beside the base product) and t·Bᵀ added in place. A
+    // single dispatch that computes t per workgroup in shared memory measured slower on
+    // llvmpipe (barriers become coroutine switches; bench/RESULTS.md).
+    Tensor t = matmul_base(g, xs, f->a, {});
+    matmul_base(g, t, f->b, {.residual = &ys, .out = &ys});
     if (pass.rows < 0) break;
   }
 }

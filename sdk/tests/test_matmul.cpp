@@ -169,7 +169,7 @@ TEST_F(Matmul, LoraSpansAddTheirAdaptersUpdates) {
   for (auto [dt, M, N, K, r1, r2] :
        {std::tuple{Dtype::f32, 11, 37, 29, 3, 5}, std::tuple{Dtype::f16, 9, 70, 96, 8, 1},
         std::tuple{Dtype::q8_0, 7, 45, 64, 16, 4}, std::tuple{Dtype::f32, 1, 19, 33, 2, 7},
-        std::tuple{Dtype::f32, 20, 130, 70, 300, 9}}) {  // rank 300: two matmuls
+        std::tuple{Dtype::f32, 20, 130, 70, 300, 9}}) {
     SCOPED_TRACE(fmt::format("{} M={} N={} K={} r={},{}", dtype_name(dt), M, N, K, r1, r2));
     poison_arena(dev());
     auto wv = randn(size_t(N * K), 0.5f);
