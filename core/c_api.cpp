@@ -88,9 +88,24 @@ vkllm_status vkllm_engine_load(const char* model_dir, const char* quantize, int6
 
 void vkllm_engine_options_default(vkllm_engine_options* o) {
   if (!o) return;
-  *o = vkllm_engine_options{
-      sizeof(vkllm_engine_options), nullptr, 0, 512, 16, 32, 1, 0, 0, nullptr, nullptr, 4,
-      uint64_t(256) << 20,          0,       nullptr, 0,  1.0f,    nullptr};
+  *o = vkllm_engine_options{sizeof(vkllm_engine_options),
+                            nullptr,
+                            0,
+                            512,
+                            16,
+                            32,
+                            1,
+                            0,
+                            0,
+                            nullptr,
+                            nullptr,
+                            4,
+                            uint64_t(256) << 20,
+                            0,
+                            nullptr,
+                            0,
+                            1.0f,
+                            nullptr};
 }
 
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,

@@ -180,20 +180,23 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
     lo.quantize = q;
   }
   lo.progress = opt.on_load_progress;
-  if (opt.adapter_mode != "merged" && opt.adapter_mode != "runtime")
+  if (!opt.adapter_mode.empty() && opt.adapter_mode != "merged" && opt.adapter_mode != "runtime")
     throw InputError(
         fmt::format("--adapter-mode takes merged or runtime, not '{}'", opt.adapter_mode));
-  lo.adapters_runtime = opt.adapter_mode == "runtime";
   for (const auto& a : opt.adapters) {
     // "name=DIR" names an adapter for requests; a bare DIR is the unnamed one.
     core::AdapterSpec spec{"", a, opt.adapter_scale};
-    if (auto eq = a.find('='); eq != std::string::npos && eq > 0 &&
-                               a.find('/') > eq && !fs::exists(a)) {
+    if (auto eq = a.find('=');
+        eq != std::string::npos && eq > 0 && a.find('/') > eq && !fs::exists(a)) {
       spec.name = a.substr(0, eq);
       spec.path = a.substr(eq + 1);
     }
     lo.adapters.push_back(spec);
   }
+  lo.adapters_runtime =
+      opt.adapter_mode == "runtime" ||
+      (opt.adapter_mode.empty() &&
+       (lo.adapters.size() > 1 || (lo.adapters.size() == 1 && !lo.adapters[0].name.empty())));
   impl->model = core::LoadedModel::load(dir, impl->device, *impl->plugins, lo);
   if (fs::exists(fs::path(dir) / "tokenizer.json")) {
     impl->tokenizer = core::Tokenizer::from_folder(dir);

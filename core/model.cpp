@@ -65,7 +65,9 @@ std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& folder,
   std::set<std::string> names;
   for (const auto& spec : opt.adapters) {
     if (!names.insert(spec.name).second)
-      throw InputError(fmt::format("adapter name '{}' is given twice", spec.name));
+      throw InputError(spec.name.empty()
+                           ? std::string("several unnamed adapters: name them (NAME=DIR)")
+                           : fmt::format("adapter name '{}' is given twice", spec.name));
     m->adapters_.push_back(Adapter::load(spec, weights, r.entry.adapters, r.entry.family));
   }
   if (!opt.adapters_runtime)

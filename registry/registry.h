@@ -87,8 +87,8 @@ class Registry {
   std::vector<Entry> routes_;
   std::vector<Fallback> fallbacks_;
   std::map<std::string, AdapterRules> adapters_;  // per family
-  std::vector<std::string> text_from_config_;   // families whose text model type must be known
-  std::string type_list(bool text_only) const;  // the known (text) model types, for messages
+  std::vector<std::string> text_from_config_;     // families whose text model type must be known
+  std::string type_list(bool text_only) const;    // the known (text) model types, for messages
 };
 
 // How models write tool calls (tool_styles.json, compiled in): {"styles": [...]}, each chosen by

@@ -86,12 +86,13 @@ TEST_P(AdapterParity, LogitsAndGreedyMatchTransformers) {
   EXPECT_EQ(res.ids, ref.values<int32_t>("greedy")) << c.adapter << " " << mode;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Adapters, AdapterParity,
-    ::testing::Combine(::testing::ValuesIn(kCases), ::testing::Values("merged", "runtime")),
-    [](const auto& i) {
-      return std::string(std::get<0>(i.param).adapter) + "_" + std::get<1>(i.param);
-    });
+INSTANTIATE_TEST_SUITE_P(Adapters, AdapterParity,
+                         ::testing::Combine(::testing::ValuesIn(kCases),
+                                            ::testing::Values("merged", "runtime")),
+                         [](const auto& i) {
+                           return std::string(std::get<0>(i.param).adapter) + "_" +
+                                  std::get<1>(i.param);
+                         });
 
 // The adapter changes the model (the references are not the base's).
 TEST(Adapters, TheReferencesDifferFromTheBase) {
@@ -264,12 +265,15 @@ TEST(Adapters, BadAdaptersAreClearErrors) {
   const std::string peft = R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4})";
   const std::string q = "base_model.model.model.layers.0.self_attn.q_proj.";
   // Another model size: factors that do not fit q_proj [64, 64].
-  write_adapter(tmp / "size", peft, {{q + "lora_A.weight", {2, 96}}, {q + "lora_B.weight", {64, 2}}});
-  EXPECT_NE(load_error(kLlama, (tmp / "size").string()).find("do not fit 'model.layers.0.self_attn.q_proj.weight'"),
+  write_adapter(tmp / "size", peft,
+                {{q + "lora_A.weight", {2, 96}}, {q + "lora_B.weight", {64, 2}}});
+  EXPECT_NE(load_error(kLlama, (tmp / "size").string())
+                .find("do not fit 'model.layers.0.self_attn.q_proj.weight'"),
             std::string::npos);
   // Another architecture: a module the model does not have.
   const std::string x = "base_model.model.transformer.h.0.attn.c_attn.";
-  write_adapter(tmp / "arch", peft, {{x + "lora_A.weight", {2, 64}}, {x + "lora_B.weight", {64, 2}}});
+  write_adapter(tmp / "arch", peft,
+                {{x + "lora_A.weight", {2, 64}}, {x + "lora_B.weight", {64, 2}}});
   EXPECT_NE(load_error(kLlama, (tmp / "arch").string()).find("another architecture"),
             std::string::npos);
   // Outside the parts the family declares (the final norm is not an adapter target).
@@ -298,10 +302,17 @@ TEST(Adapters, BadAdaptersAreClearErrors) {
   EXPECT_NE(load_error(kLlama, (tmp / "full").string()).find("not an adapter"), std::string::npos);
   // Merged mode takes one adapter; names are unique.
   try {
-    Engine::load(kLlama, {.adapters = {lora("llama3_peft"), lora("llama3_mlx")}});
+    Engine::load(kLlama,
+                 {.adapters = {lora("llama3_peft"), lora("llama3_mlx")}, .adapter_mode = "merged"});
     ADD_FAILURE() << "two merged adapters were accepted";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("--adapter-mode runtime"), std::string::npos);
+  }
+  try {
+    Engine::load(kLlama, {.adapters = {lora("llama3_peft"), lora("llama3_mlx")}});
+    ADD_FAILURE() << "two unnamed adapters were accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("NAME=DIR"), std::string::npos) << e.what();
   }
   EXPECT_NE(load_error(kLlama, lora("llama3_peft"), "fused").find("merged or runtime"),
             std::string::npos);
@@ -331,8 +342,8 @@ TEST(Adapters, CApiSelectsTheAdapterPerCall) {
     return t;
   };
   auto alone = [&](bool with) {
-    auto engine = Engine::load(kQwen, {.adapters = with ? std::vector{lora("qwen2_vl_mlx")}
-                                                       : std::vector<std::string>{}});
+    auto engine = Engine::load(
+        kQwen, {.adapters = with ? std::vector{lora("qwen2_vl_mlx")} : std::vector<std::string>{}});
     Request r;
     r.prompt = "Hi";
     r.max_tokens = 6;

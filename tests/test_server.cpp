@@ -9,10 +9,10 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/weights/safetensors.h"
@@ -769,8 +769,8 @@ std::string random_adapter(const std::string& name, bool mlx, uint32_t seed) {
     }
   }
   for (size_t i = 0; i < w.size(); ++i) w[i].data = data[i].data();
-  core::write_safetensors((dir / (mlx ? "adapters.safetensors" : "adapter_model.safetensors")).string(),
-                          w);
+  core::write_safetensors(
+      (dir / (mlx ? "adapters.safetensors" : "adapter_model.safetensors")).string(), w);
   std::ofstream(dir / "adapter_config.json")
       << (mlx ? R"({"fine_tune_type": "lora", "lora_parameters": {"rank": 4, "scale": 4.0}})"
               : R"({"peft_type": "LORA", "r": 4, "lora_alpha": 16})");
@@ -783,8 +783,8 @@ std::string random_adapter(const std::string& name, bool mlx, uint32_t seed) {
 TEST(ServeAdapters, TwoAdaptersInOneBatchAsEachAlone) {
   const std::string one = random_adapter("one", false, 1), two = random_adapter("two", true, 2);
   auto alone = [&](const std::string& adapter) {
-    auto e = Engine::load(kModel, {.adapters = adapter.empty() ? std::vector<std::string>{}
-                                                               : std::vector{adapter}});
+    auto e = Engine::load(
+        kModel, {.adapters = adapter.empty() ? std::vector<std::string>{} : std::vector{adapter}});
     Request r;
     r.messages = {{"user", "And God said"}};
     r.max_tokens = 12;
@@ -798,8 +798,8 @@ TEST(ServeAdapters, TwoAdaptersInOneBatchAsEachAlone) {
 
   std::vector<server::ServedModel> models;
   models.push_back({"tiny-kjv", Engine::load(kModel, {.parallel = 4,
-                                                     .adapters = {"one=" + one, "two=" + two},
-                                                     .adapter_mode = "runtime"})});
+                                                      .adapters = {"one=" + one, "two=" + two},
+                                                      .adapter_mode = "runtime"})});
   server::Server srv(server::ServerOptions{.port = 0}, std::move(models));
   const int port = srv.bind();
   std::thread th([&] { srv.run(); });
@@ -812,8 +812,8 @@ TEST(ServeAdapters, TwoAdaptersInOneBatchAsEachAlone) {
   for (const auto& m : list["data"]) ids.insert(m["id"].get<std::string>());
   EXPECT_EQ(ids, (std::set<std::string>{"tiny-kjv", "tiny-kjv:one", "tiny-kjv:two"}));
 
-  const std::vector<std::string> asked = {"tiny-kjv:one", "tiny-kjv", "tiny-kjv:two", "two",
-                                          "tiny-kjv:one", "tiny-kjv:two"};
+  const std::vector<std::string> asked = {"tiny-kjv:one", "tiny-kjv",     "tiny-kjv:two",
+                                          "two",          "tiny-kjv:one", "tiny-kjv:two"};
   std::vector<std::string> got(asked.size());
   std::vector<std::thread> clients;
   for (size_t i = 0; i < asked.size(); ++i) {

@@ -81,10 +81,10 @@ std::string Adapter::summary() const {
 Adapter Adapter::load(const AdapterSpec& spec, const plugin::WeightSource& base,
                       const registry::AdapterRules& rules, const std::string& family) {
   const fs::path dir(spec.path);
-  if (!fs::is_directory(dir))
-    throw ModelError(fmt::format("adapter {}: not a folder", spec.path));
+  if (!fs::is_directory(dir)) throw ModelError(fmt::format("adapter {}: not a folder", spec.path));
   if (!rules.supported())
-    throw ModelError(fmt::format("adapter {}: family {} does not take adapters", spec.path, family));
+    throw ModelError(
+        fmt::format("adapter {}: family {} does not take adapters", spec.path, family));
   const fs::path cfg_path = dir / "adapter_config.json";
   if (!fs::exists(cfg_path))
     throw ModelError(fmt::format("adapter {}: no adapter_config.json", spec.path));
@@ -112,27 +112,27 @@ Adapter Adapter::load(const AdapterSpec& spec, const plugin::WeightSource& base,
   float mlx_scale = 0;
   if (ad.format_ == "peft") {
     const std::string type = cfg.value("peft_type", "LORA");
-    if (type != "LORA")
-      throw ModelError(fmt::format("{}: peft_type {} is not LoRA", where, type));
+    if (type != "LORA") throw ModelError(fmt::format("{}: peft_type {} is not LoRA", where, type));
     if (cfg.value("use_dora", false))
       throw ModelError(fmt::format("{}: use_dora: DoRA adapters are not supported", where));
     if (cfg.value("fan_in_fan_out", false))
-      throw ModelError(fmt::format("{}: fan_in_fan_out (GPT-2 Conv1D weights) is not supported",
-                                   where));
+      throw ModelError(
+          fmt::format("{}: fan_in_fan_out (GPT-2 Conv1D weights) is not supported", where));
     if (cfg.contains("bias") && cfg["bias"].is_string() && cfg["bias"] != "none")
       throw ModelError(fmt::format("{}: bias \"{}\": adapters that train biases are not supported",
                                    where, cfg["bias"].get<std::string>()));
   } else if (ad.format_ == "mlx-lm") {
     const std::string type = cfg.value("fine_tune_type", "lora");
     if (type == "full")
-      throw ModelError(fmt::format("{}: fine_tune_type full is a fine-tuned model, not an adapter",
-                                   where));
+      throw ModelError(
+          fmt::format("{}: fine_tune_type full is a fine-tuned model, not an adapter", where));
     if (type != "lora")
-      throw ModelError(fmt::format("{}: fine_tune_type {} is not supported (lora only)", where,
-                                   type));
+      throw ModelError(
+          fmt::format("{}: fine_tune_type {} is not supported (lora only)", where, type));
     const nlohmann::json lp = cfg.value("lora_parameters", nlohmann::json::object());
-    mlx_scale = lp.contains("scale") ? json::as<float>(lp["scale"], where + ": lora_parameters.scale")
-                                     : 20.0f;  // mlx-lm's default
+    mlx_scale = lp.contains("scale")
+                    ? json::as<float>(lp["scale"], where + ": lora_parameters.scale")
+                    : 20.0f;  // mlx-lm's default
   } else {
     mlx_scale = cfg.contains("alpha") ? json::as<float>(cfg["alpha"], where + ": alpha") : 0.1f;
   }
@@ -151,8 +151,8 @@ Adapter Adapter::load(const AdapterSpec& spec, const plugin::WeightSource& base,
     if (ad.format_ == "peft") {
       if (k.starts_with("base_model.model.")) k = k.substr(17);
       if (k.find("lora_magnitude_vector") != std::string::npos)
-        throw ModelError(fmt::format("{}: tensor '{}': DoRA adapters are not supported", fwhere,
-                                     key));
+        throw ModelError(
+            fmt::format("{}: tensor '{}': DoRA adapters are not supported", fwhere, key));
       if (std::regex_match(k, m, peft_re) || std::regex_match(k, m, peft_emb_re)) {
         auto& f = factors[m[1].str()];
         (m[2] == "A" ? f.a : f.b) = &t;
@@ -192,8 +192,8 @@ Adapter Adapter::load(const AdapterSpec& spec, const plugin::WeightSource& base,
   for (const auto& [module, f] : factors) {
     const std::string key = module + (ad.format_ == "peft" ? ".lora_A/B" : ".lora_a/b");
     if (!f.a || !f.b)
-      throw ModelError(fmt::format("{}: module '{}' has only one of its two LoRA factors", fwhere,
-                                   module));
+      throw ModelError(
+          fmt::format("{}: module '{}' has only one of its two LoRA factors", fwhere, module));
     const std::string target = resolve(module, ".weight", base, rules);
     if (target.empty()) {
       throw ModelError(fmt::format(
@@ -235,8 +235,8 @@ Adapter Adapter::load(const AdapterSpec& spec, const plugin::WeightSource& base,
     } else if (ad.format_ == "peft") {  // embedding: A [r, vocab], B [dim, r]; ΔW = (B·A)ᵀ
       d.rank = int(a0);
       if (a1 != out || b0 != in || b1 != a0) throw shape_error();
-      d.b = transpose(av, a0, a1);  // [vocab, r]
-      d.a = transpose(bv, b0, b1);  // [r, dim]
+      d.b = transpose(av, a0, a1);                   // [vocab, r]
+      d.a = transpose(bv, b0, b1);                   // [r, dim]
     } else if (a0 == in && b1 == out && a1 == b0) {  // MLX linear: a [in, r], b [r, out]
       d.rank = int(a1);
       d.a = transpose(av, a0, a1);
@@ -249,7 +249,8 @@ Adapter Adapter::load(const AdapterSpec& spec, const plugin::WeightSource& base,
       throw shape_error();
     }
     if (ad.format_ == "peft") {
-      const int r = by_pattern<int>(cfg, "rank_pattern", module, json::get_or<int>(cfg, "r", d.rank));
+      const int r =
+          by_pattern<int>(cfg, "rank_pattern", module, json::get_or<int>(cfg, "r", d.rank));
       if (r != d.rank)
         throw ModelError(fmt::format("{}: '{}' has rank {}, adapter_config.json says {}", fwhere,
                                      key, d.rank, r));

@@ -17,8 +17,8 @@
 namespace vkllm::core {
 
 struct AdapterSpec {
-  std::string name;  // how requests select it ("" for the one --adapter DIR)
-  std::string path;  // the folder
+  std::string name;    // how requests select it ("" for the one --adapter DIR)
+  std::string path;    // the folder
   float scale = 1.0f;  // multiplies the adapter's own scale (--adapter-scale)
 };
 

@@ -31,8 +31,8 @@ void check_adapter_targets(const Adapter& a, const std::vector<LoadedWeight>& lo
           "adapter {}: it replaces '{}' (modules_to_save); load it merged (--adapter-mode merged)",
           a.path(), name));
     if (!use.count(name))
-      throw ModelError(
-          fmt::format("adapter {}: it replaces '{}', which this model does not use", a.path(), name));
+      throw ModelError(fmt::format("adapter {}: it replaces '{}', which this model does not use",
+                                   a.path(), name));
   }
 }
 
@@ -56,8 +56,8 @@ std::unique_ptr<sdk::LoraTable> build_lora_table(const std::vector<Adapter>& ada
         const LoraDelta* d = ad.delta(w.names[i]);
         if (d) {
           if (d->in != in || rows + d->out > out)
-            throw InternalError(fmt::format("[adapter] {} does not fit the loaded {}", d->source,
-                                            w.tensor.str()));
+            throw InternalError(
+                fmt::format("[adapter] {} does not fit the loaded {}", d->source, w.tensor.str()));
           std::copy(d->a.begin(), d->a.end(), a.begin() + r0 * in);
           for (int64_t o = 0; o < d->out; ++o)
             for (int j = 0; j < d->rank; ++j)

@@ -13,8 +13,7 @@ namespace vkllm::core {
 
 // Throws ModelError naming the first updated tensor the model never loaded (or, at runtime,
 // loaded as something other than a matrix applied to every row).
-void check_adapter_targets(const Adapter& a, const std::vector<LoadedWeight>& loaded,
-                           bool runtime);
+void check_adapter_targets(const Adapter& a, const std::vector<LoadedWeight>& loaded, bool runtime);
 
 // Adapter i of `adapters` is table index i + 1. A fused weight gets A stacked over its parts
 // ([Σr, in]) and B block-diagonal ([Σout, Σr], scales folded in; zero where a part has none);

@@ -192,8 +192,7 @@ bool WeightStore::merging(const std::vector<std::string>& names) const {
   return false;
 }
 
-sdk::Tensor WeightStore::load_merged(const std::vector<std::string>& names,
-                                     plugin::WeightUse use) {
+sdk::Tensor WeightStore::load_merged(const std::vector<std::string>& names, plugin::WeightUse use) {
   const bool quant = mlx_quantized(names.front());
   std::vector<float> v;
   int64_t rows = 0, cols = 0;
@@ -243,8 +242,8 @@ sdk::Tensor WeightStore::load_merged(const std::vector<std::string>& names,
     return out;
   }
   if (use == plugin::WeightUse::matmul_transposed)
-    throw ModelError(fmt::format("'{}': adapters on [in, out] parameters are not supported",
-                                 names.front()));
+    throw ModelError(
+        fmt::format("'{}': adapters on [in, out] parameters are not supported", names.front()));
   std::optional<Dtype> q = options_.quantize && cols % 32 == 0 ? options_.quantize : std::nullopt;
   int group = 32;
   if (quant) {

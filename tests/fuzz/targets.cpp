@@ -1,10 +1,15 @@
 #include "tests/fuzz/targets.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/adapters/adapter.h"
 #include "core/grammar/constraint.h"
 #include "core/grammar/json_schema.h"
 #include "core/jinja/template.h"
@@ -59,6 +64,72 @@ const std::vector<core::jinja::Value>& hostile_contexts() {
 }
 
 }  // namespace
+
+// The tensors of a 2-layer llama (hidden 64, 4 heads, 2 KV heads, ffn 160, vocab 384) as an
+// adapter's base: names and shapes only.
+class FakeBase : public plugin::WeightSource {
+ public:
+  FakeBase() {
+    add("model.embed_tokens.weight", {384, 64});
+    add("lm_head.weight", {384, 64});
+    add("model.norm.weight", {64});
+    for (int l = 0; l < 2; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      add(p + "self_attn.q_proj.weight", {64, 64});
+      add(p + "self_attn.k_proj.weight", {32, 64});
+      add(p + "self_attn.v_proj.weight", {32, 64});
+      add(p + "self_attn.o_proj.weight", {64, 64});
+      add(p + "mlp.gate_proj.weight", {160, 64});
+      add(p + "mlp.up_proj.weight", {160, 64});
+      add(p + "mlp.down_proj.weight", {64, 160});
+      add(p + "input_layernorm.weight", {64});
+    }
+  }
+  bool has(const std::string& n) const override { return shapes_.count(n) != 0; }
+  std::vector<std::string> names() const override {
+    std::vector<std::string> v;
+    for (const auto& [k, s] : shapes_) v.push_back(k);
+    return v;
+  }
+  plugin::WeightInfo info(const std::string& n) const override {
+    if (!has(n)) throw ModelError("no tensor " + n);
+    return {"F32", shapes_.at(n), "fake", false};
+  }
+  sdk::Tensor load_rows(const std::vector<std::string>&, plugin::WeightUse) override {
+    throw InternalError("not loadable");
+  }
+  std::vector<float> read_f32(const std::string&) override { throw InternalError("not readable"); }
+  void skip(const std::string&) override {}
+
+ private:
+  void add(const std::string& n, std::vector<int64_t> s) { shapes_[n] = std::move(s); }
+  std::map<std::string, std::vector<int64_t>> shapes_;
+};
+
+void adapter(std::string_view input) {
+  static const FakeBase base;
+  static const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("vkllm_fuzz_adapter_" + std::to_string(::getpid()));
+  const size_t nl = input.find('\n');
+  const std::string_view config = input.substr(0, nl);
+  const std::string_view file = nl == std::string_view::npos ? "" : input.substr(nl + 1);
+  const bool mlx = config.find("\"rank\"") != std::string_view::npos ||
+                   config.find("lora_parameters") != std::string_view::npos;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "adapter_config.json") << config;
+  std::ofstream(dir / (mlx ? "adapters.safetensors" : "adapter_model.safetensors"),
+                std::ios::binary)
+      .write(file.data(), std::streamsize(file.size()));
+  const registry::Entry* e = registry::Registry::builtin().find("llama");
+  expecting_errors([&] {
+    auto a = core::Adapter::load({"", dir.string(), 1.0f}, base, e->adapters, "llama");
+    for (const auto& [name, d] : a.deltas()) {
+      std::vector<float> w(size_t(d.out * d.in), 0.0f);
+      core::merge_delta(d, w);
+    }
+  });
+}
 
 void safetensors(std::string_view input) {
   expecting_errors([&] {

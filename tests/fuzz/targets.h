@@ -20,5 +20,9 @@ void openai_request(std::string_view input);
 void gbnf(std::string_view input);
 // A JSON Schema: compiled to GBNF, which must then read without error (else a finding).
 void json_schema(std::string_view input);
+// A LoRA adapter: the first line is adapter_config.json, the rest the safetensors file (PEFT's
+// adapter_model.safetensors, or MLX's adapters.safetensors when the config has "rank" or
+// "lora_parameters"), read against a small llama-shaped base and merged.
+void adapter(std::string_view input);
 
 }  // namespace vkllm::fuzz

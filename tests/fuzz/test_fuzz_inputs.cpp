@@ -21,7 +21,8 @@ const std::map<std::string, Target> kTargets = {{"safetensors", fuzz::safetensor
                                                 {"config", fuzz::config},
                                                 {"openai_request", fuzz::openai_request},
                                                 {"gbnf", fuzz::gbnf},
-                                                {"json_schema", fuzz::json_schema}};
+                                                {"json_schema", fuzz::json_schema},
+                                                {"adapter", fuzz::adapter}};
 
 class FuzzInputs : public ::testing::TestWithParam<std::string> {};
 
@@ -44,7 +45,7 @@ TEST_P(FuzzInputs, CorpusAndPastFindings) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzInputs,
                          ::testing::Values("safetensors", "jinja", "tokenizer", "image", "config",
-                                           "openai_request", "gbnf", "json_schema"));
+                                           "openai_request", "gbnf", "json_schema", "adapter"));
 
 }  // namespace
 }  // namespace vkllm::test

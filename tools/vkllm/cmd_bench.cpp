@@ -111,28 +111,29 @@ Run add_bench(CLI::App& app) {
     double floor_tps = bw / 2.0 / double(weights);
     uint64_t mem = dev->weights().bytes_reserved() + dev->arena().bytes_reserved();
     if (json) {
-      nlohmann::json j = {{"model", dir},
-                          {"device", dev->features().name},
-                          {"quantize", quantize},
-                          {"adapter", adapter},
-                          {"adapter_mode", adapter.empty() ? "" : adapter_mode},
-                          {"adapter_rank", model->adapters().empty() ? 0 : model->adapters()[0].max_rank()},
-                          {"prompt_tokens", p},
-                          {"gen_tokens", n},
-                          {"repeats", r},
-                          {"prefill_tps", pf.median},
-                          {"prefill_tps_min", pf.min},
-                          {"prefill_tps_max", pf.max},
-                          {"decode_tps", dc.median},
-                          {"decode_tps_min", dc.min},
-                          {"decode_tps_max", dc.max},
-                          {"weight_bytes", weights},
-                          {"kv_bits", kv_bits},
-                          {"kv_bytes_per_token_per_layer", kv_token_layer},
-                          {"device_memory_bytes", mem},
-                          {"copy_bandwidth_gbs", bw / 1e9},
-                          {"decode_floor_tps", floor_tps},
-                          {"load_s", load_s}};
+      nlohmann::json j = {
+          {"model", dir},
+          {"device", dev->features().name},
+          {"quantize", quantize},
+          {"adapter", adapter},
+          {"adapter_mode", adapter.empty() ? "" : adapter_mode},
+          {"adapter_rank", model->adapters().empty() ? 0 : model->adapters()[0].max_rank()},
+          {"prompt_tokens", p},
+          {"gen_tokens", n},
+          {"repeats", r},
+          {"prefill_tps", pf.median},
+          {"prefill_tps_min", pf.min},
+          {"prefill_tps_max", pf.max},
+          {"decode_tps", dc.median},
+          {"decode_tps_min", dc.min},
+          {"decode_tps_max", dc.max},
+          {"weight_bytes", weights},
+          {"kv_bits", kv_bits},
+          {"kv_bytes_per_token_per_layer", kv_token_layer},
+          {"device_memory_bytes", mem},
+          {"copy_bandwidth_gbs", bw / 1e9},
+          {"decode_floor_tps", floor_tps},
+          {"load_s", load_s}};
       fmt::print("{}\n", j.dump());
       return 0;
     }

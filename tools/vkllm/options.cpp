@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -72,14 +71,6 @@ std::unique_ptr<Engine> ModelArgs::load(const std::string& folder) const {
   o.adapters = adapters;
   o.adapter_scale = adapter_scale;
   o.adapter_mode = adapter_mode;
-  if (o.adapter_mode.empty()) {
-    const bool named = std::any_of(adapters.begin(), adapters.end(), [](const std::string& a) {
-      auto eq = a.find('=');
-      return eq != std::string::npos && eq > 0 && a.find('/') > eq &&
-             !std::filesystem::exists(a);
-    });
-    o.adapter_mode = adapters.size() > 1 || named ? "runtime" : "merged";
-  }
   auto bar = std::make_shared<Progress>("loading");
   o.on_load_progress = [bar](uint64_t done, uint64_t total) {
     bar->update(int64_t(done >> 20), int64_t(total >> 20));

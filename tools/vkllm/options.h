@@ -21,10 +21,10 @@ struct ModelArgs {
   int64_t cache_tokens = 0, max_kv_size = 0, max_pixels = 0;
   std::string draft_model, draft_quantize;
   int draft_tokens = 4;
-  int parallel = 1;  // serve: sequences batched together
+  int parallel = 1;                   // serve: sequences batched together
   std::vector<std::string> adapters;  // DIR or NAME=DIR
   float adapter_scale = 1.0f;
-  std::string adapter_mode;  // "": merged for one unnamed adapter, runtime otherwise
+  std::string adapter_mode;  // "": EngineOptions' default
   bool verbose = false;
   void add(CLI::App* cmd, bool several_models = false);
   std::unique_ptr<Engine> load() const { return load(model); }  // a progress bar on a terminal

@@ -55,7 +55,7 @@ struct EngineOptions {
   // keeps the base untouched and serves every listed adapter (and the base) side by side.
   std::vector<std::string> adapters;
   float adapter_scale = 1.0f;  // multiplies each adapter's own scale
-  std::string adapter_mode = "merged";
+  std::string adapter_mode;    // "": merged for one unnamed adapter, runtime otherwise
   // Called while weights load with (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> on_load_progress;
 };
@@ -192,7 +192,7 @@ struct ModelDescription {
   std::string folder, model_type, family, device, plugin;
   int64_t parameters = 0, vocab_size = 0, context = 0;
   uint64_t weight_bytes = 0;
-  bool thinking = false;  // the chat template has thinking markers (<think>)
+  bool thinking = false;              // the chat template has thinking markers (<think>)
   std::vector<std::string> adapters;  // the loaded adapters' names ("" for an unnamed one)
   std::string adapter_mode;           // merged or runtime
 };

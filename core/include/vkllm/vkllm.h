@@ -58,8 +58,9 @@ typedef struct vkllm_engine_options {
   uint64_t image_cache_bytes; /* vision models: feature cache budget (default 256 MiB; 0: off) */
   int64_t max_image_pixels;   /* vision models: > 0 caps the resized image (default 0) */
   /* LoRA adapters: "DIR" or "NAME=DIR" (PEFT or MLX folders), n_adapters of them; adapter_mode
-   * "merged" (NULL: the default, one adapter folded into the weights) or "runtime" (the base
-   * kept, every adapter selectable per call with vkllm_engine_set_adapter). */
+   * "merged" (one adapter folded into the weights) or "runtime" (the base kept, every adapter
+   * selectable per call with vkllm_engine_set_adapter); NULL: merged for one unnamed adapter,
+   * runtime otherwise. */
   const char* const* adapters;
   size_t n_adapters;
   float adapter_scale; /* multiplies each adapter's own scale (default 1) */
