@@ -49,8 +49,8 @@ struct LoraSpan {
 
 // What a pass (a Graph) applies: matmuls over `rows` rows (the pass's tokens, or the patches
 // of an image) add the updates of their spans' adapters. A matmul over a different number of
-// rows (the logits rows) with a registered weight is an error: adapters cover weights applied
-// to every row.
+// rows (the logits rows of the output head) gets the adapter of a span that covers all rows;
+// with several spans that is an error (the rows cannot be told apart).
 // rows < 0: every matmul of the pass, whatever its rows, uses spans[0]'s adapter on all of them
 // (an image's tower and projector, whose matmuls see patches and merged tokens).
 struct LoraPass {

@@ -259,6 +259,28 @@ TEST(Adapters, LlavaNamesAndVisionTargetsRuntimeEqualsMerged) {
   fs::remove_all(dir);
 }
 
+// An adapter on the output head: at runtime the head's rows (the logits rows, not the pass's
+// tokens) get it when one adapter covers the pass; the same as merged.
+TEST(Adapters, OutputHeadAdapterAtRuntime) {
+  const fs::path dir = fs::temp_directory_path() / "vkllm_head_adapter";
+  fs::remove_all(dir);
+  write_adapter(dir, R"({"peft_type": "LORA", "r": 2, "lora_alpha": 8})",
+                {{"base_model.model.lm_head.lora_A.weight", {2, 64}},
+                 {"base_model.model.lm_head.lora_B.weight", {384, 2}}});
+  core::SafetensorsFile ref(kLlama + "/reference.safetensors");
+  std::vector<int32_t> out[2];
+  int i = 0;
+  for (const char* mode : {"merged", "runtime"}) {
+    auto engine = Engine::load(kLlama, {.adapters = {dir.string()}, .adapter_mode = mode});
+    Request r = prompt_of(ref, false);
+    r.prompt_logits = false;  // logits of the last row only: the head sees 1 row of 21
+    out[i++] = engine->generate(r).ids;
+  }
+  EXPECT_EQ(out[0], out[1]);
+  EXPECT_NE(out[0], ref.values<int32_t>("greedy"));  // the adapter changes the output
+  fs::remove_all(dir);
+}
+
 TEST(Adapters, BadAdaptersAreClearErrors) {
   const fs::path tmp = fs::temp_directory_path() / "vkllm_bad_adapters";
   fs::remove_all(tmp);

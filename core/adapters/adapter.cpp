@@ -189,7 +189,9 @@ Adapter Adapter::load(const AdapterSpec& spec, const plugin::WeightSource& base,
     parts.insert(part);
   };
   uint64_t fp = mix(0, std::hash<std::string>{}(ad.format_));
-  for (const auto& [module, f] : factors) {
+  for (const auto& entry : factors) {  // (no structured bindings: lambdas below capture them)
+    const std::string& module = entry.first;
+    const Factor& f = entry.second;
     const std::string key = module + (ad.format_ == "peft" ? ".lora_A/B" : ".lora_a/b");
     if (!f.a || !f.b)
       throw ModelError(

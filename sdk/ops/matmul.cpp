@@ -86,14 +86,18 @@ void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor
   const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / std::max<int64_t>(K, 1);
   Tensor x2 = x.rank() == 2 ? x : (x.contiguous() ? x : contiguous(g, x)).reshape({M, K});
   Tensor y2 = y.reshape({M, N});
+  // Rows other than the pass's (the logits rows of the output head) all belong to one adapter
+  // when its span covers the pass: they all get it.
+  const bool all_rows = pass.rows < 0 || (pass.spans.size() == 1 && pass.spans[0].begin == 0 &&
+                                          pass.spans[0].rows == pass.rows);
   for (sdk::LoraSpan span : pass.spans) {
-    if (pass.rows < 0) span = {0, M, span.adapter};  // every row, whatever their count
+    if (all_rows) span = {0, M, span.adapter};  // every row, whatever their count
     const sdk::LoraFactors* f = pass.table->find(w, span.adapter);
     if (!f || span.rows <= 0) continue;
-    expect(pass.rows < 0 || M == pass.rows, "matmul",
+    expect(all_rows || M == pass.rows, "matmul",
            fmt::format("a weight {} with a runtime adapter is applied to {} rows, not the pass's "
-                       "{}: adapters cover weights applied to every token (merge this adapter "
-                       "instead)",
+                       "{} of several adapters: adapters in a mixed batch cover weights applied "
+                       "to every token (merge this adapter instead)",
                        w.str(), M, pass.rows));
     expect(span.begin >= 0 && span.begin + span.rows <= M, "matmul", "adapter span outside rows");
     Tensor xs = x2.slice(0, span.begin, span.rows);
@@ -103,7 +107,7 @@ void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor
     // llvmpipe (barriers become coroutine switches; bench/RESULTS.md).
     Tensor t = matmul_base(g, xs, f->a, {});
     matmul_base(g, t, f->b, {.residual = &ys, .out = &ys});
-    if (pass.rows < 0) break;
+    if (all_rows) break;
   }
 }
 
