@@ -48,15 +48,18 @@ struct LoraSpan {
 };
 
 // What a pass (a Graph) applies: matmuls over `rows` rows (the pass's tokens, or the patches
-// of an image) add the updates of their spans' adapters. A matmul over a different number of
-// rows (the logits rows of the output head) gets the adapter of a span that covers all rows;
-// with several spans that is an error (the rows cannot be told apart).
+// of an image) add the updates of their spans' adapters; matmuls over `head_rows` rows (the
+// output head over the logits rows of a batch) those of `head_spans`. Over any other number of
+// rows, the adapter of a span that covers the pass applies to all of them; with several spans
+// that is an error (the rows cannot be told apart).
 // rows < 0: every matmul of the pass, whatever its rows, uses spans[0]'s adapter on all of them
 // (an image's tower and projector, whose matmuls see patches and merged tokens).
 struct LoraPass {
   const LoraTable* table = nullptr;
   std::vector<LoraSpan> spans;
   int64_t rows = 0;
+  std::vector<LoraSpan> head_spans;
+  int64_t head_rows = -1;
 };
 
 }  // namespace vkllm::sdk

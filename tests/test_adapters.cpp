@@ -278,6 +278,27 @@ TEST(Adapters, OutputHeadAdapterAtRuntime) {
   }
   EXPECT_EQ(out[0], out[1]);
   EXPECT_NE(out[0], ref.values<int32_t>("greedy"));  // the adapter changes the output
+  // In a batch mixing adapters the head's rows are told apart per sequence.
+  auto engine =
+      Engine::load(kLlama, {.parallel = 3,
+                            .adapters = {"head=" + dir.string(), "peft=" + lora("llama3_peft")},
+                            .adapter_mode = "runtime"});
+  core::SafetensorsFile peft(lora("llama3_peft") + "/reference.safetensors");
+  const std::vector<std::pair<std::string, std::vector<int32_t>>> jobs = {
+      {"head", out[0]},
+      {"peft", peft.values<int32_t>("greedy")},
+      {"", ref.values<int32_t>("greedy")}};
+  std::vector<std::future<Result>> got;
+  for (const auto& j : jobs) {
+    got.push_back(std::async(std::launch::async, [&engine, &ref, j] {
+      Request r = prompt_of(ref, false);
+      r.prompt_logits = false;
+      r.adapter = j.first;
+      return engine->generate(r);
+    }));
+  }
+  for (size_t k = 0; k < jobs.size(); ++k)
+    EXPECT_EQ(got[k].get().ids, jobs[k].second) << jobs[k].first;
   fs::remove_all(dir);
 }
 

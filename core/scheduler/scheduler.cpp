@@ -418,6 +418,8 @@ void Scheduler::run_pass() {
     const int64_t from = s.wants_prompt_logits() ? T : samples ? T + s.n - 1 : T + s.n;
     for (int64_t r = from; r < T + s.n; ++r) logit_rows.push_back(int32_t(r));
     s.logits = int64_t(logit_rows.size()) - s.logit;
+    if (s.req.adapter > 0 && s.logits > 0)
+      lora.head_spans.push_back({s.logit, s.logits, s.req.adapter});
     T += s.n;
   }
   for (const auto& r : pos_rows) positions.insert(positions.end(), r.begin(), r.end());
@@ -439,6 +441,7 @@ void Scheduler::run_pass() {
     if (!wanted) logit_rows.push_back(int32_t(T - 1));
     b.logits_rows = g->upload_i32(logit_rows, {int64_t(logit_rows.size())});
     lora.rows = T;
+    lora.head_rows = int64_t(logit_rows.size());
     if (lora.table && !lora.spans.empty()) g->set_lora(std::move(lora));
     sdk::Tensor logits = model_->model().forward(*g, b);
     if (wanted) rb = g->download(logits);

@@ -88,13 +88,15 @@ void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor
   Tensor y2 = y.reshape({M, N});
   // Rows other than the pass's (the logits rows of the output head) all belong to one adapter
   // when its span covers the pass: they all get it.
-  const bool all_rows = pass.rows < 0 || (pass.spans.size() == 1 && pass.spans[0].begin == 0 &&
-                                          pass.spans[0].rows == pass.rows);
-  for (sdk::LoraSpan span : pass.spans) {
+  const bool head = M != pass.rows && M == pass.head_rows;
+  const bool all_rows =
+      !head && (pass.rows < 0 || (pass.spans.size() == 1 && pass.spans[0].begin == 0 &&
+                                  pass.spans[0].rows == pass.rows));
+  for (sdk::LoraSpan span : head ? pass.head_spans : pass.spans) {
     if (all_rows) span = {0, M, span.adapter};  // every row, whatever their count
     const sdk::LoraFactors* f = pass.table->find(w, span.adapter);
     if (!f || span.rows <= 0) continue;
-    expect(all_rows || M == pass.rows, "matmul",
+    expect(all_rows || head || M == pass.rows, "matmul",
            fmt::format("a weight {} with a runtime adapter is applied to {} rows, not the pass's "
                        "{} of several adapters: adapters in a mixed batch cover weights applied "
                        "to every token (merge this adapter instead)",

@@ -247,6 +247,8 @@ TEST_F(Matmul, LoraOnOtherRowsNeedsOneAdapter) {
   EXPECT_NO_THROW(ops::matmul(*g, x, w));
   g->set_lora({&table, {{0, 2, 1}, {2, 3, 0}}, 5});
   EXPECT_THROW(ops::matmul(*g, x, w), vkllm::Error);
+  g->set_lora({&table, {{0, 2, 1}, {2, 3, 0}}, 5, {{0, 1, 1}}, 3});  // the head's rows told
+  EXPECT_NO_THROW(ops::matmul(*g, x, w));
   EXPECT_THROW(table.add(w, 1, {bt, at}), vkllm::InternalError);
 }
 
