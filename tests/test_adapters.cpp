@@ -285,7 +285,7 @@ TEST(Adapters, OutputHeadAdapterAtRuntime) {
                             .adapter_mode = "runtime"});
   core::SafetensorsFile peft(lora("llama3_peft") + "/reference.safetensors");
   const std::vector<std::pair<std::string, std::vector<int32_t>>> jobs = {
-      {"head", out[0]},
+      {"head", out[1]},
       {"peft", peft.values<int32_t>("greedy")},
       {"", ref.values<int32_t>("greedy")}};
   std::vector<std::future<Result>> got;
@@ -386,7 +386,8 @@ TEST(Adapters, CApiSelectsTheAdapterPerCall) {
   };
   auto alone = [&](bool with) {
     auto engine = Engine::load(
-        kQwen, {.adapters = with ? std::vector{lora("qwen2_vl_mlx")} : std::vector<std::string>{}});
+        kQwen, {.adapters = with ? std::vector{lora("qwen2_vl_mlx")} : std::vector<std::string>{},
+                .adapter_mode = "runtime"});
     Request r;
     r.prompt = "Hi";
     r.max_tokens = 6;
