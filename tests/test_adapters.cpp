@@ -327,6 +327,11 @@ TEST(Adapters, BadAdaptersAreClearErrors) {
   write_adapter(tmp / "dora", R"({"peft_type": "LORA", "r": 2, "use_dora": true})",
                 {{q + "lora_A.weight", {2, 64}}, {q + "lora_B.weight", {64, 2}}});
   EXPECT_NE(load_error(kLlama, (tmp / "dora").string()).find("DoRA"), std::string::npos);
+  // A config value of the wrong type.
+  write_adapter(tmp / "type", R"({"peft_type": "LORA", "r": 2, "use_rslora": "yes"})",
+                {{q + "lora_A.weight", {2, 64}}, {q + "lora_B.weight", {64, 2}}});
+  EXPECT_NE(load_error(kLlama, (tmp / "type").string()).find("adapter_config.json"),
+            std::string::npos);
   write_adapter(tmp / "lone", peft, {{q + "lora_A.weight", {2, 64}}});
   EXPECT_NE(load_error(kLlama, (tmp / "lone").string()).find("only one of its two"),
             std::string::npos);

@@ -80,6 +80,15 @@ std::string Adapter::summary() const {
 
 Adapter Adapter::load(const AdapterSpec& spec, const plugin::WeightSource& base,
                       const registry::AdapterRules& rules, const std::string& family) {
+  try {
+    return read(spec, base, rules, family);
+  } catch (const nlohmann::json::exception& e) {  // a config value of the wrong type
+    throw ModelError(fmt::format("adapter {}: adapter_config.json: {}", spec.path, e.what()));
+  }
+}
+
+Adapter Adapter::read(const AdapterSpec& spec, const plugin::WeightSource& base,
+                      const registry::AdapterRules& rules, const std::string& family) {
   const fs::path dir(spec.path);
   if (!fs::is_directory(dir)) throw ModelError(fmt::format("adapter {}: not a folder", spec.path));
   if (!rules.supported())

@@ -55,6 +55,8 @@ class Adapter {
   std::string summary() const;  // "peft, rank 8, 14 weights (text)"
 
  private:
+  static Adapter read(const AdapterSpec& spec, const plugin::WeightSource& base,
+                      const registry::AdapterRules& rules, const std::string& family);
   AdapterSpec spec_;
   std::string format_;
   std::map<std::string, LoraDelta> deltas_;

@@ -185,6 +185,19 @@ sdk::Tensor WeightStore::load_rows(const std::vector<std::string>& names, plugin
   return t;
 }
 
+// Kernels read weights through one texel-buffer view (4-byte texels); larger tensors need
+// quantizing until the SDK splits them across views.
+void WeightStore::check_view(const std::string& what, int64_t rows, int64_t cols, Dtype dt) const {
+  const uint64_t view_bytes = uint64_t(device_->features().max_texel_buffer_elements) * 4;
+  const uint64_t bytes = uint64_t(rows) * uint64_t(cols) * dtype_size(dt);
+  if (bytes > view_bytes) {
+    throw ModelError(fmt::format(
+        "{}: {} MiB as {} is more than {} binds in one buffer view ({} MiB); load it quantized "
+        "(--quantize q8_0 or q4_0)",
+        what, bytes >> 20, dtype_name(dt), device_->features().name, view_bytes >> 20));
+  }
+}
+
 bool WeightStore::merging(const std::vector<std::string>& names) const {
   for (const Adapter* a : options_.merge)
     for (const auto& n : names)
@@ -225,7 +238,10 @@ sdk::Tensor WeightStore::load_merged(const std::vector<std::string>& names, plug
         merge_delta(*d, part);
       }
     }
-    cols = pr ? int64_t(part.size()) / pr : 0;
+    const int64_t pc = pr ? int64_t(part.size()) / pr : 0;
+    if (rows > 0 && pc != cols)
+      throw ModelError(fmt::format("'{}' cannot be fused with '{}': columns differ", n, names[0]));
+    cols = pc;
     rows += pr;
     v.insert(v.end(), part.begin(), part.end());
   }
@@ -264,8 +280,9 @@ sdk::Tensor WeightStore::load_merged(const std::vector<std::string>& names, plug
     bytes_uploaded_ += out.memory()->size();
     return out;
   }
-  const StTensor& t0 = *ref(names.front()).tensor;
-  out = sdk::Tensor::allocate_weight(device_->weights(), device_dtype(t0.dtype), rows, cols);
+  const Dtype dt = device_dtype(ref(names.front()).tensor->dtype);
+  check_view(names.front(), rows, cols, dt);
+  out = sdk::Tensor::allocate_weight(device_->weights(), dt, rows, cols);
   sdk::upload_f32(out, v);
   bytes_uploaded_ += out.memory()->size();
   return out;
@@ -403,16 +420,7 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
   if (options_.quantize) kept_dense_.emplace_back(what(), cols);
   // Same dtype on the device: copy rows into the padded layout without converting.
   Dtype dt = device_dtype(t0.dtype);
-  // Kernels read weights through one texel-buffer view (4-byte texels); larger tensors need
-  // quantizing until the SDK splits them across views.
-  const uint64_t view_bytes = uint64_t(device_->features().max_texel_buffer_elements) * 4;
-  if (uint64_t(rows) * uint64_t(cols) * dtype_size(dt) > view_bytes) {
-    throw ModelError(fmt::format(
-        "{}: {} MiB as {} is more than {} binds in one buffer view ({} MiB); load it quantized "
-        "(--quantize q8_0 or q4_0)",
-        what(), uint64_t(rows) * uint64_t(cols) * dtype_size(dt) >> 20, dtype_name(dt),
-        device_->features().name, view_bytes >> 20));
-  }
+  check_view(what(), rows, cols, dt);
   auto out = sdk::Tensor::allocate_weight(device_->weights(), dt, rows, cols);
   size_t es = dtype_size(dt);
   size_t row_bytes = size_t(cols) * es, stride_bytes = size_t(out.stride(0)) * es;

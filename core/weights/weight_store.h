@@ -103,6 +103,8 @@ class WeightStore : public plugin::WeightSource {
   // load_rows for tensors a merged adapter updates or replaces.
   sdk::Tensor load_merged(const std::vector<std::string>& names, plugin::WeightUse use);
   bool merging(const std::vector<std::string>& names) const;
+  // ModelError when a dense [rows, cols] weight of dt is more than one texel-buffer view holds.
+  void check_view(const std::string& what, int64_t rows, int64_t cols, Dtype dt) const;
   std::vector<LoadedWeight> loaded_;
   MergeStats merge_stats_;
 };
