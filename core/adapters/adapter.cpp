@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/json_file.h"
+#include "core/vision/feature_cache.h"
 #include "core/weights/safetensors.h"
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
@@ -16,11 +17,6 @@ namespace vkllm::core {
 namespace fs = std::filesystem;
 
 namespace {
-
-uint64_t mix(uint64_t h, uint64_t v) {
-  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  return h;
-}
 
 // A module name of the adapter ("model.layers.0.self_attn.q_proj") -> the checkpoint tensor it
 // updates: the name itself, else the first rename whose prefix it has, among tensors the
@@ -197,7 +193,12 @@ Adapter Adapter::read(const AdapterSpec& spec, const plugin::WeightSource& base,
     }
     parts.insert(part);
   };
-  uint64_t fp = mix(0, std::hash<std::string>{}(ad.format_));
+  // The fingerprint: the content hash of everything that makes the update, chained.
+  uint64_t fp = 0;
+  auto absorb = [&fp](const void* p, size_t n) {
+    fp = content_hash({static_cast<const uint8_t*>(p), n}, fp).lo;
+  };
+  absorb(ad.format_.data(), ad.format_.size());
   for (const auto& entry : factors) {  // (no structured bindings: lambdas below capture them)
     const std::string& module = entry.first;
     const Factor& f = entry.second;
@@ -272,10 +273,9 @@ Adapter Adapter::read(const AdapterSpec& spec, const plugin::WeightSource& base,
       d.scale = mlx_scale;
     }
     d.scale *= spec.scale;
-    for (float v : d.a) fp = mix(fp, std::hash<float>{}(v));
-    for (float v : d.b) fp = mix(fp, std::hash<float>{}(v));
-    fp = mix(fp, std::hash<float>{}(d.scale));
-    fp = mix(fp, std::hash<std::string>{}(target));
+    for (const StTensor* t : {f.a, f.b}) absorb(st.bytes(*t).data(), st.bytes(*t).size());
+    absorb(&d.scale, sizeof d.scale);
+    absorb(target.data(), target.size());
     ad.deltas_.emplace(target, std::move(d));
   }
   for (const auto& [name, t] : whole) {
@@ -294,9 +294,9 @@ Adapter Adapter::read(const AdapterSpec& spec, const plugin::WeightSource& base,
       throw ModelError(fmt::format("{}: tensor '{}' [{}] does not fit '{}' [{}] of the model",
                                    fwhere, name, fmt::join(t->shape, ", "), target,
                                    fmt::join(wi.shape, ", ")));
-    auto v = st.f32(*t);
-    for (float x : v) fp = mix(fp, std::hash<float>{}(x));
-    ad.replaced_.emplace(target, std::move(v));
+    absorb(st.bytes(*t).data(), st.bytes(*t).size());
+    absorb(target.data(), target.size());
+    ad.replaced_.emplace(target, st.f32(*t));
   }
   ad.parts_.assign(parts.begin(), parts.end());
   ad.fingerprint_ = fp ? fp : 1;

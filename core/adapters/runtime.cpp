@@ -42,7 +42,6 @@ std::unique_ptr<sdk::LoraTable> build_lora_table(const std::vector<Adapter>& ada
   auto table = std::make_unique<sdk::LoraTable>();
   for (size_t ai = 0; ai < adapters.size(); ++ai) {
     const Adapter& ad = adapters[ai];
-    check_adapter_targets(ad, loaded, true);
     for (const auto& w : loaded) {
       if (w.use != plugin::WeightUse::matmul) continue;
       int64_t rank = 0, rows = 0;

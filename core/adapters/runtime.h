@@ -15,7 +15,8 @@ namespace vkllm::core {
 // loaded as something other than a matrix applied to every row).
 void check_adapter_targets(const Adapter& a, const std::vector<LoadedWeight>& loaded, bool runtime);
 
-// Adapter i of `adapters` is table index i + 1. A fused weight gets A stacked over its parts
+// Adapter i of `adapters` is table index i + 1; each checked by check_adapter_targets (runtime)
+// first. A fused weight gets A stacked over its parts
 // ([Σr, in]) and B block-diagonal ([Σout, Σr], scales folded in; zero where a part has none);
 // f32 beside f32 weights, f16 otherwise.
 std::unique_ptr<sdk::LoraTable> build_lora_table(const std::vector<Adapter>& adapters,

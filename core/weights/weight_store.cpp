@@ -179,7 +179,10 @@ void WeightStore::report(const std::vector<std::string>& names) {
 sdk::Tensor WeightStore::load_rows(const std::vector<std::string>& names, plugin::WeightUse use) {
   sdk::Tensor t = merging(names) ? load_merged(names, use) : load_rows_impl(names, use);
   LoadedWeight lw{t, names, {}, use};
-  for (const auto& n : names) lw.rows.push_back(info(n).shape.empty() ? 1 : info(n).shape[0]);
+  for (const auto& n : names) {
+    const auto shape = info(n).shape;
+    lw.rows.push_back(shape.empty() ? 1 : shape[0]);
+  }
   loaded_.push_back(std::move(lw));
   report(names);
   return t;

@@ -62,8 +62,6 @@ Tiling choose_tiling(const Graph& g, int64_t M, bool quant) {
   return {4, int(std::min<int64_t>(M, 4)), lanes, uint32_t(std::max(lanes, 1) * 2)};
 }
 
-Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOptions& opt);
-
 // x as the kernels read it: rows contiguous, evenly strided (a multiple of 4 floats) and
 // 16-byte aligned; otherwise copied into such rows.
 Tensor kernel_rows(Graph& g, const Tensor& x, int64_t K) {
@@ -80,48 +78,6 @@ Tensor kernel_rows(Graph& g, const Tensor& x, int64_t K) {
   copy_into(g, x.rank() == 1 ? x.reshape({1, K}) : contiguous(g, x).reshape({M, K}), view);
   return view;
 }
-
-// Adds each span's low-rank update into its rows of y: t = x_s·Aᵀ, y_s += t·Bᵀ.
-void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor& w, Tensor& y) {
-  const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / std::max<int64_t>(K, 1);
-  Tensor x2 = x.rank() == 2 ? x : (x.contiguous() ? x : contiguous(g, x)).reshape({M, K});
-  Tensor y2 = y.reshape({M, N});
-  // Rows other than the pass's (the logits rows of the output head) all belong to one adapter
-  // when its span covers the pass: they all get it.
-  const bool head = M != pass.rows && M == pass.head_rows;
-  const bool all_rows =
-      !head && (pass.rows < 0 || (pass.spans.size() == 1 && pass.spans[0].begin == 0 &&
-                                  pass.spans[0].rows == pass.rows));
-  for (sdk::LoraSpan span : head ? pass.head_spans : pass.spans) {
-    if (all_rows) span = {0, M, span.adapter};  // every row, whatever their count
-    const sdk::LoraFactors* f = pass.table->find(w, span.adapter);
-    if (!f || span.rows <= 0) continue;
-    expect(all_rows || head || M == pass.rows, "matmul",
-           fmt::format("a weight {} with a runtime adapter is applied to {} rows, not the pass's "
-                       "{} of several adapters: adapters in a mixed batch cover weights applied "
-                       "to every token (merge this adapter instead)",
-                       w.str(), M, pass.rows));
-    expect(span.begin >= 0 && span.begin + span.rows <= M, "matmul", "adapter span outside rows");
-    Tensor xs = x2.slice(0, span.begin, span.rows);
-    Tensor ys = y2.slice(0, span.begin, span.rows);
-    // Two small matmuls: t (which runs beside the base product) and t·Bᵀ added in place. A
-    // single dispatch that computes t per workgroup in shared memory measured slower on
-    // llvmpipe (barriers become coroutine switches; bench/RESULTS.md).
-    Tensor t = matmul_base(g, xs, f->a, {});
-    matmul_base(g, t, f->b, {.residual = &ys, .out = &ys});
-    if (all_rows) break;
-  }
-}
-
-}  // namespace
-
-Tensor matmul(Graph& g, const Tensor& x, const Tensor& w, MatmulOptions opt) {
-  Tensor y = matmul_base(g, x, w, opt);
-  if (const sdk::LoraPass* pass = g.lora()) add_lora(g, *pass, x, w, y);
-  return y;
-}
-
-namespace {
 
 Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOptions& opt) {
   const char* op = "matmul";
@@ -183,6 +139,45 @@ Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOp
   return y;
 }
 
+// Adds each span's low-rank update into its rows of y: t = x_s·Aᵀ, y_s += t·Bᵀ.
+void add_lora(Graph& g, const sdk::LoraPass& pass, const Tensor& x, const Tensor& w,
+              const Tensor& y) {
+  const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / std::max<int64_t>(K, 1);
+  Tensor x2 = x.rank() == 2 ? x : (x.contiguous() ? x : contiguous(g, x)).reshape({M, K});
+  Tensor y2 = y.reshape({M, N});
+  // Rows other than the pass's (the logits rows of the output head) all belong to one adapter
+  // when its span covers the pass: they all get it.
+  const bool head = M != pass.rows && M == pass.head_rows;
+  const bool all_rows =
+      !head && (pass.rows < 0 || (pass.spans.size() == 1 && pass.spans[0].begin == 0 &&
+                                  pass.spans[0].rows == pass.rows));
+  for (sdk::LoraSpan span : head ? pass.head_spans : pass.spans) {
+    if (all_rows) span = {0, M, span.adapter};  // every row, whatever their count
+    const sdk::LoraFactors* f = pass.table->find(w, span.adapter);
+    if (!f || span.rows <= 0) continue;
+    expect(all_rows || head || M == pass.rows, "matmul",
+           fmt::format("a weight {} with a runtime adapter is applied to {} rows, not the pass's "
+                       "{} of several adapters: adapters in a mixed batch cover weights applied "
+                       "to every token (merge this adapter instead)",
+                       w.str(), M, pass.rows));
+    expect(span.begin >= 0 && span.begin + span.rows <= M, "matmul", "adapter span outside rows");
+    Tensor xs = x2.slice(0, span.begin, span.rows);
+    Tensor ys = y2.slice(0, span.begin, span.rows);
+    // Two small matmuls: t (which runs beside the base product) and t·Bᵀ added in place. A
+    // single dispatch that computes t per workgroup in shared memory measured slower on
+    // llvmpipe (barriers become coroutine switches; bench/RESULTS.md).
+    Tensor t = matmul_base(g, xs, f->a, {});
+    matmul_base(g, t, f->b, {.residual = &ys, .out = &ys});
+    if (all_rows) break;
+  }
+}
+
 }  // namespace
+
+Tensor matmul(Graph& g, const Tensor& x, const Tensor& w, MatmulOptions opt) {
+  Tensor y = matmul_base(g, x, w, opt);
+  if (const sdk::LoraPass* pass = g.lora()) add_lora(g, *pass, x, w, y);
+  return y;
+}
 
 }  // namespace vkllm::ops
