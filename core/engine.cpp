@@ -230,7 +230,9 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
                                 .kv_group_size = opt.kv_group_size,
                                 .prefix_cache = opt.prefix_cache,
                                 .max_kv_size = opt.max_kv_size,
-                                .cache_tokens = opt.cache_tokens};
+                                .cache_tokens = opt.cache_tokens,
+                                .cache_dir = opt.cache_dir,
+                                .cache_disk_bytes = opt.cache_disk_bytes};
   impl->rotating = opt.max_kv_size > 0;
   if (opt.parallel > 1) {
     if (!opt.draft_model.empty()) {

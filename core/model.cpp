@@ -10,6 +10,7 @@
 #include "core/adapters/runtime.h"
 #include "core/weights/weight_store.h"
 #include "sdk/base/error.h"
+#include "sdk/base/hash.h"
 #include "sdk/base/json_get.h"
 #include "sdk/base/log.h"
 
@@ -54,6 +55,7 @@ std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& folder,
   m->entry_ = r.entry;
   m->device_ = device;
   m->plugin_path_ = r.plugin->path;
+  m->quantize_ = opt.quantize;
   m->family_ = plugins.create_family(*r.plugin);
   WeightStore weights(folder, r.config, device,
                       {.quantize = opt.quantize, .progress = opt.progress});
@@ -133,6 +135,27 @@ int LoadedModel::adapter_index(const std::string& name) const {
 uint64_t LoadedModel::adapter_key(int index) const {
   if (index <= 0 || size_t(index) > adapters_.size()) return 0;
   return adapters_[size_t(index - 1)].fingerprint();
+}
+
+uint64_t LoadedModel::fingerprint() const {
+  const std::string cfg = config_.dump();
+  uint64_t fp = sdk::content_hash({reinterpret_cast<const uint8_t*>(cfg.data()), cfg.size()}).lo;
+  fp = sdk::hash_mix(fp ^ (quantize_ ? uint64_t(*quantize_) + 1 : 0));
+  fp = sdk::hash_mix(fp ^ (lora_ ? 1 : 0));
+  for (const auto& a : adapters_) fp = sdk::hash_mix(fp ^ a.fingerprint());
+  constexpr uint64_t kSample = 1024;
+  for (const auto& f : weight_files(folder_)) {
+    SafetensorsFile st(f);
+    for (const auto& [name, t] : st.tensors()) {
+      auto bytes = st.bytes(t);
+      auto head = bytes.first(std::min<size_t>(bytes.size(), kSample));
+      auto tail = bytes.last(std::min<size_t>(bytes.size(), kSample));
+      fp = sdk::content_hash(head, fp).lo;
+      fp = sdk::content_hash(tail, fp ^ bytes.size()).lo;
+      fp = sdk::content_hash({reinterpret_cast<const uint8_t*>(name.data()), name.size()}, fp).lo;
+    }
+  }
+  return fp;
 }
 
 LoadedModel::~LoadedModel() {

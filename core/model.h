@@ -49,6 +49,11 @@ class LoadedModel {
   int adapter_index(const std::string& name) const;
   // A key that tells the prefix and feature caches apart by adapter (0 for the base).
   uint64_t adapter_key(int index) const;
+  // Names what the model computes, for caches that outlive the process (the KV disk tier):
+  // the normalised config, the load-time quantization, the merged adapters and a sample of
+  // every checkpoint tensor's bytes (its first and last KiB), so two fine-tunes of one
+  // architecture differ.
+  uint64_t fingerprint() const;
 
  private:
   LoadedModel() = default;
@@ -59,6 +64,7 @@ class LoadedModel {
   std::shared_ptr<plugin::Family> family_;  // declared before model_: destroyed after it
   std::unique_ptr<plugin::Model> model_;
   uint64_t weight_bytes_ = 0;
+  std::optional<Dtype> quantize_;
   std::vector<Adapter> adapters_;
   std::unique_ptr<sdk::LoraTable> lora_;
 };

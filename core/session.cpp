@@ -43,6 +43,15 @@ std::unique_ptr<sdk::KvCache> make_kv_cache(LoadedModel& model, const SessionOpt
     step = std::max(step, std::min(run, context));
   }
   *max_step = step;
+  sdk::KvDiskOptions disk;
+  if (!opt.cache_dir.empty()) {
+    if (!opt.prefix_cache)
+      throw InputError(
+          fmt::format("cache directory {} needs the prefix cache (it is off)", opt.cache_dir));
+    disk = {.dir = opt.cache_dir,
+            .max_bytes = opt.cache_disk_bytes,
+            .fingerprint = model.fingerprint()};
+  }
   return std::make_unique<sdk::KvCache>(
       model.device(), layers,
       sdk::KvCacheOptions{.block_size = opt.block_size,
@@ -53,7 +62,8 @@ std::unique_ptr<sdk::KvCache> make_kv_cache(LoadedModel& model, const SessionOpt
                           .max_step = int(step),
                           .bits = opt.kv_bits,
                           .group = opt.kv_group_size,
-                          .prefix_cache = opt.prefix_cache});
+                          .prefix_cache = opt.prefix_cache,
+                          .disk = disk});
 }
 
 Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)

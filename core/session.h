@@ -26,6 +26,10 @@ struct SessionOptions {
   int64_t max_kv_size = 0;
   int kv_sink = 4;
   int64_t cache_tokens = 0;  // KV capacity in tokens (0: the context, twice it with prefix_cache)
+  // The prefix cache's disk tier (empty: none): blocks also go to files under this folder and
+  // come back from them, across restarts, within cache_disk_bytes.
+  std::string cache_dir;
+  uint64_t cache_disk_bytes = uint64_t(8) << 30;
 };
 
 // The KV cache a model's sequences need: the context (0: min(max_position_embeddings, 4096)),

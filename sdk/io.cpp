@@ -74,6 +74,62 @@ std::vector<uint8_t> download_bytes(const Tensor& t) {
   return out;
 }
 
+namespace {
+
+// Copies ranges between their tensors and a host buffer, in one staging round trip when the
+// memory is not mapped.
+void copy_ranges(std::span<const ByteRange> ranges, uint8_t* host, bool to_device) {
+  uint64_t total = 0;
+  for (const auto& r : ranges) {
+    if (r.offset + r.bytes > r.tensor.extent_bytes())
+      throw InternalError(
+          fmt::format("[io] range of {} bytes outside {}", r.bytes, r.tensor.str()));
+    total += r.bytes;
+  }
+  if (total == 0) return;
+  if (ranges[0].tensor.memory()->mapped()) {
+    uint64_t at = 0;
+    for (const auto& r : ranges) {
+      uint8_t* dev = r.tensor.memory()->mapped() + r.tensor.byte_offset() + r.offset;
+      if (to_device)
+        std::memcpy(dev, host + at, r.bytes);
+      else
+        std::memcpy(host + at, dev, r.bytes);
+      at += r.bytes;
+    }
+    return;
+  }
+  Device& dev = ranges[0].tensor.memory()->device();
+  auto staging = dev.staging().allocate(total);
+  if (to_device) std::memcpy(staging->mapped(), host, total);
+  dev.run_once([&](VkCommandBuffer cb) {
+    uint64_t at = 0;
+    for (const auto& r : ranges) {
+      if (r.bytes == 0) continue;
+      const auto& mem = r.tensor.memory();
+      uint64_t off = mem->offset() + r.tensor.byte_offset() + r.offset;
+      VkBufferCopy region = to_device ? VkBufferCopy{staging->offset() + at, off, r.bytes}
+                                      : VkBufferCopy{off, staging->offset() + at, r.bytes};
+      if (to_device)
+        vkCmdCopyBuffer(cb, staging->block()->buffer(), r.tensor.block().buffer(), 1, &region);
+      else
+        vkCmdCopyBuffer(cb, r.tensor.block().buffer(), staging->block()->buffer(), 1, &region);
+      at += r.bytes;
+    }
+  });
+  if (!to_device) std::memcpy(host, staging->mapped(), total);
+}
+
+}  // namespace
+
+void download_ranges(std::span<const ByteRange> ranges, uint8_t* out) {
+  copy_ranges(ranges, out, false);
+}
+
+void upload_ranges(std::span<const ByteRange> ranges, const uint8_t* in) {
+  copy_ranges(ranges, const_cast<uint8_t*>(in), true);
+}
+
 std::vector<uint8_t> encode_f32(const Tensor& t, std::span<const float> values) {
   check_plain(t, "encode_f32");
   if (int64_t(values.size()) != t.numel()) {

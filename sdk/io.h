@@ -13,6 +13,16 @@ namespace vkllm::sdk {
 void upload_bytes(const Tensor& t, const void* data, size_t bytes);
 std::vector<uint8_t> download_bytes(const Tensor& t);
 
+// Bytes [offset, offset + bytes) from a tensor's element 0 (layout as stored).
+struct ByteRange {
+  Tensor tensor;
+  uint64_t offset = 0, bytes = 0;
+};
+// Copies the ranges (of one device) one after another out of / into a host buffer of their
+// total size: memcpy on host-visible memory, else one staging copy and one submission.
+void download_ranges(std::span<const ByteRange> ranges, uint8_t* out);
+void upload_ranges(std::span<const ByteRange> ranges, const uint8_t* in);
+
 // Values in logical (row-major, outermost-first) order, converted to/from the tensor's dtype
 // (f32, f16, bf16 or i32). Strided tensors (padded weight rows, slices) are handled.
 void upload_f32(const Tensor& t, std::span<const float> values);

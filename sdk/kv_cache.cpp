@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "sdk/base/error.h"
+#include "sdk/base/hash.h"
+#include "sdk/base/log.h"
 #include "sdk/vk/device.h"
 
 namespace vkllm::sdk {
@@ -76,6 +78,16 @@ KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers
     v_[i] = Tensor::allocate(device_->weights(), Dtype::i32, {slots, l.kv_heads, words});
     ks_[i] = Tensor::allocate(device_->weights(), Dtype::f32, {slots, l.kv_heads, groups});
     vs_[i] = Tensor::allocate(device_->weights(), Dtype::f32, {slots, l.kv_heads, groups});
+  }
+  if (opt_.prefix_cache && !opt_.disk.dir.empty()) {
+    // The files fit only a cache of the same format: mix it into the model's fingerprint.
+    uint64_t fp = hash_mix(opt_.disk.fingerprint ^ 0x6b766469736b3031ull);
+    for (int64_t v :
+         {int64_t(opt_.bits), int64_t(opt_.group), int64_t(bs), int64_t(layers_.size())})
+      fp = hash_mix(fp ^ uint64_t(v));
+    for (const auto& l : layers_)
+      for (int v : {l.kv_heads, l.head_dim, l.window, l.sink}) fp = hash_mix(fp + uint64_t(v));
+    disk_ = std::make_unique<KvDiskTier>(opt_.disk, fp);
   }
 }
 
@@ -150,16 +162,17 @@ void KvCache::publish(SeqId seq, std::span<const uint64_t> keys) {
   const int64_t bs = opt_.block_size;
   if (int64_t(keys.size()) < s.length)
     throw InternalError("[kv_cache] publish: fewer keys than the sequence holds");
+  std::vector<uint64_t> fresh;  // entries this call creates
   for (int64_t b = int64_t(s.chain.size()); (b + 1) * bs <= s.length; ++b) {
     uint64_t parent = b ? s.chain[size_t(b - 1)] : 0;
     // The previous block's entry may be gone: when another sequence had published the same
     // block first, this one only named it in its chain, and the entry could be evicted since.
-    if (parent && !prefix_.contains(parent)) return;
+    if (parent && !prefix_.contains(parent)) break;
     auto block_keys = keys.subspan(size_t(b * bs), size_t(bs));
     uint64_t h = block_hash(parent, block_keys);
     auto it = prefix_.find(h);
     if (it != prefix_.end()) {
-      if (!find_entry(h, parent, block_keys)) return;  // a hash collision: stop publishing
+      if (!find_entry(h, parent, block_keys)) break;  // a hash collision: stop publishing
       it->second.used = ++tick_;
     } else {
       PrefixEntry e;
@@ -173,9 +186,107 @@ void KvCache::publish(SeqId seq, std::span<const uint64_t> keys) {
       e.used = ++tick_;
       if (parent) ++prefix_.at(parent).children;
       prefix_.emplace(h, std::move(e));
+      fresh.push_back(h);
     }
     s.chain.push_back(h);
   }
+  if (disk_ && !fresh.empty()) write_to_disk(fresh);
+}
+
+std::vector<ByteRange> KvCache::block_ranges(int group, int32_t block) const {
+  std::vector<ByteRange> out;
+  const int64_t bs = opt_.block_size;
+  for (int li : groups_[size_t(group)].layers) {
+    std::vector<const Tensor*> pools{&k_[size_t(li)], &v_[size_t(li)]};
+    if (!ks_.empty()) pools.insert(pools.end(), {&ks_[size_t(li)], &vs_[size_t(li)]});
+    for (const Tensor* pool : pools) {
+      uint64_t row = uint64_t(pool->stride(0)) * dtype_size(pool->dtype());
+      out.push_back({*pool, uint64_t(block) * uint64_t(bs) * row, uint64_t(bs) * row});
+    }
+  }
+  return out;
+}
+
+void KvCache::write_to_disk(std::span<const uint64_t> hashes) {
+  // One copy out of the device for all the new blocks; the files are written in the
+  // background.
+  std::vector<ByteRange> ranges;
+  std::vector<std::pair<uint64_t, uint64_t>> sizes;  // hash, payload bytes
+  for (uint64_t h : hashes) {
+    if (disk_->contains(h)) continue;
+    const PrefixEntry& e = prefix_.at(h);
+    uint64_t bytes = 0;
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+      if (e.blocks[gi] < 0) continue;
+      for (auto& r : block_ranges(int(gi), e.blocks[gi])) {
+        bytes += r.bytes;
+        ranges.push_back(std::move(r));
+      }
+    }
+    sizes.emplace_back(h, bytes);
+  }
+  if (sizes.empty()) return;
+  uint64_t total = 0;
+  for (const auto& [h, n] : sizes) total += n;
+  std::vector<uint8_t> data(total);
+  download_ranges(ranges, data.data());
+  uint64_t at = 0;
+  for (const auto& [h, n] : sizes) {
+    const PrefixEntry& e = prefix_.at(h);
+    KvDiskRecord r;
+    r.parent = e.parent;
+    r.keys = e.keys;
+    for (int32_t blk : e.blocks) r.present.push_back(blk >= 0 ? 1 : 0);
+    r.payload.assign(data.begin() + int64_t(at), data.begin() + int64_t(at + n));
+    at += n;
+    disk_->put(h, std::move(r));
+  }
+}
+
+const KvCache::PrefixEntry* KvCache::restore(uint64_t hash, uint64_t parent,
+                                             std::span<const uint64_t> keys) {
+  if (prefix_.contains(hash)) return nullptr;  // another block under this hash
+  std::optional<KvDiskRecord> rec = disk_->get(hash, parent, keys);
+  if (!rec) return nullptr;
+  if (rec->present.size() != groups_.size()) return nullptr;
+  std::vector<ByteRange> ranges;
+  std::vector<int32_t> blocks(groups_.size(), -1);
+  auto give_back = [&] {
+    for (size_t gi = 0; gi < groups_.size(); ++gi) drop_block(int(gi), blocks[gi]);
+  };
+  try {
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+      if (!rec->present[gi]) continue;
+      blocks[gi] = take_block(int(gi));
+      for (auto& r : block_ranges(int(gi), blocks[gi])) ranges.push_back(std::move(r));
+    }
+  } catch (const CacheFull&) {
+    give_back();
+    return nullptr;
+  }
+  uint64_t total = 0;
+  for (const auto& r : ranges) total += r.bytes;
+  if (total != rec->payload.size()) {
+    give_back();
+    log::sdk().warn("[kv_cache] disk block {:016x} holds {} bytes, the cache expects {}", hash,
+                    rec->payload.size(), total);
+    return nullptr;
+  }
+  // Graphs still in flight must not see the blocks change under them.
+  device_->wait_in_flight(VK_NULL_HANDLE);
+  upload_ranges(ranges, rec->payload.data());
+  PrefixEntry e;
+  e.parent = parent;
+  e.keys = std::move(rec->keys);
+  e.blocks = std::move(blocks);
+  e.used = ++tick_;
+  if (parent) ++prefix_.at(parent).children;
+  ++stats_.disk_restored;
+  return &prefix_.emplace(hash, std::move(e)).first->second;
+}
+
+void KvCache::flush_disk() {
+  if (disk_) disk_->flush();
 }
 
 int64_t KvCache::attach_prefix(SeqId seq, std::span<const uint64_t> keys) {
@@ -185,15 +296,23 @@ int64_t KvCache::attach_prefix(SeqId seq, std::span<const uint64_t> keys) {
   const int64_t bs = opt_.block_size;
   std::vector<uint64_t> chain;
   std::vector<const PrefixEntry*> entries;
+  auto pin = [&](const PrefixEntry& e, int by) {
+    for (size_t gi = 0; gi < groups_.size(); ++gi)
+      if (e.blocks[gi] >= 0) groups_[gi].refs[size_t(e.blocks[gi])] += by;
+  };
   for (int64_t b = 0; (b + 1) * bs < int64_t(keys.size()); ++b) {
     uint64_t parent = b ? chain.back() : 0;
     auto block_keys = keys.subspan(size_t(b * bs), size_t(bs));
     uint64_t h = block_hash(parent, block_keys);
     const PrefixEntry* e = find_entry(h, parent, block_keys);
+    if (!e && disk_) e = restore(h, parent, block_keys);
     if (!e) break;
+    // Held while the chain grows, so restoring a later block cannot evict this one.
+    pin(*e, +1);
     chain.push_back(h);
     entries.push_back(e);
   }
+  for (const PrefixEntry* e : entries) pin(*e, -1);
   // The longest chain whose blocks the next query needs are all resident (a window group
   // may have dropped old ones before they were published).
   auto first_needed = [&](size_t gi, int64_t len) {

@@ -12,7 +12,9 @@
 // of the image's content and the token's place in it), so a later sequence whose keys start the
 // same way attaches those blocks instead of recomputing them, across requests. Published
 // blocks stay resident (the index holds a reference) until a block is needed and none is free:
-// then the least recently used chain ends that no sequence holds are evicted.
+// then the least recently used chain ends that no sequence holds are evicted. With a disk tier
+// (KvCacheOptions::disk) every published block is also written to a file, and attach_prefix
+// continues a chain from disk where device memory no longer has it.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -20,6 +22,8 @@
 #include <vector>
 
 #include "sdk/base/error.h"
+#include "sdk/io.h"
+#include "sdk/kv_disk.h"
 #include "sdk/tensor.h"
 #include "sdk/vk/graph.h"
 
@@ -45,12 +49,16 @@ struct KvCacheOptions {
   int bits = 16;
   int group = 32;
   bool prefix_cache = false;  // publish / attach_prefix
+  // With the prefix cache: published blocks are also written to disk (in the background) and
+  // read back when a prompt's prefix is no longer in device memory (also after a restart).
+  KvDiskOptions disk;
 };
 
 struct PrefixCacheStats {
   int64_t entries = 0;      // published blocks in the index
   int64_t held_blocks = 0;  // blocks only the index keeps alive (reusable, evictable)
   int64_t attached_tokens = 0, evictions = 0;  // totals since creation
+  int64_t disk_restored = 0;                   // blocks read back from the disk tier
 };
 
 using SeqId = int32_t;
@@ -136,6 +144,9 @@ class KvCache {
   // blocks, always leaving at least one key to compute) and returns its length in tokens.
   int64_t attach_prefix(SeqId seq, std::span<const uint64_t> keys);
   PrefixCacheStats prefix_stats() const;
+  // The disk tier's state (null without one), and a wait for its queued writes.
+  const KvDiskTier* disk() const { return disk_.get(); }
+  void flush_disk();
   KvLayerView layer(const KvStep& step, int layer) const;
 
   int layers() const { return int(layers_.size()); }
@@ -174,6 +185,13 @@ class KvCache {
   const PrefixEntry* find_entry(uint64_t hash, uint64_t parent,
                                 std::span<const uint64_t> keys) const;
   bool evict_one(int group);
+  // The pools' byte ranges of one block of a group (every layer of the group; keys, values
+  // and their scales), in the order the disk tier stores them.
+  std::vector<ByteRange> block_ranges(int group, int32_t block) const;
+  void write_to_disk(std::span<const uint64_t> hashes);
+  // Reads a block missing from the index back from disk into fresh blocks and publishes it
+  // (null when the disk has no intact copy or no block is free).
+  const PrefixEntry* restore(uint64_t hash, uint64_t parent, std::span<const uint64_t> keys);
   void drop_behind_windows(Sequence& s, int64_t start);
   struct Reserved {
     std::vector<std::vector<int32_t>> tables, taken, replaced;  // per group
@@ -198,6 +216,7 @@ class KvCache {
   std::unordered_map<uint64_t, PrefixEntry> prefix_;
   uint64_t tick_ = 0;
   PrefixCacheStats stats_;
+  std::unique_ptr<KvDiskTier> disk_;
 };
 
 }  // namespace vkllm::sdk

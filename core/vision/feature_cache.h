@@ -9,17 +9,15 @@
 #include <span>
 #include <unordered_map>
 
+#include "sdk/base/hash.h"
 #include "sdk/tensor.h"
 
 namespace vkllm::core {
 
-// 128-bit content hash (two independent 64-bit lanes) of encoded image bytes, or of pixels plus
-// the preprocessing that produced them.
-struct ContentHash {
-  uint64_t lo = 0, hi = 0;
-  bool operator==(const ContentHash&) const = default;
-};
-ContentHash content_hash(std::span<const uint8_t> bytes, uint64_t salt = 0);
+// Images are keyed by the 128-bit content hash of their encoded bytes, or of pixels plus the
+// preprocessing that produced them.
+using sdk::content_hash;
+using sdk::ContentHash;
 
 // Prefix-cache keys of the n placeholder tokens of one image: distinct per image and position,
 // with the top bit set so they never equal a token id.

@@ -1,4 +1,9 @@
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "sdk/base/error.h"
 #include "sdk/kv_cache.h"
@@ -292,6 +297,161 @@ TEST_F(KvCacheTest, PrefixCacheWithSlidingWindow) {
   EXPECT_EQ(cache.table(b, 1)[0], -1);  // behind the window of position 12
   EXPECT_GE(cache.table(b, 1)[2], 0);
   cache.release(b);
+}
+
+// A folder of its own for one test's disk tier, removed afterwards.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() /
+           fmt::format("vkllm-kvdisk-{}-{}", ::getpid(),
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::vector<std::filesystem::path> files() const {
+    std::vector<std::filesystem::path> out;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(path))
+      if (e.is_regular_file()) out.push_back(e.path());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+// Blocks published by one cache come back from disk into a new one (a restart), and attention
+// over them reads what was written: f16 and 8-bit pools, a full and a sliding-window group.
+TEST_F(KvCacheTest, DiskTierSurvivesARestart) {
+  D = 32;
+  for (int nbits : {16, 8}) {
+    bits = nbits;
+    TempDir dir;
+    const sdk::KvCacheOptions opt{.block_size = 4,
+                                  .max_tokens = 32,
+                                  .bits = nbits,
+                                  .prefix_cache = true,
+                                  .disk = {.dir = dir.path.string(), .fingerprint = 7}};
+    const std::vector<sdk::KvLayerSpec> layers{{int(H), int(D), 0}, {int(H), int(D), 8}};
+    Host ha;
+    {
+      sdk::KvCache cache(device(), layers, opt);
+      auto a = cache.create();
+      append_and_check(cache, a, ha, 10);
+      cache.publish(a, keys_of({{0, 10}}));
+      cache.flush_disk();
+      EXPECT_EQ(cache.disk()->stats().written, 2);
+    }
+    EXPECT_EQ(dir.files().size(), 2u);
+    sdk::KvCache cache(device(), layers, opt);
+    EXPECT_EQ(cache.disk()->stats().files, 2);
+    auto b = cache.create();
+    EXPECT_EQ(cache.attach_prefix(b, keys_of({{0, 10}})), 8) << "bits " << nbits;
+    EXPECT_EQ(cache.prefix_stats().disk_restored, 2);
+    EXPECT_EQ(cache.prefix_stats().entries, 2);
+    Host hb;
+    hb.k.assign(ha.k.begin(), ha.k.begin() + 8 * H * D);
+    hb.v.assign(ha.v.begin(), ha.v.begin() + 8 * H * D);
+    append_and_check(cache, b, hb, 3);  // attention over the restored keys and values
+    cache.release(b);
+    // Another model (fingerprint) or cache format finds nothing.
+    sdk::KvCacheOptions other_model = opt, other_format = opt;
+    other_model.disk.fingerprint = 8;
+    other_format.bits = nbits == 16 ? 8 : 16;
+    for (const auto& other : {other_model, other_format}) {
+      sdk::KvCache foreign(device(), layers, other);
+      auto c = foreign.create();
+      EXPECT_EQ(foreign.attach_prefix(c, keys_of({{0, 10}})), 0);
+    }
+  }
+}
+
+// Evicted from device memory, a block is read back from disk on the next hit.
+TEST_F(KvCacheTest, DiskTierRestoresEvictedBlocks) {
+  TempDir dir;
+  sdk::KvCache cache(device(), {{int(H), int(D), 0}},
+                     {.block_size = 4,
+                      .max_tokens = 32,
+                      .prefix_cache = true,
+                      .disk = {.dir = dir.path.string(), .fingerprint = 1}});
+  auto a = cache.create();
+  Host ha;
+  append_and_check(cache, a, ha, 12);
+  cache.publish(a, keys_of({{0, 12}}));
+  cache.release(a);
+  auto e = cache.create();
+  Host he;
+  append_and_check(cache, e, he, 32);  // every block: the published ones are evicted
+  EXPECT_EQ(cache.prefix_stats().entries, 0);
+  cache.release(e);
+  cache.flush_disk();
+  auto b = cache.create();
+  EXPECT_EQ(cache.attach_prefix(b, keys_of({{0, 12}, {90, 91}})), 12);
+  EXPECT_EQ(cache.prefix_stats().disk_restored, 3);
+  Host hb = ha;
+  append_and_check(cache, b, hb, 2);
+  cache.release(b);
+}
+
+// A damaged file is ignored (and removed), the chain stops before it; a budget keeps the
+// folder small by dropping the least recently used blocks.
+TEST_F(KvCacheTest, DiskTierRejectsDamagedFilesAndKeepsItsBudget) {
+  TempDir dir;
+  const std::vector<sdk::KvLayerSpec> layers{{int(H), int(D), 0}};
+  sdk::KvCacheOptions opt{.block_size = 4,
+                          .max_tokens = 32,
+                          .prefix_cache = true,
+                          .disk = {.dir = dir.path.string(), .fingerprint = 3}};
+  {
+    sdk::KvCache cache(device(), layers, opt);
+    auto a = cache.create();
+    Host ha;
+    append_and_check(cache, a, ha, 12);
+    cache.publish(a, keys_of({{0, 12}}));
+  }
+  // Which file holds the second block: the one naming the first block as its parent.
+  auto files = dir.files();
+  ASSERT_EQ(files.size(), 3u);
+  std::vector<uint64_t> parents;
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    in.seekg(24);
+    uint64_t parent = 0;
+    in.read(reinterpret_cast<char*>(&parent), 8);
+    parents.push_back(parent);
+  }
+  auto first = std::find(parents.begin(), parents.end(), 0) - parents.begin();
+  std::string first_name = files[size_t(first)].stem().string();
+  size_t second = 0;
+  for (size_t i = 0; i < files.size(); ++i)
+    if (fmt::format("{:016x}", parents[i]) == first_name) second = i;
+  {
+    std::fstream f(files[second], std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(100);
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(100);
+    c = char(c ^ 0x5a);
+    f.write(&c, 1);
+  }
+  {
+    sdk::KvCache cache(device(), layers, opt);
+    auto b = cache.create();
+    EXPECT_EQ(cache.attach_prefix(b, keys_of({{0, 13}})), 4);
+    EXPECT_EQ(cache.disk()->stats().rejected, 1);
+    EXPECT_FALSE(std::filesystem::exists(files[second]));
+  }
+  // A budget of two blocks' files: writing three keeps the two most recent.
+  auto size = std::filesystem::file_size(files[size_t(first)]);
+  opt.disk.max_bytes = 2 * size + size / 2;
+  opt.disk.fingerprint = 4;
+  sdk::KvCache cache(device(), layers, opt);
+  auto a = cache.create();
+  Host ha;
+  append_and_check(cache, a, ha, 12);
+  cache.publish(a, keys_of({{0, 12}}));
+  cache.flush_disk();
+  EXPECT_EQ(cache.disk()->stats().files, 2);
+  EXPECT_EQ(cache.disk()->stats().evicted, 1);
+  EXPECT_LE(cache.disk()->stats().bytes, opt.disk.max_bytes);
 }
 
 }  // namespace

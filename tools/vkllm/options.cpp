@@ -29,6 +29,12 @@ void ModelArgs::add(CLI::App* cmd, bool several_models) {
   cmd->add_option("--cache-tokens", cache_tokens,
                   "KV cache capacity in tokens (default: twice the context with the prefix cache)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--cache-dir", cache_dir,
+                  "Also keep prefix-cache KV blocks in this folder and reuse them across "
+                  "restarts");
+  cmd->add_option("--cache-disk-bytes", cache_disk_bytes,
+                  "Byte budget of --cache-dir (least recently used blocks go first; default 8 GiB)")
+      ->transform(CLI::AsSizeValue(false));
   cmd->add_option("--max-kv-size", max_kv_size,
                   "Keep only the first 4 and the most recent tokens in full-attention layers, "
                   "this many in all (generation may run past the context)")
@@ -62,6 +68,8 @@ std::unique_ptr<Engine> ModelArgs::load(const std::string& folder) const {
   o.kv_group_size = kv_group_size;
   o.prefix_cache = !no_prefix_cache;
   o.cache_tokens = cache_tokens;
+  o.cache_dir = cache_dir;
+  o.cache_disk_bytes = cache_disk_bytes;
   o.max_kv_size = max_kv_size;
   o.draft_model = draft_model;
   o.draft_quantize = draft_quantize;

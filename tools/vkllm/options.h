@@ -19,6 +19,8 @@ struct ModelArgs {
   int kv_bits = 16, kv_group_size = 32;
   bool no_prefix_cache = false;
   int64_t cache_tokens = 0, max_kv_size = 0, max_pixels = 0;
+  std::string cache_dir;
+  uint64_t cache_disk_bytes = uint64_t(8) << 30;
   std::string draft_model, draft_quantize;
   int draft_tokens = 4;
   int parallel = 1;                   // serve: sequences batched together

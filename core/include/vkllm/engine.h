@@ -35,6 +35,11 @@ struct EngineOptions {
   // all, so generation can continue past the context.
   int64_t max_kv_size = 0;
   int64_t cache_tokens = 0;  // KV capacity in tokens (0: twice the context with the prefix cache)
+  // The prefix cache's disk tier: KV blocks are also written under this folder (in the
+  // background) and read back for prompts whose prefix left device memory, also after a
+  // restart; the least recently used files go beyond cache_disk_bytes. Empty: no disk tier.
+  std::string cache_dir;
+  uint64_t cache_disk_bytes = uint64_t(8) << 30;
   // > 1: continuous batching. Up to `parallel` requests run at once, concurrent generate()
   // calls share every forward pass (one token per decoding sequence, prefill chunks within
   // prefill_chunk tokens per pass) and the KV cache (preempting the newest sequence when it is
