@@ -105,6 +105,11 @@ void vkllm_engine_options_default(vkllm_engine_options* o) {
                             nullptr,
                             0,
                             1.0f,
+                            nullptr,
+                            nullptr,
+                            uint64_t(8) << 30,
+                            0,
+                            0,
                             nullptr};
 }
 
@@ -141,6 +146,11 @@ vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_opti
     }
     o.adapter_scale = options->adapter_scale;
     if (options->adapter_mode) o.adapter_mode = options->adapter_mode;
+    if (options->cache_dir) o.cache_dir = options->cache_dir;
+    o.cache_disk_bytes = options->cache_disk_bytes;
+    o.memory_budget = options->memory_budget;
+    o.fit_kv_bits = options->fit_kv_bits != 0;
+    if (options->context_overflow) o.context_overflow = options->context_overflow;
     auto e = std::make_unique<vkllm_engine>();
     e->engine = vkllm::Engine::load(model_dir, o);
     *out = e.release();

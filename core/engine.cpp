@@ -10,6 +10,7 @@
 #include "core/grammar/json_schema.h"
 #include "core/jinja/error.h"
 #include "core/jinja/template.h"
+#include "core/memory/estimate.h"
 #include "core/model.h"
 #include "core/plugin_host.h"
 #include "core/scheduler/scheduler.h"
@@ -19,6 +20,7 @@
 #include "core/vision/prompt.h"
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
+#include "sdk/base/log.h"
 #include "sdk/ops/elementwise.h"
 #include "vkllm/engine.h"
 
@@ -35,6 +37,8 @@ struct Engine::Impl {
   std::unique_ptr<core::Scheduler> scheduler;  // parallel > 1
   int64_t context = 0;
   bool rotating = false;  // max_kv_size: the context does not bound a sequence
+  std::string context_overflow = "error";
+  MemoryReport memory;                             // the estimate and budget of the load
   std::shared_ptr<core::LoadedModel> draft_model;  // speculative decoding
   std::unique_ptr<core::Session> draft;
   int draft_tokens = 4;
@@ -164,6 +168,34 @@ void encode_images(Engine::Impl& impl, VisionInputs& v, int64_t common, int64_t 
 
 }  // namespace
 
+// Sizes the session to the memory budget (see EngineOptions::memory_budget).
+void size_to_budget(Engine::Impl& impl, const EngineOptions& opt, core::SessionOptions& so) {
+  const uint64_t budget =
+      opt.memory_budget ? opt.memory_budget : core::default_memory_budget(impl.device->features());
+  const core::MemoryRequest request{.info = &impl.model->info(),
+                                    .vision = impl.model->model().vision(),
+                                    .weight_bytes = impl.device->weights().bytes_in_use(),
+                                    .session = so,
+                                    .max_sequences = std::max(1, opt.parallel),
+                                    .image_cache_bytes = opt.image_cache_bytes};
+  const core::MemoryFit fit = core::fit_memory(request, budget, opt.fit_kv_bits);
+  const core::MemoryEstimate& e = fit.estimate;
+  if (!fit.changes.empty()) {
+    log::get("core")->warn(
+        "{}: what was asked needs {:.1f} MiB, the memory budget is {:.1f} MiB: {} ({:.1f} MiB)",
+        impl.model->folder(), double(core::estimate_memory(request).total()) / (1 << 20),
+        double(budget) / (1 << 20), fit.changes, double(e.total()) / (1 << 20));
+  }
+  so = fit.session;
+  impl.memory = {.budget = budget,
+                 .estimate_weights = e.weights,
+                 .estimate_kv = e.kv,
+                 .estimate_activations = e.activations,
+                 .estimate_image_cache = e.image_cache,
+                 .estimate_total = e.total(),
+                 .fit = fit.changes};
+}
+
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
@@ -224,16 +256,23 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
     add_eos(impl->model->config()["eos_token_id"]);
   if (impl->tokenizer && impl->tokenizer->eos_id())
     impl->eos_ids.push_back(*impl->tokenizer->eos_id());
-  const core::SessionOptions so{.context = opt.context,
-                                .prefill_chunk = opt.prefill_chunk,
-                                .kv_bits = opt.kv_bits,
-                                .kv_group_size = opt.kv_group_size,
-                                .prefix_cache = opt.prefix_cache,
-                                .max_kv_size = opt.max_kv_size,
-                                .cache_tokens = opt.cache_tokens,
-                                .cache_dir = opt.cache_dir,
-                                .cache_disk_bytes = opt.cache_disk_bytes};
+  core::SessionOptions so{.context = opt.context,
+                          .prefill_chunk = opt.prefill_chunk,
+                          .kv_bits = opt.kv_bits,
+                          .kv_group_size = opt.kv_group_size,
+                          .prefix_cache = opt.prefix_cache,
+                          .max_kv_size = opt.max_kv_size,
+                          .cache_tokens = opt.cache_tokens,
+                          .cache_dir = opt.cache_dir,
+                          .cache_disk_bytes = opt.cache_disk_bytes};
   impl->rotating = opt.max_kv_size > 0;
+  if (opt.context_overflow != "error" && opt.context_overflow != "truncate-middle" &&
+      opt.context_overflow != "rolling")
+    throw InputError(
+        fmt::format("--context-overflow takes error, truncate-middle or rolling, not '{}'",
+                    opt.context_overflow));
+  impl->context_overflow = opt.context_overflow;
+  size_to_budget(*impl, opt, so);
   if (opt.parallel > 1) {
     if (!opt.draft_model.empty()) {
       throw InputError(fmt::format(
@@ -281,6 +320,48 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
 }
 
 const ModelDescription& Engine::description() const { return impl_->desc; }
+
+int64_t Engine::fit_context(std::vector<int32_t>& ids, const Request& req, bool images) const {
+  const int64_t n = int64_t(ids.size()), context = impl_->context;
+  const std::string& policy = impl_->context_overflow;
+  if (impl_->rotating) return 0;
+  if (policy == "error" || images) {
+    if (n <= context) return 0;
+    throw InputError(fmt::format(
+        "the prompt has {} tokens; the context is {} tokens (raise it with --context{})", n,
+        context,
+        images ? "; context_overflow does not cut through images"
+               : ", or let --context-overflow truncate-middle|rolling fit it"));
+  }
+  // Room to generate: max_tokens, up to a quarter of the context.
+  const int64_t room = std::clamp<int64_t>(req.max_tokens, 1, std::max<int64_t>(1, context / 4));
+  const int64_t keep = std::max<int64_t>(1, context - room);
+  if (n <= keep) return 0;
+  std::vector<int32_t> kept;
+  const auto bos = impl_->tokenizer ? impl_->tokenizer->bos_id() : std::nullopt;
+  if (policy == "truncate-middle") {
+    const int64_t head = keep / 2;
+    kept.assign(ids.begin(), ids.begin() + head);
+    kept.insert(kept.end(), ids.end() - (keep - head), ids.end());
+  } else {  // rolling: the most recent tokens, behind the BOS token when the prompt has one
+    const bool keep_bos = bos && ids.front() == *bos && keep > 1;
+    if (keep_bos) kept.push_back(ids.front());
+    kept.insert(kept.end(), ids.end() - (keep - int64_t(kept.size())), ids.end());
+  }
+  log::get("core")->info("context overflow ({}): the prompt's {} tokens cut to {} of {} tokens",
+                         policy, n, kept.size(), context);
+  ids = std::move(kept);
+  return n - int64_t(ids.size());
+}
+
+MemoryReport Engine::memory() const {
+  MemoryReport r = impl_->memory;
+  sdk::Device& d = *impl_->device;
+  r.weights_and_kv = d.weights().bytes_in_use();
+  r.activations_peak = d.arena().peak_bytes_in_use();
+  r.reserved = d.weights().bytes_reserved() + d.arena().bytes_reserved();
+  return r;
+}
 bool Engine::has_tokenizer() const { return impl_->tokenizer != nullptr; }
 
 std::string Engine::apply_chat_template(const std::vector<Message>& messages,
@@ -481,6 +562,8 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     }
   }
 
+  const int64_t truncated = fit_context(ids, req, vision.has_value());
+
   core::GenerateParams p;
   const auto& gc = impl_->generation_config;
   const std::string gc_where = "generation_config.json";
@@ -673,6 +756,7 @@ Result Engine::generate(const Request& req, const std::function<void(const Chunk
     out.finish_reason = "tool_calls";
   out.prompt_logits = std::move(r.prompt_logits);
   out.prompt_tokens = int64_t(ids.size());
+  out.truncated_tokens = truncated;
   out.cached_tokens = int64_t(common);
   out.generated_tokens = r.timings.generated_tokens;
   out.prompt_ms = r.timings.prompt_ms;

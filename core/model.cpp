@@ -176,25 +176,9 @@ ModelSummary inspect(const std::string& folder, const PluginHost& plugins,
   s.config = r.config;
   s.info = family->describe(r.config);
   s.dtype = json::get_or<std::string>(r.config, "torch_dtype", "");
-  // Parameters and sizes from the checkpoint headers (no weights are read).
-  std::vector<std::string> files = weight_files(folder);
-  bool mlx = r.config.contains("quantization");
-  int bits = mlx ? json::get_or<int>(r.config["quantization"], "bits", 4) : 0;
-  for (const auto& f : files) {
-    SafetensorsFile st(f);
-    for (const auto& [name, t] : st.tensors()) {
-      bool is_qparam = mlx && (name.ends_with(".scales") || name.ends_with(".biases"));
-      int64_t n = t.numel();
-      if (mlx && t.dtype == StDtype::U32) n = n * 32 / bits;
-      if (!is_qparam) s.parameters += n;
-      uint64_t bytes = t.end - t.begin;
-      if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx) {
-        bytes = uint64_t(n) * uint64_t(quant_bits(*quantize)) / 8 +
-                uint64_t(n) / 32 * 2;  // values + f16 scales
-      }
-      s.weight_bytes += bytes;
-    }
-  }
+  const CheckpointSize size = checkpoint_size(folder, r.config, quantize);
+  s.parameters = size.parameters;
+  s.weight_bytes = size.device_bytes;
   for (const auto& kv : s.info.kv)
     s.kv_bytes_per_token += uint64_t(kv.kv_heads) * kv.head_dim * 2 * 2;
   return s;

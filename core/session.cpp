@@ -9,15 +9,19 @@
 
 namespace vkllm::core {
 
-int64_t default_context(const LoadedModel& model, int64_t context) {
-  const auto& info = model.info();
+int64_t default_context(const plugin::ModelInfo& info, int64_t context) {
   return context > 0 ? context
                      : std::min<int64_t>(info.max_context > 0 ? info.max_context : 4096, 4096);
 }
 
-std::unique_ptr<sdk::KvCache> make_kv_cache(LoadedModel& model, const SessionOptions& opt,
-                                            int64_t context, int max_sequences, int64_t* max_step) {
-  std::vector<sdk::KvLayerSpec> layers = model.info().kv;
+int64_t default_context(const LoadedModel& model, int64_t context) {
+  return default_context(model.info(), context);
+}
+
+KvPlan plan_kv_cache(const plugin::ModelInfo& info, const plugin::VisionSpec* vision,
+                     const SessionOptions& opt, int64_t context, int max_sequences) {
+  KvPlan plan;
+  plan.layers = info.kv;
   if (opt.max_kv_size > 0) {
     if (opt.kv_sink < 0 || opt.max_kv_size <= int64_t(opt.kv_sink) + opt.block_size) {
       throw InputError(
@@ -25,7 +29,7 @@ std::unique_ptr<sdk::KvCache> make_kv_cache(LoadedModel& model, const SessionOpt
                       "block ({} tokens)",
                       opt.max_kv_size, opt.kv_sink, opt.block_size));
     }
-    for (auto& l : layers) {
+    for (auto& l : plan.layers) {
       if (l.window == 0) {
         l.window = int(opt.max_kv_size - opt.kv_sink);
         l.sink = opt.kv_sink;
@@ -34,36 +38,40 @@ std::unique_ptr<sdk::KvCache> make_kv_cache(LoadedModel& model, const SessionOpt
   }
   // A bidirectional image run is evaluated in one step even when longer than a chunk.
   int64_t step = std::max(1, opt.prefill_chunk);
-  if (const plugin::VisionSpec* v = model.model().vision(); v && v->bidirectional) {
+  if (vision && vision->bidirectional) {
     int64_t run = context;
-    if (v->resize == plugin::ImageResize::fixed) {
-      const int64_t per = int64_t(v->patch_size) * v->merge_size * v->token_pool;
-      run = (v->image_height / per) * (v->image_width / per);
+    if (vision->resize == plugin::ImageResize::fixed) {
+      const int64_t per = int64_t(vision->patch_size) * vision->merge_size * vision->token_pool;
+      run = (vision->image_height / per) * (vision->image_width / per);
     }
     step = std::max(step, std::min(run, context));
   }
-  *max_step = step;
-  sdk::KvDiskOptions disk;
+  plan.max_step = step;
+  plan.options = {.block_size = opt.block_size,
+                  .max_tokens = std::max(context, opt.cache_tokens > 0 ? opt.cache_tokens
+                                                  : opt.prefix_cache   ? 2 * context
+                                                                       : context),
+                  .max_sequences = max_sequences + (opt.prefix_cache ? 1 : 0),
+                  .max_step = int(step),
+                  .bits = opt.kv_bits,
+                  .group = opt.kv_group_size,
+                  .prefix_cache = opt.prefix_cache};
+  return plan;
+}
+
+std::unique_ptr<sdk::KvCache> make_kv_cache(LoadedModel& model, const SessionOptions& opt,
+                                            int64_t context, int max_sequences, int64_t* max_step) {
+  KvPlan plan = plan_kv_cache(model.info(), model.model().vision(), opt, context, max_sequences);
+  *max_step = plan.max_step;
   if (!opt.cache_dir.empty()) {
     if (!opt.prefix_cache)
       throw InputError(
           fmt::format("cache directory {} needs the prefix cache (it is off)", opt.cache_dir));
-    disk = {.dir = opt.cache_dir,
-            .max_bytes = opt.cache_disk_bytes,
-            .fingerprint = model.fingerprint()};
+    plan.options.disk = {.dir = opt.cache_dir,
+                         .max_bytes = opt.cache_disk_bytes,
+                         .fingerprint = model.fingerprint()};
   }
-  return std::make_unique<sdk::KvCache>(
-      model.device(), layers,
-      sdk::KvCacheOptions{.block_size = opt.block_size,
-                          .max_tokens = std::max(context, opt.cache_tokens > 0 ? opt.cache_tokens
-                                                          : opt.prefix_cache   ? 2 * context
-                                                                               : context),
-                          .max_sequences = max_sequences + (opt.prefix_cache ? 1 : 0),
-                          .max_step = int(step),
-                          .bits = opt.kv_bits,
-                          .group = opt.kv_group_size,
-                          .prefix_cache = opt.prefix_cache,
-                          .disk = disk});
+  return std::make_unique<sdk::KvCache>(model.device(), plan.layers, plan.options);
 }
 
 Session::Session(std::shared_ptr<LoadedModel> model, SessionOptions opt)

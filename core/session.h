@@ -36,7 +36,17 @@ struct SessionOptions {
 // the layers (max_kv_size turns full-attention layers into sink + window ones), the most tokens
 // one step of a sequence may add (a bidirectional image run is never split across steps) and
 // the cache itself (max_sequences sequences at once beside the prefix cache's).
+int64_t default_context(const plugin::ModelInfo& info, int64_t context);
 int64_t default_context(const LoadedModel& model, int64_t context);
+struct KvPlan {
+  std::vector<sdk::KvLayerSpec> layers;
+  sdk::KvCacheOptions options;  // without the disk tier
+  int64_t max_step = 0;
+  uint64_t bytes() const { return sdk::KvCache::pool_bytes(layers, options); }
+};
+// vision: the model's (null for a text model, or when estimating without loading it).
+KvPlan plan_kv_cache(const plugin::ModelInfo& info, const plugin::VisionSpec* vision,
+                     const SessionOptions& opt, int64_t context, int max_sequences);
 std::unique_ptr<sdk::KvCache> make_kv_cache(LoadedModel& model, const SessionOptions& opt,
                                             int64_t context, int max_sequences, int64_t* max_step);
 

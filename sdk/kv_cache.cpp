@@ -50,19 +50,13 @@ KvCache::KvCache(std::shared_ptr<Device> device, std::vector<KvLayerSpec> layers
   }
   int64_t bs = opt_.block_size;
   for (auto& g : groups_) {
-    int64_t tokens = opt_.max_tokens;
-    if (g.window > 0) {
-      // The window behind the first new token, the new tokens, the sinks, partial blocks.
-      int64_t per_seq =
-          g.window + g.sink + opt_.window_margin + std::max(opt_.max_step, 1) + 3 * bs;
-      tokens = std::min<int64_t>(tokens, per_seq * opt_.max_sequences);
-    }
-    g.blocks = (tokens + bs - 1) / bs;
+    g.blocks = group_tokens(g.window, g.sink, opt_) / bs;
     g.refs.assign(size_t(g.blocks), 0);
     for (int32_t b = int32_t(g.blocks) - 1; b >= 0; --b) g.free.push_back(b);
   }
   k_.resize(layers_.size());
   v_.resize(layers_.size());
+  device_->weights().reserve(pool_bytes(layers_, opt_));
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
     int64_t slots = groups_[size_t(group_of_[i])].blocks * bs;
@@ -618,6 +612,25 @@ uint64_t KvCache::bytes() const {
   uint64_t total = 0;
   for (size_t i = 0; i < k_.size(); ++i) total += k_[i].extent_bytes() + v_[i].extent_bytes();
   for (size_t i = 0; i < ks_.size(); ++i) total += ks_[i].extent_bytes() + vs_[i].extent_bytes();
+  return total;
+}
+
+int64_t KvCache::group_tokens(int window, int sink, const KvCacheOptions& opt) {
+  const int64_t bs = opt.block_size;
+  int64_t tokens = opt.max_tokens;
+  if (window > 0) {
+    // The window behind the first new token, the new tokens, the sinks, partial blocks.
+    int64_t per_seq = window + sink + opt.window_margin + std::max(opt.max_step, 1) + 3 * bs;
+    tokens = std::min<int64_t>(tokens, per_seq * opt.max_sequences);
+  }
+  return (tokens + bs - 1) / bs * bs;
+}
+
+uint64_t KvCache::pool_bytes(std::span<const KvLayerSpec> layers, const KvCacheOptions& opt) {
+  uint64_t total = 0;
+  for (const auto& l : layers)
+    total +=
+        uint64_t(group_tokens(l.window, l.sink, opt)) * bytes_per_token(l, opt.bits, opt.group);
   return total;
 }
 

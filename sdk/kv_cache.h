@@ -159,6 +159,10 @@ class KvCache {
   uint64_t bytes() const;  // device memory of all pools
   // Device bytes one token occupies in one layer (keys, values and their scales).
   static uint64_t bytes_per_token(const KvLayerSpec& layer, int bits, int group);
+  // Tokens the pools of a group of layers with this window and sinks hold (rounded up to whole
+  // blocks), and the device bytes of every layer's pools: what the constructor allocates.
+  static int64_t group_tokens(int window, int sink, const KvCacheOptions& opt);
+  static uint64_t pool_bytes(std::span<const KvLayerSpec> layers, const KvCacheOptions& opt);
   const KvCacheOptions& options() const { return opt_; }
   const std::vector<int32_t>& table(SeqId seq, int group) const;
 

@@ -12,6 +12,8 @@
 #include "sdk/base/log.h"
 #include "sdk/io.h"
 #include "sdk/quant.h"
+#include "sdk/vk/device.h"
+#include "sdk/vk/memory.h"
 
 namespace vkllm::core {
 namespace fs = std::filesystem;
@@ -90,6 +92,29 @@ std::vector<std::string> weight_files(const std::string& folder) {
   return out;
 }
 
+CheckpointSize checkpoint_size(const std::string& folder, const nlohmann::json& config,
+                               std::optional<Dtype> quantize) {
+  CheckpointSize s;
+  bool mlx = config.contains("quantization");
+  int bits = mlx ? json::get_or<int>(config["quantization"], "bits", 4) : 0;
+  for (const auto& f : weight_files(folder)) {
+    SafetensorsFile st(f);
+    for (const auto& [name, t] : st.tensors()) {
+      bool is_qparam = mlx && (name.ends_with(".scales") || name.ends_with(".biases"));
+      int64_t n = t.numel();
+      if (mlx && t.dtype == StDtype::U32) n = n * 32 / bits;
+      if (!is_qparam) s.parameters += n;
+      uint64_t bytes = t.end - t.begin;
+      if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx) {
+        bytes = uint64_t(n) * uint64_t(quant_bits(*quantize)) / 8 +
+                uint64_t(n) / 32 * 2;  // values + f16 scales
+      }
+      s.device_bytes += bytes;
+    }
+  }
+  return s;
+}
+
 WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config,
                          std::shared_ptr<sdk::Device> device, WeightOptions options)
     : folder_(folder), device_(std::move(device)), options_(options) {
@@ -107,6 +132,8 @@ WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config
       }
     }
   }
+  // One allocation for the weights as they will load, not default-sized blocks.
+  device_->weights().reserve(checkpoint_size(folder, config, options_.quantize).device_bytes);
 }
 
 WeightStore::~WeightStore() = default;

@@ -50,6 +50,15 @@ struct MergeStats {
 // none or the index is bad.
 std::vector<std::string> weight_files(const std::string& folder);
 
+// Parameters and device bytes of a folder's checkpoint as it would load (with `quantize`: its
+// matrices quantized), from the safetensors headers alone.
+struct CheckpointSize {
+  int64_t parameters = 0;
+  uint64_t device_bytes = 0;
+};
+CheckpointSize checkpoint_size(const std::string& folder, const nlohmann::json& config,
+                               std::optional<Dtype> quantize);
+
 class WeightStore : public plugin::WeightSource {
  public:
   // config: the normalised config (for its "quantization" block). Throws ModelError when the

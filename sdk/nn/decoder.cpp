@@ -37,6 +37,17 @@ plugin::ModelInfo decoder_model_info(const DecoderConfig& c, const std::string& 
   info.position_rows = c.mrope_section.empty() ? 1 : 3;
   info.parameters = c.parameters();
   info.dtype = config.value("torch_dtype", "");
+  // The f32 temporaries alive together at the widest point of a layer (Decoder::attention and
+  // Decoder::mlp): the residual stream and its norm, then either the fused QKV projection with
+  // the normed and rotated q and k (and the attention and output projection rows), or the fused
+  // gate/up projection, its activation and the down projection; plus the i32 ids, positions
+  // and sequence indexes.
+  const int64_t h = c.hidden_size, f = c.intermediate_size;
+  const int64_t q = int64_t(c.num_attention_heads) * c.head_dim;
+  const int64_t kv = int64_t(c.num_key_value_heads) * c.head_dim, qkv = q + 2 * kv;
+  const int64_t attention = c.qk_norm ? 2 * h + qkv + 2 * (q + kv) : 2 * h + qkv + (q + kv) + q + h;
+  const int64_t mlp = 3 * h + 3 * f;
+  info.activation_bytes_per_token = 4 * (std::max(attention, mlp) + 2 + info.position_rows);
   return info;
 }
 

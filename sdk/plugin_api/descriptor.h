@@ -7,7 +7,7 @@
 
 // 5: Batch over several sequences (KvStep parts, logits_rows). 6: runtime LoRA in the SDK
 // (sdk::Graph carries a LoraPass, MatmulOptions::out): plugins see adapters through ops::matmul.
-#define VKLLM_PLUGIN_ABI_VERSION 6u
+#define VKLLM_PLUGIN_ABI_VERSION 7u
 #define VKLLM_PLUGIN_ENTRY_SYMBOL "vkllm_plugin_entry"
 
 #ifdef __cplusplus

@@ -67,6 +67,9 @@ struct ModelInfo {
   int position_rows = 1;             // 1, or 3 for M-RoPE
   int64_t parameters = 0;            // from the config (embedding counted once when tied)
   std::string dtype;                 // torch_dtype of the checkpoint
+  // Device bytes of the temporaries one token of a forward pass holds at the pass's widest
+  // point (memory estimates: a prefill chunk of T tokens needs about T times this); 0: unknown.
+  int64_t activation_bytes_per_token = 0;
 };
 
 // Image features that replace the embeddings of rows [row, row + n) of a batch.

@@ -100,7 +100,7 @@ Allocation::~Allocation() {
 MemoryPool::MemoryPool(Device& device, Kind kind, std::string name)
     : device_(device), kind_(kind), name_(std::move(name)) {
   uint64_t want =
-      kind == Kind::staging ? (64ull << 20) : (name_ == "arena" ? (128ull << 20) : (512ull << 20));
+      kind == Kind::staging ? (64ull << 20) : (name_ == "arena" ? (128ull << 20) : (64ull << 20));
   block_size_ = std::min<uint64_t>(want, device.features().max_allocation_bytes);
 }
 
@@ -130,6 +130,13 @@ std::shared_ptr<Allocation> MemoryPool::allocate(uint64_t bytes, uint64_t alignm
     if (auto a = take(bs)) return a;
   }
   uint64_t size = std::max(block_size_, align_up(bytes, 1 << 20));
+  add_block(size, bytes);
+  auto a = take(blocks_.back());
+  VKLLM_ASSERT(a != nullptr, "fresh block cannot satisfy allocation");
+  return a;
+}
+
+void MemoryPool::add_block(uint64_t size, uint64_t bytes) {
   if (size > device_.features().max_allocation_bytes) {
     throw DeviceError(
         fmt::format("[memory] {} needs {:.1f} MiB in one allocation; {} allows at "
@@ -147,9 +154,18 @@ std::shared_ptr<Allocation> MemoryPool::allocate(uint64_t bytes, uint64_t alignm
   bs.free.emplace(0, size);
   log::sdk().debug("[memory] {}: new block of {:.1f} MiB", name_, double(size) / (1 << 20));
   blocks_.push_back(std::move(bs));
-  auto a = take(blocks_.back());
-  VKLLM_ASSERT(a != nullptr, "fresh block cannot satisfy allocation");
-  return a;
+}
+
+void MemoryPool::reserve(uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  // Room for the allocations' alignment padding (at most 256 bytes each).
+  bytes = align_up(bytes + bytes / 512 + (64 << 10), 64 << 10);
+  const uint64_t limit = device_.features().max_allocation_bytes / (64 << 10) * (64 << 10);
+  while (bytes > 0) {
+    uint64_t size = std::min(bytes, limit);
+    add_block(size, size);
+    bytes -= size;
+  }
 }
 
 void MemoryPool::release(Block* block, uint64_t offset, uint64_t size) {

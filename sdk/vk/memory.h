@@ -83,6 +83,10 @@ class MemoryPool {
 
   // Throws DeviceError when the device is out of memory.
   std::shared_ptr<Allocation> allocate(uint64_t bytes, uint64_t alignment = 256);
+  // Adds blocks of exactly `bytes` (split at the device's allocation limit) for a batch of
+  // allocations about to come (weights at load, the KV pools), so that they do not leave most
+  // of a default-sized block unused.
+  void reserve(uint64_t bytes);
 
   uint64_t bytes_in_use() const;
   uint64_t bytes_reserved() const;
@@ -100,6 +104,7 @@ class MemoryPool {
     uint64_t used = 0;
   };
   void release(Block* block, uint64_t offset, uint64_t size);
+  void add_block(uint64_t size, uint64_t bytes);  // mu_ held; `bytes`: what it is for (errors)
 
   Device& device_;
   Kind kind_;

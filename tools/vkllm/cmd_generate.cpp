@@ -107,6 +107,8 @@ Run add_generate(CLI::App& app) {
       nlohmann::json end = {{"finish_reason", res.finish_reason},
                             {"prompt_tokens", res.prompt_tokens},
                             {"cached_tokens", res.cached_tokens},
+                            {"truncated_tokens", res.truncated_tokens},
+                            {"prompt_ms", res.prompt_ms},
                             {"draft_proposed", res.draft_proposed},
                             {"draft_accepted", res.draft_accepted},
                             {"generated_tokens", res.generated_tokens},
@@ -119,9 +121,20 @@ Run add_generate(CLI::App& app) {
       fmt::print(stderr, "{}\n", end.dump());
     } else if (m.verbose) {
       fmt::print(stderr,
-                 "[{} prompt tokens at {:.1f} tok/s, {} generated at {:.1f} tok/s, finish: {}]\n",
-                 res.prompt_tokens, res.prompt_tokens_per_s, res.generated_tokens,
+                 "[{} prompt tokens{} at {:.1f} tok/s ({:.0f} ms), {} generated at {:.1f} tok/s, "
+                 "finish: {}]\n",
+                 res.prompt_tokens,
+                 res.cached_tokens ? fmt::format(" ({} cached)", res.cached_tokens) : "",
+                 res.prompt_tokens_per_s, res.prompt_ms, res.generated_tokens,
                  res.decode_tokens_per_s, res.finish_reason);
+      const MemoryReport mem = engine->memory();
+      fmt::print(stderr,
+                 "[memory: {:.1f} MiB in use (weights, KV cache), activations peak {:.1f} MiB; "
+                 "estimated {:.1f} MiB of a {:.1f} MiB budget]\n",
+                 double(mem.weights_and_kv) / (1 << 20), double(mem.activations_peak) / (1 << 20),
+                 double(mem.estimate_total) / (1 << 20), double(mem.budget) / (1 << 20));
+      if (res.truncated_tokens > 0)
+        fmt::print(stderr, "[context overflow: {} prompt tokens dropped]\n", res.truncated_tokens);
       if (res.images_encoded + res.images_cached > 0) {
         fmt::print(stderr, "[images: {} encoded, {} from the feature cache, {:.1f} ms]\n",
                    res.images_encoded, res.images_cached, res.vision_ms);

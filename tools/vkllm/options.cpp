@@ -35,6 +35,17 @@ void ModelArgs::add(CLI::App* cmd, bool several_models) {
   cmd->add_option("--cache-disk-bytes", cache_disk_bytes,
                   "Byte budget of --cache-dir (least recently used blocks go first; default 8 GiB)")
       ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--memory-budget", memory_budget,
+                  "Device memory to use (e.g. 6G; default 90% of the device's memory): a "
+                  "context that does not fit shrinks to the largest that does")
+      ->transform(CLI::AsSizeValue(false));
+  cmd->add_flag("--fit-kv-bits", fit_kv_bits,
+                "To fit the memory budget, narrow the KV cache to 8 or 4 bits before shrinking "
+                "the context");
+  cmd->add_option("--context-overflow", context_overflow,
+                  "A prompt longer than the context: error, truncate-middle (keep its start and "
+                  "end) or rolling (keep its end)")
+      ->check(CLI::IsMember({"error", "truncate-middle", "rolling"}));
   cmd->add_option("--max-kv-size", max_kv_size,
                   "Keep only the first 4 and the most recent tokens in full-attention layers, "
                   "this many in all (generation may run past the context)")
@@ -70,6 +81,9 @@ std::unique_ptr<Engine> ModelArgs::load(const std::string& folder) const {
   o.cache_tokens = cache_tokens;
   o.cache_dir = cache_dir;
   o.cache_disk_bytes = cache_disk_bytes;
+  o.memory_budget = memory_budget;
+  o.fit_kv_bits = fit_kv_bits;
+  o.context_overflow = context_overflow;
   o.max_kv_size = max_kv_size;
   o.draft_model = draft_model;
   o.draft_quantize = draft_quantize;

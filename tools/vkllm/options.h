@@ -21,6 +21,9 @@ struct ModelArgs {
   int64_t cache_tokens = 0, max_kv_size = 0, max_pixels = 0;
   std::string cache_dir;
   uint64_t cache_disk_bytes = uint64_t(8) << 30;
+  uint64_t memory_budget = 0;
+  bool fit_kv_bits = false;
+  std::string context_overflow = "error";
   std::string draft_model, draft_quantize;
   int draft_tokens = 4;
   int parallel = 1;                   // serve: sequences batched together

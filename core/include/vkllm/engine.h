@@ -40,6 +40,16 @@ struct EngineOptions {
   // restart; the least recently used files go beyond cache_disk_bytes. Empty: no disk tier.
   std::string cache_dir;
   uint64_t cache_disk_bytes = uint64_t(8) << 30;
+  // Device memory the engine may use (0: 90% of the device's largest device-local heap). When
+  // weights + KV cache + activations for the context do not fit, the engine keeps the largest
+  // context that does (first dropping the prefix cache's spare capacity, and with fit_kv_bits
+  // narrowing the KV cache to 8 or 4 bits) and logs what it changed; description().context
+  // and memory() tell the outcome.
+  uint64_t memory_budget = 0;
+  bool fit_kv_bits = false;
+  // A prompt longer than the context: "error" (refused, with the numbers), "truncate-middle"
+  // (keeps its start and its end) or "rolling" (keeps its end), leaving room to generate.
+  std::string context_overflow = "error";
   // > 1: continuous batching. Up to `parallel` requests run at once, concurrent generate()
   // calls share every forward pass (one token per decoding sequence, prefill chunks within
   // prefill_chunk tokens per pass) and the KV cache (preempting the newest sequence when it is
@@ -176,6 +186,7 @@ struct Result {
   std::string finish_reason;         // "stop", "length", "tool_calls" or "cancelled"
   std::vector<float> prompt_logits;  // [prompt tokens, vocab] when asked for
   int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
+  int64_t truncated_tokens = 0;  // prompt tokens context_overflow dropped
   double prompt_ms = 0, decode_ms = 0;
   double prompt_tokens_per_s = 0, decode_tokens_per_s = 0;
   int64_t draft_proposed = 0, draft_accepted = 0;  // speculative decoding
@@ -191,6 +202,17 @@ struct EngineStats {
   int64_t preemptions = 0, steps = 0;
   int64_t shared_steps = 0;          // forward passes over more than one sequence
   int64_t prefix_cached_blocks = 0;  // blocks only the prefix cache holds (reusable)
+};
+
+// Device memory: the estimate the engine was sized with, and what the device pools hold now.
+struct MemoryReport {
+  uint64_t budget = 0;
+  uint64_t estimate_weights = 0, estimate_kv = 0, estimate_activations = 0,
+           estimate_image_cache = 0, estimate_total = 0;
+  uint64_t weights_and_kv = 0;    // in use: weights, KV cache, cached image features
+  uint64_t activations_peak = 0;  // the largest the activation arena has been in use
+  uint64_t reserved = 0;          // what the pools hold from the driver
+  std::string fit;                // what auto-fit changed ("" when the request fit as asked)
 };
 
 struct ModelDescription {
@@ -219,6 +241,7 @@ class Engine {
   void cancel();
   int parallel() const;
   EngineStats stats() const;
+  MemoryReport memory() const;
 
   std::string apply_chat_template(const std::vector<Message>& messages,
                                   bool add_generation_prompt) const;
@@ -233,6 +256,8 @@ class Engine {
   // setup: the request's tools, template variables and the like, or null.
   std::string render_chat(const std::vector<Message>& messages, bool add_generation_prompt,
                           size_t extra_images, const core::chat::ChatSetup* setup = nullptr) const;
+  // Applies the context_overflow policy to a prompt; returns the tokens dropped.
+  int64_t fit_context(std::vector<int32_t>& ids, const Request& req, bool images) const;
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

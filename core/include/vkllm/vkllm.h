@@ -65,6 +65,16 @@ typedef struct vkllm_engine_options {
   size_t n_adapters;
   float adapter_scale; /* multiplies each adapter's own scale (default 1) */
   const char* adapter_mode;
+  /* The prefix cache's disk tier: NULL, or a folder KV blocks are also written to and read back
+   * from (across restarts), within cache_disk_bytes (default 8 GiB). */
+  const char* cache_dir;
+  uint64_t cache_disk_bytes;
+  /* Device memory to use (0: 90% of the device's): a context that does not fit shrinks to the
+   * largest that does (fit_kv_bits nonzero: narrowing the KV cache first). */
+  uint64_t memory_budget;
+  int32_t fit_kv_bits;
+  /* NULL or "error", "truncate-middle", "rolling": a prompt longer than the context. */
+  const char* context_overflow;
 } vkllm_engine_options;
 void vkllm_engine_options_default(vkllm_engine_options* o);
 vkllm_status vkllm_engine_load_ex(const char* model_dir, const vkllm_engine_options* options,
