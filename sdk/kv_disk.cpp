@@ -24,37 +24,75 @@ constexpr uint64_t kMaxFileBytes = uint64_t(1) << 30;
 size_t pad8(size_t n) { return (n + 7) / 8 * 8; }
 
 template <class T>
-void put_le(std::vector<uint8_t>& out, T v) {
-  const auto* p = reinterpret_cast<const uint8_t*>(&v);
-  out.insert(out.end(), p, p + sizeof(T));
-}
-
-template <class T>
 T get_le(const uint8_t* p) {
   T v;
   std::memcpy(&v, p, sizeof(T));
   return v;
 }
 
-std::vector<uint8_t> encode(uint64_t fingerprint, uint64_t hash, const KvDiskRecord& r) {
-  std::vector<uint8_t> out;
-  out.reserve(kHeader + r.keys.size() * 8 + pad8(r.present.size()) + r.payload.size() + 16);
-  out.insert(out.end(), kMagic, kMagic + 8);
-  put_le(out, fingerprint);
-  put_le(out, hash);
-  put_le(out, r.parent);
-  put_le(out, uint32_t(r.keys.size()));
-  put_le(out, uint32_t(r.present.size()));
-  put_le(out, uint64_t(r.payload.size()));
-  for (uint64_t k : r.keys) put_le(out, k);
-  out.insert(out.end(), r.present.begin(), r.present.end());
-  out.resize(pad8(out.size()), 0);
-  out.insert(out.end(), r.payload.begin(), r.payload.end());
-  ContentHash h = content_hash(out, fingerprint);
-  put_le(out, h.lo);
-  put_le(out, h.hi);
+}  // namespace
+
+std::vector<uint8_t> KvDiskTier::encode(uint64_t fingerprint, uint64_t hash,
+                                        const KvDiskRecord& r) {
+  const size_t body = r.keys.size() * 8 + pad8(r.present.size());
+  std::vector<uint8_t> out(kHeader + body + r.payload.size() + 16, 0);
+  uint8_t* p = out.data();
+  auto put = [&](const void* v, size_t n) {
+    if (n) std::memcpy(p, v, n);
+    p += n;
+  };
+  const uint32_t nkeys = uint32_t(r.keys.size()), ngroups = uint32_t(r.present.size());
+  const uint64_t payload = r.payload.size();
+  put(kMagic, 8);
+  put(&fingerprint, 8);
+  put(&hash, 8);
+  put(&r.parent, 8);
+  put(&nkeys, 4);
+  put(&ngroups, 4);
+  put(&payload, 8);
+  put(r.keys.data(), r.keys.size() * 8);
+  put(r.present.data(), r.present.size());
+  p = out.data() + kHeader + body;
+  put(r.payload.data(), r.payload.size());
+  const size_t n = out.size() - 16;
+  ContentHash h = content_hash(std::span(out).first(n), fingerprint);
+  std::memcpy(out.data() + n, &h.lo, 8);
+  std::memcpy(out.data() + n + 8, &h.hi, 8);
   return out;
 }
+
+KvDiskTier::Decoded KvDiskTier::decode(std::span<const uint8_t> bytes, uint64_t fingerprint,
+                                       uint64_t hash) {
+  auto fail = [](std::string why, bool damaged) {
+    return Decoded{std::nullopt, std::move(why), damaged};
+  };
+  const uint64_t size = bytes.size();
+  const uint8_t* p = bytes.data();
+  if (size < kHeader + 16 || size > kMaxFileBytes || std::memcmp(p, kMagic, 8) != 0)
+    return fail("not a KV block file", true);
+  if (get_le<uint64_t>(p + 8) != fingerprint)
+    return fail("written for another model or cache format", false);
+  ContentHash want{get_le<uint64_t>(p + size - 16), get_le<uint64_t>(p + size - 8)};
+  if (!(content_hash(bytes.first(size - 16), fingerprint) == want))
+    return fail("checksum mismatch (damaged)", true);
+  KvDiskRecord r;
+  const uint64_t stored_hash = get_le<uint64_t>(p + 16);
+  r.parent = get_le<uint64_t>(p + 24);
+  const uint64_t nkeys = get_le<uint32_t>(p + 32), ngroups = get_le<uint32_t>(p + 36);
+  const uint64_t payload = get_le<uint64_t>(p + 40);
+  const uint64_t body = nkeys * 8 + pad8(ngroups);
+  if (stored_hash != hash || payload > size || body > size || kHeader + body + payload + 16 != size)
+    return fail("its header does not match its name or size", true);
+  for (uint64_t i = kHeader + nkeys * 8 + ngroups; i < kHeader + body; ++i)
+    if (p[i] != 0) return fail("its header does not match its name or size", true);
+  r.keys.resize(nkeys);
+  std::memcpy(r.keys.data(), p + kHeader, nkeys * 8);
+  r.present.assign(p + kHeader + nkeys * 8, p + kHeader + nkeys * 8 + ngroups);
+  r.payload.assign(p + kHeader + body, p + kHeader + body + payload);
+  return {std::move(r), {}, false};
+}
+
+namespace {
 
 std::optional<uint64_t> hash_of_name(const fs::path& p) {
   std::string stem = p.stem().string();
@@ -214,32 +252,16 @@ std::optional<KvDiskRecord> KvDiskTier::get(uint64_t hash, uint64_t parent,
   std::error_code ec;
   uint64_t size = fs::file_size(path, ec);
   if (ec) return reject("cannot read it (" + ec.message() + ")", false);
-  if (size < kHeader + 16 || size > kMaxFileBytes) return reject("not a KV block file", true);
+  if (size > kMaxFileBytes) return reject("not a KV block file", true);
   std::vector<uint8_t> bytes(size);
   {
     std::ifstream f(path, std::ios::binary);
     if (!f.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(size)))
       return reject("cannot read it", false);
   }
-  const uint8_t* p = bytes.data();
-  if (std::memcmp(p, kMagic, 8) != 0) return reject("not a KV block file", true);
-  if (get_le<uint64_t>(p + 8) != fingerprint_)
-    return reject("written for another model or cache format", false);
-  ContentHash want{get_le<uint64_t>(p + size - 16), get_le<uint64_t>(p + size - 8)};
-  if (!(content_hash(std::span(p, size - 16), fingerprint_) == want))
-    return reject("checksum mismatch (damaged)", true);
-  KvDiskRecord r;
-  uint64_t stored_hash = get_le<uint64_t>(p + 16);
-  r.parent = get_le<uint64_t>(p + 24);
-  uint32_t nkeys = get_le<uint32_t>(p + 32), ngroups = get_le<uint32_t>(p + 36);
-  uint64_t payload = get_le<uint64_t>(p + 40);
-  const uint64_t body = uint64_t(nkeys) * 8 + pad8(ngroups);
-  if (stored_hash != hash || kHeader + body + payload + 16 != size)
-    return reject("its header does not match its name or size", true);
-  r.keys.resize(nkeys);
-  std::memcpy(r.keys.data(), p + kHeader, size_t(nkeys) * 8);
-  r.present.assign(p + kHeader + nkeys * 8, p + kHeader + nkeys * 8 + ngroups);
-  r.payload.assign(p + kHeader + body, p + kHeader + body + payload);
+  Decoded d = decode(bytes, fingerprint_, hash);
+  if (!d.record) return reject(d.error, d.damaged);
+  KvDiskRecord& r = *d.record;
   if (!matches(r)) return std::nullopt;  // a hash collision: another block, left alone
   fs::last_write_time(path, fs::file_time_type::clock::now(), ec);  // recency across restarts
   std::lock_guard lock(mu_);
@@ -249,7 +271,7 @@ std::optional<KvDiskRecord> KvDiskTier::get(uint64_t hash, uint64_t parent,
     order_.emplace(it->second.tick, hash);
   }
   ++stats_.read;
-  return r;
+  return std::move(r);
 }
 
 void KvDiskTier::add_file(uint64_t hash, uint64_t bytes, uint64_t tick) {

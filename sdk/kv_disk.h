@@ -66,6 +66,16 @@ class KvDiskTier {
 
   static constexpr uint64_t kMaxQueuedBytes = uint64_t(256) << 20;
 
+  // A block file's bytes, and back: the record, or why the bytes are not an intact file of
+  // block `hash` for this fingerprint (`damaged`: not a block file at all, or a broken one).
+  struct Decoded {
+    std::optional<KvDiskRecord> record;
+    std::string error;
+    bool damaged = false;
+  };
+  static std::vector<uint8_t> encode(uint64_t fingerprint, uint64_t hash, const KvDiskRecord& r);
+  static Decoded decode(std::span<const uint8_t> bytes, uint64_t fingerprint, uint64_t hash);
+
  private:
   struct File {
     uint64_t bytes = 0, tick = 0;

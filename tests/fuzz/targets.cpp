@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -21,6 +22,8 @@
 #include "core/weights/safetensors.h"
 #include "openai.h"
 #include "sdk/base/error.h"
+#include "sdk/base/hash.h"
+#include "sdk/kv_disk.h"
 
 namespace vkllm::fuzz {
 namespace {
@@ -350,6 +353,24 @@ void json_schema(std::string_view input) {
                            gbnf_text);
   }
   expecting_errors([&] { exercise(g, input); });
+}
+
+void kv_block(std::string_view input) {
+  std::vector<uint8_t> bytes(input.begin(), input.end());
+  uint64_t fingerprint = 0, hash = 0;
+  if (bytes.size() >= 24) {
+    std::memcpy(&fingerprint, bytes.data() + 8, 8);
+    std::memcpy(&hash, bytes.data() + 16, 8);
+  }
+  if (bytes.size() >= 16) {
+    const auto n = bytes.size() - 16;
+    const sdk::ContentHash h = sdk::content_hash(std::span(bytes).first(n), fingerprint);
+    std::memcpy(bytes.data() + n, &h.lo, 8);
+    std::memcpy(bytes.data() + n + 8, &h.hi, 8);
+  }
+  auto d = sdk::KvDiskTier::decode(bytes, fingerprint, hash);
+  if (d.record && sdk::KvDiskTier::encode(fingerprint, hash, *d.record) != bytes) std::abort();
+  if (!d.record && d.error.empty()) std::abort();
 }
 
 }  // namespace vkllm::fuzz

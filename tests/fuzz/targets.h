@@ -24,5 +24,9 @@ void json_schema(std::string_view input);
 // adapter_model.safetensors, or MLX's adapters.safetensors when the config has "rank" or
 // "lora_parameters"), read against a small llama-shaped base and merged.
 void adapter(std::string_view input);
+// A file of the KV cache's disk tier. Its last 16 bytes are replaced by the checksum (so the
+// fuzzer gets past it into the header); the fingerprint and hash are the file's own. A block
+// that decodes must encode back to the same bytes (else a finding).
+void kv_block(std::string_view input);
 
 }  // namespace vkllm::fuzz

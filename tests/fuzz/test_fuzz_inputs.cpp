@@ -22,7 +22,8 @@ const std::map<std::string, Target> kTargets = {{"safetensors", fuzz::safetensor
                                                 {"openai_request", fuzz::openai_request},
                                                 {"gbnf", fuzz::gbnf},
                                                 {"json_schema", fuzz::json_schema},
-                                                {"adapter", fuzz::adapter}};
+                                                {"adapter", fuzz::adapter},
+                                                {"kv_block", fuzz::kv_block}};
 
 class FuzzInputs : public ::testing::TestWithParam<std::string> {};
 
@@ -45,7 +46,8 @@ TEST_P(FuzzInputs, CorpusAndPastFindings) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzInputs,
                          ::testing::Values("safetensors", "jinja", "tokenizer", "image", "config",
-                                           "openai_request", "gbnf", "json_schema", "adapter"));
+                                           "openai_request", "gbnf", "json_schema", "adapter",
+                                           "kv_block"));
 
 }  // namespace
 }  // namespace vkllm::test
