@@ -187,6 +187,11 @@ void size_to_budget(Engine::Impl& impl, const EngineOptions& opt, core::SessionO
         double(budget) / (1 << 20), fit.changes, double(e.total()) / (1 << 20));
   }
   so = fit.session;
+  // The activation arena sized to the widest pass (with an eighth to spare), not to its default
+  // block.
+  if (impl.device->arena().bytes_reserved() < e.activations)
+    impl.device->arena().reserve(e.activations + e.activations / 8 -
+                                 impl.device->arena().bytes_reserved());
   impl.memory = {.budget = budget,
                  .estimate_weights = e.weights,
                  .estimate_kv = e.kv,

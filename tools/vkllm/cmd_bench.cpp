@@ -9,9 +9,11 @@
 #include <random>
 
 #include "commands.h"
+#include "core/memory/estimate.h"
 #include "core/model.h"
 #include "core/plugin_host.h"
 #include "core/session.h"
+#include "core/weights/weight_store.h"
 #include "profile.h"
 #include "sdk/vk/graph.h"
 #include "sdk/vk/memory.h"
@@ -78,7 +80,9 @@ Run add_bench(CLI::App& app) {
     double t0 = now_s();
     auto model = core::LoadedModel::load(dir, dev, host, lo);
     double load_s = now_s() - t0;
-    core::Session s(model, {.context = p + n + 1, .kv_bits = kv_bits, .kv_group_size = kv_group});
+    const core::SessionOptions session_options{
+        .context = p + n + 1, .kv_bits = kv_bits, .kv_group_size = kv_group};
+    core::Session s(model, session_options);
     if (model->lora()) s.set_adapter(1, model->adapter_key(1));
     uint64_t kv_token_layer = 0;
     for (const auto& l : model->info().kv)
@@ -105,6 +109,15 @@ Run add_bench(CLI::App& app) {
     }
     if (decode.empty()) decode.push_back(0);
     Stats pf = stats(prefill), dc = stats(decode);
+    // What the run held against what `vkllm inspect` estimates for it (before the bandwidth
+    // probe's buffers join the arena).
+    const uint64_t in_use = dev->weights().bytes_in_use() + dev->arena().peak_bytes_in_use();
+    const core::MemoryRequest request{
+        .info = &model->info(),
+        .vision = model->model().vision(),
+        .weight_bytes = core::checkpoint_size(dir, model->config(), lo.quantize).device_bytes,
+        .session = session_options};
+    const uint64_t estimate = core::estimate_memory(request).total();
     double bw = copy_bandwidth(dev);
     uint64_t weights = model->weight_bytes();
     // Decode reads every weight once per token; the copy rate counts read + write bytes.
@@ -131,6 +144,8 @@ Run add_bench(CLI::App& app) {
           {"kv_bits", kv_bits},
           {"kv_bytes_per_token_per_layer", kv_token_layer},
           {"device_memory_bytes", mem},
+          {"memory_in_use_bytes", in_use},
+          {"memory_estimate_bytes", estimate},
           {"copy_bandwidth_gbs", bw / 1e9},
           {"decode_floor_tps", floor_tps},
           {"load_s", load_s}};
@@ -143,6 +158,12 @@ Run add_bench(CLI::App& app) {
                double(weights) / (1 << 20), quantize.empty() ? "" : " (" + quantize + ")",
                double(mem) / (1 << 20), load_s);
     fmt::print("kv cache     {} bits: {} bytes per token per layer\n", kv_bits, kv_token_layer);
+    fmt::print(
+        "memory       {:.1f} MiB in use (weights, KV, activation peak); estimate {:.1f} MiB "
+        "({:+.2f}%, "
+        "vkllm inspect --context {} --no-prefix-cache)\n",
+        double(in_use) / (1 << 20), double(estimate) / (1 << 20),
+        100.0 * (double(estimate) / double(in_use) - 1), p + n + 1);
     fmt::print("prefill      {:8.1f} tok/s  (median of {}, {:.1f} .. {:.1f}), {} tokens\n",
                pf.median, r, pf.min, pf.max, p);
     fmt::print("decode       {:8.1f} tok/s  (median of {}, {:.1f} .. {:.1f}), {} tokens\n",
