@@ -177,7 +177,10 @@ void size_to_budget(Engine::Impl& impl, const EngineOptions& opt, core::SessionO
                                     .weight_bytes = impl.device->weights().bytes_in_use(),
                                     .session = so,
                                     .max_sequences = std::max(1, opt.parallel),
-                                    .image_cache_bytes = opt.image_cache_bytes};
+                                    .image_cache_bytes = opt.image_cache_bytes,
+                                    .image_patches = impl.model->model().vision()
+                                                         ? core::max_patches_per_image(impl.patches)
+                                                         : 0};
   const core::MemoryFit fit = core::fit_memory(request, budget, opt.fit_kv_bits);
   const core::MemoryEstimate& e = fit.estimate;
   if (!fit.changes.empty()) {
@@ -261,6 +264,17 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
     add_eos(impl->model->config()["eos_token_id"]);
   if (impl->tokenizer && impl->tokenizer->eos_id())
     impl->eos_ids.push_back(*impl->tokenizer->eos_id());
+  if (const plugin::VisionSpec* spec = impl->model->model().vision()) {
+    impl->patches = core::patch_options(*spec, dir);
+    if (opt.max_image_pixels > 0) {
+      if (opt.max_image_pixels < impl->patches.min_pixels) {
+        throw InputError(fmt::format("max_image_pixels {} is below the processor's min_pixels {}",
+                                     opt.max_image_pixels, impl->patches.min_pixels));
+      }
+      impl->patches.max_pixels = opt.max_image_pixels;
+    }
+    impl->features = std::make_unique<core::FeatureCache>(opt.image_cache_bytes);
+  }
   core::SessionOptions so{.context = opt.context,
                           .prefill_chunk = opt.prefill_chunk,
                           .kv_bits = opt.kv_bits,
@@ -296,17 +310,6 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
     impl->context = impl->session->context();
   }
   if (!opt.draft_model.empty()) load_draft(*impl, dir, opt, lo);
-  if (const plugin::VisionSpec* spec = impl->model->model().vision()) {
-    impl->patches = core::patch_options(*spec, dir);
-    if (opt.max_image_pixels > 0) {
-      if (opt.max_image_pixels < impl->patches.min_pixels) {
-        throw InputError(fmt::format("max_image_pixels {} is below the processor's min_pixels {}",
-                                     opt.max_image_pixels, impl->patches.min_pixels));
-      }
-      impl->patches.max_pixels = opt.max_image_pixels;
-    }
-    impl->features = std::make_unique<core::FeatureCache>(opt.image_cache_bytes);
-  }
   const auto& info = impl->model->info();
   impl->desc = {dir,
                 impl->model->entry().model_type,

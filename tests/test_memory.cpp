@@ -173,6 +173,54 @@ TEST(Estimates, HoldWithinTenPercentForEveryFamily) {
   }
 }
 
+// A 24-bit BMP of w x h pixels (a smooth gradient), encoded in memory.
+std::vector<uint8_t> bmp(int w, int h) {
+  const int row = (w * 3 + 3) / 4 * 4;
+  const uint32_t size = uint32_t(54 + row * h);
+  std::vector<uint8_t> b(size, 0);
+  auto put = [&](size_t at, uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) b[at + size_t(i)] = uint8_t(v >> (8 * i));
+  };
+  b[0] = 'B';
+  b[1] = 'M';
+  put(2, size, 4);
+  put(10, 54, 4);
+  put(14, 40, 4);
+  put(18, uint32_t(w), 4);
+  put(22, uint32_t(h), 4);
+  put(26, 1, 2);
+  put(28, 24, 2);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c)
+        b[size_t(54 + y * row + x * 3 + c)] = uint8_t((x * 2 + y * 3 + c * 60) & 255);
+  return b;
+}
+
+// An image encode is the widest pass of a vision model with its processor's largest image:
+// the estimate holds for it too (112 x 112 reaches every fixture's largest patch grid: Qwen's
+// max_pixels, Pixtral's longest edge, LLaVA-NeXT's 2 x 2 tiles, the fixed towers).
+TEST(Estimates, HoldForTheLargestImage) {
+  const std::vector<std::string> models = {"gemma3/gemma3",          "qwen_vl/qwen2_vl",
+                                           "qwen_vl/qwen2_5_vl",     "pixtral/mistral3",
+                                           "pixtral/llava_pixtral",  "generic_vlm/llava_next",
+                                           "generic_vlm/llava_clip", "generic_vlm/llava_siglip"};
+  for (const auto& name : models) {
+    SCOPED_TRACE(name);
+    auto e = Engine::load(kData + "/" + name, {.context = 1024, .prefill_chunk = 16});
+    Request r;
+    r.messages = {{"user", "Describe", {{"largest.bmp", bmp(112, 112)}}}};
+    r.max_tokens = 2;
+    r.sampling.temperature = 0.0f;
+    e->generate(r);
+    const MemoryReport m = e->memory();
+    fmt::print("{:<26} activations: estimate {:7.3f} MiB, peak {:7.3f} MiB\n", name,
+               double(m.estimate_activations) / (1 << 20), double(m.activations_peak) / (1 << 20));
+    EXPECT_NEAR(double(m.estimate_activations), double(m.activations_peak),
+                0.1 * double(m.activations_peak));
+  }
+}
+
 // An artificially small budget: the context shrinks to what fits (narrower KV first when
 // allowed), generation works within it, and a budget below the weights is a clear error.
 TEST(AutoFit, SmallBudgetShrinksTheContext) {

@@ -25,6 +25,7 @@ struct MemoryRequest {
   SessionOptions session;                      // context 0: the model's default
   int max_sequences = 1;                       // sequences batched together
   uint64_t image_cache_bytes = 0;              // vision models: the feature cache's budget
+  int64_t image_patches = 0;  // vision models: the most patches one image encode may have
 };
 
 MemoryEstimate estimate_memory(const MemoryRequest& r);

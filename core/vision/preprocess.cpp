@@ -266,6 +266,30 @@ std::vector<Image> anyres_images(const Image& image, const PatchOptions& o,
   return out;
 }
 
+int64_t max_patches_per_image(const PatchOptions& o) {
+  using plugin::ImageResize;
+  const int64_t P = std::max(1, o.patch_size), PM = P * std::max(1, o.merge_size);
+  switch (o.resize) {
+    case ImageResize::fixed:
+    case ImageResize::shortest_edge_crop:
+      return (o.height / P) * (o.width / P);
+    case ImageResize::anyres: {
+      int64_t tiles = 0;
+      for (const auto& [ph, pw] : o.grid_pinpoints)
+        tiles = std::max<int64_t>(
+            tiles, int64_t(ph / std::max(1, o.height)) * (pw / std::max(1, o.width)));
+      return (1 + tiles) * (o.height / P) * (o.width / P);
+    }
+    case ImageResize::longest_edge: {
+      const int64_t side = (o.longest_edge + PM - 1) / PM * PM;
+      return (side / P) * (side / P);
+    }
+    case ImageResize::smart:
+      return o.max_pixels / (P * P);
+  }
+  return 0;
+}
+
 Patches merge_window_patches(const Image& input, const PatchOptions& o) {
   const int P = o.patch_size, M = o.merge_size, T = o.temporal_patch_size;
   Image flattened;

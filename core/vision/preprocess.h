@@ -64,6 +64,10 @@ struct PatchOptions {
 
 std::vector<Image> pan_and_scan(const Image& image, const PanAndScan& opt);
 
+// The most patches one image (with its AnyRes tiles) reaches the tower with under these
+// settings (memory estimates).
+int64_t max_patches_per_image(const PatchOptions& o);
+
 struct Patches {
   std::vector<float> values;      // [rows, cols]
   int64_t rows = 0, cols = 0;     // rows = t * h * w, cols = 3 * temporal * patch * patch

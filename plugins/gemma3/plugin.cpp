@@ -36,9 +36,11 @@ class Gemma3Family : public plugin::Family {
  public:
   plugin::ModelInfo describe(const nlohmann::json& config) const override {
     nn::DecoderConfig c = nn::DecoderConfig::parse(config);
+    plugin::ModelInfo info = nn::decoder_model_info(c, "gemma3", config);
     if (config.contains("vision_config") && config["vision_config"].is_object())
-      VisionConfig::parse(config);  // validated here so that inspect reports it
-    return nn::decoder_model_info(c, "gemma3", config);
+      info.vision_activation_bytes_per_patch =  // validated here so that inspect reports it
+          VisionConfig::parse(config).tower.activation_bytes_per_patch();
+    return info;
   }
 
   void export_gguf(const nlohmann::json& config, plugin::WeightSource& weights,
@@ -56,8 +58,10 @@ class Gemma3Family : public plugin::Family {
     nn::Decoder decoder(std::move(c), std::move(w), std::move(device));
     if (!at.has_vision || !config.contains("vision_config") || !config["vision_config"].is_object())
       return std::make_unique<nn::DecoderModel>(std::move(info), std::move(decoder));
-    auto vision = std::make_shared<Vision>(VisionConfig::parse(config), weights, at.vision,
-                                           decoder.config().hidden_size);
+    VisionConfig vc = VisionConfig::parse(config);
+    info.vision_activation_bytes_per_patch = vc.tower.activation_bytes_per_patch();
+    auto vision =
+        std::make_shared<Vision>(std::move(vc), weights, at.vision, decoder.config().hidden_size);
     return std::make_unique<nn::DecoderModel>(
         std::move(info), std::move(decoder), vision->config().spec(),
         [vision](sdk::Graph& g, const plugin::ImagePatches& image, const nn::Decoder&) {

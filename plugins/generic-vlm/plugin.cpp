@@ -15,8 +15,11 @@ class GenericVlmFamily : public plugin::Family {
  public:
   plugin::ModelInfo describe(const nlohmann::json& config) const override {
     nn::DecoderConfig c = nn::DecoderConfig::parse(config);
-    VisionConfig::parse(config);  // validated here so that inspect reports it
-    return nn::decoder_model_info(c, "generic-vlm", config);
+    plugin::ModelInfo info = nn::decoder_model_info(c, "generic-vlm", config);
+    // The vision config is validated here too, so that inspect reports it.
+    info.vision_activation_bytes_per_patch =
+        VisionConfig::parse(config).tower.activation_bytes_per_patch();
+    return info;
   }
 
   std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
@@ -25,6 +28,7 @@ class GenericVlmFamily : public plugin::Family {
     const nn::MultimodalLayout at = nn::multimodal_layout(weights);
     nn::Decoder text = nn::load_multimodal_text(config, weights, at, std::move(device));
     plugin::ModelInfo info = nn::decoder_model_info(text.config(), "generic-vlm", config);
+    info.vision_activation_bytes_per_patch = vc.tower.activation_bytes_per_patch();
     auto vision =
         std::make_shared<Vision>(std::move(vc), weights, at.vision, text.config().hidden_size);
     return std::make_unique<nn::DecoderModel>(

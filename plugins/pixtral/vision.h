@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sdk/nn/multimodal.h"
+#include "sdk/nn/vision_attention.h"
 #include "sdk/nn/vit.h"
 #include "sdk/ops/elementwise.h"
 #include "sdk/plugin_api/family.h"
@@ -34,6 +35,12 @@ struct VisionConfig {
   // naming the key when it is inconsistent.
   static VisionConfig parse(const nlohmann::json& config);
   plugin::VisionSpec spec() const;
+  // What one patch of an encode holds at the tower's widest point (the gated MLP runs in row
+  // blocks, so the attention is).
+  int64_t activation_bytes_per_patch() const {
+    return nn::rope2d_tower_bytes_per_patch(tower.patch_values(), tower.hidden_size,
+                                            3 * int64_t(tower.intermediate_size));
+  }
 };
 
 // One image's patches and where they sit: the host's rows (merge-window order, raster when

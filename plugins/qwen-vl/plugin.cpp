@@ -7,6 +7,7 @@
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
 #include "sdk/nn/decoder_model.h"
+#include "sdk/nn/vision_attention.h"
 #include "sdk/plugin_api/descriptor.h"
 #include "vision.h"
 
@@ -15,23 +16,28 @@ namespace {
 
 int32_t token_id(const nlohmann::json& c, const char* key) { return json::get<int32_t>(c, key); }
 
-plugin::ModelInfo describe_config(const nn::DecoderConfig& c, const nlohmann::json& config) {
+plugin::ModelInfo describe_config(const nn::DecoderConfig& c, const VisionConfig& vc,
+                                  const nlohmann::json& config) {
   if (c.mrope_section.empty())
     throw ModelError("config.json: rope_scaling.mrope_section is missing (M-RoPE sections)");
-  return nn::decoder_model_info(c, "qwen-vl", config);
+  plugin::ModelInfo info = nn::decoder_model_info(c, "qwen-vl", config);
+  info.vision_activation_bytes_per_patch =
+      nn::rope2d_tower_bytes_per_patch(int64_t(vc.in_channels) * vc.temporal * vc.patch * vc.patch,
+                                       vc.dim, (vc.qwen2_5 ? 3 : 2) * int64_t(vc.mlp_hidden));
+  return info;
 }
 
 class QwenVlFamily : public plugin::Family {
  public:
   plugin::ModelInfo describe(const nlohmann::json& config) const override {
-    return describe_config(nn::DecoderConfig::parse(config), config);
+    return describe_config(nn::DecoderConfig::parse(config), VisionConfig::parse(config), config);
   }
 
   std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
                                       std::shared_ptr<sdk::Device> device) override {
     nn::DecoderConfig c = nn::DecoderConfig::parse(config);
-    plugin::ModelInfo info = describe_config(c, config);
     VisionConfig vc = VisionConfig::parse(config);
+    plugin::ModelInfo info = describe_config(c, vc, config);
     if (vc.out_dim != c.hidden_size) {
       throw ModelError(
           fmt::format("config.json: the vision merger's width {} differs from the "

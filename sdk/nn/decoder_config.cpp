@@ -24,7 +24,8 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
   // Far above any real model; keeps size arithmetic (parameters, buffers) from overflowing.
   auto bounded = [](int64_t v, int64_t hi, const char* key) {
     if (v <= 0 || v > hi)
-      throw ModelError(fmt::format("config.json: \"{}\" = {} is out of range (1 to {})", key, v, hi));
+      throw ModelError(
+          fmt::format("config.json: \"{}\" = {} is out of range (1 to {})", key, v, hi));
   };
   bounded(c.vocab_size, int64_t(1) << 24, "vocab_size");
   bounded(c.hidden_size, 1 << 17, "hidden_size");
@@ -58,7 +59,8 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
   c.attention_bias = get_or<bool>(j, "attention_bias", false);
   c.qkv_bias = get_or<bool>(j, "qkv_bias", false) || c.attention_bias;
   c.mlp_bias = get_or<bool>(j, "mlp_bias", false);
-  c.hidden_act = get_or<std::string>(j, "hidden_activation", get_or<std::string>(j, "hidden_act", "silu"));
+  c.hidden_act =
+      get_or<std::string>(j, "hidden_activation", get_or<std::string>(j, "hidden_act", "silu"));
   if (c.hidden_act != "silu" && c.hidden_act != "gelu_pytorch_tanh")
     throw ModelError(fmt::format(
         "config.json: hidden activation '{}' is not supported (silu, gelu_pytorch_tanh)",
@@ -82,7 +84,7 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
     c.rope_scaling = full;
     if (rp.contains("sliding_attention"))
       c.rope_local_base_freq = get_or<double>(rp["sliding_attention"], "rope_theta", 10000.0,
-                                           "config.json: rope_parameters.sliding_attention");
+                                              "config.json: rope_parameters.sliding_attention");
   }
   if (j.contains("decoder") && !j["decoder"].is_null()) {
     const auto& d = j["decoder"];
@@ -98,7 +100,8 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
   // sliding_window_pattern-th layer is global (Gemma 3), else Qwen2's use_sliding_window from
   // max_window_layers on, else Mistral's window on every layer.
   int window = get_or<int>(j, "sliding_window", 0);
-  if (window < 0) throw ModelError(fmt::format("config.json: \"sliding_window\" {} is negative", window));
+  if (window < 0)
+    throw ModelError(fmt::format("config.json: \"sliding_window\" {} is negative", window));
   c.sliding_window.assign(size_t(c.num_hidden_layers), 0);
   if (j.contains("layer_types") && !j["layer_types"].is_null()) {
     auto types = get<std::vector<std::string>>(j, "layer_types");
@@ -107,7 +110,8 @@ DecoderConfig DecoderConfig::parse(const nlohmann::json& j) {
                                    types.size(), c.num_hidden_layers));
     for (size_t i = 0; i < types.size(); ++i) {
       if (types[i] != "sliding_attention" && types[i] != "full_attention")
-        throw ModelError(fmt::format("config.json: layer_types[{}] '{}' is not supported", i, types[i]));
+        throw ModelError(
+            fmt::format("config.json: layer_types[{}] '{}' is not supported", i, types[i]));
       c.sliding_window[i] = types[i] == "sliding_attention" ? window : 0;
     }
   } else if (j.contains("sliding_window_pattern") && !j["sliding_window_pattern"].is_null()) {
@@ -149,7 +153,8 @@ float DecoderConfig::embedding_scale() const {
 }
 
 float DecoderConfig::attention_scale() const {
-  return float(1.0 / std::sqrt(query_pre_attn_scalar > 0 ? query_pre_attn_scalar : double(head_dim)));
+  return float(1.0 /
+               std::sqrt(query_pre_attn_scalar > 0 ? query_pre_attn_scalar : double(head_dim)));
 }
 
 std::vector<int> DecoderConfig::rope_sections() const {

@@ -42,9 +42,9 @@ struct DecoderConfig {
   std::string torch_dtype;  // the checkpoint's dtype (the embedding scale is rounded to it)
 
   // "decoder" (registry data):
-  float norm_weight_offset = 0;  // RMSNorm scale (offset + w): 1 for Gemma's zero-centred norms
-  bool sandwich_norms = false;   // norms on the attention and MLP outputs too (4 per layer)
-  bool qk_norm = false;          // RMSNorm over each head of q and k before RoPE
+  float norm_weight_offset = 0;   // RMSNorm scale (offset + w): 1 for Gemma's zero-centred norms
+  bool sandwich_norms = false;    // norms on the attention and MLP outputs too (4 per layer)
+  bool qk_norm = false;           // RMSNorm over each head of q and k before RoPE
   bool scale_embeddings = false;  // embeddings * sqrt(hidden_size), in torch_dtype
   // false: attn_logit_softcapping is not applied (transformers' Gemma 3 reads the key but never
   // passes it to attention; Gemma 2 does).

@@ -24,8 +24,10 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, plugin::WeightSource
     l.input_layernorm = src.load(p + "input_layernorm.weight", WeightUse::vector);
     l.post_attention_layernorm = src.load(p + "post_attention_layernorm.weight", WeightUse::vector);
     if (c.sandwich_norms) {
-      l.pre_feedforward_layernorm = src.load(p + "pre_feedforward_layernorm.weight", WeightUse::vector);
-      l.post_feedforward_layernorm = src.load(p + "post_feedforward_layernorm.weight", WeightUse::vector);
+      l.pre_feedforward_layernorm =
+          src.load(p + "pre_feedforward_layernorm.weight", WeightUse::vector);
+      l.post_feedforward_layernorm =
+          src.load(p + "post_feedforward_layernorm.weight", WeightUse::vector);
     }
     std::string a = p + "self_attn.";
     if (c.qk_norm) {  // one weight row per head: q_norm for each query head, then k_norm

@@ -15,9 +15,9 @@ struct RopeTable {
 
 struct RopeParams {
   double theta = 10000.0;
-  int rot_dim = 0;               // rotated dims (head_dim * partial_rotary_factor)
-  int64_t max_position = 2048;   // max_position_embeddings
-  nlohmann::json scaling;        // config.rope_scaling (null for none)
+  int rot_dim = 0;              // rotated dims (head_dim * partial_rotary_factor)
+  int64_t max_position = 2048;  // max_position_embeddings
+  nlohmann::json scaling;       // config.rope_scaling (null for none)
 };
 
 // seq_len matters only for "dynamic" scaling (NTK), which grows the base past max_position.

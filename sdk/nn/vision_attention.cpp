@@ -1,5 +1,6 @@
 #include "sdk/nn/vision_attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "sdk/ops/attention.h"
@@ -7,6 +8,10 @@
 #include "sdk/ops/rope.h"
 
 namespace vkllm::nn {
+
+int64_t rope2d_tower_bytes_per_patch(int64_t patch_values, int64_t width, int64_t mlp) {
+  return 4 * (patch_values + std::max(9 * width, 3 * width + mlp));
+}
 
 sdk::Tensor rope2d_attention(sdk::Graph& g, const sdk::Tensor& x, const Rope2dAttention& w,
                              const sdk::Tensor& positions, const sdk::Tensor& inv_freq,

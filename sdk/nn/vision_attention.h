@@ -9,6 +9,12 @@
 
 namespace vkllm::nn {
 
+// Device bytes one patch of a tower built on rope2d_attention holds in f32 temporaries at its
+// widest point: its pixel values, and the attention (input, norm, fused QKV, rotated q and k,
+// attention output, projection: 9 widths) or the MLP (input, norm, output, and `mlp` hidden
+// values: fc1 and its activation, or fused gate/up and the gated product).
+int64_t rope2d_tower_bytes_per_patch(int64_t patch_values, int64_t width, int64_t mlp);
+
 struct Rope2dAttention {
   const sdk::Tensor& qkv;  // [3 x width, width]
   const sdk::Tensor& out;  // [width, width]

@@ -15,6 +15,13 @@
 
 namespace vkllm::nn {
 
+int64_t vit_activation_bytes_per_patch(int64_t patch_values, int64_t hidden, int64_t ffn) {
+  // encoder_layer at its widest: the layer's input, the fused QKV (3 h), the attention output,
+  // the residual sum, the second norm and the MLP (fc1 and its activation, or the activation
+  // and fc2's output); plus the patches' pixel values and one kept hidden state.
+  return 4 * (patch_values + std::max(7 * hidden + 2 * ffn, 8 * hidden + ffn) + hidden);
+}
+
 using plugin::WeightUse;
 using sdk::Graph;
 using sdk::Tensor;
@@ -244,13 +251,17 @@ std::vector<Tensor> VisionTransformer::hidden_states(Graph& g, const Tensor& pat
     spans.insert(spans.end(), {int32_t(i * S), int32_t((i + 1) * S)});
   const Tensor qpos = g.upload_i32(seq, {images * S});
   const Tensor span_t = g.upload_i32(spans, {images, 2});
-  std::vector<Tensor> after(size_t(deepest) + 1);
-  after[0] = x;
-  for (int i = 0; i < deepest; ++i)
-    after[size_t(i) + 1] = x =
-        encoder_layer(g, c_, layers_[size_t(i)], x, qpos, images > 1 ? &span_t : nullptr);
-  std::vector<Tensor> out;
-  for (int k : wanted) out.push_back(after[size_t(k)]);
+  // Only the wanted hidden states are kept (each is [patches, hidden]).
+  std::vector<Tensor> out(wanted.size());
+  auto keep = [&](int layer) {
+    for (size_t j = 0; j < wanted.size(); ++j)
+      if (wanted[j] == layer) out[j] = x;
+  };
+  keep(0);
+  for (int i = 0; i < deepest; ++i) {
+    x = encoder_layer(g, c_, layers_[size_t(i)], x, qpos, images > 1 ? &span_t : nullptr);
+    keep(i + 1);
+  }
   return out;
 }
 

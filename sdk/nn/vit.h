@@ -37,6 +37,10 @@ PatchKernel load_patch_kernel(plugin::WeightSource& src, const std::string& name
 sdk::Tensor patch_embed(sdk::Graph& g, const sdk::Tensor& patches, const PatchKernel& k,
                         const sdk::Tensor* bias = nullptr);
 
+// Device bytes one patch of VisionTransformer's encode holds in f32 temporaries at its widest
+// point (see encoder_layer).
+int64_t vit_activation_bytes_per_patch(int64_t patch_values, int64_t hidden, int64_t ffn);
+
 struct VitConfig {
   int hidden_size = 768;
   int intermediate_size = 3072;
@@ -51,6 +55,9 @@ struct VitConfig {
   bool class_token = false;    // CLIP: a learned token before the patches
   bool pre_layernorm = false;  // CLIP: pre_layrnorm after the embeddings
   bool patch_bias = true;      // SigLIP's patch convolution has a bias, CLIP's none
+  int64_t activation_bytes_per_patch() const {
+    return vit_activation_bytes_per_patch(patch_values(), hidden_size, intermediate_size);
+  }
 
   // The keys every ViT-style vision_config shares, over `defaults` (its config class's) for
   // absent keys, range-checked; ModelError naming `where` and the key.

@@ -70,6 +70,9 @@ struct ModelInfo {
   // Device bytes of the temporaries one token of a forward pass holds at the pass's widest
   // point (memory estimates: a prefill chunk of T tokens needs about T times this); 0: unknown.
   int64_t activation_bytes_per_token = 0;
+  // Vision families: the same for one patch of an image encode (the tower's widest point); the
+  // host multiplies it by the most patches one image may have under the processor's settings.
+  int64_t vision_activation_bytes_per_patch = 0;
 };
 
 // Image features that replace the embeddings of rows [row, row + n) of a batch.

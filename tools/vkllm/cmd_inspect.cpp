@@ -79,21 +79,24 @@ Run add_inspect(CLI::App& app) {
                             {"total", e.total()}};
     };
     if (json) {
-      nlohmann::json j = {{"model_type", s.model_type},
-                          {"family", s.family},
-                          {"route", s.rule},
-                          {"kind", s.kind},
-                          {"dtype", s.dtype},
-                          {"plugin", s.plugin},
-                          {"parameters", s.parameters},
-                          {"layers", s.info.num_layers},
-                          {"hidden_size", s.info.hidden_size},
-                          {"vocab_size", s.info.vocab_size},
-                          {"max_context", s.info.max_context},
-                          {"weight_bytes", s.weight_bytes},
-                          {"kv_bytes_per_token", s.kv_bytes_per_token},
-                          {"memory", memory_json(asked)},
-                          {"budget", budget}};
+      nlohmann::json j = {
+          {"model_type", s.model_type},
+          {"family", s.family},
+          {"route", s.rule},
+          {"kind", s.kind},
+          {"dtype", s.dtype},
+          {"plugin", s.plugin},
+          {"parameters", s.parameters},
+          {"layers", s.info.num_layers},
+          {"hidden_size", s.info.hidden_size},
+          {"vocab_size", s.info.vocab_size},
+          {"max_context", s.info.max_context},
+          {"weight_bytes", s.weight_bytes},
+          {"kv_bytes_per_token", s.kv_bytes_per_token},
+          {"activation_bytes_per_token", s.info.activation_bytes_per_token},
+          {"vision_activation_bytes_per_patch", s.info.vision_activation_bytes_per_patch},
+          {"memory", memory_json(asked)},
+          {"budget", budget}};
       if (fit) j["fit"] = {{"changes", fit->changes}, {"memory", memory_json(fit->estimate)}};
       if (!fit_error.empty()) j["fit"] = {{"error", fit_error}};
       fmt::print("{}\n", j.dump(2));
@@ -114,7 +117,13 @@ Run add_inspect(CLI::App& app) {
     fmt::print("  KV cache     {:9.1f} MiB\n", mib(asked.kv));
     fmt::print("  activations  {:9.1f} MiB (prefill chunk {})\n", mib(asked.activations),
                prefill_chunk);
-    if (vision) fmt::print("  image cache  {:9.1f} MiB\n", mib(asked.image_cache));
+    if (vision) {
+      fmt::print("  image cache  {:9.1f} MiB\n", mib(asked.image_cache));
+      fmt::print(
+          "  image encode {:9.1f} KiB per patch (the largest image's patches come with the "
+          "processor's settings at load: vkllm generate -v)\n",
+          double(s.info.vision_activation_bytes_per_patch) / 1024);
+    }
     fmt::print("  total        {:9.1f} MiB of a {:.1f} MiB budget ({})\n", mib(asked.total()),
                mib(budget), device_name);
     if (!fit_error.empty())
