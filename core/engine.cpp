@@ -201,6 +201,8 @@ void size_to_budget(Engine::Impl& impl, const EngineOptions& opt, core::SessionO
                  .estimate_activations = e.activations,
                  .estimate_image_cache = e.image_cache,
                  .estimate_total = e.total(),
+                 .estimate_text_activations = e.text_activations,
+                 .estimate_image_activations = e.image_activations,
                  .fit = fit.changes};
 }
 

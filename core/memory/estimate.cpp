@@ -27,11 +27,12 @@ MemoryEstimate estimate_memory(const MemoryRequest& r) {
   // The widest pass: a prefill chunk (or a whole bidirectional image run), and the logits of
   // one row per sequence.
   const int64_t rows = std::min(plan.max_step, e.context);
-  e.activations = uint64_t(info.activation_bytes_per_token) * uint64_t(rows) +
-                  uint64_t(info.vocab_size) * 4 * uint64_t(r.max_sequences);
+  e.text_activations = uint64_t(info.activation_bytes_per_token) * uint64_t(rows) +
+                       uint64_t(info.vocab_size) * 4 * uint64_t(r.max_sequences);
   // An image encode is a pass of its own: the arena holds the larger of the two.
-  e.activations = std::max<uint64_t>(
-      e.activations, uint64_t(info.vision_activation_bytes_per_patch) * uint64_t(r.image_patches));
+  e.image_activations =
+      uint64_t(info.vision_activation_bytes_per_patch) * uint64_t(r.image_patches);
+  e.activations = std::max(e.text_activations, e.image_activations);
   e.image_cache = r.vision ? r.image_cache_bytes : 0;
   return e;
 }

@@ -15,6 +15,8 @@ struct MemoryEstimate {
   int64_t context = 0, cache_tokens = 0;  // the context, and the KV capacity in tokens
   int kv_bits = 16;
   uint64_t weights = 0, kv = 0, activations = 0, image_cache = 0;
+  // The activations are the larger of a text pass's and (vision models) an image encode's.
+  uint64_t text_activations = 0, image_activations = 0;
   uint64_t total() const { return weights + kv + activations + image_cache; }
 };
 

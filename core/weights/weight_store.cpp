@@ -132,8 +132,10 @@ WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config
       }
     }
   }
-  // One allocation for the weights as they will load, not default-sized blocks.
-  device_->weights().reserve(checkpoint_size(folder, config, options_.quantize).device_bytes);
+  // One allocation for the weights as they will load, not default-sized blocks (no device:
+  // the store only reads, as for GGUF export).
+  if (device_)
+    device_->weights().reserve(checkpoint_size(folder, config, options_.quantize).device_bytes);
 }
 
 WeightStore::~WeightStore() = default;

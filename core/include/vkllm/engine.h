@@ -209,6 +209,9 @@ struct MemoryReport {
   uint64_t budget = 0;
   uint64_t estimate_weights = 0, estimate_kv = 0, estimate_activations = 0,
            estimate_image_cache = 0, estimate_total = 0;
+  // The activations are the larger of a text pass's (a prefill chunk) and an image encode's (the
+  // processor's largest image).
+  uint64_t estimate_text_activations = 0, estimate_image_activations = 0;
   uint64_t weights_and_kv = 0;    // in use: weights, KV cache, cached image features
   uint64_t activations_peak = 0;  // the largest the activation arena has been in use
   uint64_t reserved = 0;          // what the pools hold from the driver
