@@ -171,6 +171,48 @@ TEST(Cli, GenerateWithAnAdapter) {
   fs::remove_all(d);
 }
 
+// Two processes share the disk tier: the second answers the prompt from the first one's files.
+TEST(Cli, CacheDirSurvivesARestart) {
+  fs::path d = scratch("cachedir");
+  std::vector<int> prompt;
+  for (int i = 0; i < 70; ++i) prompt.push_back(20 + (i * 37) % 300);
+  const std::string cmd = "generate -m " + fixture("llama3") + " --prompt-ids " +
+                          fmt::format("{}", fmt::join(prompt, ",")) +
+                          " -n 4 --temp 0 --json --cache-dir " + d.string();
+  // The JSON lines of a run: the tokens' ids and the closing object (log lines are skipped).
+  auto parse = [](const std::string& text, std::vector<int>& ids) {
+    nlohmann::json end;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) continue;
+      if (j.contains("finish_reason"))
+        end = j;
+      else if (j.contains("id"))
+        ids.push_back(j["id"].get<int>());
+    }
+    return end;
+  };
+  auto first = vkllm(cmd);
+  ASSERT_EQ(first.rc, 0) << first.text;
+  std::vector<int> a, b;
+  EXPECT_EQ(parse(first.text, a)["cached_tokens"], 0) << first.text;
+  auto second = vkllm(cmd);
+  ASSERT_EQ(second.rc, 0) << second.text;
+  EXPECT_EQ(parse(second.text, b)["cached_tokens"], 64) << second.text;
+  EXPECT_EQ(a.size(), 4u);
+  EXPECT_EQ(a, b);
+  // inspect prints the budget for a context and what a small budget changes.
+  auto o = vkllm("inspect " + fixture("llama3") + " --context 8192 --memory-budget 2M --json");
+  ASSERT_EQ(o.rc, 0) << o.text;
+  auto j = nlohmann::json::parse(o.text);
+  EXPECT_EQ(j["memory"]["context"], 8192);
+  EXPECT_GT(j["memory"]["kv"].get<int64_t>(), 0);
+  EXPECT_LT(j["fit"]["memory"]["context"].get<int64_t>(), 8192) << o.text;
+  EXPECT_LE(j["fit"]["memory"]["total"].get<int64_t>(), 2 << 20);
+  fs::remove_all(d);
+}
+
 TEST(Cli, InspectAndPlugins) {
   auto o = vkllm("inspect " + fixture("llama3") + " --json");
   ASSERT_EQ(o.rc, 0) << o.text;
