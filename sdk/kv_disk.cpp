@@ -86,7 +86,7 @@ KvDiskTier::Decoded KvDiskTier::decode(std::span<const uint8_t> bytes, uint64_t 
   for (uint64_t i = kHeader + nkeys * 8 + ngroups; i < kHeader + body; ++i)
     if (p[i] != 0) return fail("its header does not match its name or size", true);
   r.keys.resize(nkeys);
-  std::memcpy(r.keys.data(), p + kHeader, nkeys * 8);
+  if (nkeys) std::memcpy(r.keys.data(), p + kHeader, nkeys * 8);
   r.present.assign(p + kHeader + nkeys * 8, p + kHeader + nkeys * 8 + ngroups);
   r.payload.assign(p + kHeader + body, p + kHeader + body + payload);
   return {std::move(r), {}, false};

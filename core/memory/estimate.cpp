@@ -33,7 +33,8 @@ MemoryEstimate estimate_memory(const MemoryRequest& r) {
   e.image_activations =
       uint64_t(info.vision_activation_bytes_per_patch) * uint64_t(r.image_patches);
   e.activations = std::max(e.text_activations, e.image_activations);
-  e.image_cache = r.vision ? r.image_cache_bytes : 0;
+  const bool vision = r.vision || info.vision_activation_bytes_per_patch > 0;
+  e.image_cache = vision ? r.image_cache_bytes : 0;
   return e;
 }
 
