@@ -15,6 +15,7 @@
 #include "core/limits.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/vision/image.h"
+#include "core/vision/preprocess.h"
 #include "core/weights/safetensors.h"
 #include "sdk/base/error.h"
 
@@ -82,14 +83,16 @@ TEST(Limits, SafetensorsHeaderBytes) {
 TEST(Limits, SafetensorsTensorCount) {
   std::string json = "{";
   for (uint64_t i = 0; i <= limits::kSafetensorsTensors; ++i)
-    json += fmt::format(R"({}"t{}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})", i ? "," : "", i);
+    json += fmt::format(R"({}"t{}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})",
+                        i ? "," : "", i);
   json += "}";
   expect_error<ModelError>([&] { parse(safetensors_header(json)); },
                            "more than the limit of 131072");
   // One fewer is accepted.
   json = "{";
   for (uint64_t i = 0; i < limits::kSafetensorsTensors; ++i)
-    json += fmt::format(R"({}"t{}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})", i ? "," : "", i);
+    json += fmt::format(R"({}"t{}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})",
+                        i ? "," : "", i);
   json += "}";
   EXPECT_EQ(parse(safetensors_header(json)).size(), limits::kSafetensorsTensors);
 }
@@ -98,8 +101,8 @@ TEST(Limits, TensorRank) {
   auto entry = [](int rank) {
     std::string shape = "1";
     for (int i = 1; i < rank; ++i) shape += ",1";
-    return safetensors_header(
-               R"({"t":{"dtype":"F32","shape":[)" + shape + R"(],"data_offsets":[0,4]}})") +
+    return safetensors_header(R"({"t":{"dtype":"F32","shape":[)" + shape +
+                              R"(],"data_offsets":[0,4]}})") +
            std::string(4, '\0');
   };
   EXPECT_EQ(parse(entry(limits::kTensorRank)).size(), 1u);
@@ -117,7 +120,9 @@ TEST(Limits, VocabularyIds) {
   int64_t last = int64_t(limits::kVocabEntries) - 1;
   EXPECT_NO_THROW(core::Tokenizer::from_json(bpe_with_ids({{"a", 0}, {"b", last}}), {}, "t"));
   expect_error<ModelError>(
-      [&] { core::Tokenizer::from_json(bpe_with_ids({{"a", 0}, {"b", last + 1}}), {}, "t"); },
+      [&] {
+        core::Tokenizer::from_json(bpe_with_ids({{"a", 0}, {"b", last + 1}}), {}, "t");
+      },
       "vocabulary limit");
   auto j = bpe_with_ids({{"a", 0}});
   j["added_tokens"] = {{{"id", int64_t(1) << 40}, {"content", "<x>"}}};
@@ -127,7 +132,8 @@ TEST(Limits, VocabularyIds) {
 TEST(Limits, VocabularyEntries) {
   nlohmann::json v = nlohmann::json::object();
   for (uint64_t i = 0; i <= limits::kVocabEntries; ++i) v[fmt::format("t{}", i)] = i % 1000;
-  nlohmann::json j = {{"model", {{"type", "BPE"}, {"vocab", v}, {"merges", nlohmann::json::array()}}}};
+  nlohmann::json j = {
+      {"model", {{"type", "BPE"}, {"vocab", v}, {"merges", nlohmann::json::array()}}}};
   expect_error<ModelError>([&] { core::Tokenizer::from_json(j, {}, "t"); },
                            "more than the limit of 1048576");
 }
@@ -171,8 +177,9 @@ TEST(Limits, TemplateMacroDepth) {
 }
 
 TEST(Limits, TemplateSteps) {
-  Template t("{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(2) %}"
-             "{% endfor %}{% endfor %}{% endfor %}");
+  Template t(
+      "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(2) %}"
+      "{% endfor %}{% endfor %}{% endfor %}");
   expect_error<TemplateError>([&] { t.render(core::jinja::Value::object()); },
                               "more than 1048576 loop iterations");
 }
@@ -197,9 +204,18 @@ TEST(Limits, ImageBytes) {
 
 TEST(Limits, ImagePixels) {
   // A PNG header claiming 8193 x 8193 pixels (just over 64 Mpixel) is refused from the header.
-  const uint8_t png[] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 'I', 'H', 'D',
-                         'R', 0, 0, 0x20, 0x01, 0, 0, 0x20, 0x01, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+  const uint8_t png[] = {0x89, 'P',  'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0,    0, 0,
+                         13,   'I',  'H', 'D', 'R',  0,    0,    0x20, 0x01, 0, 0,
+                         0x20, 0x01, 8,   2,   0,    0,    0,    0,    0,    0, 0};
   expect_error<InputError>([&] { core::decode_image(png, "big.png"); }, "at most 64 Mpixel");
+  // Resizing may not make more: a 1 x 300000 image whose shorter side goes to 336 would be
+  // 100 Gpixel (the fuzzer found it: tests/fuzz/regressions/image/extreme_aspect_resize).
+  core::Image thin{1, 300000, std::vector<uint8_t>(300000 * 3, 128)};
+  core::PatchOptions o{.resize = plugin::ImageResize::shortest_edge_crop,
+                       .height = 336,
+                       .width = 336,
+                       .shortest_edge = 336};
+  expect_error<InputError>([&] { core::merge_window_patches(thin, o); }, "limit of 64 Mpixel");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cfenv>
 #include <cmath>
 
+#include "core/limits.h"
 #include "sdk/base/error.h"
 #include "sdk/nn/anyres.h"
 
@@ -101,6 +102,15 @@ uint8_t clip8(int64_t v) {
 
 Image resize(const Image& in, int width, int height, plugin::Resample filter) {
   if (width <= 0 || height <= 0) throw InputError("resize: target size must be positive");
+  // A processor's rule can ask for far more pixels than it was given (a 1-pixel-wide image whose
+  // shorter side goes to 336): the decoded-pixel limit holds for what resizing makes too.
+  if (int64_t(width) * height > limits::kImagePixels ||
+      int64_t(width) * in.height > limits::kImagePixels) {
+    throw InputError(fmt::format(
+        "resizing a {}x{} image to {}x{} exceeds the limit of {} Mpixel (an extreme aspect "
+        "ratio?)",
+        in.width, in.height, width, height, limits::kImagePixels >> 20));
+  }
   const Filter f = filter_of(filter);
   Image cur = in;
   if (width != in.width) {  // horizontal pass first, as PIL does
