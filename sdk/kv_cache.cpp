@@ -238,37 +238,50 @@ void KvCache::write_to_disk(std::span<const uint64_t> hashes) {
 }
 
 const KvCache::PrefixEntry* KvCache::restore(uint64_t hash, uint64_t parent,
-                                             std::span<const uint64_t> keys) {
+                                             std::span<const uint64_t> keys,
+                                             const std::vector<bool>& wanted) {
   if (prefix_.contains(hash)) return nullptr;  // another block under this hash
   std::optional<KvDiskRecord> rec = disk_->get(hash, parent, keys);
   if (!rec) return nullptr;
   if (rec->present.size() != groups_.size()) return nullptr;
-  std::vector<ByteRange> ranges;
-  std::vector<int32_t> blocks(groups_.size(), -1);
-  auto give_back = [&] {
-    for (size_t gi = 0; gi < groups_.size(); ++gi) drop_block(int(gi), blocks[gi]);
+  // The payload holds each present group's ranges in order; a group whose block no query of
+  // this prompt can see (behind a window) is skipped, as if its window had dropped it.
+  auto group_bytes = [&](size_t gi) {
+    uint64_t n = 0;
+    for (const auto& r : block_ranges(int(gi), 0)) n += r.bytes;
+    return n;
   };
+  uint64_t expected = 0;
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    if (rec->present[gi]) expected += group_bytes(gi);
+  if (expected != rec->payload.size()) {
+    log::sdk().warn("[kv_cache] disk block {:016x} holds {} bytes, the cache expects {}", hash,
+                    rec->payload.size(), expected);
+    return nullptr;
+  }
+  std::vector<ByteRange> ranges;
+  std::vector<uint8_t> data;
+  std::vector<int32_t> blocks(groups_.size(), -1);
+  uint64_t at = 0;
   try {
     for (size_t gi = 0; gi < groups_.size(); ++gi) {
       if (!rec->present[gi]) continue;
-      blocks[gi] = take_block(int(gi));
-      for (auto& r : block_ranges(int(gi), blocks[gi])) ranges.push_back(std::move(r));
+      const uint64_t n = group_bytes(gi);
+      if (wanted[gi]) {
+        blocks[gi] = take_block(int(gi));
+        for (auto& r : block_ranges(int(gi), blocks[gi])) ranges.push_back(std::move(r));
+        data.insert(data.end(), rec->payload.begin() + int64_t(at),
+                    rec->payload.begin() + int64_t(at + n));
+      }
+      at += n;
     }
   } catch (const CacheFull&) {
-    give_back();
-    return nullptr;
-  }
-  uint64_t total = 0;
-  for (const auto& r : ranges) total += r.bytes;
-  if (total != rec->payload.size()) {
-    give_back();
-    log::sdk().warn("[kv_cache] disk block {:016x} holds {} bytes, the cache expects {}", hash,
-                    rec->payload.size(), total);
+    for (size_t gi = 0; gi < groups_.size(); ++gi) drop_block(int(gi), blocks[gi]);
     return nullptr;
   }
   // Graphs still in flight must not see the blocks change under them.
   device_->wait_in_flight(VK_NULL_HANDLE);
-  upload_ranges(ranges, rec->payload.data());
+  upload_ranges(ranges, data.data());
   PrefixEntry e;
   e.parent = parent;
   e.keys = std::move(rec->keys);
@@ -294,12 +307,26 @@ int64_t KvCache::attach_prefix(SeqId seq, std::span<const uint64_t> keys) {
     for (size_t gi = 0; gi < groups_.size(); ++gi)
       if (e.blocks[gi] >= 0) groups_[gi].refs[size_t(e.blocks[gi])] += by;
   };
+  // Which blocks the next query needs in each group, for `len` tokens attached (window groups
+  // need only those it can see, and their sinks).
+  auto first_needed = [&](size_t gi, int64_t len) {
+    int w = groups_[gi].window;
+    return w > 0 ? std::max<int64_t>(0, len - w + 1 - opt_.window_margin) / bs : 0;
+  };
+  auto needed = [&](size_t gi, int64_t len, int64_t b) {
+    return b >= first_needed(gi, len) || b * bs < groups_[gi].sink;
+  };
+  const int64_t most = (int64_t(keys.size()) - 1) / bs * bs;  // the most tokens attachable
+  std::vector<bool> wanted(groups_.size());
   for (int64_t b = 0; (b + 1) * bs < int64_t(keys.size()); ++b) {
     uint64_t parent = b ? chain.back() : 0;
     auto block_keys = keys.subspan(size_t(b * bs), size_t(bs));
     uint64_t h = block_hash(parent, block_keys);
     const PrefixEntry* e = find_entry(h, parent, block_keys);
-    if (!e && disk_) e = restore(h, parent, block_keys);
+    if (!e && disk_) {
+      for (size_t gi = 0; gi < groups_.size(); ++gi) wanted[gi] = needed(gi, most, b);
+      e = restore(h, parent, block_keys, wanted);
+    }
     if (!e) break;
     // Held while the chain grows, so restoring a later block cannot evict this one.
     pin(*e, +1);
@@ -309,13 +336,6 @@ int64_t KvCache::attach_prefix(SeqId seq, std::span<const uint64_t> keys) {
   for (const PrefixEntry* e : entries) pin(*e, -1);
   // The longest chain whose blocks the next query needs are all resident (a window group
   // may have dropped old ones before they were published).
-  auto first_needed = [&](size_t gi, int64_t len) {
-    int w = groups_[gi].window;
-    return w > 0 ? std::max<int64_t>(0, len - w + 1 - opt_.window_margin) / bs : 0;
-  };
-  auto needed = [&](size_t gi, int64_t len, int64_t b) {
-    return b >= first_needed(gi, len) || b * bs < groups_[gi].sink;
-  };
   int64_t k = int64_t(entries.size());
   for (; k > 0; --k) {
     bool ok = true;

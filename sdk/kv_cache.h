@@ -193,9 +193,10 @@ class KvCache {
   // and their scales), in the order the disk tier stores them.
   std::vector<ByteRange> block_ranges(int group, int32_t block) const;
   void write_to_disk(std::span<const uint64_t> hashes);
-  // Reads a block missing from the index back from disk into fresh blocks and publishes it
-  // (null when the disk has no intact copy or no block is free).
-  const PrefixEntry* restore(uint64_t hash, uint64_t parent, std::span<const uint64_t> keys);
+  // Reads a block missing from the index back from disk into fresh blocks of the `wanted`
+  // groups and publishes it (null when the disk has no intact copy or no block is free).
+  const PrefixEntry* restore(uint64_t hash, uint64_t parent, std::span<const uint64_t> keys,
+                             const std::vector<bool>& wanted);
   void drop_behind_windows(Sequence& s, int64_t start);
   struct Reserved {
     std::vector<std::vector<int32_t>> tables, taken, replaced;  // per group

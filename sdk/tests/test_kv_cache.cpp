@@ -391,6 +391,40 @@ TEST_F(KvCacheTest, DiskTierRestoresEvictedBlocks) {
   cache.release(b);
 }
 
+// Restoring a long chain takes window-group blocks only for what the prompt's next query can
+// see: the sliding-window pool (sized for the window) is not exhausted by old blocks.
+TEST_F(KvCacheTest, DiskTierRestoresOnlyTheWindow) {
+  TempDir dir;
+  const std::vector<sdk::KvLayerSpec> layers{{int(H), int(D), 0}, {int(H), int(D), 8}};
+  const sdk::KvCacheOptions opt{.block_size = 4,
+                                .max_tokens = 64,
+                                .max_sequences = 2,
+                                .max_step = 4,
+                                .prefix_cache = true,
+                                .disk = {.dir = dir.path.string(), .fingerprint = 5}};
+  Host ha;
+  {
+    sdk::KvCache cache(device(), layers, opt);
+    auto a = cache.create();
+    for (int i = 0; i < 10; ++i) {
+      append_and_check(cache, a, ha, 4);
+      cache.publish(a, keys_of({{0, 4 * (i + 1)}}));
+    }
+  }
+  sdk::KvCache cache(device(), layers, opt);
+  auto b = cache.create();
+  EXPECT_EQ(cache.attach_prefix(b, keys_of({{0, 41}})), 40);
+  const auto& window = cache.table(b, 1);
+  ASSERT_EQ(window.size(), 10u);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(window[i], -1) << "block " << i;
+  EXPECT_GE(window[8], 0);
+  EXPECT_GE(window[9], 0);
+  EXPECT_EQ(cache.free_blocks(1), cache.total_blocks(1) - 2);
+  Host hb = ha;
+  append_and_check(cache, b, hb, 1);  // the full layer reads all 40 restored tokens
+  cache.release(b);
+}
+
 // A damaged file is ignored (and removed), the chain stops before it; a budget keeps the
 // folder small by dropping the least recently used blocks.
 TEST_F(KvCacheTest, DiskTierRejectsDamagedFilesAndKeepsItsBudget) {
