@@ -98,6 +98,20 @@ TEST(DiskTier, PromptSurvivesARestart) {
   EXPECT_EQ(Engine::load(kModel, q)->generate(req).cached_tokens, 0);
 }
 
+// Gemma 3's sliding-window layers (window 8 in the fixture): a restart restores the full layers'
+// blocks and only the window's blocks of the others, and the continuation is unchanged.
+TEST(DiskTier, SlidingWindowModelSurvivesARestart) {
+  TempDir dir;
+  const std::string model = kData + "/gemma3/gemma3_text";
+  const auto req = greedy(prompt_ids(100));
+  const Result cold = Engine::load(model, {.prefill_chunk = 32})->generate(req);
+  EngineOptions o{.prefill_chunk = 32, .cache_dir = dir.path.string()};
+  expect_same(Engine::load(model, o)->generate(req), cold);
+  const Result warm = Engine::load(model, o)->generate(req);
+  EXPECT_EQ(warm.cached_tokens, 96);
+  expect_same(warm, cold);
+}
+
 // Damaged files are ignored with a warning: the prompt is computed again, correctly.
 TEST(DiskTier, DamagedFilesAreNeverUsed) {
   TempDir dir;
