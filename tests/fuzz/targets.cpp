@@ -200,6 +200,10 @@ void image(std::string_view input) {
         core::decode_image({reinterpret_cast<const uint8_t*>(input.data()), input.size()}, "fuzz");
     // One preprocessing per input (the input's length picks it), so that each stays fast:
     // Qwen2-VL's smart resize, a CLIP processor's shorter side and centre crop, AnyRes tiles.
+    // Images over 1 Mpixel (a few bytes of BMP can declare 8 Mpixel) stop at decoding: the
+    // preprocessing of such sizes is slow under the sanitizers, not wrong (Limits.ImagePixels
+    // covers what resizing may make).
+    if (int64_t(img.width) * img.height > (int64_t(1) << 20)) return;
     core::PatchOptions o{.patch_size = 8,
                          .merge_size = 1,
                          .temporal_patch_size = 1,
