@@ -237,6 +237,17 @@ TEST(Estimates, HoldForTheLargestImage) {
                 0.1 * double(m.activations_peak));
     EXPECT_EQ(m.estimate_activations,
               std::max(m.estimate_image_activations, m.estimate_text_activations));
+    // vkllm inspect, from the folder alone, estimates what the loaded engine does.
+    core::PluginHost host;
+    const core::ModelSummary summary = core::inspect(kData + "/" + name, host);
+    const core::MemoryEstimate folder = core::estimate_memory(core::folder_request(
+        summary, kData + "/" + name, {.context = 1024, .prefill_chunk = 16, .prefix_cache = true},
+        1, 256 << 20));
+    EXPECT_EQ(folder.image_activations, m.estimate_image_activations);
+    EXPECT_EQ(folder.text_activations, m.estimate_text_activations);
+    EXPECT_EQ(folder.kv, m.estimate_kv);
+    EXPECT_EQ(folder.image_cache, m.estimate_image_cache);
+    EXPECT_NEAR(double(folder.total()), double(m.estimate_total), 0.01 * double(m.estimate_total));
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/vision/prompt.h"
 #include "sdk/base/error.h"
 #include "sdk/vk/device.h"
 
@@ -36,6 +37,19 @@ MemoryEstimate estimate_memory(const MemoryRequest& r) {
   const bool vision = r.vision || info.vision_activation_bytes_per_patch > 0;
   e.image_cache = vision ? r.image_cache_bytes : 0;
   return e;
+}
+
+MemoryRequest folder_request(const ModelSummary& summary, const std::string& folder,
+                             const SessionOptions& session, int max_sequences,
+                             uint64_t image_cache_bytes) {
+  const plugin::VisionSpec* spec = summary.info.vision ? &*summary.info.vision : nullptr;
+  return {.info = &summary.info,
+          .vision = spec,
+          .weight_bytes = summary.weight_bytes,
+          .session = session,
+          .max_sequences = max_sequences,
+          .image_cache_bytes = spec ? image_cache_bytes : 0,
+          .image_patches = spec ? max_patches_per_image(patch_options(*spec, folder)) : 0};
 }
 
 MemoryFit fit_memory(const MemoryRequest& r, uint64_t budget, bool allow_kv_bits,

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/model.h"
 #include "core/session.h"
 #include "sdk/plugin_api/family.h"
 
@@ -31,6 +32,13 @@ struct MemoryRequest {
 };
 
 MemoryEstimate estimate_memory(const MemoryRequest& r);
+
+// The request for a model folder that is not loaded (vkllm inspect): the weights from the
+// checkpoint's headers, the image encode from the processor settings in the folder.
+// `summary` must outlive the request.
+MemoryRequest folder_request(const ModelSummary& summary, const std::string& folder,
+                             const SessionOptions& session, int max_sequences,
+                             uint64_t image_cache_bytes);
 
 struct MemoryFit {
   SessionOptions session;  // the request's, with what had to change

@@ -37,9 +37,12 @@ class Gemma3Family : public plugin::Family {
   plugin::ModelInfo describe(const nlohmann::json& config) const override {
     nn::DecoderConfig c = nn::DecoderConfig::parse(config);
     plugin::ModelInfo info = nn::decoder_model_info(c, "gemma3", config);
-    if (config.contains("vision_config") && config["vision_config"].is_object())
-      info.vision_activation_bytes_per_patch =  // validated here so that inspect reports it
-          VisionConfig::parse(config).tower.activation_bytes_per_patch();
+    if (config.contains("vision_config") && config["vision_config"].is_object()) {
+      const VisionConfig vc = VisionConfig::parse(config);  // validated here for inspect
+      info.vision_activation_bytes_per_patch = vc.tower.activation_bytes_per_patch();
+      info.vision = vc.spec();
+      info.vision = vc.spec();
+    }
     return info;
   }
 

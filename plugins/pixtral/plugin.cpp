@@ -14,9 +14,9 @@ class PixtralFamily : public plugin::Family {
   plugin::ModelInfo describe(const nlohmann::json& config) const override {
     nn::DecoderConfig c = nn::DecoderConfig::parse(config);
     plugin::ModelInfo info = nn::decoder_model_info(c, "pixtral", config);
-    // The vision config is validated here too, so that inspect reports it.
-    info.vision_activation_bytes_per_patch =
-        VisionConfig::parse(config).tower.activation_bytes_per_patch();
+    const VisionConfig vc = VisionConfig::parse(config);  // validated here for inspect
+    info.vision_activation_bytes_per_patch = vc.activation_bytes_per_patch();
+    info.vision = vc.spec();
     return info;
   }
 
@@ -27,6 +27,7 @@ class PixtralFamily : public plugin::Family {
     nn::Decoder text = nn::load_multimodal_text(config, weights, at, std::move(device));
     plugin::ModelInfo info = nn::decoder_model_info(text.config(), "pixtral", config);
     info.vision_activation_bytes_per_patch = vc.activation_bytes_per_patch();
+    info.vision = vc.spec();
     auto vision =
         std::make_shared<Vision>(std::move(vc), weights, at.vision, text.config().hidden_size);
     return std::make_unique<nn::DecoderModel>(

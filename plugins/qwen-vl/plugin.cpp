@@ -24,6 +24,13 @@ plugin::ModelInfo describe_config(const nn::DecoderConfig& c, const VisionConfig
   info.vision_activation_bytes_per_patch =
       nn::rope2d_tower_bytes_per_patch(int64_t(vc.in_channels) * vc.temporal * vc.patch * vc.patch,
                                        vc.dim, (vc.qwen2_5 ? 3 : 2) * int64_t(vc.mlp_hidden));
+  info.vision = plugin::VisionSpec{.patch_size = vc.patch,
+                                   .temporal_patch_size = vc.temporal,
+                                   .merge_size = vc.merge,
+                                   .image_token = token_id(config, "image_token_id"),
+                                   .vision_start = token_id(config, "vision_start_token_id"),
+                                   .vision_end = token_id(config, "vision_end_token_id"),
+                                   .mrope = true};
   return info;
 }
 
@@ -44,13 +51,7 @@ class QwenVlFamily : public plugin::Family {
                       "text model's hidden_size {}",
                       vc.out_dim, c.hidden_size));
     }
-    plugin::VisionSpec spec{.patch_size = vc.patch,
-                            .temporal_patch_size = vc.temporal,
-                            .merge_size = vc.merge,
-                            .image_token = token_id(config, "image_token_id"),
-                            .vision_start = token_id(config, "vision_start_token_id"),
-                            .vision_end = token_id(config, "vision_end_token_id"),
-                            .mrope = true};
+    const plugin::VisionSpec spec = *info.vision;
     // Hub checkpoints name the parts model.* / visual.*; newer transformers saves
     // model.language_model.* / model.visual.*.
     bool nested = weights.has("model.language_model.embed_tokens.weight");

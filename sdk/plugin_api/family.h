@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -55,24 +56,6 @@ class WeightSource {
   virtual std::vector<float> read_f32(const std::string& name) = 0;
   // Marks a tensor as intentionally unused (the host warns about tensors never loaded).
   virtual void skip(const std::string& name) = 0;
-};
-
-struct ModelInfo {
-  std::string family;
-  int64_t vocab_size = 0;
-  int hidden_size = 0;
-  int num_layers = 0;
-  int64_t max_context = 0;           // max_position_embeddings
-  std::vector<sdk::KvLayerSpec> kv;  // one per layer
-  int position_rows = 1;             // 1, or 3 for M-RoPE
-  int64_t parameters = 0;            // from the config (embedding counted once when tied)
-  std::string dtype;                 // torch_dtype of the checkpoint
-  // Device bytes of the temporaries one token of a forward pass holds at the pass's widest
-  // point (memory estimates: a prefill chunk of T tokens needs about T times this); 0: unknown.
-  int64_t activation_bytes_per_token = 0;
-  // Vision families: the same for one patch of an image encode (the tower's widest point); the
-  // host multiplies it by the most patches one image may have under the processor's settings.
-  int64_t vision_activation_bytes_per_patch = 0;
 };
 
 // Image features that replace the embeddings of rows [row, row + n) of a batch.
@@ -186,6 +169,27 @@ struct VisionSpec {
 
 // One preprocessed image: rows are patches in merge-window order (raster with merge_size 1),
 // columns (channel, frame, patch_y, patch_x).
+struct ModelInfo {
+  std::string family;
+  int64_t vocab_size = 0;
+  int hidden_size = 0;
+  int num_layers = 0;
+  int64_t max_context = 0;           // max_position_embeddings
+  std::vector<sdk::KvLayerSpec> kv;  // one per layer
+  int position_rows = 1;             // 1, or 3 for M-RoPE
+  int64_t parameters = 0;            // from the config (embedding counted once when tied)
+  std::string dtype;                 // torch_dtype of the checkpoint
+  // Device bytes of the temporaries one token of a forward pass holds at the pass's widest
+  // point (memory estimates: a prefill chunk of T tokens needs about T times this); 0: unknown.
+  int64_t activation_bytes_per_token = 0;
+  // Vision families: the same for one patch of an image encode (the tower's widest point); the
+  // host multiplies it by the most patches one image may have under the processor's settings.
+  int64_t vision_activation_bytes_per_patch = 0;
+  // Vision families: what load() will return as Model::vision(), from config.json alone, so the
+  // host can size image encodes (and `vkllm inspect` report them) without loading.
+  std::optional<VisionSpec> vision;
+};
+
 struct ImagePatches {
   std::span<const float> pixels;  // [rows, cols]
   int64_t rows = 0, cols = 0;

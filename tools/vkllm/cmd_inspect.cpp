@@ -42,17 +42,15 @@ Run add_inspect(CLI::App& app) {
     std::optional<Dtype> q;
     if (!quantize.empty()) q = parse_dtype(quantize);
     auto s = core::inspect(dir, host, q);
-    const bool vision = s.kind == "vision";
-    core::MemoryRequest request{.info = &s.info,
-                                .weight_bytes = s.weight_bytes,
-                                .session = {.context = context,
-                                            .prefill_chunk = prefill_chunk,
-                                            .kv_bits = kv_bits,
-                                            .prefix_cache = !no_prefix_cache,
-                                            .max_kv_size = max_kv_size,
-                                            .cache_tokens = cache_tokens},
-                                .max_sequences = parallel,
-                                .image_cache_bytes = vision ? image_cache : 0};
+    const bool vision = s.info.vision.has_value();
+    const core::MemoryRequest request = core::folder_request(s, dir,
+                                                             {.context = context,
+                                                              .prefill_chunk = prefill_chunk,
+                                                              .kv_bits = kv_bits,
+                                                              .prefix_cache = !no_prefix_cache,
+                                                              .max_kv_size = max_kv_size,
+                                                              .cache_tokens = cache_tokens},
+                                                             parallel, image_cache);
     const core::MemoryEstimate asked = core::estimate_memory(request);
     std::string device_name = "--memory-budget";
     if (budget == 0) {
@@ -75,6 +73,8 @@ Run add_inspect(CLI::App& app) {
                             {"weights", e.weights},
                             {"kv", e.kv},
                             {"activations", e.activations},
+                            {"text_activations", e.text_activations},
+                            {"image_activations", e.image_activations},
                             {"image_cache", e.image_cache},
                             {"total", e.total()}};
     };
@@ -115,13 +115,14 @@ Run add_inspect(CLI::App& app) {
     fmt::print("  weights      {:9.1f} MiB{}\n", mib(asked.weights),
                q ? " (" + quantize + ")" : "");
     fmt::print("  KV cache     {:9.1f} MiB\n", mib(asked.kv));
-    fmt::print("  activations  {:9.1f} MiB (prefill chunk {})\n", mib(asked.activations),
-               prefill_chunk);
+    fmt::print("  activations  {:9.1f} MiB (text pass: prefill chunk {}, {:.1f} MiB)\n",
+               mib(asked.activations), prefill_chunk, mib(asked.text_activations));
     if (vision) {
       fmt::print("  image cache  {:9.1f} MiB\n", mib(asked.image_cache));
       fmt::print(
-          "  image encode {:9.1f} KiB per patch (the largest image's patches come with the "
-          "processor's settings at load: vkllm generate -v)\n",
+          "  image encode {:9.1f} MiB (the largest image: {} patches of {:.1f} KiB; the "
+          "activations are the larger of this and the text pass)\n",
+          mib(asked.image_activations), request.image_patches,
           double(s.info.vision_activation_bytes_per_patch) / 1024);
     }
     fmt::print("  total        {:9.1f} MiB of a {:.1f} MiB budget ({})\n", mib(asked.total()),
