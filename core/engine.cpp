@@ -186,8 +186,8 @@ void size_to_budget(Engine::Impl& impl, const EngineOptions& opt, core::SessionO
   if (!fit.changes.empty()) {
     log::get("core")->warn(
         "{}: what was asked needs {:.1f} MiB, the memory budget is {:.1f} MiB: {} ({:.1f} MiB)",
-        impl.model->folder(), double(core::estimate_memory(request).total()) / (1 << 20),
-        double(budget) / (1 << 20), fit.changes, double(e.total()) / (1 << 20));
+        impl.model->folder(), double(fit.asked.total()) / (1 << 20), double(budget) / (1 << 20),
+        fit.changes, double(e.total()) / (1 << 20));
   }
   so = fit.session;
   // The activation arena sized to the widest pass (with an eighth to spare), not to its default

@@ -180,7 +180,7 @@ ModelSummary inspect(const std::string& folder, const PluginHost& plugins,
   s.parameters = size.parameters;
   s.weight_bytes = size.device_bytes;
   for (const auto& kv : s.info.kv)
-    s.kv_bytes_per_token += uint64_t(kv.kv_heads) * kv.head_dim * 2 * 2;
+    s.kv_bytes_per_token += sdk::KvCache::bytes_per_token(kv, 16, 32);
   return s;
 }
 

@@ -34,51 +34,9 @@ void check_plain(const Tensor& t, const char* what) {
   }
 }
 
-}  // namespace
-
-void upload_bytes(const Tensor& t, const void* data, size_t bytes) {
-  if (bytes > t.extent_bytes()) {
-    throw InternalError(fmt::format("[io] {} bytes do not fit {}", bytes, t.str()));
-  }
-  if (bytes == 0) return;
-  const auto& mem = t.memory();
-  if (uint8_t* dst = mem->mapped()) {
-    std::memcpy(dst + t.byte_offset(), data, bytes);
-    return;
-  }
-  Device& dev = mem->device();
-  auto staging = dev.staging().allocate(bytes);
-  std::memcpy(staging->mapped(), data, bytes);
-  dev.run_once([&](VkCommandBuffer cb) {
-    VkBufferCopy region{staging->offset(), mem->offset() + t.byte_offset(), bytes};
-    vkCmdCopyBuffer(cb, staging->block()->buffer(), t.block().buffer(), 1, &region);
-  });
-}
-
-std::vector<uint8_t> download_bytes(const Tensor& t) {
-  uint64_t bytes = t.extent_bytes();
-  std::vector<uint8_t> out(bytes);
-  if (bytes == 0) return out;
-  const auto& mem = t.memory();
-  if (const uint8_t* src = mem->mapped()) {
-    std::memcpy(out.data(), src + t.byte_offset(), bytes);
-    return out;
-  }
-  Device& dev = mem->device();
-  auto staging = dev.staging().allocate(bytes);
-  dev.run_once([&](VkCommandBuffer cb) {
-    VkBufferCopy region{mem->offset() + t.byte_offset(), staging->offset(), bytes};
-    vkCmdCopyBuffer(cb, t.block().buffer(), staging->block()->buffer(), 1, &region);
-  });
-  std::memcpy(out.data(), staging->mapped(), bytes);
-  return out;
-}
-
-namespace {
-
-// Copies ranges between their tensors and a host buffer, in one staging round trip when the
-// memory is not mapped.
-void copy_ranges(std::span<const ByteRange> ranges, uint8_t* host, bool to_device) {
+// Copies ranges of tensors (of one device) from `in` or into `out`, the ranges one after
+// another in the host buffer: memcpy on mapped memory, else one staging copy and one submission.
+void copy_ranges(std::span<const ByteRange> ranges, const uint8_t* in, uint8_t* out) {
   uint64_t total = 0;
   for (const auto& r : ranges) {
     if (r.offset + r.bytes > r.tensor.extent_bytes())
@@ -91,43 +49,59 @@ void copy_ranges(std::span<const ByteRange> ranges, uint8_t* host, bool to_devic
     uint64_t at = 0;
     for (const auto& r : ranges) {
       uint8_t* dev = r.tensor.memory()->mapped() + r.tensor.byte_offset() + r.offset;
-      if (to_device)
-        std::memcpy(dev, host + at, r.bytes);
+      if (in)
+        std::memcpy(dev, in + at, r.bytes);
       else
-        std::memcpy(host + at, dev, r.bytes);
+        std::memcpy(out + at, dev, r.bytes);
       at += r.bytes;
     }
     return;
   }
   Device& dev = ranges[0].tensor.memory()->device();
   auto staging = dev.staging().allocate(total);
-  if (to_device) std::memcpy(staging->mapped(), host, total);
+  if (in) std::memcpy(staging->mapped(), in, total);
   dev.run_once([&](VkCommandBuffer cb) {
     uint64_t at = 0;
     for (const auto& r : ranges) {
       if (r.bytes == 0) continue;
-      const auto& mem = r.tensor.memory();
-      uint64_t off = mem->offset() + r.tensor.byte_offset() + r.offset;
-      VkBufferCopy region = to_device ? VkBufferCopy{staging->offset() + at, off, r.bytes}
-                                      : VkBufferCopy{off, staging->offset() + at, r.bytes};
-      if (to_device)
-        vkCmdCopyBuffer(cb, staging->block()->buffer(), r.tensor.block().buffer(), 1, &region);
-      else
-        vkCmdCopyBuffer(cb, r.tensor.block().buffer(), staging->block()->buffer(), 1, &region);
+      const uint64_t off = r.tensor.memory()->offset() + r.tensor.byte_offset() + r.offset;
+      const VkBuffer buffer = r.tensor.block().buffer(), host = staging->block()->buffer();
+      if (in) {
+        VkBufferCopy region{staging->offset() + at, off, r.bytes};
+        vkCmdCopyBuffer(cb, host, buffer, 1, &region);
+      } else {
+        VkBufferCopy region{off, staging->offset() + at, r.bytes};
+        vkCmdCopyBuffer(cb, buffer, host, 1, &region);
+      }
       at += r.bytes;
     }
   });
-  if (!to_device) std::memcpy(host, staging->mapped(), total);
+  if (out) std::memcpy(out, staging->mapped(), total);
 }
 
 }  // namespace
 
 void download_ranges(std::span<const ByteRange> ranges, uint8_t* out) {
-  copy_ranges(ranges, out, false);
+  copy_ranges(ranges, nullptr, out);
 }
 
 void upload_ranges(std::span<const ByteRange> ranges, const uint8_t* in) {
-  copy_ranges(ranges, const_cast<uint8_t*>(in), true);
+  copy_ranges(ranges, in, nullptr);
+}
+
+void upload_bytes(const Tensor& t, const void* data, size_t bytes) {
+  if (bytes > t.extent_bytes()) {
+    throw InternalError(fmt::format("[io] {} bytes do not fit {}", bytes, t.str()));
+  }
+  const ByteRange r{t, 0, bytes};
+  upload_ranges({&r, 1}, static_cast<const uint8_t*>(data));
+}
+
+std::vector<uint8_t> download_bytes(const Tensor& t) {
+  std::vector<uint8_t> out(t.extent_bytes());
+  const ByteRange r{t, 0, out.size()};
+  download_ranges({&r, 1}, out.data());
+  return out;
 }
 
 std::vector<uint8_t> encode_f32(const Tensor& t, std::span<const float> values) {

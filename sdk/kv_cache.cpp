@@ -125,6 +125,16 @@ void KvCache::drop_block(int group, int32_t block) {
 
 namespace {
 
+// A layer's pools: keys and values, and their scales for a quantized cache (ks, vs empty
+// otherwise).
+std::vector<const Tensor*> layer_pools(const std::vector<Tensor>& k, const std::vector<Tensor>& v,
+                                       const std::vector<Tensor>& ks, const std::vector<Tensor>& vs,
+                                       int layer) {
+  std::vector<const Tensor*> pools{&k[size_t(layer)], &v[size_t(layer)]};
+  if (!ks.empty()) pools.insert(pools.end(), {&ks[size_t(layer)], &vs[size_t(layer)]});
+  return pools;
+}
+
 uint64_t splitmix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -191,9 +201,7 @@ std::vector<ByteRange> KvCache::block_ranges(int group, int32_t block) const {
   std::vector<ByteRange> out;
   const int64_t bs = opt_.block_size;
   for (int li : groups_[size_t(group)].layers) {
-    std::vector<const Tensor*> pools{&k_[size_t(li)], &v_[size_t(li)]};
-    if (!ks_.empty()) pools.insert(pools.end(), {&ks_[size_t(li)], &vs_[size_t(li)]});
-    for (const Tensor* pool : pools) {
+    for (const Tensor* pool : layer_pools(k_, v_, ks_, vs_, li)) {
       uint64_t row = uint64_t(pool->stride(0)) * dtype_size(pool->dtype());
       out.push_back({*pool, uint64_t(block) * uint64_t(bs) * row, uint64_t(bs) * row});
     }
@@ -246,14 +254,12 @@ const KvCache::PrefixEntry* KvCache::restore(uint64_t hash, uint64_t parent,
   if (rec->present.size() != groups_.size()) return nullptr;
   // The payload holds each present group's ranges in order; a group whose block no query of
   // this prompt can see (behind a window) is skipped, as if its window had dropped it.
-  auto group_bytes = [&](size_t gi) {
-    uint64_t n = 0;
-    for (const auto& r : block_ranges(int(gi), 0)) n += r.bytes;
-    return n;
-  };
+  std::vector<uint64_t> group_bytes(groups_.size(), 0);
   uint64_t expected = 0;
-  for (size_t gi = 0; gi < groups_.size(); ++gi)
-    if (rec->present[gi]) expected += group_bytes(gi);
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (const auto& r : block_ranges(int(gi), 0)) group_bytes[gi] += r.bytes;
+    if (rec->present[gi]) expected += group_bytes[gi];
+  }
   if (expected != rec->payload.size()) {
     log::sdk().warn("[kv_cache] disk block {:016x} holds {} bytes, the cache expects {}", hash,
                     rec->payload.size(), expected);
@@ -266,7 +272,7 @@ const KvCache::PrefixEntry* KvCache::restore(uint64_t hash, uint64_t parent,
   try {
     for (size_t gi = 0; gi < groups_.size(); ++gi) {
       if (!rec->present[gi]) continue;
-      const uint64_t n = group_bytes(gi);
+      const uint64_t n = group_bytes[gi];
       if (wanted[gi]) {
         blocks[gi] = take_block(int(gi));
         for (auto& r : block_ranges(int(gi), blocks[gi])) ranges.push_back(std::move(r));
@@ -497,9 +503,7 @@ void KvCache::reserve(Graph& g, Sequence& s, int n, Reserved& r) {
         int32_t fresh = take_block(int(gi));
         r.taken[gi].push_back(fresh);
         for (int li : groups_[gi].layers) {
-          std::vector<Tensor*> pools{&k_[size_t(li)], &v_[size_t(li)]};
-          if (!ks_.empty()) pools.insert(pools.end(), {&ks_[size_t(li)], &vs_[size_t(li)]});
-          for (Tensor* pool : pools) {
+          for (const Tensor* pool : layer_pools(k_, v_, ks_, vs_, li)) {
             uint64_t row = uint64_t(pool->stride(0)) * dtype_size(pool->dtype());
             uint64_t bytes = uint64_t(start % bs) * row;
             Tensor src = pool->slice(0, int64_t(old) * bs, bs);

@@ -54,18 +54,21 @@ MemoryRequest folder_request(const ModelSummary& summary, const std::string& fol
 
 MemoryFit fit_memory(const MemoryRequest& r, uint64_t budget, bool allow_kv_bits,
                      int64_t min_context) {
-  MemoryFit fit{r.session, estimate_memory(r), {}};
-  auto fits = [&](const SessionOptions& so) {
+  const MemoryEstimate asked = estimate_memory(r);
+  MemoryFit fit{r.session, asked, asked, {}};
+  auto estimate_for = [&](const SessionOptions& so) {
     MemoryRequest q = r;
     q.session = so;
-    MemoryEstimate e = estimate_memory(q);
+    return estimate_memory(q);
+  };
+  auto fits = [&](const SessionOptions& so) {
+    const MemoryEstimate e = estimate_for(so);
     if (e.total() > budget) return false;
     fit.session = so;
     fit.estimate = e;
     return true;
   };
-  if (fit.estimate.total() <= budget) return fit;
-  const MemoryEstimate asked = fit.estimate;
+  if (asked.total() <= budget) return fit;
   std::vector<std::string> changes;
   SessionOptions so = r.session;
   so.context = asked.context;
@@ -105,16 +108,15 @@ MemoryFit fit_memory(const MemoryRequest& r, uint64_t budget, bool allow_kv_bits
     return s;
   };
   if (lo < 1 || !fits(at(lo))) {
-    MemoryRequest q = r;
-    q.session = at(std::max<int64_t>(lo, 1));
-    MemoryEstimate least = estimate_memory(q);
+    const SessionOptions smallest = at(std::max<int64_t>(lo, 1));
+    const MemoryEstimate least = estimate_for(smallest);
     throw DeviceError(fmt::format(
         "the model does not fit the memory budget of {:.1f} MiB: weights {:.1f} MiB, KV cache "
         "{:.1f} MiB for {} tokens, activations {:.1f} MiB{} (at the smallest context, {} tokens: "
         "{:.1f} MiB in all); quantize the weights (--quantize q4_0) or raise the budget",
         mib(budget), mib(asked.weights), mib(asked.kv), asked.cache_tokens, mib(asked.activations),
         asked.image_cache ? fmt::format(", image cache {:.1f} MiB", mib(asked.image_cache)) : "",
-        q.session.context, mib(least.total())));
+        smallest.context, mib(least.total())));
   }
   while (lo < hi) {  // fits(at(lo)), and contexts above hi blocks do not
     int64_t mid = (lo + hi + 1) / 2;

@@ -41,9 +41,10 @@ MemoryRequest folder_request(const ModelSummary& summary, const std::string& fol
                              uint64_t image_cache_bytes);
 
 struct MemoryFit {
-  SessionOptions session;  // the request's, with what had to change
-  MemoryEstimate estimate;
-  std::string changes;  // empty when the request fits as asked
+  SessionOptions session;   // the request's, with what had to change
+  MemoryEstimate asked;     // of the request as it came
+  MemoryEstimate estimate;  // of `session`
+  std::string changes;      // empty when the request fits as asked
 };
 
 // Fits the request into `budget` bytes: the prefix cache's spare capacity goes first, then

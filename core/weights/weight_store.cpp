@@ -92,26 +92,33 @@ std::vector<std::string> weight_files(const std::string& folder) {
   return out;
 }
 
+namespace {
+
+// Adds one file's parameters and device bytes (as loaded, with `quantize`) to `s`.
+void add_size(const SafetensorsFile& st, const nlohmann::json& config,
+              std::optional<Dtype> quantize, CheckpointSize& s) {
+  const bool mlx = config.contains("quantization");
+  const int bits = mlx ? json::get_or<int>(config["quantization"], "bits", 4) : 0;
+  for (const auto& [name, t] : st.tensors()) {
+    bool is_qparam = mlx && (name.ends_with(".scales") || name.ends_with(".biases"));
+    int64_t n = t.numel();
+    if (mlx && t.dtype == StDtype::U32) n = n * 32 / bits;
+    if (!is_qparam) s.parameters += n;
+    uint64_t bytes = t.end - t.begin;
+    if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx) {
+      bytes = uint64_t(n) * uint64_t(quant_bits(*quantize)) / 8 +
+              uint64_t(n) / 32 * 2;  // values + f16 scales
+    }
+    s.device_bytes += bytes;
+  }
+}
+
+}  // namespace
+
 CheckpointSize checkpoint_size(const std::string& folder, const nlohmann::json& config,
                                std::optional<Dtype> quantize) {
   CheckpointSize s;
-  bool mlx = config.contains("quantization");
-  int bits = mlx ? json::get_or<int>(config["quantization"], "bits", 4) : 0;
-  for (const auto& f : weight_files(folder)) {
-    SafetensorsFile st(f);
-    for (const auto& [name, t] : st.tensors()) {
-      bool is_qparam = mlx && (name.ends_with(".scales") || name.ends_with(".biases"));
-      int64_t n = t.numel();
-      if (mlx && t.dtype == StDtype::U32) n = n * 32 / bits;
-      if (!is_qparam) s.parameters += n;
-      uint64_t bytes = t.end - t.begin;
-      if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx) {
-        bytes = uint64_t(n) * uint64_t(quant_bits(*quantize)) / 8 +
-                uint64_t(n) / 32 * 2;  // values + f16 scales
-      }
-      s.device_bytes += bytes;
-    }
-  }
+  for (const auto& f : weight_files(folder)) add_size(SafetensorsFile(f), config, quantize, s);
   return s;
 }
 
@@ -134,8 +141,11 @@ WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config
   }
   // One allocation for the weights as they will load, not default-sized blocks (no device:
   // the store only reads, as for GGUF export).
-  if (device_)
-    device_->weights().reserve(checkpoint_size(folder, config, options_.quantize).device_bytes);
+  if (device_) {
+    CheckpointSize size;
+    for (const auto& f : files_) add_size(*f, config, options_.quantize, size);
+    device_->weights().reserve(size.device_bytes);
+  }
 }
 
 WeightStore::~WeightStore() = default;
