@@ -2,7 +2,8 @@
 // each weight format, attention over 512 and 2048 cached tokens, beside the device's measured
 // copy bandwidth. Prints one row per case; --json prints one JSON object per line instead.
 //
-//   vkllm_bench_ops [--quick] [--json] [--filter SUBSTRING] [--shape NxK ...]
+//   vkllm_bench_ops [--quick] [--json] [--filter SUBSTRING] [--shape NxK ...] [--rows M ...]
+// --rows replaces the token counts of the matrix products (default 1 and 512; 64 with --quick).
 #include <fmt/format.h>
 
 #include <chrono>
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
     int64_t N, K;
   };
   std::vector<Shape> custom;
+  std::vector<int64_t> rows;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick")
@@ -111,10 +113,17 @@ int main(int argc, char** argv) {
         return 2;
       }
       custom.push_back({n, k});
+    } else if (a == "--rows" && i + 1 < argc) {
+      long long m = 0;
+      if (std::sscanf(argv[++i], "%lld", &m) != 1 || m <= 0) {
+        fmt::print(stderr, "--rows wants a positive token count, got '{}'\n", argv[i]);
+        return 2;
+      }
+      rows.push_back(m);
     } else {
       fmt::print(stderr,
                  "usage: vkllm_bench_ops [--quick] [--json] [--filter SUBSTRING] [--shape NxK "
-                 "...]\n");
+                 "...] [--rows M ...]\n");
       return 2;
     }
   }
@@ -144,13 +153,14 @@ int main(int argc, char** argv) {
       std::string base = fmt::format("{} {}x{}", dtype_name(dt), s.N, s.K);
       if (!wanted("matvec " + base) && !wanted("matmul " + base)) continue;
       Tensor w = make_weight(dev, dt, s.N, s.K);
-      for (int64_t M : {int64_t(1), int64_t(quick ? 64 : 512)}) {
+      if (rows.empty()) rows = {1, quick ? 64 : 512};
+      for (int64_t M : rows) {
         std::string name = fmt::format("{} {} M={}", M == 1 ? "matvec" : "matmul", base, M);
         if (!wanted(name)) continue;
         Tensor x = Tensor::allocate(dev->weights(), Dtype::f32, {M, s.K});
         std::vector<float> xv(size_t(M * s.K), 0.01f);
         sdk::upload_f32(x, xv);
-        int reps = M == 1 ? 10 : 1;
+        int reps = M <= 16 ? 10 : 1;
         double sec = time_graph(dev, reps, trials, [&](sdk::Graph& g) { ops::matmul(g, x, w); });
         report(name, sec, weight_bytes(dt, s.N, s.K) + double(M * s.K * 4),
                2.0 * double(M) * double(s.N) * double(s.K), copy_gbs);

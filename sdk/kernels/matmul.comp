@@ -5,7 +5,10 @@
 // blocks of 32: each block's raw weight texels are loaded once per row and decoded 8 values at
 // a time. Decode (M = 1) uses TM = 1; prefill uses larger TM so each weight load serves several
 // tokens. With LANES > 1 (GPUs), the LANES invocations of a subgroup split the K blocks of one
-// tile and reduce with subgroupAdd.
+// tile and reduce with subgroupAdd. With XSHARE (llvmpipe: a subgroup of 8 invocations, each
+// with its own weight rows and the same tokens), the 8 lanes load the 8 texels of a block's x
+// once between them and pass them around with subgroupShuffle: llvmpipe turns every texel fetch
+// into a vector gather, so this cuts the gathers of x by 8 and leaves the weights' alone.
 //
 // Weight formats (WTYPE): 0 f32, 1 f16, 2 bf16 (dense rows, stride a multiple of 32, zero
 // padded), 3 8-bit affine, 4 4-bit affine (values packed in row order into 32-bit words; one
@@ -13,6 +16,7 @@
 //   w = q * s + b   or   w = (q - ZP) * s
 // so each block contributes  s * sum(q x) + beta * sum(x)  with beta = b or -ZP * s.
 #extension GL_KHR_shader_subgroup_arithmetic : enable
+#extension GL_KHR_shader_subgroup_shuffle : enable
 #include "common.glsl"
 
 layout(constant_id = 1) const int WTYPE = 1;
@@ -25,6 +29,7 @@ layout(constant_id = 7) const bool SCALES_F32 = false;
 layout(constant_id = 8) const bool HAS_BIAS = false;
 layout(constant_id = 9) const bool HAS_RESIDUAL = false;
 layout(constant_id = 10) const int LANES = 1;
+layout(constant_id = 11) const bool XSHARE = false;
 
 TEXELS(0, X);
 TEXELS(1, W);
@@ -43,6 +48,7 @@ layout(push_constant) uniform PC {
 } pc;
 
 const bool QUANT = WTYPE >= 3;
+const bool PART = QUANT && TM == 1;
 // 16-byte texels per 32-value block
 const int BLOCK_TEXELS = WTYPE == 0 ? 8 : (WTYPE == 1 || WTYPE == 2) ? 4 : WTYPE == 3 ? 2 : 1;
 
@@ -64,6 +70,19 @@ vec4 half4(uint a, uint b) { return vec4(unpackHalf2x16(a), unpackHalf2x16(b)); 
 vec4 bf4(uint a, uint b) { return vec4(bf16_lo(a), bf16_hi(a), bf16_lo(b), bf16_hi(b)); }
 vec4 nib4(uint w) { return vec4(uvec4(w, w >> 4, w >> 8, w >> 12) & 0xfu); }
 vec4 byte4(uint w) { return vec4(uvec4(w, w >> 8, w >> 16, w >> 24) & 0xffu); }
+
+// acc + dot(a, x) + dot(b, y) as a chain of fused multiply-adds (llvmpipe keeps dot() as separate
+// multiplies and adds).
+float fma8(vec4 a, vec4 x, vec4 b, vec4 y, float acc) {
+  acc = fma(a.x, x.x, acc);
+  acc = fma(a.y, x.y, acc);
+  acc = fma(a.z, x.z, acc);
+  acc = fma(a.w, x.w, acc);
+  acc = fma(b.x, y.x, acc);
+  acc = fma(b.y, y.y, acc);
+  acc = fma(b.z, y.z, acc);
+  return fma(b.w, y.w, acc);
+}
 
 // Values 8s .. 8s+7 of a block from its raw texels (unscaled for quantized formats).
 void decode8(uvec4 raw[8], int s, out vec4 a, out vec4 b) {
@@ -96,7 +115,8 @@ void main() {
   uint lane = LANES > 1 ? gl_LocalInvocationID.x % uint(LANES) : 0u;
   uint n0 = tile * uint(TN);
   uint m0 = gl_WorkGroupID.z * uint(TM);
-  if (n0 >= pc.N) return;
+  // With XSHARE every lane of the subgroup takes part in the shuffles: none may leave early.
+  if (n0 >= pc.N && !XSHARE) return;
 
   float acc[TN][TM];
   [[unroll]] for (int n = 0; n < TN; ++n)
@@ -110,47 +130,81 @@ void main() {
       uint t = w_texel(min(n0 + uint(n), pc.N - 1u), kb);
       [[unroll]] for (int i = 0; i < BLOCK_TEXELS; ++i) raw[n][i] = fetch4(W, t + uint(i));
     }
+    // Quantized decode (TM = 1) sums q * x per block and scales once; with several tokens the
+    // weights are dequantized as decoded so the products go straight into acc (fewer live
+    // registers: llvmpipe spills a second TN x TM array).
     float part[TN][TM];
     float xsum[TM];
+    float wscale[TN], wbeta[TN];
+    if (QUANT && !PART) {
+      [[unroll]] for (int n = 0; n < TN; ++n) {
+        uint gi = min(n0 + uint(n), pc.N - 1u) * groups_per_row + (kb * 32u) / uint(GROUP);
+        wscale[n] = load_scale(pc.o_s, gi);
+        wbeta[n] = QBIAS ? load_qbias(pc.o_qb, gi) : -float(ZP) * wscale[n];
+      }
+    }
     [[unroll]] for (int m = 0; m < TM; ++m) {
       xsum[m] = 0.0;
       [[unroll]] for (int n = 0; n < TN; ++n) part[n][m] = 0.0;
     }
     bool tail = (kb + 1u) * 32u > pc.K;
+    // XSHARE: this lane's texel of the block's x for each token (lane j holds x[k0+4j .. +3]).
+    uvec4 xlane[TM];
+    if (XSHARE) {
+      uint k = kb * 32u + gl_SubgroupInvocationID * 4u;
+      [[unroll]] for (int m = 0; m < TM; ++m) {
+        uint xt = (pc.o_x + min(m0 + uint(m), pc.M - 1u) * pc.x_stride + k) / 4u;
+        xlane[m] = fetch4(X, xt);
+        if (tail) xlane[m] &= uvec4(lessThan(uvec4(k) + uvec4(0, 1, 2, 3), uvec4(pc.K))) * 0xffffffffu;
+      }
+    }
     [[unroll]] for (int s = 0; s < 4; ++s) {
       vec4 xa[TM], xb[TM];
       uint k = kb * 32u + uint(s) * 8u;
       [[unroll]] for (int m = 0; m < TM; ++m) {
-        uint xt = (pc.o_x + min(m0 + uint(m), pc.M - 1u) * pc.x_stride + k) / 4u;
-        xa[m] = fetch4f(X, xt);
-        xb[m] = fetch4f(X, xt + 1u);
-        if (tail) {  // zero x beyond K by masking bits (NaN-safe, unlike arithmetic)
-          uvec4 ma = uvec4(lessThan(uvec4(k) + uvec4(0, 1, 2, 3), uvec4(pc.K))) * 0xffffffffu;
-          uvec4 mb = uvec4(lessThan(uvec4(k) + uvec4(4, 5, 6, 7), uvec4(pc.K))) * 0xffffffffu;
-          xa[m] = uintBitsToFloat(floatBitsToUint(xa[m]) & ma);
-          xb[m] = uintBitsToFloat(floatBitsToUint(xb[m]) & mb);
+        if (XSHARE) {
+          xa[m] = uintBitsToFloat(subgroupShuffle(xlane[m], uint(2 * s)));
+          xb[m] = uintBitsToFloat(subgroupShuffle(xlane[m], uint(2 * s + 1)));
+        } else {
+          uint xt = (pc.o_x + min(m0 + uint(m), pc.M - 1u) * pc.x_stride + k) / 4u;
+          xa[m] = fetch4f(X, xt);
+          xb[m] = fetch4f(X, xt + 1u);
+          if (tail) {  // zero x beyond K by masking bits (NaN-safe, unlike arithmetic)
+            uvec4 ma = uvec4(lessThan(uvec4(k) + uvec4(0, 1, 2, 3), uvec4(pc.K))) * 0xffffffffu;
+            uvec4 mb = uvec4(lessThan(uvec4(k) + uvec4(4, 5, 6, 7), uvec4(pc.K))) * 0xffffffffu;
+            xa[m] = uintBitsToFloat(floatBitsToUint(xa[m]) & ma);
+            xb[m] = uintBitsToFloat(floatBitsToUint(xb[m]) & mb);
+          }
         }
-        if (QUANT) xsum[m] += dot(xa[m] + xb[m], vec4(1.0));
+        if (PART) xsum[m] += dot(xa[m] + xb[m], vec4(1.0));
       }
       [[unroll]] for (int n = 0; n < TN; ++n) {
         vec4 wa, wb;
         decode8(raw[n], s, wa, wb);
-        [[unroll]] for (int m = 0; m < TM; ++m) part[n][m] += dot(wa, xa[m]) + dot(wb, xb[m]);
+        if (QUANT && !PART) {
+          wa = fma(wa, vec4(wscale[n]), vec4(wbeta[n]));
+          wb = fma(wb, vec4(wscale[n]), vec4(wbeta[n]));
+        }
+        [[unroll]] for (int m = 0; m < TM; ++m) {
+          if (PART)
+            part[n][m] = fma8(wa, xa[m], wb, xb[m], part[n][m]);
+          else
+            acc[n][m] = fma8(wa, xa[m], wb, xb[m], acc[n][m]);
+        }
       }
     }
-    [[unroll]] for (int n = 0; n < TN; ++n) {
-      if (QUANT) {
+    if (PART) {
+      [[unroll]] for (int n = 0; n < TN; ++n) {
         uint row = min(n0 + uint(n), pc.N - 1u);
         uint gi = row * groups_per_row + (kb * 32u) / uint(GROUP);
         float sc = load_scale(pc.o_s, gi);
         float beta = QBIAS ? load_qbias(pc.o_qb, gi) : -float(ZP) * sc;
         [[unroll]] for (int m = 0; m < TM; ++m) acc[n][m] += sc * part[n][m] + beta * xsum[m];
-      } else {
-        [[unroll]] for (int m = 0; m < TM; ++m) acc[n][m] += part[n][m];
       }
     }
   }
 
+  if (n0 >= pc.N) return;
   if (LANES > 1) {
     [[unroll]] for (int n = 0; n < TN; ++n)
       [[unroll]] for (int m = 0; m < TM; ++m) acc[n][m] = subgroupAdd(acc[n][m]);
