@@ -12,7 +12,7 @@ shift || true
 bin=build/clang/bin
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(safetensors jinja tokenizer image config openai_request gbnf json_schema adapter kv_block)
+  targets=(safetensors jinja tokenizer image config openai_request gbnf json_schema adapter kv_block gguf)
 fi
 work=build/clang/fuzz
 mkdir -p "$work"

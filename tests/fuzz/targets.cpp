@@ -23,6 +23,7 @@
 #include "openai.h"
 #include "sdk/base/error.h"
 #include "sdk/base/hash.h"
+#include "sdk/gguf_file.h"
 #include "sdk/kv_disk.h"
 
 namespace vkllm::fuzz {
@@ -131,6 +132,22 @@ void adapter(std::string_view input) {
       std::vector<float> w(size_t(d.out * d.in), 0.0f);
       core::merge_delta(d, w);
     }
+  });
+}
+
+void gguf(std::string_view input) {
+  expecting_errors([&] {
+    auto f = sdk::GgufFile::parse(
+        {reinterpret_cast<const uint8_t*>(input.data()), input.size()}, "fuzz.gguf");
+    (void)f.metadata().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    uint64_t sum = 0;
+    for (const auto& t : f.tensors())
+      for (uint8_t b : f.data(t)) sum += b;
+    (void)sum;
+    const std::string arch = f.architecture();
+    (void)f.integer_in(arch + ".block_count", 1, 4096);
+    (void)f.number(arch + ".rope.freq_base");
+    (void)f.array("tokenizer.ggml.tokens");
   });
 }
 

@@ -23,7 +23,8 @@ const std::map<std::string, Target> kTargets = {{"safetensors", fuzz::safetensor
                                                 {"gbnf", fuzz::gbnf},
                                                 {"json_schema", fuzz::json_schema},
                                                 {"adapter", fuzz::adapter},
-                                                {"kv_block", fuzz::kv_block}};
+                                                {"kv_block", fuzz::kv_block},
+                                                {"gguf", fuzz::gguf}};
 
 class FuzzInputs : public ::testing::TestWithParam<std::string> {};
 
@@ -47,7 +48,7 @@ TEST_P(FuzzInputs, CorpusAndPastFindings) {
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzInputs,
                          ::testing::Values("safetensors", "jinja", "tokenizer", "image", "config",
                                            "openai_request", "gbnf", "json_schema", "adapter",
-                                           "kv_block"));
+                                           "kv_block", "gguf"));
 
 }  // namespace
 }  // namespace vkllm::test
