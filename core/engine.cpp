@@ -72,8 +72,9 @@ void load_draft(Engine::Impl& impl, const std::string& dir, const EngineOptions&
                     "{}: speculative decoding needs the same tokenizer",
                     ddir, dv, dir, v));
   }
-  if (impl.tokenizer && fs::exists(fs::path(ddir) / "tokenizer.json")) {
-    auto dt = core::Tokenizer::from_folder(ddir);
+  const std::string& dfolder = impl.draft_model->folder();  // a GGUF file's folder
+  if (impl.tokenizer && fs::exists(fs::path(dfolder) / "tokenizer.json")) {
+    auto dt = core::Tokenizer::from_folder(dfolder);
     int64_t n = std::max(impl.tokenizer->vocab_size(), dt->vocab_size());
     for (int32_t id = 0; id < n; ++id) {
       if (impl.tokenizer->token(id) != dt->token(id)) {
@@ -209,7 +210,7 @@ void size_to_budget(Engine::Impl& impl, const EngineOptions& opt, core::SessionO
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
-std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions& opt) {
+std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOptions& opt) {
   auto impl = std::make_unique<Impl>();
   impl->plugins = std::make_unique<core::PluginHost>(opt.plugin_dirs);
   impl->device = sdk::Device::create();
@@ -239,7 +240,9 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
       opt.adapter_mode == "runtime" ||
       (opt.adapter_mode.empty() &&
        (lo.adapters.size() > 1 || (lo.adapters.size() == 1 && !lo.adapters[0].name.empty())));
-  impl->model = core::LoadedModel::load(dir, impl->device, *impl->plugins, lo);
+  impl->model = core::LoadedModel::load(path, impl->device, *impl->plugins, lo);
+  // The model's folder (for a GGUF file, the folder made for it).
+  const std::string& dir = impl->model->folder();
   if (fs::exists(fs::path(dir) / "tokenizer.json")) {
     impl->tokenizer = core::Tokenizer::from_folder(dir);
     const std::string& tpl = impl->tokenizer->chat_template();
@@ -311,9 +314,9 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
     impl->session = std::make_unique<core::Session>(impl->model, so);
     impl->context = impl->session->context();
   }
-  if (!opt.draft_model.empty()) load_draft(*impl, dir, opt, lo);
+  if (!opt.draft_model.empty()) load_draft(*impl, path, opt, lo);
   const auto& info = impl->model->info();
-  impl->desc = {dir,
+  impl->desc = {path,
                 impl->model->entry().model_type,
                 impl->model->entry().family,
                 impl->device->features().name,

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <unordered_map>
 
+#include "core/gguf/gguf_tokenizer.h"
+#include "core/limits.h"
 #include "core/model.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/weights/weight_store.h"
@@ -14,37 +17,116 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The vocabulary as llama.cpp reads it: a byte-level BPE ("gpt2": tokens + merges) when the
-// folder has one, else placeholder SentencePiece tokens (runs by token id still work).
-void write_tokenizer(sdk::GgufWriter& out, const std::string& folder, int64_t vocab) {
-  fs::path tj = fs::path(folder) / "tokenizer.json";
-  if (fs::exists(tj)) {
-    auto j = read_json_file(tj.string());
-    auto tok = Tokenizer::from_folder(folder);
-    std::string pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"].dump() : "";
-    if (pre.find("ByteLevel") != std::string::npos && j["model"].value("type", "BPE") == "BPE") {
-      std::vector<std::string> tokens(static_cast<size_t>(vocab));
-      std::vector<int32_t> types(size_t(vocab), 1);
-      for (int64_t i = 0; i < vocab; ++i) {
-        tokens[size_t(i)] = tok->token(int32_t(i));
-        if (tokens[size_t(i)].empty()) {
-          tokens[size_t(i)] = fmt::format("[PAD{}]", i);
-          types[size_t(i)] = 5;  // unused
-        } else if (tok->is_special(int32_t(i))) {
-          types[size_t(i)] = 3;  // control
-        }
-      }
-      std::vector<std::string> merges;
-      for (const auto& m : j["model"]["merges"]) {
-        merges.push_back(m.is_string() ? m.get<std::string>()
-                                       : m[0].get<std::string>() + " " + m[1].get<std::string>());
-      }
-      out.vocab_byte_bpe(tokens, types, merges, tok->bos_id() ? *tok->bos_id() : -1,
-                         tok->eos_id() ? *tok->eos_id() : -1);
-      return;
+// Whether `tok` adds its BOS token (its post-processor) when asked for special tokens.
+bool adds_bos(const Tokenizer& tok) {
+  const auto with = tok.encode("a", true), without = tok.encode("a", false);
+  return tok.bos_id() && with.size() > without.size() && with[0] == *tok.bos_id();
+}
+
+std::vector<std::string> merge_strings(const nlohmann::json& model) {
+  std::vector<std::string> merges;
+  for (const auto& m : model.value("merges", nlohmann::json::array()))
+    merges.push_back(m.is_string() ? m.get<std::string>()
+                                   : m[0].get<std::string>() + " " + m[1].get<std::string>());
+  return merges;
+}
+
+// Byte-level BPE ("gpt2"): tokens, types and merges as stored, the pre-tokenizer by the name
+// llama.cpp knows its split pattern by.
+void write_byte_bpe(sdk::GgufWriter& out, const nlohmann::json& j, const Tokenizer& tok,
+                    const std::string& where, int64_t vocab) {
+  std::string regex;
+  for (const auto& p : j["pre_tokenizer"].value("pretokenizers", nlohmann::json::array()))
+    if (p.value("type", "") == "Split" && p.contains("pattern") && p["pattern"].contains("Regex"))
+      regex = p["pattern"]["Regex"].get<std::string>();
+  std::string pre_name = regex.empty() ? "gpt-2" : byte_level_pre_name(regex);
+  if (pre_name.empty())
+    throw InputError(fmt::format(
+        "{}: the pre-tokenizer's split pattern is none llama.cpp knows by name "
+        "(registry/gguf_tokenizers.json): a GGUF file would tokenize text differently",
+        where));
+  std::vector<std::string> tokens(static_cast<size_t>(vocab));
+  std::vector<int32_t> types(size_t(vocab), 1);
+  for (int64_t i = 0; i < vocab; ++i) {
+    tokens[size_t(i)] = tok.token(int32_t(i));
+    if (tokens[size_t(i)].empty()) {
+      tokens[size_t(i)] = fmt::format("[PAD{}]", i);
+      types[size_t(i)] = 5;  // unused
+    } else if (tok.is_special(int32_t(i))) {
+      types[size_t(i)] = 3;  // control
+    } else if (tok.is_added(int32_t(i))) {
+      types[size_t(i)] = 4;  // user defined: matched whole in text, as an added token
     }
   }
-  out.vocab_placeholder(vocab);
+  out.vocab_byte_bpe(tokens, types, merge_strings(j["model"]), tok.bos_id() ? *tok.bos_id() : -1,
+                     tok.eos_id() ? *tok.eos_id() : -1, pre_name, adds_bos(tok));
+}
+
+// SentencePiece-style BPE (byte fallback, ▁ for spaces) as GGUF's SentencePiece vocabulary: a token
+// made by merge rank r scores -r, so merging by score repeats the merge order.
+void write_spm(sdk::GgufWriter& out, const nlohmann::json& j, const Tokenizer& tok,
+               int64_t vocab) {
+  std::unordered_map<std::string, size_t> rank;
+  const auto merges = merge_strings(j["model"]);
+  for (size_t r = 0; r < merges.size(); ++r) {
+    const auto sp = merges[r].find(' ');
+    rank.emplace(merges[r].substr(0, sp) + merges[r].substr(sp + 1), r);
+  }
+  const std::string norm = j.value("normalizer", nlohmann::json()).dump();
+  const bool space_prefix = norm.find("Prepend") != std::string::npos;
+  std::vector<std::string> tokens(static_cast<size_t>(vocab));
+  std::vector<float> scores(size_t(vocab), 0.0f);
+  std::vector<int32_t> types(size_t(vocab), 1);
+  int32_t unk = -1;
+  const std::string unk_token = j["model"].value("unk_token", nlohmann::json()).is_string()
+                                    ? j["model"]["unk_token"].get<std::string>()
+                                    : "";
+  for (int64_t i = 0; i < vocab; ++i) {
+    std::string t = tok.token(int32_t(i));
+    auto& type = types[size_t(i)];
+    if (t.empty()) {
+      t = fmt::format("[PAD{}]", i);
+      type = 5;
+    } else if (t == unk_token) {
+      type = 2;
+      unk = int32_t(i);
+    } else if (tok.is_special(int32_t(i))) {
+      type = 3;
+    } else if (tok.is_added(int32_t(i))) {
+      type = 4;
+    } else if (t.size() == 6 && t.starts_with("<0x") && t.back() == '>') {
+      type = 6;  // byte fallback
+    }
+    if (auto it = rank.find(t); it != rank.end())
+      scores[size_t(i)] = -float(it->second);
+    else if (type == 1 && t.size() > 1)
+      scores[size_t(i)] = -1e9f;  // no merge makes it
+    tokens[size_t(i)] = std::move(t);
+  }
+  out.vocab_spm(tokens, scores, types, tok.bos_id() ? *tok.bos_id() : -1,
+                tok.eos_id() ? *tok.eos_id() : -1, unk, space_prefix, adds_bos(tok));
+}
+
+// The vocabulary as llama.cpp reads it: a byte-level BPE or a SentencePiece-style BPE when the
+// folder has one, else placeholder SentencePiece tokens (runs by token id
+// still work); the chat template.
+void write_tokenizer(sdk::GgufWriter& out, const std::string& folder, int64_t vocab) {
+  fs::path tj = fs::path(folder) / "tokenizer.json";
+  if (!fs::exists(tj)) {
+    out.vocab_placeholder(vocab);
+    return;
+  }
+  auto j = read_json_file(tj.string(), limits::kTokenizerJsonBytes);  // some are 33 MB
+  auto tok = Tokenizer::from_folder(folder);
+  const std::string pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"].dump() : "";
+  const bool bpe = j.contains("model") && j["model"].value("type", "BPE") == "BPE";
+  if (bpe && pre.find("ByteLevel") != std::string::npos)
+    write_byte_bpe(out, j, *tok, tj.string(), vocab);
+  else if (bpe && j["model"].value("byte_fallback", false))
+    write_spm(out, j, *tok, vocab);
+  else
+    out.vocab_placeholder(vocab);
+  if (!tok->chat_template().empty()) out.kv("tokenizer.chat_template", tok->chat_template());
 }
 
 }  // namespace

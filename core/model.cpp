@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/adapters/runtime.h"
+#include "core/gguf/gguf_folder.h"
 #include "core/weights/weight_store.h"
 #include "sdk/base/error.h"
 #include "sdk/base/hash.h"
@@ -44,10 +45,11 @@ Routed route(const std::string& folder, const PluginHost& plugins) {
 
 }  // namespace
 
-std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& folder,
+std::shared_ptr<LoadedModel> LoadedModel::load(const std::string& path,
                                                std::shared_ptr<sdk::Device> device,
                                                const PluginHost& plugins, const LoadOptions& opt) {
   auto t0 = std::chrono::steady_clock::now();
+  const std::string folder = model_folder(path, plugins);
   Routed r = route(folder, plugins);
   std::shared_ptr<LoadedModel> m(new LoadedModel());
   m->folder_ = folder;
@@ -144,10 +146,9 @@ uint64_t LoadedModel::fingerprint() const {
   fp = sdk::hash_mix(fp ^ (lora_ ? 1 : 0));
   for (const auto& a : adapters_) fp = sdk::hash_mix(fp ^ a.fingerprint());
   constexpr uint64_t kSample = 1024;
-  for (const auto& f : weight_files(folder_)) {
-    SafetensorsFile st(f);
-    for (const auto& [name, t] : st.tensors()) {
-      auto bytes = st.bytes(t);
+  for (const auto& st : open_checkpoint(folder_)) {
+    for (const auto& [name, t] : st->tensors()) {
+      auto bytes = st->bytes(t);
       auto head = bytes.first(std::min<size_t>(bytes.size(), kSample));
       auto tail = bytes.last(std::min<size_t>(bytes.size(), kSample));
       fp = sdk::content_hash(head, fp).lo;
@@ -163,8 +164,9 @@ LoadedModel::~LoadedModel() {
   family_.reset();
 }
 
-ModelSummary inspect(const std::string& folder, const PluginHost& plugins,
+ModelSummary inspect(const std::string& path, const PluginHost& plugins,
                      std::optional<Dtype> quantize) {
+  const std::string folder = model_folder(path, plugins);
   Routed r = route(folder, plugins);
   auto family = plugins.create_family(*r.plugin);
   ModelSummary s;

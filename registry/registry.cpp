@@ -13,6 +13,7 @@ namespace vkllm::registry {
 
 extern const char* const kModelTypesJson;  // generated from model_types.json
 extern const char* const kToolStylesJson;  // generated from tool_styles.json
+extern const char* const kGgufTokenizersJson;  // generated from gguf_tokenizers.json
 
 namespace {
 
@@ -158,14 +159,23 @@ Registry Registry::parse(const std::string& text, const std::string& origin) {
   return r;
 }
 
+namespace {
+nlohmann::json parse_builtin(const char* text, const char* file) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(fmt::format("[registry] registry/{}: {}", file, e.what()));
+  }
+}
+}  // namespace
+
 const nlohmann::json& tool_styles() {
-  static const nlohmann::json j = [] {
-    try {
-      return nlohmann::json::parse(kToolStylesJson);
-    } catch (const nlohmann::json::exception& e) {
-      throw ModelError(fmt::format("[registry] registry/tool_styles.json: {}", e.what()));
-    }
-  }();
+  static const nlohmann::json j = parse_builtin(kToolStylesJson, "tool_styles.json");
+  return j;
+}
+
+const nlohmann::json& gguf_tokenizers() {
+  static const nlohmann::json j = parse_builtin(kGgufTokenizersJson, "gguf_tokenizers.json");
   return j;
 }
 

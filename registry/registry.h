@@ -94,5 +94,8 @@ class Registry {
 // How models write tool calls (tool_styles.json, compiled in): {"styles": [...]}, each chosen by
 // what a chat template contains.
 const nlohmann::json& tool_styles();
+// What GGUF vocabularies name (gguf_tokenizers.json, compiled in): {"byte_level": [{"names",
+// "regex", "ignore_merges"}, ...]}, the pre-tokenizers of tokenizer.ggml.pre.
+const nlohmann::json& gguf_tokenizers();
 
 }  // namespace vkllm::registry

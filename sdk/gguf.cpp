@@ -130,15 +130,31 @@ void GgufWriter::tensor(const std::string& name, const std::vector<int64_t>& sha
 
 void GgufWriter::vocab_byte_bpe(const std::vector<std::string>& tokens,
                                 const std::vector<int32_t>& types,
-                                const std::vector<std::string>& merges, int32_t bos, int32_t eos) {
+                                const std::vector<std::string>& merges, int32_t bos, int32_t eos,
+                                const std::string& pre, bool add_bos) {
   kv("tokenizer.ggml.model", std::string("gpt2"));
-  kv("tokenizer.ggml.pre", std::string("gpt-2"));
+  kv("tokenizer.ggml.pre", pre);
   kv("tokenizer.ggml.tokens", tokens);
   kv("tokenizer.ggml.token_type", types);
   kv("tokenizer.ggml.merges", merges);
   if (bos >= 0) kv("tokenizer.ggml.bos_token_id", uint32_t(bos));
   if (eos >= 0) kv("tokenizer.ggml.eos_token_id", uint32_t(eos));
-  kv("tokenizer.ggml.add_bos_token", bos >= 0);
+  kv("tokenizer.ggml.add_bos_token", bos >= 0 && add_bos);
+}
+
+void GgufWriter::vocab_spm(const std::vector<std::string>& tokens,
+                           const std::vector<float>& scores, const std::vector<int32_t>& types,
+                           int32_t bos, int32_t eos, int32_t unk, bool add_space_prefix,
+                           bool add_bos) {
+  kv("tokenizer.ggml.model", std::string("llama"));
+  kv("tokenizer.ggml.tokens", tokens);
+  kv("tokenizer.ggml.scores", scores);
+  kv("tokenizer.ggml.token_type", types);
+  if (bos >= 0) kv("tokenizer.ggml.bos_token_id", uint32_t(bos));
+  if (eos >= 0) kv("tokenizer.ggml.eos_token_id", uint32_t(eos));
+  if (unk >= 0) kv("tokenizer.ggml.unknown_token_id", uint32_t(unk));
+  kv("tokenizer.ggml.add_space_prefix", add_space_prefix);
+  kv("tokenizer.ggml.add_bos_token", bos >= 0 && add_bos);
 }
 
 void GgufWriter::vocab_placeholder(int64_t n) {

@@ -26,9 +26,18 @@ class GgufWriter {
   void tensor(const std::string& name, const std::vector<int64_t>& shape,
               const std::vector<float>& values, Dtype type);
   // Tokenizer metadata. A byte-level BPE vocabulary (GGUF's "gpt2" model): tokens by id, their
-  // types (1 normal, 3 control, 5 unused), merges "a b"; bos/eos < 0 when absent.
+  // types (1 normal, 3 control, 4 user defined, 5 unused), merges "a b"; bos/eos < 0 when
+  // absent.
+  // `pre` names the pre-tokenizer as llama.cpp does (tokenizer.ggml.pre: gpt-2, llama-bpe, ...).
   void vocab_byte_bpe(const std::vector<std::string>& tokens, const std::vector<int32_t>& types,
-                      const std::vector<std::string>& merges, int32_t bos, int32_t eos);
+                      const std::vector<std::string>& merges, int32_t bos, int32_t eos,
+                      const std::string& pre = "gpt-2", bool add_bos = true);
+  // A SentencePiece vocabulary (GGUF's "llama" model): tokens by id with scores (llama.cpp
+  // merges the adjacent pair whose concatenation scores highest) and types (1 normal, 2 unknown,
+  // 3 control, 4 user defined, 6 byte); ids < 0 when absent.
+  void vocab_spm(const std::vector<std::string>& tokens, const std::vector<float>& scores,
+                 const std::vector<int32_t>& types, int32_t bos, int32_t eos, int32_t unk,
+                 bool add_space_prefix, bool add_bos);
   // A placeholder SentencePiece vocabulary of n tokens (<unk>, <s>, </s>, the 256 byte tokens,
   // then fillers) for checkpoints without a tokenizer: runs by token id still work.
   void vocab_placeholder(int64_t n);

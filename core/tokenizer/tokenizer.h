@@ -48,6 +48,10 @@ class Tokenizer {
   std::optional<int32_t> token_id(const std::string& token) const;
   const std::string& token(int32_t id) const;
   bool is_special(int32_t id) const;
+  // An added token (matched whole in text), special or not.
+  bool is_added(int32_t id) const {
+    return id >= 0 && size_t(id) < added_flag_.size() && added_flag_[size_t(id)];
+  }
   // The bytes a token adds in the middle of a text (an added token: its content; a byte-fallback
   // token: its byte, possibly part of a UTF-8 character). all_token_bytes(): every id's.
   std::string token_bytes(int32_t id) const;

@@ -15,6 +15,8 @@
 #include "core/limits.h"
 #include "sdk/base/dtype.h"
 #include "sdk/base/error.h"
+#include "sdk/gguf_file.h"
+#include "sdk/quant.h"
 
 namespace vkllm::core {
 namespace {
@@ -43,6 +45,8 @@ size_t st_dtype_size(StDtype dt) {
 const char* st_dtype_name(StDtype dt) {
   for (auto& d : kDtypes)
     if (d.dt == dt) return d.name;
+  if (dt == StDtype::GGML_Q8_0) return "Q8_0";
+  if (dt == StDtype::GGML_Q4_0) return "Q4_0";
   return "?";
 }
 
@@ -50,6 +54,61 @@ int64_t StTensor::numel() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
+}
+
+int64_t StTensor::stored_row(int64_t row) const {
+  if (unpermute_heads <= 0 || shape.empty()) return row;
+  // llama.cpp's converter stored row h*d + 2i + part for checkpoint row h*d + part*d/2 + i.
+  const int64_t d = shape[0] / unpermute_heads, half = d / 2;
+  const int64_t h = row / d, r = row % d, part = r / half, i = r % half;
+  return h * d + 2 * i + part;
+}
+
+std::unique_ptr<SafetensorsFile> SafetensorsFile::open_gguf(const std::string& path,
+                                                            const nlohmann::json& tensors) {
+  std::unique_ptr<SafetensorsFile> f(new SafetensorsFile(path, Unparsed{}));
+  const auto g = sdk::GgufFile::parse({f->map_.data(), size_t(f->map_.size())}, path);
+  f->data_start_ = g.data_offset();
+  for (const auto& [name, ref] : tensors.items()) {
+    const std::string gname = ref.at("gguf").get<std::string>();
+    const sdk::GgufTensorInfo* t = g.find(gname);
+    if (!t) throw ModelError(fmt::format("{}: tensor '{}' ({}) is missing", path, gname, name));
+    StTensor st;
+    st.name = name;
+    for (auto it = t->ne.rbegin(); it != t->ne.rend(); ++it) st.shape.push_back(*it);
+    switch (sdk::GgmlType(t->type)) {
+      case sdk::GgmlType::f32:
+        st.dtype = StDtype::F32;
+        break;
+      case sdk::GgmlType::f16:
+        st.dtype = StDtype::F16;
+        break;
+      case sdk::GgmlType::bf16:
+        st.dtype = StDtype::BF16;
+        break;
+      case sdk::GgmlType::q8_0:
+        st.dtype = StDtype::GGML_Q8_0;
+        break;
+      case sdk::GgmlType::q4_0:
+        st.dtype = StDtype::GGML_Q4_0;
+        break;
+      default:
+        throw ModelError(fmt::format(
+            "{}: tensor '{}' is {}: this build loads F32, F16, BF16, Q8_0 and Q4_0 GGUF tensors "
+            "(K-quants and IQ types are not supported yet)",
+            path, gname, sdk::ggml_type_name(t->type)));
+    }
+    st.unpermute_heads = ref.value("unpermute_heads", 0);
+    if (st.unpermute_heads > 0 &&
+        (st.shape.empty() || st.shape[0] % (2 * int64_t(st.unpermute_heads)) != 0))
+      throw ModelError(fmt::format("{}: tensor '{}' has {} rows, not an even count per head of {}",
+                                   path, gname, st.shape.empty() ? 0 : st.shape[0],
+                                   st.unpermute_heads));
+    st.begin = t->offset;
+    st.end = t->offset + t->bytes;
+    f->tensors_[name] = std::move(st);
+  }
+  return f;
 }
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
@@ -231,9 +290,23 @@ std::vector<float> SafetensorsFile::f32(const StTensor& t) const {
         out[size_t(i)] = t.dtype == StDtype::F16 ? f16_to_f32(h) : bf16_to_f32(h);
       }
       break;
+    case StDtype::GGML_Q8_0:
+    case StDtype::GGML_Q4_0: {
+      const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+      out = sdk::dequantize(sdk::from_gguf_blocks(
+          t.dtype == StDtype::GGML_Q8_0 ? Dtype::q8_0 : Dtype::q4_0, b.data(), n / cols, cols));
+      break;
+    }
     default:
       throw ModelError(fmt::format("{}: tensor '{}' has dtype {}; a float tensor was expected",
                                    path(), t.name, st_dtype_name(t.dtype)));
+  }
+  if (t.unpermute_heads > 0) {  // rows back into checkpoint order
+    const int64_t rows = t.shape[0], cols = n / rows;
+    std::vector<float> stored = std::move(out);
+    out.resize(stored.size());
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy_n(stored.begin() + t.stored_row(r) * cols, cols, out.begin() + r * cols);
   }
   return out;
 }

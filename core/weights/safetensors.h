@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <span>
 #include <string>
@@ -12,7 +13,9 @@
 
 namespace vkllm::core {
 
-enum class StDtype { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL };
+// GGML_Q8_0 / GGML_Q4_0: blocks of a GGUF file opened as a checkpoint (never in a safetensors
+// header).
+enum class StDtype { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, GGML_Q8_0, GGML_Q4_0 };
 size_t st_dtype_size(StDtype dt);
 const char* st_dtype_name(StDtype dt);
 
@@ -21,7 +24,11 @@ struct StTensor {
   StDtype dtype = StDtype::F32;
   std::vector<int64_t> shape;
   uint64_t begin = 0, end = 0;  // byte range within the data section
+  // GGUF: the rows of each of this many heads are stored in llama.cpp's interleaved rotary
+  // order; stored_row() maps a checkpoint row to the row it is stored at.
+  int unpermute_heads = 0;
   int64_t numel() const;
+  int64_t stored_row(int64_t row) const;
 };
 
 class MappedFile {
@@ -43,6 +50,11 @@ class MappedFile {
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
+  // A GGUF file's tensors under checkpoint names: `tensors` maps each name to
+  // {"gguf": GGUF tensor name, "unpermute_heads": n} (core/gguf). F32, F16, BF16, Q8_0 and
+  // Q4_0 tensors; other ggml types are a ModelError naming the tensor and its type.
+  static std::unique_ptr<SafetensorsFile> open_gguf(const std::string& path,
+                                                    const nlohmann::json& tensors);
   // Parses a header from memory (used by the fuzzer and tests); `file_size` is the whole
   // file's size including the 8-byte length and the data section.
   static std::map<std::string, StTensor> parse_header(const uint8_t* bytes, uint64_t file_size,
@@ -63,10 +75,13 @@ class SafetensorsFile {
     return v;
   }
   const StTensor& tensor(const std::string& name) const;
-  // A float tensor's values (F32, F16 or BF16) as f32; ModelError naming it for other dtypes.
+  // A float tensor's values (F32, F16, BF16, or GGUF Q8_0/Q4_0 dequantized) as f32, rows in
+  // checkpoint order; ModelError naming it for other dtypes.
   std::vector<float> f32(const StTensor& t) const;
 
  private:
+  struct Unparsed {};
+  SafetensorsFile(const std::string& path, Unparsed) : map_(path) {}
   MappedFile map_;
   uint64_t data_start_ = 0;
   std::map<std::string, StTensor> tensors_;

@@ -92,7 +92,24 @@ std::vector<std::string> weight_files(const std::string& folder) {
   return out;
 }
 
+std::vector<std::unique_ptr<SafetensorsFile>> open_checkpoint(const std::string& folder) {
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  const fs::path view = fs::path(folder) / kGgufView;
+  if (fs::exists(view)) {
+    const nlohmann::json j = read_json_file(view.string());
+    if (!j.contains("file") || !j["file"].is_string() || !j.contains("tensors") ||
+        !j["tensors"].is_object())
+      throw ModelError(fmt::format("{}: needs \"file\" and \"tensors\"", view.string()));
+    files.push_back(SafetensorsFile::open_gguf(j["file"].get<std::string>(), j["tensors"]));
+    return files;
+  }
+  for (const auto& p : weight_files(folder)) files.push_back(std::make_unique<SafetensorsFile>(p));
+  return files;
+}
+
 namespace {
+
+bool ggml_blocks(StDtype dt) { return dt == StDtype::GGML_Q8_0 || dt == StDtype::GGML_Q4_0; }
 
 // Adds one file's parameters and device bytes (as loaded, with `quantize`) to `s`.
 void add_size(const SafetensorsFile& st, const nlohmann::json& config,
@@ -105,7 +122,8 @@ void add_size(const SafetensorsFile& st, const nlohmann::json& config,
     if (mlx && t.dtype == StDtype::U32) n = n * 32 / bits;
     if (!is_qparam) s.parameters += n;
     uint64_t bytes = t.end - t.begin;
-    if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx) {
+    if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx &&
+        !ggml_blocks(t.dtype)) {
       bytes = uint64_t(n) * uint64_t(quant_bits(*quantize)) / 8 +
               uint64_t(n) / 32 * 2;  // values + f16 scales
     }
@@ -118,7 +136,7 @@ void add_size(const SafetensorsFile& st, const nlohmann::json& config,
 CheckpointSize checkpoint_size(const std::string& folder, const nlohmann::json& config,
                                std::optional<Dtype> quantize) {
   CheckpointSize s;
-  for (const auto& f : weight_files(folder)) add_size(SafetensorsFile(f), config, quantize, s);
+  for (const auto& f : open_checkpoint(folder)) add_size(*f, config, quantize, s);
   return s;
 }
 
@@ -126,11 +144,10 @@ WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config
                          std::shared_ptr<sdk::Device> device, WeightOptions options)
     : folder_(folder), device_(std::move(device)), options_(options) {
   if (config.contains("quantization")) quant_ = config["quantization"];
-  std::vector<std::string> shards = weight_files(folder);
-  for (const auto& p : shards) {
-    files_.push_back(std::make_unique<SafetensorsFile>(p));
-    bytes_total_ += files_.back()->tensors().empty() ? 0 : fs::file_size(p);
-    const auto& f = *files_.back();
+  files_ = open_checkpoint(folder);
+  for (const auto& file : files_) {
+    const auto& f = *file;
+    for (const auto& [name, t] : f.tensors()) bytes_total_ += t.end - t.begin;
     for (const auto& [name, t] : f.tensors()) {
       auto [it, fresh] = index_.emplace(name, Ref{&f, &t});
       if (!fresh) {
@@ -440,6 +457,25 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
   }
 
   const StTensor& t0 = *refs[0].tensor;
+  if (ggml_blocks(t0.dtype)) {  // GGUF Q8_0/Q4_0: the blocks as stored, rows concatenated
+    const Dtype dt = t0.dtype == StDtype::GGML_Q8_0 ? Dtype::q8_0 : Dtype::q4_0;
+    const int64_t cols = matrix_cols(t0);
+    const size_t row_bytes = size_t(cols / 32) * (dt == Dtype::q8_0 ? 34 : 18);
+    std::vector<uint8_t> blocks;
+    int64_t rows = 0;
+    for (const auto& r : refs) {
+      auto src = r.file->bytes(*r.tensor);
+      for (int64_t i = 0; i < r.tensor->shape[0]; ++i) {
+        const uint8_t* row = src.data() + size_t(r.tensor->stored_row(i)) * row_bytes;
+        blocks.insert(blocks.end(), row, row + row_bytes);
+      }
+      rows += r.tensor->shape[0];
+    }
+    auto out =
+        sdk::upload_quant(device_->weights(), sdk::from_gguf_blocks(dt, blocks.data(), rows, cols));
+    bytes_uploaded_ += out.memory()->size();
+    return out;
+  }
   if (t0.dtype != StDtype::F32 && t0.dtype != StDtype::F16 && t0.dtype != StDtype::BF16) {
     throw ModelError(
         fmt::format("{}: dtype {} cannot be used as a weight (F32, F16, BF16 or "
@@ -471,8 +507,8 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
   for (const auto& r : refs) {
     auto src = r.file->bytes(*r.tensor);
     for (int64_t i = 0; i < r.tensor->shape[0]; ++i, ++at) {
-      std::memcpy(buf.data() + size_t(at) * stride_bytes, src.data() + size_t(i) * row_bytes,
-                  row_bytes);
+      std::memcpy(buf.data() + size_t(at) * stride_bytes,
+                  src.data() + size_t(r.tensor->stored_row(i)) * row_bytes, row_bytes);
     }
   }
   sdk::upload_bytes(out.with_padding(), buf.data(), buf.size());

@@ -50,6 +50,13 @@ struct MergeStats {
 // none or the index is bad.
 std::vector<std::string> weight_files(const std::string& folder);
 
+// A folder made for a GGUF file (core/gguf) holds this file: {"file": the GGUF's path,
+// "tensors": {checkpoint name: {"gguf": name, "unpermute_heads": n}}}.
+inline constexpr const char* kGgufView = "gguf.json";
+// The checkpoint files of a folder: its safetensors shards, or the GGUF file its gguf.json
+// names, opened.
+std::vector<std::unique_ptr<SafetensorsFile>> open_checkpoint(const std::string& folder);
+
 // Parameters and device bytes of a folder's checkpoint as it would load (with `quantize`: its
 // matrices quantized), from the safetensors headers alone.
 struct CheckpointSize {

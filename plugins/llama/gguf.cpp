@@ -1,8 +1,10 @@
-// GGUF export for llama.cpp: architecture "llama" (q/k rows permuted from rotate_half to
-// llama.cpp's interleaved rotary layout) or "qwen2" (NeoX rotary, q/k/v biases).
+// GGUF for llama.cpp: export as architecture "llama" (q/k rows permuted from rotate_half to
+// llama.cpp's interleaved rotary layout) or "qwen2" (NeoX rotary, q/k/v biases); import of
+// "llama", "qwen2" and "qwen3" files (the same names read back, q/k rows of "llama" put back).
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "model.h"
 #include "sdk/base/error.h"
@@ -32,14 +34,14 @@ std::vector<float> permute_vec(const std::vector<float>& b, int64_t n_head, int6
 }  // namespace
 
 void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& out, Dtype type) {
-  if (c.qk_norm) {  // Qwen3: llama.cpp's qwen3 architecture is not mapped yet
+  // Qwen3 (q/k RMSNorm per head): llama.cpp's qwen3 architecture, NeoX rotary like qwen2.
+  if (c.qk_norm && c.model_type != "qwen3")
     throw InputError(fmt::format(
-        "[export-gguf] {} (q/k norms per head) has no GGUF mapping yet: llama, mistral and qwen2 "
-        "export",
+        "[export-gguf] {} (q/k norms per head) has no GGUF mapping: llama, mistral, qwen2 and "
+        "qwen3 export",
         c.model_type));
-  }
-  const bool qwen = c.model_type == "qwen2";
-  const std::string arch = qwen ? "qwen2" : "llama";
+  const bool qwen = c.model_type == "qwen2" || c.model_type == "qwen3";
+  const std::string arch = c.qk_norm ? "qwen3" : qwen ? "qwen2" : "llama";
   uint32_t file_type = type == Dtype::f32    ? 0
                        : type == Dtype::f16  ? 1
                        : type == Dtype::q8_0 ? 7
@@ -59,6 +61,16 @@ void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& ou
   out.kv(arch + ".attention.layer_norm_rms_epsilon", float(c.rms_norm_eps));
   out.kv(arch + ".rope.freq_base", float(c.rope_theta));
   out.kv(arch + ".vocab_size", uint32_t(c.vocab_size));
+  // Mistral's sliding window (llama.cpp's llama architecture reads no window; vkllm does).
+  const int window = c.sliding_window.empty() ? 0 : c.sliding_window.front();
+  if (window > 0 && window < c.max_position_embeddings) {
+    for (int w : c.sliding_window)
+      if (w != window)
+        throw InputError(fmt::format(
+            "[export-gguf] {}: sliding windows that differ by layer have no GGUF mapping here",
+            c.model_type));
+    out.kv(arch + ".attention.sliding_window", uint32_t(window));
+  }
   const auto& rs = c.rope_scaling;
   std::string rtype =
       rs.is_object() ? rs.value("rope_type", rs.value("type", std::string("default"))) : "default";
@@ -115,11 +127,116 @@ void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& ou
       out.tensor(g + "attn_k.bias", {int64_t(kb.size())}, kb, Dtype::f32);
       vec(p + "self_attn.v_proj.bias", g + "attn_v.bias");
     }
+    if (c.qk_norm) {
+      vec(p + "self_attn.q_norm.weight", g + "attn_q_norm.weight");
+      vec(p + "self_attn.k_norm.weight", g + "attn_k_norm.weight");
+    }
     put2d(g + "ffn_gate.weight", type, src.read_f32(p + "mlp.gate_proj.weight"), d);
     put2d(g + "ffn_up.weight", type, src.read_f32(p + "mlp.up_proj.weight"), d);
     put2d(g + "ffn_down.weight", type, src.read_f32(p + "mlp.down_proj.weight"),
           c.intermediate_size);
   }
+}
+
+plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
+  const std::string arch = f.architecture();
+  if (arch != "llama" && arch != "qwen2" && arch != "qwen3")
+    throw ModelError(fmt::format("{}: GGUF architecture '{}' is not supported (llama, qwen2, qwen3)",
+                                 f.path(), arch));
+  auto key = [&](const char* k) { return arch + "." + k; };
+  // Bounds keep a corrupt count from making a loader allocate by it.
+  const int64_t layers = f.integer_in(key("block_count"), 1, 1024);
+  const int64_t hidden = f.integer_in(key("embedding_length"), 1, 1 << 20);
+  const int64_t heads = f.integer_in(key("attention.head_count"), 1, 4096);
+  const int64_t kv_heads = f.has(key("attention.head_count_kv"))
+                               ? f.integer_in(key("attention.head_count_kv"), 1, heads)
+                               : heads;
+  const int64_t head_dim = f.has(key("attention.key_length"))
+                               ? f.integer_in(key("attention.key_length"), 1, 1 << 16)
+                               : hidden / heads;
+  const sdk::GgufTensorInfo* embd = f.find("token_embd.weight");
+  if (!embd || embd->ne.size() != 2)
+    throw ModelError(fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", f.path()));
+  if (f.has(key("rope.scaling.type")) && f.string(key("rope.scaling.type")) != "none")
+    throw ModelError(fmt::format("{}: {} '{}' is not supported yet", f.path(),
+                                 key("rope.scaling.type"), f.string(key("rope.scaling.type"))));
+
+  plugin::GgufImport im;
+  nlohmann::json& c = im.config;
+  c["model_type"] = arch == "llama" ? "llama" : arch;
+  c["architectures"] = {arch == "llama" ? "LlamaForCausalLM"
+                        : arch == "qwen2" ? "Qwen2ForCausalLM"
+                                          : "Qwen3ForCausalLM"};
+  c["hidden_size"] = hidden;
+  c["num_hidden_layers"] = layers;
+  c["num_attention_heads"] = heads;
+  c["num_key_value_heads"] = kv_heads;
+  c["head_dim"] = head_dim;
+  c["intermediate_size"] = f.integer_in(key("feed_forward_length"), 1, 1 << 22);
+  c["vocab_size"] = embd->ne[1];
+  c["max_position_embeddings"] =
+      f.has(key("context_length")) ? f.integer_in(key("context_length"), 1, 1 << 24) : 4096;
+  c["rms_norm_eps"] = f.number(key("attention.layer_norm_rms_epsilon"));
+  if (f.has(key("rope.freq_base"))) c["rope_theta"] = f.number(key("rope.freq_base"));
+  if (f.has(key("rope.dimension_count")) &&
+      f.integer(key("rope.dimension_count")) != head_dim)
+    throw ModelError(fmt::format("{}: {} = {} (partial rotary) is not supported", f.path(),
+                                 key("rope.dimension_count"), f.integer(key("rope.dimension_count"))));
+  if (const sdk::GgufTensorInfo* rf = f.find("rope_freqs.weight")) {
+    // Per-frequency divisors (llama.cpp's form of Llama 3's rope scaling): into the config.
+    if (rf->type != uint32_t(sdk::GgmlType::f32) || rf->numel() != head_dim / 2)
+      throw ModelError(fmt::format("{}: rope_freqs.weight must be F32 [{}]", f.path(), head_dim / 2));
+    std::vector<float> factors(size_t(rf->numel()));
+    std::memcpy(factors.data(), f.data(*rf).data(), factors.size() * 4);
+    c["rope_scaling"] = {{"rope_type", "freq_factors"}, {"factors", factors}};
+  }
+  // A sliding window (Mistral) where the file has one: the mistral model type.
+  if (f.has(key("attention.sliding_window"))) {
+    c["model_type"] = "mistral";
+    c["sliding_window"] = f.integer_in(key("attention.sliding_window"), 1, 1 << 24);
+  }
+  c["tie_word_embeddings"] = f.find("output.weight") == nullptr;
+  const bool bias = f.find("blk.0.attn_q.bias") != nullptr;
+  c[arch == "llama" ? "attention_bias" : "qkv_bias"] = bias;
+  const uint32_t t = embd->type;
+  c["torch_dtype"] = t == uint32_t(sdk::GgmlType::f32)    ? "float32"
+                     : t == uint32_t(sdk::GgmlType::bf16) ? "bfloat16"
+                                                          : "float16";
+  for (const char* id : {"bos", "eos"}) {
+    const std::string k = fmt::format("tokenizer.ggml.{}_token_id", id);
+    if (f.has(k)) c[fmt::format("{}_token_id", id)] = f.integer_in(k, 0, embd->ne[1] - 1);
+  }
+
+  auto& m = im.tensors;
+  m["model.embed_tokens.weight"] = {"token_embd.weight"};
+  m["model.norm.weight"] = {"output_norm.weight"};
+  if (f.find("output.weight")) m["lm_head.weight"] = {"output.weight"};
+  const int permute_q = arch == "llama" ? int(heads) : 0, permute_k = arch == "llama" ? int(kv_heads) : 0;
+  for (int64_t i = 0; i < layers; ++i) {
+    const std::string p = fmt::format("model.layers.{}.", i), g = fmt::format("blk.{}.", i);
+    m[p + "input_layernorm.weight"] = {g + "attn_norm.weight"};
+    m[p + "post_attention_layernorm.weight"] = {g + "ffn_norm.weight"};
+    m[p + "self_attn.q_proj.weight"] = {g + "attn_q.weight", permute_q};
+    m[p + "self_attn.k_proj.weight"] = {g + "attn_k.weight", permute_k};
+    m[p + "self_attn.v_proj.weight"] = {g + "attn_v.weight"};
+    m[p + "self_attn.o_proj.weight"] = {g + "attn_output.weight"};
+    if (bias) {
+      m[p + "self_attn.q_proj.bias"] = {g + "attn_q.bias", permute_q};
+      m[p + "self_attn.k_proj.bias"] = {g + "attn_k.bias", permute_k};
+      m[p + "self_attn.v_proj.bias"] = {g + "attn_v.bias"};
+    }
+    if (arch == "qwen3") {
+      m[p + "self_attn.q_norm.weight"] = {g + "attn_q_norm.weight"};
+      m[p + "self_attn.k_norm.weight"] = {g + "attn_k_norm.weight"};
+    }
+    m[p + "mlp.gate_proj.weight"] = {g + "ffn_gate.weight"};
+    m[p + "mlp.up_proj.weight"] = {g + "ffn_up.weight"};
+    m[p + "mlp.down_proj.weight"] = {g + "ffn_down.weight"};
+  }
+  for (const auto& [name, ref] : m)
+    if (!f.find(ref.gguf_name))
+      throw ModelError(fmt::format("{}: tensor '{}' ({}) is missing", f.path(), ref.gguf_name, name));
+  return im;
 }
 
 }  // namespace vkllm::llama

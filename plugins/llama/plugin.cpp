@@ -23,6 +23,10 @@ class LlamaFamily : public plugin::Family {
     llama::export_gguf(Config::parse(config), weights, out, type);
   }
 
+  plugin::GgufImport import_gguf(const sdk::GgufFile& file) const override {
+    return llama::import_gguf(file);
+  }
+
   std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
                                       std::shared_ptr<sdk::Device> device) override {
     Config c = Config::parse(config);

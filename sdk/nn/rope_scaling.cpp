@@ -73,6 +73,18 @@ RopeTable rope_table(const RopeParams& p, int64_t seq_len) {
         x = (1 - smooth) * x / factor + smooth * x;
       }
     }
+  } else if (type == "freq_factors") {
+    // Divisors per frequency as a GGUF file stores them (rope_freqs.weight: llama.cpp's form of
+    // Llama 3's scaling, or any other).
+    f = defaults(base);
+    const auto& k = s.contains("factors") ? s["factors"] : nlohmann::json();
+    if (!k.is_array() || k.size() != f.size())
+      throw ModelError(fmt::format("[rope] rope_scaling.factors needs {} numbers", f.size()));
+    for (size_t i = 0; i < f.size(); ++i) {
+      const double d = json::as<double>(k[i], "config.json: rope_scaling.factors");
+      if (!(d > 0)) throw ModelError("[rope] rope_scaling.factors must be positive");
+      f[i] /= d;
+    }
   } else if (type == "yarn") {
     double factor = num(s, "factor", 1.0);
     double old = num(s, "original_max_position_embeddings", double(p.max_position));
@@ -100,7 +112,7 @@ RopeTable rope_table(const RopeParams& p, int64_t seq_len) {
   } else {
     throw ModelError(
         fmt::format("[rope] rope_scaling type '{}' is not supported (default, linear, "
-                    "dynamic, llama3, yarn)",
+                    "dynamic, llama3, yarn, freq_factors)",
                     type));
   }
   t.inv_freq.assign(f.begin(), f.end());

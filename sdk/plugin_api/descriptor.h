@@ -7,7 +7,8 @@
 
 // 5: Batch over several sequences (KvStep parts, logits_rows). 6: runtime LoRA in the SDK
 // (sdk::Graph carries a LoraPass, MatmulOptions::out): plugins see adapters through ops::matmul.
-#define VKLLM_PLUGIN_ABI_VERSION 7u
+// 7: ModelInfo's activation and vision estimates. 8: Family::import_gguf (GGUF files as models).
+#define VKLLM_PLUGIN_ABI_VERSION 8u
 #define VKLLM_PLUGIN_ENTRY_SYMBOL "vkllm_plugin_entry"
 
 #ifdef __cplusplus

@@ -13,6 +13,10 @@ Family::~Family() = default;
 sdk::Tensor Model::encode_image(sdk::Graph&, const ImagePatches&) {
   throw InputError(fmt::format("the {} model takes no images (text only)", info().family));
 }
+GgufImport Family::import_gguf(const sdk::GgufFile& file) const {
+  throw ModelError(fmt::format("{}: GGUF architecture '{}' has no GGUF import in its family",
+                               file.path(), file.architecture()));
+}
 void Family::export_gguf(const nlohmann::json&, WeightSource&, sdk::GgufWriter&, Dtype) const {
   throw PluginError("[gguf] this model family has no GGUF export");
 }

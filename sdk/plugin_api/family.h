@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "sdk/gguf.h"
+#include "sdk/gguf_file.h"
 #include "sdk/kv_cache.h"
 #include "sdk/tensor.h"
 #include "sdk/vk/device.h"
@@ -216,9 +218,27 @@ class Model {
   virtual sdk::Tensor encode_image(sdk::Graph& g, const ImagePatches& image);
 };
 
+// A checkpoint tensor's place in a GGUF file (Family::import_gguf).
+struct GgufTensorRef {
+  std::string gguf_name;
+  // llama.cpp's converter reordered the rows of each of this many heads from rotate_half's
+  // layout to interleaved pairs (Llama's q/k): the host puts them back. 0: stored as is.
+  int unpermute_heads = 0;
+};
+
+// What a family reads from a GGUF file's metadata: a config.json it loads like any other
+// (model_type included), and where each checkpoint tensor it will ask for is stored.
+struct GgufImport {
+  nlohmann::json config;
+  std::map<std::string, GgufTensorRef> tensors;
+};
+
 class Family {
  public:
   virtual ~Family();
+  // Maps a GGUF file of one of the family's architectures (general.architecture) to a config
+  // and tensor names. ModelError naming the key for metadata it cannot use; the default refuses.
+  virtual GgufImport import_gguf(const sdk::GgufFile& file) const;
   // Writes the architecture metadata and tensors of a llama.cpp GGUF file (the host adds the
   // tokenizer), tensors stored as `type`. Families without a GGUF mapping keep the default,
   // which refuses.

@@ -115,7 +115,8 @@ Run add_bench(CLI::App& app) {
     const core::MemoryRequest request{
         .info = &model->info(),
         .vision = model->model().vision(),
-        .weight_bytes = core::checkpoint_size(dir, model->config(), lo.quantize).device_bytes,
+        .weight_bytes =
+            core::checkpoint_size(model->folder(), model->config(), lo.quantize).device_bytes,
         .session = session_options};
     const uint64_t estimate = core::estimate_memory(request).total();
     double bw = copy_bandwidth(dev);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "core/gguf/gguf_folder.h"
 #include "core/memory/estimate.h"
 #include "core/model.h"
 #include "core/plugin_host.h"
@@ -41,9 +42,10 @@ Run add_inspect(CLI::App& app) {
     core::PluginHost host;
     std::optional<Dtype> q;
     if (!quantize.empty()) q = parse_dtype(quantize);
-    auto s = core::inspect(dir, host, q);
+    const std::string folder = core::model_folder(dir, host);  // a GGUF file's folder
+    auto s = core::inspect(folder, host, q);
     const bool vision = s.info.vision.has_value();
-    const core::MemoryRequest request = core::folder_request(s, dir,
+    const core::MemoryRequest request = core::folder_request(s, folder,
                                                              {.context = context,
                                                               .prefill_chunk = prefill_chunk,
                                                               .kv_bits = kv_bits,

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "core/gguf/gguf_folder.h"
+#include "core/plugin_host.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace vkllm::cli {
@@ -12,13 +14,14 @@ Run add_tokenize(CLI::App& app) {
   auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text");
   static std::string dir, text;
   static bool special = false, json = false;
-  cmd->add_option("--tokenizer,-t", dir, "Folder with tokenizer.json (and tokenizer_config.json)")
+  cmd->add_option("--tokenizer,-t", dir, "Folder with tokenizer.json (and tokenizer_config.json), or a GGUF file")
       ->required();
   cmd->add_option("--text", text, "Text to tokenize")->required();
   cmd->add_flag("--special", special, "Apply the post-processor (BOS and the like)");
   cmd->add_flag("--json", json, "Print a JSON array");
   return [] {
-    auto tok = core::Tokenizer::from_folder(dir);
+    core::PluginHost host;  // a GGUF file's vocabulary comes through its model folder
+    auto tok = core::Tokenizer::from_folder(core::model_folder(dir, host));
     auto ids = tok->encode(text, special);
     if (json) {
       fmt::print("{}\n", nlohmann::json(ids).dump());

@@ -1,0 +1,115 @@
+#include "core/gguf/gguf_folder.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "core/gguf/gguf_tokenizer.h"
+#include "core/weights/safetensors.h"
+#include "core/weights/weight_store.h"
+#include "sdk/base/error.h"
+#include "sdk/base/hash.h"
+#include "sdk/base/log.h"
+#include "sdk/gguf_file.h"
+#include "sdk/plugin_api/descriptor.h"
+
+namespace vkllm::core {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Bumped when what the folder holds changes for the same file.
+constexpr int kFolderFormat = 1;
+
+// VKLLM_CACHE_DIR, $XDG_CACHE_HOME/vkllm, ~/.cache/vkllm; the temp folder when none is usable.
+fs::path cache_root() {
+  fs::path dir;
+  if (const char* c = std::getenv("VKLLM_CACHE_DIR"); c && *c)
+    dir = c;
+  else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
+    dir = fs::path(x) / "vkllm";
+  else if (const char* h = std::getenv("HOME"); h && *h)
+    dir = fs::path(h) / ".cache/vkllm";
+  std::error_code ec;
+  if (!dir.empty() && (fs::create_directories(dir / "gguf", ec), !ec)) return dir / "gguf";
+  return fs::temp_directory_path() / fmt::format("vkllm-gguf-{}", ::getuid());
+}
+
+void write_json(const fs::path& p, const nlohmann::json& j) {
+  std::ofstream out(p);
+  out << j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (!out) throw ModelError(fmt::format("{}: cannot write", p.string()));
+}
+
+}  // namespace
+
+bool is_gguf_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  if (fs::path(path).extension() == ".gguf") return true;
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && std::string(magic, 4) == "GGUF";
+}
+
+std::string model_folder(const std::string& path, const PluginHost& plugins) {
+  if (!is_gguf_file(path)) {
+    if (fs::path(path).extension() == ".gguf" && !fs::exists(path))
+      throw InputError(fmt::format("{}: no such GGUF file", path));
+    return path;
+  }
+  const fs::path file = fs::absolute(path);
+  const auto size = fs::file_size(file);
+  const auto mtime = fs::last_write_time(file).time_since_epoch().count();
+  const std::string id = fmt::format("{}\n{}\n{}\n{}\n{}", file.string(), size, mtime,
+                                     kFolderFormat, VKLLM_PLUGIN_ABI_VERSION);
+  const auto h = sdk::content_hash({reinterpret_cast<const uint8_t*>(id.data()), id.size()});
+  const fs::path dir = cache_root() / fmt::format("{}-{:016x}", file.stem().string(), h.lo);
+  if (fs::exists(dir / kGgufView)) return dir.string();
+
+  MappedFile map(file.string());
+  const auto g = sdk::GgufFile::parse({map.data(), size_t(map.size())}, file.string());
+  const std::string arch = g.architecture();
+  const registry::Entry* e = plugins.registry().find(arch);
+  if (!e)
+    throw ModelError(fmt::format(
+        "{}: GGUF architecture '{}' is not supported (no family in the registry serves it)",
+        file.string(), arch));
+  auto family = plugins.create_family(plugins.plugin_for(e->family, e->model_type));
+  const plugin::GgufImport im = family->import_gguf(g);
+  const auto tok = tokenizer_from_gguf(g);
+
+  nlohmann::json view = {{"file", file.string()}, {"tensors", nlohmann::json::object()}};
+  for (const auto& [name, ref] : im.tensors)
+    view["tensors"][name] = {{"gguf", ref.gguf_name}, {"unpermute_heads", ref.unpermute_heads}};
+  // Written aside and renamed, so a concurrent load never sees half a folder.
+  const fs::path tmp = dir.string() + fmt::format(".tmp-{}", ::getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  write_json(tmp / "config.json", im.config);
+  if (tok) {
+    write_json(tmp / "tokenizer.json", tok->tokenizer);
+    write_json(tmp / "tokenizer_config.json", tok->config);
+  } else {
+    log::get("core")->warn("{}: no tokenizer.ggml.model: the model runs from token ids only",
+                           file.string());
+  }
+  write_json(tmp / kGgufView, view);
+  std::error_code ec;
+  fs::rename(tmp, dir, ec);
+  if (ec) {  // another process made it first
+    fs::remove_all(tmp, ec);
+    if (!fs::exists(dir / kGgufView))
+      throw ModelError(fmt::format("{}: cannot make its model folder {}", file.string(),
+                                   dir.string()));
+  }
+  log::get("core")->debug("{}: GGUF {} ({} tensors) as {}", file.string(), arch,
+                          im.tensors.size(), dir.string());
+  return dir.string();
+}
+
+}  // namespace vkllm::core
