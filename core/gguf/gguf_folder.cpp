@@ -56,6 +56,14 @@ bool is_gguf_file(const std::string& path) {
   return in.gcount() == 4 && std::string(magic, 4) == "GGUF";
 }
 
+std::shared_ptr<Tokenizer> gguf_tokenizer(const std::string& path) {
+  MappedFile map(path);
+  const auto g = sdk::GgufFile::parse({map.data(), size_t(map.size())}, path);
+  auto files = tokenizer_from_gguf(g);
+  if (!files) throw ModelError(fmt::format("{}: no vocabulary (tokenizer.ggml.model)", path));
+  return Tokenizer::from_json(files->tokenizer, files->config, path);
+}
+
 std::string model_folder(const std::string& path, const PluginHost& plugins) {
   if (!is_gguf_file(path)) {
     if (fs::path(path).extension() == ".gguf" && !fs::exists(path))

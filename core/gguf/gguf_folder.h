@@ -7,7 +7,10 @@
 // weights stay in the GGUF file, memory-mapped (core/weights: open_checkpoint).
 #include <string>
 
+#include <memory>
+
 #include "core/plugin_host.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace vkllm::core {
 
@@ -18,5 +21,9 @@ bool is_gguf_file(const std::string& path);
 // stands for it, made or refreshed when the file changed (size, modification time, or this
 // build's mapping). ModelError naming the file for one that cannot be read or mapped.
 std::string model_folder(const std::string& path, const PluginHost& plugins);
+
+// The tokenizer of a GGUF file's metadata alone (no family, no folder): `vkllm tokenize`.
+// ModelError when the file has none.
+std::shared_ptr<Tokenizer> gguf_tokenizer(const std::string& path);
 
 }  // namespace vkllm::core

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/adapters/adapter.h"
+#include "core/gguf/gguf_tokenizer.h"
 #include "core/grammar/constraint.h"
 #include "core/grammar/json_schema.h"
 #include "core/jinja/template.h"
@@ -144,6 +145,13 @@ void gguf(std::string_view input) {
     for (const auto& t : f.tensors())
       for (uint8_t b : f.data(t)) sum += b;
     (void)sum;
+    expecting_errors([&] {  // the vocabulary, then a tokenizer built from it and run
+      if (auto files = core::tokenizer_from_gguf(f)) {
+        auto tok = core::Tokenizer::from_json(files->tokenizer, files->config, "fuzz.gguf");
+        auto ids = tok->encode("Hello, world! 12345 \xe6\x97\xa5\xe6\x9c\xac\n", true);
+        (void)tok->decode(ids, false);
+      }
+    });
     const std::string arch = f.architecture();
     (void)f.integer_in(arch + ".block_count", 1, 4096);
     (void)f.number(arch + ".rope.freq_base");

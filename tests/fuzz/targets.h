@@ -28,8 +28,9 @@ void adapter(std::string_view input);
 // fuzzer gets past it into the header); the fingerprint and hash are the file's own. A block
 // that decodes must encode back to the same bytes (else a finding).
 void kv_block(std::string_view input);
-// A GGUF file: parsed; then every metadata value dumped, every tensor's bytes summed, and the
-// typed reads a loader makes (architecture, counts) taken.
+// A GGUF file: parsed; then every metadata value dumped, every tensor's bytes summed, the
+// vocabulary made into a tokenizer that encodes and decodes a text, and the typed reads a
+// loader makes (architecture, counts) taken.
 void gguf(std::string_view input);
 
 }  // namespace vkllm::fuzz

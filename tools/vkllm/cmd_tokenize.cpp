@@ -5,7 +5,6 @@
 
 #include "commands.h"
 #include "core/gguf/gguf_folder.h"
-#include "core/plugin_host.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace vkllm::cli {
@@ -20,8 +19,7 @@ Run add_tokenize(CLI::App& app) {
   cmd->add_flag("--special", special, "Apply the post-processor (BOS and the like)");
   cmd->add_flag("--json", json, "Print a JSON array");
   return [] {
-    core::PluginHost host;  // a GGUF file's vocabulary comes through its model folder
-    auto tok = core::Tokenizer::from_folder(core::model_folder(dir, host));
+    auto tok = core::is_gguf_file(dir) ? core::gguf_tokenizer(dir) : core::Tokenizer::from_folder(dir);
     auto ids = tok->encode(text, special);
     if (json) {
       fmt::print("{}\n", nlohmann::json(ids).dump());
