@@ -41,10 +41,10 @@ void write_byte_bpe(sdk::GgufWriter& out, const nlohmann::json& j, const Tokeniz
       regex = p["pattern"]["Regex"].get<std::string>();
   std::string pre_name = regex.empty() ? "gpt-2" : byte_level_pre_name(regex);
   if (pre_name.empty())
-    throw InputError(fmt::format(
-        "{}: the pre-tokenizer's split pattern is none llama.cpp knows by name "
-        "(registry/gguf_tokenizers.json): a GGUF file would tokenize text differently",
-        where));
+    throw InputError(
+        fmt::format("{}: the pre-tokenizer's split pattern is none llama.cpp knows by name "
+                    "(registry/gguf_tokenizers.json): a GGUF file would tokenize text differently",
+                    where));
   std::vector<std::string> tokens(static_cast<size_t>(vocab));
   std::vector<int32_t> types(size_t(vocab), 1);
   for (int64_t i = 0; i < vocab; ++i) {
@@ -64,8 +64,7 @@ void write_byte_bpe(sdk::GgufWriter& out, const nlohmann::json& j, const Tokeniz
 
 // SentencePiece-style BPE (byte fallback, ▁ for spaces) as GGUF's SentencePiece vocabulary: a token
 // made by merge rank r scores -r, so merging by score repeats the merge order.
-void write_spm(sdk::GgufWriter& out, const nlohmann::json& j, const Tokenizer& tok,
-               int64_t vocab) {
+void write_spm(sdk::GgufWriter& out, const nlohmann::json& j, const Tokenizer& tok, int64_t vocab) {
   std::unordered_map<std::string, size_t> rank;
   const auto merges = merge_strings(j["model"]);
   for (size_t r = 0; r < merges.size(); ++r) {

@@ -11,8 +11,8 @@
 
 namespace vkllm::registry {
 
-extern const char* const kModelTypesJson;  // generated from model_types.json
-extern const char* const kToolStylesJson;  // generated from tool_styles.json
+extern const char* const kModelTypesJson;      // generated from model_types.json
+extern const char* const kToolStylesJson;      // generated from tool_styles.json
 extern const char* const kGgufTokenizersJson;  // generated from gguf_tokenizers.json
 
 namespace {

@@ -8,26 +8,13 @@
 #include <type_traits>
 
 #include "sdk/base/error.h"
+#include "sdk/gguf_file.h"
 #include "sdk/quant.h"
 
 namespace vkllm::sdk {
 namespace {
 
-enum : uint32_t {
-  kU8 = 0,
-  kI8,
-  kU16,
-  kI16,
-  kU32,
-  kI32,
-  kF32,
-  kBool,
-  kString,
-  kArray,
-  kU64,
-  kI64,
-  kF64
-};
+using namespace gguf_value;
 
 template <class T>
 void put(std::vector<uint8_t>& b, T v) {
@@ -142,10 +129,9 @@ void GgufWriter::vocab_byte_bpe(const std::vector<std::string>& tokens,
   kv("tokenizer.ggml.add_bos_token", bos >= 0 && add_bos);
 }
 
-void GgufWriter::vocab_spm(const std::vector<std::string>& tokens,
-                           const std::vector<float>& scores, const std::vector<int32_t>& types,
-                           int32_t bos, int32_t eos, int32_t unk, bool add_space_prefix,
-                           bool add_bos) {
+void GgufWriter::vocab_spm(const std::vector<std::string>& tokens, const std::vector<float>& scores,
+                           const std::vector<int32_t>& types, int32_t bos, int32_t eos, int32_t unk,
+                           bool add_space_prefix, bool add_bos) {
   kv("tokenizer.ggml.model", std::string("llama"));
   kv("tokenizer.ggml.tokens", tokens);
   kv("tokenizer.ggml.scores", scores);

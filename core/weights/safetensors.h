@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,7 +15,23 @@ namespace vkllm::core {
 
 // GGML_Q8_0 / GGML_Q4_0: blocks of a GGUF file opened as a checkpoint (never in a safetensors
 // header).
-enum class StDtype { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, GGML_Q8_0, GGML_Q4_0 };
+enum class StDtype {
+  F64,
+  F32,
+  F16,
+  BF16,
+  I64,
+  I32,
+  I16,
+  I8,
+  U64,
+  U32,
+  U16,
+  U8,
+  BOOL,
+  GGML_Q8_0,
+  GGML_Q4_0
+};
 size_t st_dtype_size(StDtype dt);
 const char* st_dtype_name(StDtype dt);
 

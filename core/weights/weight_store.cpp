@@ -122,8 +122,7 @@ void add_size(const SafetensorsFile& st, const nlohmann::json& config,
     if (mlx && t.dtype == StDtype::U32) n = n * 32 / bits;
     if (!is_qparam) s.parameters += n;
     uint64_t bytes = t.end - t.begin;
-    if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx &&
-        !ggml_blocks(t.dtype)) {
+    if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx && !ggml_blocks(t.dtype)) {
       bytes = uint64_t(n) * uint64_t(quant_bits(*quantize)) / 8 +
               uint64_t(n) / 32 * 2;  // values + f16 scales
     }

@@ -141,8 +141,8 @@ void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& ou
 plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
   const std::string arch = f.architecture();
   if (arch != "llama" && arch != "qwen2" && arch != "qwen3")
-    throw ModelError(fmt::format("{}: GGUF architecture '{}' is not supported (llama, qwen2, qwen3)",
-                                 f.path(), arch));
+    throw ModelError(fmt::format(
+        "{}: GGUF architecture '{}' is not supported (llama, qwen2, qwen3)", f.path(), arch));
   auto key = [&](const char* k) { return arch + "." + k; };
   // Bounds keep a corrupt count from making a loader allocate by it.
   const int64_t layers = f.integer_in(key("block_count"), 1, 1024);
@@ -164,7 +164,7 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
   plugin::GgufImport im;
   nlohmann::json& c = im.config;
   c["model_type"] = arch == "llama" ? "llama" : arch;
-  c["architectures"] = {arch == "llama" ? "LlamaForCausalLM"
+  c["architectures"] = {arch == "llama"   ? "LlamaForCausalLM"
                         : arch == "qwen2" ? "Qwen2ForCausalLM"
                                           : "Qwen3ForCausalLM"};
   c["hidden_size"] = hidden;
@@ -178,14 +178,15 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
       f.has(key("context_length")) ? f.integer_in(key("context_length"), 1, 1 << 24) : 4096;
   c["rms_norm_eps"] = f.number(key("attention.layer_norm_rms_epsilon"));
   if (f.has(key("rope.freq_base"))) c["rope_theta"] = f.number(key("rope.freq_base"));
-  if (f.has(key("rope.dimension_count")) &&
-      f.integer(key("rope.dimension_count")) != head_dim)
+  if (f.has(key("rope.dimension_count")) && f.integer(key("rope.dimension_count")) != head_dim)
     throw ModelError(fmt::format("{}: {} = {} (partial rotary) is not supported", f.path(),
-                                 key("rope.dimension_count"), f.integer(key("rope.dimension_count"))));
+                                 key("rope.dimension_count"),
+                                 f.integer(key("rope.dimension_count"))));
   if (const sdk::GgufTensorInfo* rf = f.find("rope_freqs.weight")) {
     // Per-frequency divisors (llama.cpp's form of Llama 3's rope scaling): into the config.
     if (rf->type != uint32_t(sdk::GgmlType::f32) || rf->numel() != head_dim / 2)
-      throw ModelError(fmt::format("{}: rope_freqs.weight must be F32 [{}]", f.path(), head_dim / 2));
+      throw ModelError(
+          fmt::format("{}: rope_freqs.weight must be F32 [{}]", f.path(), head_dim / 2));
     std::vector<float> factors(size_t(rf->numel()));
     std::memcpy(factors.data(), f.data(*rf).data(), factors.size() * 4);
     c["rope_scaling"] = {{"rope_type", "freq_factors"}, {"factors", factors}};
@@ -211,7 +212,8 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
   m["model.embed_tokens.weight"] = {"token_embd.weight"};
   m["model.norm.weight"] = {"output_norm.weight"};
   if (f.find("output.weight")) m["lm_head.weight"] = {"output.weight"};
-  const int permute_q = arch == "llama" ? int(heads) : 0, permute_k = arch == "llama" ? int(kv_heads) : 0;
+  const int permute_q = arch == "llama" ? int(heads) : 0,
+            permute_k = arch == "llama" ? int(kv_heads) : 0;
   for (int64_t i = 0; i < layers; ++i) {
     const std::string p = fmt::format("model.layers.{}.", i), g = fmt::format("blk.{}.", i);
     m[p + "input_layernorm.weight"] = {g + "attn_norm.weight"};
@@ -235,7 +237,8 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
   }
   for (const auto& [name, ref] : m)
     if (!f.find(ref.gguf_name))
-      throw ModelError(fmt::format("{}: tensor '{}' ({}) is missing", f.path(), ref.gguf_name, name));
+      throw ModelError(
+          fmt::format("{}: tensor '{}' ({}) is missing", f.path(), ref.gguf_name, name));
   return im;
 }
 

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>

@@ -206,8 +206,9 @@ TEST(GgufFile, DamagedFilesSayWhatIsWrong) {
   expect_error(b, "not a multiple of the alignment 32");
   b = good;
   poke<uint64_t>(b, q + 24, uint64_t(1) << 40);
-  expect_error(b, "tensor 'blk.0.attn_q.weight' (204 bytes at data offset 1099511627776) lies "
-                  "beyond the end of the file");
+  expect_error(b,
+               "tensor 'blk.0.attn_q.weight' (204 bytes at data offset 1099511627776) lies "
+               "beyond the end of the file");
   // Cutting the last tensor's data short.
   b = good;
   {

@@ -138,8 +138,8 @@ void adapter(std::string_view input) {
 
 void gguf(std::string_view input) {
   expecting_errors([&] {
-    auto f = sdk::GgufFile::parse(
-        {reinterpret_cast<const uint8_t*>(input.data()), input.size()}, "fuzz.gguf");
+    auto f = sdk::GgufFile::parse({reinterpret_cast<const uint8_t*>(input.data()), input.size()},
+                                  "fuzz.gguf");
     (void)f.metadata().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     uint64_t sum = 0;
     for (const auto& t : f.tensors())

@@ -125,7 +125,8 @@ TEST(Gguf, BadFilesFailClearly) {
     std::ofstream(p, std::ios::binary) << b;
     return p.string();
   };
-  EXPECT_NE(load_error(write("cut.gguf", bytes.substr(0, bytes.size() / 2))).find("lies beyond the end of the file"),
+  EXPECT_NE(load_error(write("cut.gguf", bytes.substr(0, bytes.size() / 2)))
+                .find("lies beyond the end of the file"),
             std::string::npos);
   EXPECT_NE(load_error(write("magic.gguf", "GGUX" + bytes.substr(4))).find("not a GGUF file"),
             std::string::npos);
@@ -133,8 +134,9 @@ TEST(Gguf, BadFilesFailClearly) {
   const size_t at = other.find("llama");  // general.architecture's value comes first
   ASSERT_NE(at, std::string::npos);
   other.replace(at, 5, "phi99");
-  EXPECT_NE(load_error(write("arch.gguf", other)).find("GGUF architecture 'phi99' is not supported"),
-            std::string::npos)
+  EXPECT_NE(
+      load_error(write("arch.gguf", other)).find("GGUF architecture 'phi99' is not supported"),
+      std::string::npos)
       << load_error(write("arch.gguf", other));
   EXPECT_NE(load_error((scratch() / "missing.gguf").string()).find("no such GGUF file"),
             std::string::npos);
