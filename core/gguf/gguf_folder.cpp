@@ -93,7 +93,8 @@ std::string model_folder(const std::string& path, const PluginHost& plugins) {
 
   nlohmann::json view = {{"file", file.string()}, {"tensors", nlohmann::json::object()}};
   for (const auto& [name, ref] : im.tensors)
-    view["tensors"][name] = {{"gguf", ref.gguf_name}, {"unpermute_heads", ref.unpermute_heads}};
+    view["tensors"][name] = {
+        {"gguf", ref.gguf_name}, {"unpermute_heads", ref.unpermute_heads}, {"add", ref.add}};
   // Written aside and renamed, so a concurrent load never sees half a folder.
   const fs::path tmp = dir.string() + fmt::format(".tmp-{}", ::getpid());
   fs::remove_all(tmp);

@@ -99,6 +99,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open_gguf(const std::string& p
             path, gname, sdk::ggml_type_name(t->type)));
     }
     st.unpermute_heads = ref.value("unpermute_heads", 0);
+    st.add = ref.value("add", 0.0f);
     if (st.unpermute_heads > 0 &&
         (st.shape.empty() || st.shape[0] % (2 * int64_t(st.unpermute_heads)) != 0))
       throw ModelError(fmt::format("{}: tensor '{}' has {} rows, not an even count per head of {}",
@@ -301,6 +302,8 @@ std::vector<float> SafetensorsFile::f32(const StTensor& t) const {
       throw ModelError(fmt::format("{}: tensor '{}' has dtype {}; a float tensor was expected",
                                    path(), t.name, st_dtype_name(t.dtype)));
   }
+  if (t.add != 0.0f)
+    for (auto& x : out) x += t.add;
   if (t.unpermute_heads > 0) {  // rows back into checkpoint order
     const int64_t rows = t.shape[0], cols = n / rows;
     std::vector<float> stored = std::move(out);

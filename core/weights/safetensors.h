@@ -43,6 +43,7 @@ struct StTensor {
   // GGUF: the rows of each of this many heads are stored in llama.cpp's interleaved rotary
   // order; stored_row() maps a checkpoint row to the row it is stored at.
   int unpermute_heads = 0;
+  float add = 0.0f;  // GGUF: added to every value read as f32 (norms stored as 1 + w)
   int64_t numel() const;
   int64_t stored_row(int64_t row) const;
 };
@@ -67,8 +68,8 @@ class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
   // A GGUF file's tensors under checkpoint names: `tensors` maps each name to
-  // {"gguf": GGUF tensor name, "unpermute_heads": n} (core/gguf). F32, F16, BF16, Q8_0 and
-  // Q4_0 tensors; other ggml types are a ModelError naming the tensor and its type.
+  // {"gguf": GGUF tensor name, "unpermute_heads": n, "add": x} (core/gguf). F32, F16, BF16, Q8_0
+  // and Q4_0 tensors; other ggml types are a ModelError naming the tensor and its type.
   static std::unique_ptr<SafetensorsFile> open_gguf(const std::string& path,
                                                     const nlohmann::json& tensors);
   // Parses a header from memory (used by the fuzzer and tests); `file_size` is the whole

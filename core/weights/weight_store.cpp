@@ -456,6 +456,9 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
   }
 
   const StTensor& t0 = *refs[0].tensor;
+  for (const auto& r : refs)
+    if (r.tensor->add != 0.0f)
+      throw InternalError(fmt::format("{}: a value offset applies to vectors only", where(r)));
   if (ggml_blocks(t0.dtype)) {  // GGUF Q8_0/Q4_0: the blocks as stored, rows concatenated
     const Dtype dt = t0.dtype == StDtype::GGML_Q8_0 ? Dtype::q8_0 : Dtype::q4_0;
     const int64_t cols = matrix_cols(t0);

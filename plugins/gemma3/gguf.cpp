@@ -30,7 +30,8 @@ void export_gguf(const nn::DecoderConfig& c, plugin::WeightSource& src, const st
   if (std::fabs(c.attention_scale() - 1.0 / std::sqrt(double(c.head_dim))) > 1e-6 &&
       std::fabs(c.attention_scale() -
                 1.0 / std::sqrt(double(c.hidden_size / c.num_attention_heads))) > 1e-6)
-    refuse(fmt::format("query_pre_attn_scalar {} (it scales by head_dim)", c.query_pre_attn_scalar));
+    refuse(
+        fmt::format("query_pre_attn_scalar {} (it scales by head_dim)", c.query_pre_attn_scalar));
   if (c.final_logit_softcapping > 0) refuse("final_logit_softcapping");
   const std::string arch = "gemma3";
   out.kv("general.architecture", arch);
@@ -48,14 +49,13 @@ void export_gguf(const nn::DecoderConfig& c, plugin::WeightSource& src, const st
   out.kv(arch + ".attention.key_length", uint32_t(c.head_dim));
   out.kv(arch + ".attention.value_length", uint32_t(c.head_dim));
   out.kv(arch + ".attention.layer_norm_rms_epsilon", float(c.rms_norm_eps));
-  out.kv(arch + ".attention.sliding_window", uint32_t(*std::max_element(
-                                                 c.sliding_window.begin(), c.sliding_window.end())));
+  out.kv(arch + ".attention.sliding_window",
+         uint32_t(*std::max_element(c.sliding_window.begin(), c.sliding_window.end())));
   out.kv(arch + ".rope.freq_base", float(c.rope_theta));
   out.kv(arch + ".vocab_size", uint32_t(c.vocab_size));
   const auto& rs = c.rope_scaling;
-  std::string rtype = rs.is_object()
-                          ? rs.value("rope_type", rs.value("type", std::string("default")))
-                          : "default";
+  std::string rtype =
+      rs.is_object() ? rs.value("rope_type", rs.value("type", std::string("default"))) : "default";
   if (rtype == "linear") {  // applied by llama.cpp to the global layers only, as transformers
     out.kv(arch + ".rope.scaling.type", std::string("linear"));
     out.kv(arch + ".rope.scaling.factor", float(rs.value("factor", 1.0)));
@@ -91,6 +91,84 @@ void export_gguf(const nn::DecoderConfig& c, plugin::WeightSource& src, const st
     matrix(p + "mlp.up_proj.weight", g + "ffn_up.weight", d);
     matrix(p + "mlp.down_proj.weight", g + "ffn_down.weight", c.intermediate_size);
   }
+}
+
+plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
+  const std::string arch = f.architecture();
+  if (arch != "gemma3")
+    throw ModelError(
+        fmt::format("{}: GGUF architecture '{}' is not supported (gemma3)", f.path(), arch));
+  auto key = [&](const char* k) { return arch + "." + k; };
+  const int64_t layers = f.integer_in(key("block_count"), 1, 1024);
+  const int64_t heads = f.integer_in(key("attention.head_count"), 1, 4096);
+  const int64_t head_dim = f.integer_in(key("attention.key_length"), 1, 1 << 16);
+  const sdk::GgufTensorInfo* embd = f.find("token_embd.weight");
+  if (!embd || embd->ne.size() != 2)
+    throw ModelError(fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", f.path()));
+  plugin::GgufImport im;
+  nlohmann::json& c = im.config;
+  // llama.cpp's gemma3: every 6th layer global, local rotary base 10000, scale head_dim^-0.5,
+  // no soft-capping, tied output, gelu (tanh) MLP.
+  c["model_type"] = "gemma3_text";
+  c["architectures"] = {"Gemma3ForCausalLM"};
+  c["hidden_size"] = f.integer_in(key("embedding_length"), 1, 1 << 20);
+  c["num_hidden_layers"] = layers;
+  c["num_attention_heads"] = heads;
+  c["num_key_value_heads"] = f.integer_in(key("attention.head_count_kv"), 1, heads);
+  c["head_dim"] = head_dim;
+  c["query_pre_attn_scalar"] = head_dim;
+  c["intermediate_size"] = f.integer_in(key("feed_forward_length"), 1, 1 << 22);
+  c["vocab_size"] = embd->ne[1];
+  c["max_position_embeddings"] =
+      f.has(key("context_length")) ? f.integer_in(key("context_length"), 1, 1 << 24) : 131072;
+  c["rms_norm_eps"] = f.number(key("attention.layer_norm_rms_epsilon"));
+  c["rope_theta"] = f.has(key("rope.freq_base")) ? f.number(key("rope.freq_base")) : 1000000.0;
+  c["rope_local_base_freq"] = 10000.0;
+  c["sliding_window"] = f.integer_in(key("attention.sliding_window"), 1, 1 << 24);
+  c["sliding_window_pattern"] = 6;
+  c["final_logit_softcapping"] = nullptr;
+  c["attn_logit_softcapping"] = nullptr;
+  c["hidden_activation"] = "gelu_pytorch_tanh";
+  c["tie_word_embeddings"] = true;
+  if (f.has(key("rope.scaling.type"))) {
+    const std::string t = f.string(key("rope.scaling.type"));
+    if (t == "linear")
+      c["rope_scaling"] = {{"rope_type", "linear"},
+                           {"factor", f.number(key("rope.scaling.factor"))}};
+    else if (t != "none")
+      throw ModelError(
+          fmt::format("{}: {} '{}' is not supported", f.path(), key("rope.scaling.type"), t));
+  }
+  c["torch_dtype"] = embd->type == uint32_t(sdk::GgmlType::f32) ? "float32" : "bfloat16";
+  for (const char* id : {"bos", "eos"}) {
+    const std::string k = fmt::format("tokenizer.ggml.{}_token_id", id);
+    if (f.has(k)) c[fmt::format("{}_token_id", id)] = f.integer_in(k, 0, embd->ne[1] - 1);
+  }
+  auto& m = im.tensors;
+  auto norm = [&](const std::string& name, const std::string& gguf) { m[name] = {gguf, 0, -1.0f}; };
+  m["model.embed_tokens.weight"] = {"token_embd.weight"};
+  norm("model.norm.weight", "output_norm.weight");
+  for (int64_t i = 0; i < layers; ++i) {
+    const std::string p = fmt::format("model.layers.{}.", i), g = fmt::format("blk.{}.", i);
+    norm(p + "input_layernorm.weight", g + "attn_norm.weight");
+    norm(p + "post_attention_layernorm.weight", g + "post_attention_norm.weight");
+    norm(p + "pre_feedforward_layernorm.weight", g + "ffn_norm.weight");
+    norm(p + "post_feedforward_layernorm.weight", g + "post_ffw_norm.weight");
+    norm(p + "self_attn.q_norm.weight", g + "attn_q_norm.weight");
+    norm(p + "self_attn.k_norm.weight", g + "attn_k_norm.weight");
+    m[p + "self_attn.q_proj.weight"] = {g + "attn_q.weight"};
+    m[p + "self_attn.k_proj.weight"] = {g + "attn_k.weight"};
+    m[p + "self_attn.v_proj.weight"] = {g + "attn_v.weight"};
+    m[p + "self_attn.o_proj.weight"] = {g + "attn_output.weight"};
+    m[p + "mlp.gate_proj.weight"] = {g + "ffn_gate.weight"};
+    m[p + "mlp.up_proj.weight"] = {g + "ffn_up.weight"};
+    m[p + "mlp.down_proj.weight"] = {g + "ffn_down.weight"};
+  }
+  for (const auto& [name, ref] : m)
+    if (!f.find(ref.gguf_name))
+      throw ModelError(
+          fmt::format("{}: tensor '{}' ({}) is missing", f.path(), ref.gguf_name, name));
+  return im;
 }
 
 }  // namespace vkllm::gemma3

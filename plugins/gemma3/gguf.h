@@ -12,5 +12,7 @@ namespace vkllm::gemma3 {
 // tokenizer. ModelError for settings llama.cpp's gemma3 cannot express.
 void export_gguf(const nn::DecoderConfig& c, plugin::WeightSource& src, const std::string& prefix,
                  sdk::GgufWriter& out, Dtype type);
+// A llama.cpp "gemma3" file as a gemma3_text config and checkpoint names (norms read back as w).
+plugin::GgufImport import_gguf(const sdk::GgufFile& f);
 
 }  // namespace vkllm::gemma3

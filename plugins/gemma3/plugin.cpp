@@ -52,6 +52,10 @@ class Gemma3Family : public plugin::Family {
                         type);
   }
 
+  plugin::GgufImport import_gguf(const sdk::GgufFile& file) const override {
+    return gemma3::import_gguf(file);
+  }
+
   std::unique_ptr<plugin::Model> load(const nlohmann::json& config, plugin::WeightSource& weights,
                                       std::shared_ptr<sdk::Device> device) override {
     nn::DecoderConfig c = nn::DecoderConfig::parse(config);

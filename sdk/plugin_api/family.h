@@ -224,6 +224,9 @@ struct GgufTensorRef {
   // llama.cpp's converter reordered the rows of each of this many heads from rotate_half's
   // layout to interleaved pairs (Llama's q/k): the host puts them back. 0: stored as is.
   int unpermute_heads = 0;
+  // Added to every value of a weight the model uses as a vector (Gemma's norms are stored as
+  // 1 + w: -1).
+  float add = 0.0f;
 };
 
 // What a family reads from a GGUF file's metadata: a config.json it loads like any other
