@@ -289,10 +289,12 @@ TEST(Cli, PixtralChatWithAnImage) {
 }
 
 TEST(Cli, ExportRefusesWhatItCannotMap) {
-  // Qwen3's q/k norms have no GGUF mapping yet: a clear error, not a llama file without them.
-  expect_error(vkllm("export-gguf -m " + fixture("qwen3") + " " +
-                     (scratch("qwen3") / "out.gguf").string() + " --type f32"),
-               {"qwen3", "no GGUF mapping"});
+  // The Gemma 3 parity checkpoint's layer pattern (a global layer every third) is one
+  // llama.cpp's gemma3 cannot express: a clear error, not a file llama.cpp would run otherwise.
+  expect_error(
+      vkllm("export-gguf -m " + std::string(VKLLM_SOURCE_DIR) + "/tests/data/gemma3/gemma3_text " +
+            (scratch("gemma3") / "out.gguf").string() + " --type f32"),
+      {"cannot express", "every 6th layer global"});
 }
 
 TEST(Cli, MissingFolder) {
@@ -394,6 +396,28 @@ TEST(CliBundled, GeneratesTextAndStopsAtStopStrings) {
   EXPECT_EQ(s.text.find("him"), std::string::npos) << s.text;
   EXPECT_EQ(o.text.rfind(s.text.substr(0, s.text.size() - 1), 0), 0u)
       << "stop output is a prefix: " << s.text;
+}
+
+// The bundled model exported as Q8_0 GGUF runs from the file as its folder quantized at load:
+// generate (chat template from the metadata), tokenize and inspect take the file.
+TEST(CliBundled, GgufFileRunsLikeItsFolder) {
+  fs::path d = scratch("gguf");
+  const std::string gguf = (d / "tiny-kjv-q8_0.gguf").string();
+  auto e = vkllm("export-gguf -m " + bundled() + " " + gguf + " --type q8_0");
+  ASSERT_EQ(e.rc, 0) << e.text;
+  const std::string args = " -p \"Who spake unto Moses?\" -n 16 --temp 0";
+  auto a = vkllm("generate -m " + bundled() + " --quantize q8_0" + args);
+  auto b = vkllm("generate -m " + gguf + args);
+  ASSERT_EQ(b.rc, 0) << b.text;
+  EXPECT_EQ(a.text, b.text);
+  auto t = vkllm("tokenize -t " + gguf + " --text \"And God said\" --special --json");
+  auto u = vkllm("tokenize -t " + bundled() + " --text \"And God said\" --special --json");
+  ASSERT_EQ(t.rc, 0) << t.text;
+  EXPECT_EQ(t.text, u.text);
+  auto i = vkllm("inspect -m " + gguf);
+  ASSERT_EQ(i.rc, 0) << i.text;
+  EXPECT_NE(i.text.find("family llama"), std::string::npos) << i.text;
+  fs::remove_all(d);
 }
 
 TEST(CliBundled, SeededSamplingIsReproducible) {
