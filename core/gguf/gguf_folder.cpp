@@ -71,8 +71,12 @@ std::string model_folder(const std::string& path, const PluginHost& plugins) {
     return path;
   }
   const fs::path file = fs::absolute(path);
-  const auto size = fs::file_size(file);
-  const auto mtime = fs::last_write_time(file).time_since_epoch().count();
+  std::error_code ec_size, ec_time;
+  const auto size = fs::file_size(file, ec_size);
+  const auto mtime = fs::last_write_time(file, ec_time).time_since_epoch().count();
+  if (ec_size || ec_time)
+    throw ModelError(
+        fmt::format("{}: cannot read: {}", file.string(), (ec_size ? ec_size : ec_time).message()));
   const std::string id = fmt::format("{}\n{}\n{}\n{}\n{}", file.string(), size, mtime,
                                      kFolderFormat, VKLLM_PLUGIN_ABI_VERSION);
   const auto h = sdk::content_hash({reinterpret_cast<const uint8_t*>(id.data()), id.size()});
@@ -97,8 +101,11 @@ std::string model_folder(const std::string& path, const PluginHost& plugins) {
         {"gguf", ref.gguf_name}, {"unpermute_heads", ref.unpermute_heads}, {"add", ref.add}};
   // Written aside and renamed, so a concurrent load never sees half a folder.
   const fs::path tmp = dir.string() + fmt::format(".tmp-{}", ::getpid());
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  if (fs::create_directories(tmp, ec); ec)
+    throw ModelError(fmt::format("{}: cannot make its model folder {}: {}", file.string(),
+                                 tmp.string(), ec.message()));
   write_json(tmp / "config.json", im.config);
   if (tok) {
     write_json(tmp / "tokenizer.json", tok->tokenizer);
@@ -108,7 +115,6 @@ std::string model_folder(const std::string& path, const PluginHost& plugins) {
                            file.string());
   }
   write_json(tmp / kGgufView, view);
-  std::error_code ec;
   fs::rename(tmp, dir, ec);
   if (ec) {  // another process made it first
     fs::remove_all(tmp, ec);
