@@ -11,6 +11,7 @@
 
 #include "gguf.h"
 #include "sdk/base/error.h"
+#include "sdk/nn/gguf_import.h"
 
 namespace vkllm::gemma3 {
 
@@ -140,10 +141,7 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
           fmt::format("{}: {} '{}' is not supported", f.path(), key("rope.scaling.type"), t));
   }
   c["torch_dtype"] = embd->type == uint32_t(sdk::GgmlType::f32) ? "float32" : "bfloat16";
-  for (const char* id : {"bos", "eos"}) {
-    const std::string k = fmt::format("tokenizer.ggml.{}_token_id", id);
-    if (f.has(k)) c[fmt::format("{}_token_id", id)] = f.integer_in(k, 0, embd->ne[1] - 1);
-  }
+  nn::add_gguf_token_ids(f, embd->ne[1], c);
   auto& m = im.tensors;
   auto norm = [&](const std::string& name, const std::string& gguf) { m[name] = {gguf, 0, -1.0f}; };
   m["model.embed_tokens.weight"] = {"token_embd.weight"};
@@ -156,18 +154,9 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
     norm(p + "post_feedforward_layernorm.weight", g + "post_ffw_norm.weight");
     norm(p + "self_attn.q_norm.weight", g + "attn_q_norm.weight");
     norm(p + "self_attn.k_norm.weight", g + "attn_k_norm.weight");
-    m[p + "self_attn.q_proj.weight"] = {g + "attn_q.weight"};
-    m[p + "self_attn.k_proj.weight"] = {g + "attn_k.weight"};
-    m[p + "self_attn.v_proj.weight"] = {g + "attn_v.weight"};
-    m[p + "self_attn.o_proj.weight"] = {g + "attn_output.weight"};
-    m[p + "mlp.gate_proj.weight"] = {g + "ffn_gate.weight"};
-    m[p + "mlp.up_proj.weight"] = {g + "ffn_up.weight"};
-    m[p + "mlp.down_proj.weight"] = {g + "ffn_down.weight"};
+    nn::add_gguf_projections(m, p, g);
   }
-  for (const auto& [name, ref] : m)
-    if (!f.find(ref.gguf_name))
-      throw ModelError(
-          fmt::format("{}: tensor '{}' ({}) is missing", f.path(), ref.gguf_name, name));
+  nn::check_gguf_tensors(f, m);
   return im;
 }
 

@@ -8,6 +8,7 @@
 
 #include "model.h"
 #include "sdk/base/error.h"
+#include "sdk/nn/gguf_import.h"
 
 namespace vkllm::llama {
 
@@ -203,10 +204,7 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
   c["torch_dtype"] = t == uint32_t(sdk::GgmlType::f32)    ? "float32"
                      : t == uint32_t(sdk::GgmlType::bf16) ? "bfloat16"
                                                           : "float16";
-  for (const char* id : {"bos", "eos"}) {
-    const std::string k = fmt::format("tokenizer.ggml.{}_token_id", id);
-    if (f.has(k)) c[fmt::format("{}_token_id", id)] = f.integer_in(k, 0, embd->ne[1] - 1);
-  }
+  nn::add_gguf_token_ids(f, embd->ne[1], c);
 
   auto& m = im.tensors;
   m["model.embed_tokens.weight"] = {"token_embd.weight"};
@@ -218,10 +216,7 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
     const std::string p = fmt::format("model.layers.{}.", i), g = fmt::format("blk.{}.", i);
     m[p + "input_layernorm.weight"] = {g + "attn_norm.weight"};
     m[p + "post_attention_layernorm.weight"] = {g + "ffn_norm.weight"};
-    m[p + "self_attn.q_proj.weight"] = {g + "attn_q.weight", permute_q};
-    m[p + "self_attn.k_proj.weight"] = {g + "attn_k.weight", permute_k};
-    m[p + "self_attn.v_proj.weight"] = {g + "attn_v.weight"};
-    m[p + "self_attn.o_proj.weight"] = {g + "attn_output.weight"};
+    nn::add_gguf_projections(m, p, g, permute_q, permute_k);
     if (bias) {
       m[p + "self_attn.q_proj.bias"] = {g + "attn_q.bias", permute_q};
       m[p + "self_attn.k_proj.bias"] = {g + "attn_k.bias", permute_k};
@@ -231,14 +226,8 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
       m[p + "self_attn.q_norm.weight"] = {g + "attn_q_norm.weight"};
       m[p + "self_attn.k_norm.weight"] = {g + "attn_k_norm.weight"};
     }
-    m[p + "mlp.gate_proj.weight"] = {g + "ffn_gate.weight"};
-    m[p + "mlp.up_proj.weight"] = {g + "ffn_up.weight"};
-    m[p + "mlp.down_proj.weight"] = {g + "ffn_down.weight"};
   }
-  for (const auto& [name, ref] : m)
-    if (!f.find(ref.gguf_name))
-      throw ModelError(
-          fmt::format("{}: tensor '{}' ({}) is missing", f.path(), ref.gguf_name, name));
+  nn::check_gguf_tensors(f, m);
   return im;
 }
 
