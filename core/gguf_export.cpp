@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <tuple>
 #include <unordered_map>
+#include <utility>
 
 #include "core/gguf/gguf_tokenizer.h"
 #include "core/limits.h"
@@ -21,6 +23,17 @@ namespace {
 bool adds_bos(const Tokenizer& tok) {
   const auto with = tok.encode("a", true), without = tok.encode("a", false);
   return tok.bos_id() && with.size() > without.size() && with[0] == *tok.bos_id();
+}
+
+// Vocabulary entry i as GGUF stores it: the token ("[PADi]" where the id has none) and
+// llama.cpp's token type: 5 unused, 3 control (special), 4 user defined (added, matched whole in
+// text), else 1 normal.
+std::pair<std::string, int32_t> gguf_token(const Tokenizer& tok, int64_t i) {
+  std::string t = tok.token(int32_t(i));
+  if (t.empty()) return {fmt::format("[PAD{}]", i), 5};
+  if (tok.is_special(int32_t(i))) return {std::move(t), 3};
+  if (tok.is_added(int32_t(i))) return {std::move(t), 4};
+  return {std::move(t), 1};
 }
 
 std::vector<std::string> merge_strings(const nlohmann::json& model) {
@@ -47,17 +60,8 @@ void write_byte_bpe(sdk::GgufWriter& out, const nlohmann::json& j, const Tokeniz
                     where));
   std::vector<std::string> tokens(static_cast<size_t>(vocab));
   std::vector<int32_t> types(size_t(vocab), 1);
-  for (int64_t i = 0; i < vocab; ++i) {
-    tokens[size_t(i)] = tok.token(int32_t(i));
-    if (tokens[size_t(i)].empty()) {
-      tokens[size_t(i)] = fmt::format("[PAD{}]", i);
-      types[size_t(i)] = 5;  // unused
-    } else if (tok.is_special(int32_t(i))) {
-      types[size_t(i)] = 3;  // control
-    } else if (tok.is_added(int32_t(i))) {
-      types[size_t(i)] = 4;  // user defined: matched whole in text, as an added token
-    }
-  }
+  for (int64_t i = 0; i < vocab; ++i)
+    std::tie(tokens[size_t(i)], types[size_t(i)]) = gguf_token(tok, i);
   out.vocab_byte_bpe(tokens, types, merge_strings(j["model"]), tok.bos_id() ? *tok.bos_id() : -1,
                      tok.eos_id() ? *tok.eos_id() : -1, pre_name, adds_bos(tok));
 }
@@ -81,21 +85,14 @@ void write_spm(sdk::GgufWriter& out, const nlohmann::json& j, const Tokenizer& t
                                     ? j["model"]["unk_token"].get<std::string>()
                                     : "";
   for (int64_t i = 0; i < vocab; ++i) {
-    std::string t = tok.token(int32_t(i));
-    auto& type = types[size_t(i)];
-    if (t.empty()) {
-      t = fmt::format("[PAD{}]", i);
-      type = 5;
-    } else if (t == unk_token) {
+    auto [t, type] = gguf_token(tok, i);
+    if (type != 5 && t == unk_token) {
       type = 2;
       unk = int32_t(i);
-    } else if (tok.is_special(int32_t(i))) {
-      type = 3;
-    } else if (tok.is_added(int32_t(i))) {
-      type = 4;
-    } else if (t.size() == 6 && t.starts_with("<0x") && t.back() == '>') {
+    } else if (type == 1 && t.size() == 6 && t.starts_with("<0x") && t.back() == '>') {
       type = 6;  // byte fallback
     }
+    types[size_t(i)] = type;
     if (auto it = rank.find(t); it != rank.end())
       scores[size_t(i)] = -float(it->second);
     else if (type == 1 && t.size() > 1)

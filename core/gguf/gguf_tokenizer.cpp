@@ -45,11 +45,6 @@ nlohmann::json special_token(const std::string& content) {
 
 }  // namespace
 
-std::string byte_level_regex(const std::string& pre) {
-  auto p = find_pre(pre);
-  return p ? p->regex : "";
-}
-
 std::string byte_level_pre_name(const std::string& regex) {
   for (const auto& e : registry::gguf_tokenizers().at("byte_level"))
     if (e.at("regex") == regex) return e.at("names").at(0).get<std::string>();

@@ -22,9 +22,6 @@ struct GgufTokenizerFiles {
 // by the merged token's score, byte fallback, the space prefix).
 std::optional<GgufTokenizerFiles> tokenizer_from_gguf(const sdk::GgufFile& f);
 
-// The split regex of a byte-level pre-tokenizer llama.cpp names (registry/gguf_tokenizers.json);
-// empty when unknown.
-std::string byte_level_regex(const std::string& pre);
 // The llama.cpp name of a byte-level split regex; empty when none matches.
 std::string byte_level_pre_name(const std::string& regex);
 

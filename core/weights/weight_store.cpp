@@ -10,6 +10,7 @@
 #include "sdk/base/error.h"
 #include "sdk/base/json_get.h"
 #include "sdk/base/log.h"
+#include "sdk/gguf_file.h"
 #include "sdk/io.h"
 #include "sdk/quant.h"
 #include "sdk/vk/device.h"
@@ -146,8 +147,8 @@ WeightStore::WeightStore(const std::string& folder, const nlohmann::json& config
   files_ = open_checkpoint(folder);
   for (const auto& file : files_) {
     const auto& f = *file;
-    for (const auto& [name, t] : f.tensors()) bytes_total_ += t.end - t.begin;
     for (const auto& [name, t] : f.tensors()) {
+      bytes_total_ += t.end - t.begin;
       auto [it, fresh] = index_.emplace(name, Ref{&f, &t});
       if (!fresh) {
         throw ModelError(fmt::format("tensor '{}' appears in both {} and {}", name,
@@ -460,9 +461,12 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
     if (r.tensor->add != 0.0f)
       throw InternalError(fmt::format("{}: a value offset applies to vectors only", where(r)));
   if (ggml_blocks(t0.dtype)) {  // GGUF Q8_0/Q4_0: the blocks as stored, rows concatenated
-    const Dtype dt = t0.dtype == StDtype::GGML_Q8_0 ? Dtype::q8_0 : Dtype::q4_0;
+    const bool q8 = t0.dtype == StDtype::GGML_Q8_0;
+    const Dtype dt = q8 ? Dtype::q8_0 : Dtype::q4_0;
+    const auto block =
+        *sdk::ggml_type_info(uint32_t(q8 ? sdk::GgmlType::q8_0 : sdk::GgmlType::q4_0));
     const int64_t cols = matrix_cols(t0);
-    const size_t row_bytes = size_t(cols / 32) * (dt == Dtype::q8_0 ? 34 : 18);
+    const size_t row_bytes = size_t(cols / block.block_values * block.block_bytes);
     std::vector<uint8_t> blocks;
     int64_t rows = 0;
     for (const auto& r : refs) {

@@ -8,12 +8,26 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "gguf.h"
 #include "sdk/base/error.h"
 #include "sdk/nn/gguf_import.h"
 
 namespace vkllm::gemma3 {
+
+namespace {
+// Each layer's norms: checkpoint name (after "layers.N.") and llama.cpp's (after "blk.N."), all
+// stored as 1 + w.
+const std::pair<const char*, const char*> kLayerNorms[] = {
+    {"input_layernorm.weight", "attn_norm.weight"},
+    {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+    {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
+    {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
+    {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+    {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+};
+}  // namespace
 
 void export_gguf(const nn::DecoderConfig& c, plugin::WeightSource& src, const std::string& prefix,
                  sdk::GgufWriter& out, Dtype type) {
@@ -77,12 +91,7 @@ void export_gguf(const nn::DecoderConfig& c, plugin::WeightSource& src, const st
   norm("norm.weight", "output_norm.weight");
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = fmt::format("layers.{}.", i), g = fmt::format("blk.{}.", i);
-    norm(p + "input_layernorm.weight", g + "attn_norm.weight");
-    norm(p + "post_attention_layernorm.weight", g + "post_attention_norm.weight");
-    norm(p + "pre_feedforward_layernorm.weight", g + "ffn_norm.weight");
-    norm(p + "post_feedforward_layernorm.weight", g + "post_ffw_norm.weight");
-    norm(p + "self_attn.q_norm.weight", g + "attn_q_norm.weight");
-    norm(p + "self_attn.k_norm.weight", g + "attn_k_norm.weight");
+    for (auto [name, gguf] : kLayerNorms) norm(p + name, g + gguf);
     matrix(p + "self_attn.q_proj.weight", g + "attn_q.weight", d);
     matrix(p + "self_attn.k_proj.weight", g + "attn_k.weight", d);
     matrix(p + "self_attn.v_proj.weight", g + "attn_v.weight", d);
@@ -100,30 +109,20 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
     throw ModelError(
         fmt::format("{}: GGUF architecture '{}' is not supported (gemma3)", f.path(), arch));
   auto key = [&](const char* k) { return arch + "." + k; };
-  const int64_t layers = f.integer_in(key("block_count"), 1, 1024);
+  // llama.cpp always writes these for gemma3 (no defaults taken).
   const int64_t heads = f.integer_in(key("attention.head_count"), 1, 4096);
+  (void)f.integer_in(key("attention.head_count_kv"), 1, heads);
   const int64_t head_dim = f.integer_in(key("attention.key_length"), 1, 1 << 16);
-  const sdk::GgufTensorInfo* embd = f.find("token_embd.weight");
-  if (!embd || embd->ne.size() != 2)
-    throw ModelError(fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", f.path()));
   plugin::GgufImport im;
   nlohmann::json& c = im.config;
+  c = nn::gguf_decoder_config(f, 131072);
+  const int64_t layers = c["num_hidden_layers"];
   // llama.cpp's gemma3: every 6th layer global, local rotary base 10000, scale head_dim^-0.5,
   // no soft-capping, tied output, gelu (tanh) MLP.
   c["model_type"] = "gemma3_text";
   c["architectures"] = {"Gemma3ForCausalLM"};
-  c["hidden_size"] = f.integer_in(key("embedding_length"), 1, 1 << 20);
-  c["num_hidden_layers"] = layers;
-  c["num_attention_heads"] = heads;
-  c["num_key_value_heads"] = f.integer_in(key("attention.head_count_kv"), 1, heads);
-  c["head_dim"] = head_dim;
   c["query_pre_attn_scalar"] = head_dim;
-  c["intermediate_size"] = f.integer_in(key("feed_forward_length"), 1, 1 << 22);
-  c["vocab_size"] = embd->ne[1];
-  c["max_position_embeddings"] =
-      f.has(key("context_length")) ? f.integer_in(key("context_length"), 1, 1 << 24) : 131072;
-  c["rms_norm_eps"] = f.number(key("attention.layer_norm_rms_epsilon"));
-  c["rope_theta"] = f.has(key("rope.freq_base")) ? f.number(key("rope.freq_base")) : 1000000.0;
+  if (!c.contains("rope_theta")) c["rope_theta"] = 1000000.0;
   c["rope_local_base_freq"] = 10000.0;
   c["sliding_window"] = f.integer_in(key("attention.sliding_window"), 1, 1 << 24);
   c["sliding_window_pattern"] = 6;
@@ -140,20 +139,15 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
       throw ModelError(
           fmt::format("{}: {} '{}' is not supported", f.path(), key("rope.scaling.type"), t));
   }
-  c["torch_dtype"] = embd->type == uint32_t(sdk::GgmlType::f32) ? "float32" : "bfloat16";
-  nn::add_gguf_token_ids(f, embd->ne[1], c);
+  c["torch_dtype"] =
+      f.find("token_embd.weight")->type == uint32_t(sdk::GgmlType::f32) ? "float32" : "bfloat16";
   auto& m = im.tensors;
   auto norm = [&](const std::string& name, const std::string& gguf) { m[name] = {gguf, 0, -1.0f}; };
   m["model.embed_tokens.weight"] = {"token_embd.weight"};
   norm("model.norm.weight", "output_norm.weight");
   for (int64_t i = 0; i < layers; ++i) {
     const std::string p = fmt::format("model.layers.{}.", i), g = fmt::format("blk.{}.", i);
-    norm(p + "input_layernorm.weight", g + "attn_norm.weight");
-    norm(p + "post_attention_layernorm.weight", g + "post_attention_norm.weight");
-    norm(p + "pre_feedforward_layernorm.weight", g + "ffn_norm.weight");
-    norm(p + "post_feedforward_layernorm.weight", g + "post_ffw_norm.weight");
-    norm(p + "self_attn.q_norm.weight", g + "attn_q_norm.weight");
-    norm(p + "self_attn.k_norm.weight", g + "attn_k_norm.weight");
+    for (auto [name, gguf] : kLayerNorms) norm(p + name, g + gguf);
     nn::add_gguf_projections(m, p, g);
   }
   nn::check_gguf_tensors(f, m);

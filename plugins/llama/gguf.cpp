@@ -145,40 +145,19 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
     throw ModelError(fmt::format(
         "{}: GGUF architecture '{}' is not supported (llama, qwen2, qwen3)", f.path(), arch));
   auto key = [&](const char* k) { return arch + "." + k; };
-  // Bounds keep a corrupt count from making a loader allocate by it.
-  const int64_t layers = f.integer_in(key("block_count"), 1, 1024);
-  const int64_t hidden = f.integer_in(key("embedding_length"), 1, 1 << 20);
-  const int64_t heads = f.integer_in(key("attention.head_count"), 1, 4096);
-  const int64_t kv_heads = f.has(key("attention.head_count_kv"))
-                               ? f.integer_in(key("attention.head_count_kv"), 1, heads)
-                               : heads;
-  const int64_t head_dim = f.has(key("attention.key_length"))
-                               ? f.integer_in(key("attention.key_length"), 1, 1 << 16)
-                               : hidden / heads;
-  const sdk::GgufTensorInfo* embd = f.find("token_embd.weight");
-  if (!embd || embd->ne.size() != 2)
-    throw ModelError(fmt::format("{}: tensor 'token_embd.weight' is missing or not 2-D", f.path()));
   if (f.has(key("rope.scaling.type")) && f.string(key("rope.scaling.type")) != "none")
     throw ModelError(fmt::format("{}: {} '{}' is not supported yet", f.path(),
                                  key("rope.scaling.type"), f.string(key("rope.scaling.type"))));
 
   plugin::GgufImport im;
   nlohmann::json& c = im.config;
+  c = nn::gguf_decoder_config(f, 4096);
+  const int64_t layers = c["num_hidden_layers"], heads = c["num_attention_heads"],
+                kv_heads = c["num_key_value_heads"], head_dim = c["head_dim"];
   c["model_type"] = arch == "llama" ? "llama" : arch;
   c["architectures"] = {arch == "llama"   ? "LlamaForCausalLM"
                         : arch == "qwen2" ? "Qwen2ForCausalLM"
                                           : "Qwen3ForCausalLM"};
-  c["hidden_size"] = hidden;
-  c["num_hidden_layers"] = layers;
-  c["num_attention_heads"] = heads;
-  c["num_key_value_heads"] = kv_heads;
-  c["head_dim"] = head_dim;
-  c["intermediate_size"] = f.integer_in(key("feed_forward_length"), 1, 1 << 22);
-  c["vocab_size"] = embd->ne[1];
-  c["max_position_embeddings"] =
-      f.has(key("context_length")) ? f.integer_in(key("context_length"), 1, 1 << 24) : 4096;
-  c["rms_norm_eps"] = f.number(key("attention.layer_norm_rms_epsilon"));
-  if (f.has(key("rope.freq_base"))) c["rope_theta"] = f.number(key("rope.freq_base"));
   if (f.has(key("rope.dimension_count")) && f.integer(key("rope.dimension_count")) != head_dim)
     throw ModelError(fmt::format("{}: {} = {} (partial rotary) is not supported", f.path(),
                                  key("rope.dimension_count"),
@@ -200,11 +179,10 @@ plugin::GgufImport import_gguf(const sdk::GgufFile& f) {
   c["tie_word_embeddings"] = f.find("output.weight") == nullptr;
   const bool bias = f.find("blk.0.attn_q.bias") != nullptr;
   c[arch == "llama" ? "attention_bias" : "qkv_bias"] = bias;
-  const uint32_t t = embd->type;
+  const uint32_t t = f.find("token_embd.weight")->type;  // present: gguf_decoder_config checked
   c["torch_dtype"] = t == uint32_t(sdk::GgmlType::f32)    ? "float32"
                      : t == uint32_t(sdk::GgmlType::bf16) ? "bfloat16"
                                                           : "float16";
-  nn::add_gguf_token_ids(f, embd->ne[1], c);
 
   auto& m = im.tensors;
   m["model.embed_tokens.weight"] = {"token_embd.weight"};

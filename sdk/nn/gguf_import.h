@@ -18,8 +18,13 @@ using GgufTensorMap = std::map<std::string, plugin::GgufTensorRef>;
 void add_gguf_projections(GgufTensorMap& m, const std::string& p, const std::string& g,
                           int unpermute_q = 0, int unpermute_k = 0);
 
-// config.json's bos_token_id / eos_token_id from tokenizer.ggml.*_token_id, where present.
-void add_gguf_token_ids(const sdk::GgufFile& f, int64_t vocab, nlohmann::json& config);
+// The config.json keys every decoder reads, from the architecture's keys (`ARCH.block_count`,
+// `.embedding_length`, `.attention.head_count[_kv]`, `.attention.key_length` (default hidden /
+// heads), `.feed_forward_length`, `.context_length` (default `default_context`),
+// `.attention.layer_norm_rms_epsilon`, `.rope.freq_base` where present), the vocabulary size
+// from token_embd.weight and bos/eos_token_id from tokenizer.ggml.*_token_id where present.
+// Counts are bounded so a corrupt file cannot make a loader allocate by them.
+nlohmann::json gguf_decoder_config(const sdk::GgufFile& f, int64_t default_context);
 
 // ModelError naming the first tensor `m` refers to that the file does not hold.
 void check_gguf_tensors(const sdk::GgufFile& f, const GgufTensorMap& m);
