@@ -77,35 +77,47 @@ Tensor Tensor::allocate_weight(MemoryPool& pool, Dtype dtype, int64_t rows, int6
   return t;
 }
 
-uint64_t Tensor::quant_values_bytes(Dtype dtype, int64_t rows, int64_t cols) {
-  return align16(uint64_t(rows) * uint64_t(cols) * uint64_t(quant_bits(dtype)) / 8);
-}
-
-uint64_t Tensor::quant_scales_bytes(int64_t rows, int64_t cols, int group, bool scales_f32) {
-  return align16(uint64_t(rows) * uint64_t(cols / group) * (scales_f32 ? 4 : 2));
+QuantLayout Tensor::quant_layout(Dtype dtype, int64_t rows, int64_t cols, int group,
+                                 bool scales_f32) {
+  const QuantFormat f = quant_format(dtype);
+  if (f.group) group = f.group;
+  const uint64_t n = uint64_t(rows) * uint64_t(cols), groups = n / uint64_t(group);
+  QuantLayout l;
+  l.group = group;
+  l.scales_f32 = scales_f32 && !f.super;
+  const uint64_t per_scale = f.super ? 1 : (l.scales_f32 ? 4 : 2);
+  l.bytes[int(Region::values)] = align16(n * uint64_t(f.low_bits) / 8);
+  l.bytes[int(Region::high)] = align16(n * uint64_t(f.high_bits) / 8);
+  l.bytes[int(Region::scales)] = align16(groups * per_scale);
+  l.bytes[int(Region::biases)] = f.bias ? align16(groups * per_scale) : 0;
+  l.bytes[int(Region::super)] = f.super ? align16(n / kSuperBlock * 4) : 0;
+  uint64_t at = 0;
+  for (int r = 0; r < kRegions; ++r) {
+    l.offset[r] = at;
+    at += l.bytes[r];
+  }
+  return l;
 }
 
 Tensor Tensor::allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols, int group,
                               bool scales_f32) {
   if (!is_quantized(dtype)) throw InternalError("[tensor] allocate_quant needs a quantized dtype");
-  if (group <= 0 || group % 32 != 0 || cols % group != 0) {
+  const QuantFormat f = quant_format(dtype);
+  if (f.group) group = f.group;
+  if (group <= 0 || group % 16 != 0 || cols % group != 0 || cols % quant_row_multiple(dtype)) {
     throw InputError(
-        fmt::format("[tensor] {} weight of {} columns cannot use group size {} "
-                    "(columns must be a multiple of the group, the group of 32)",
-                    dtype_name(dtype), cols, group));
+        fmt::format("[tensor] {} weight of {} columns cannot use group size {} (columns must be a "
+                    "multiple of the group and of {})",
+                    dtype_name(dtype), cols, group, quant_row_multiple(dtype)));
   }
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = {rows, cols};
   t.strides_ = {cols, 1};
-  t.quant_.group = group;
-  t.quant_.scales_f32 = scales_f32;
-  uint64_t vb = quant_values_bytes(dtype, rows, cols);
-  uint64_t sb = quant_scales_bytes(rows, cols, group, scales_f32);
-  bool has_bias = dtype == Dtype::mlx4 || dtype == Dtype::mlx8;
-  t.quant_.scales_offset = vb;
-  t.quant_.biases_offset = has_bias ? vb + sb : 0;
-  t.mem_ = pool.allocate(vb + sb * (has_bias ? 2 : 1));
+  t.quant_ = quant_layout(dtype, rows, cols, group, scales_f32);
+  uint64_t total = 0;
+  for (uint64_t b : t.quant_.bytes) total += b;
+  t.mem_ = pool.allocate(total);
   return t;
 }
 
@@ -202,37 +214,25 @@ Tensor Tensor::transpose(int a, int b) const {
 
 Tensor Tensor::with_padding() const {
   if (rank() != 2 || stride(1) != 1 || is_quantized(dtype_)) {
-    throw InternalError("[with_padding] needs a 2-D plain tensor with contiguous rows, got " + str());
+    throw InternalError("[with_padding] needs a 2-D plain tensor with contiguous rows, got " +
+                        str());
   }
   Tensor t = *this;
   t.shape_ = {shape_[0], strides_[0]};
   return t;
 }
 
-Tensor Tensor::region(Region r) const {
+Tensor Tensor::region(Region r, bool or_values) const {
   if (!is_quantized(dtype_)) throw InternalError("[region] " + str() + " is not quantized");
+  if (!quant_.bytes[int(r)]) {
+    if (or_values) return region(Region::values);
+    throw InternalError(fmt::format("[region] {} has no region {}", str(), int(r)));
+  }
   Tensor t;
   t.mem_ = mem_;
   t.dtype_ = Dtype::i32;
-  uint64_t begin = offset_, end = offset_;
-  uint64_t vb = quant_values_bytes(dtype_, shape_[0], shape_[1]);
-  uint64_t sb = quant_scales_bytes(shape_[0], shape_[1], quant_.group, quant_.scales_f32);
-  switch (r) {
-    case Region::values:
-      end = begin + vb;
-      break;
-    case Region::scales:
-      begin += quant_.scales_offset;
-      end = begin + sb;
-      break;
-    case Region::biases:
-      if (!quant_.biases_offset) throw InternalError("[region] " + str() + " has no biases");
-      begin += quant_.biases_offset;
-      end = begin + sb;
-      break;
-  }
-  t.offset_ = begin;
-  t.shape_ = {int64_t((end - begin) / 4)};
+  t.offset_ = offset_ + quant_.offset[int(r)];
+  t.shape_ = {int64_t(quant_.bytes[int(r)] / 4)};
   t.strides_ = {1};
   return t;
 }

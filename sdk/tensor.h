@@ -34,15 +34,18 @@ class Shape {
   int rank_ = 0;
 };
 
-// Layout of a quantized weight inside its allocation.
-struct QuantLayout {
-  int group = 0;               // values per scale: 32 for q8_0/q4_0; 32/64/128 for MLX
-  uint64_t scales_offset = 0;  // bytes from the tensor's start
-  uint64_t biases_offset = 0;  // MLX only
-  bool scales_f32 = false;     // scales (and biases) stored as f32 instead of f16
-};
+// The regions of a quantized weight inside its allocation (sdk/quant.h describes their
+// contents): the low plane of the values, the high plane, scales (f16/f32 per group, or int8
+// per group for super formats), biases or mins, and the super-blocks' f16 d and dmin.
+enum class Region { values, high, scales, biases, super };
+inline constexpr int kRegions = 5;
 
-enum class Region { values, scales, biases };
+struct QuantLayout {
+  int group = 0;                   // values per scale: 16 or 32, or 32/64/128 for MLX
+  bool scales_f32 = false;         // direct formats' scales (and biases) as f32 instead of f16
+  uint64_t offset[kRegions] = {};  // bytes from the tensor's start
+  uint64_t bytes[kRegions] = {};   // 0: the format has no such region
+};
 
 class Tensor {
  public:
@@ -53,12 +56,13 @@ class Tensor {
   // A 2-D dense weight whose rows are padded to a multiple of 32 elements (zero-filled by the
   // caller's upload) so kernels read whole 32-value blocks.
   static Tensor allocate_weight(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols);
-  // A 2-D quantized weight [rows, cols]; cols must be a multiple of the group size.
+  // A 2-D quantized weight [rows, cols]; cols must be a multiple of the group size (and of
+  // 256 for super-block formats). `group` matters for MLX only (the others have their own).
   static Tensor allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols, int group,
                                bool scales_f32 = false);
-  // Byte sizes of the quantized regions of a [rows, cols] weight.
-  static uint64_t quant_values_bytes(Dtype dtype, int64_t rows, int64_t cols);
-  static uint64_t quant_scales_bytes(int64_t rows, int64_t cols, int group, bool scales_f32);
+  // Where the regions of a [rows, cols] weight lie and how large they are (16-byte aligned).
+  static QuantLayout quant_layout(Dtype dtype, int64_t rows, int64_t cols, int group,
+                                  bool scales_f32);
 
   bool defined() const { return mem_ != nullptr; }
   Dtype dtype() const { return dtype_; }
@@ -89,8 +93,9 @@ class Tensor {
   Tensor unflatten(int dim, int64_t a, int64_t b) const;
   // A 2-D tensor with padded rows viewed with its padding: [rows, row stride], contiguous.
   Tensor with_padding() const;
-  // A quantized tensor's region as a flat tensor of 32-bit words.
-  Tensor region(Region r) const;
+  // A quantized tensor's region as a flat tensor of 32-bit words; a region the format lacks
+  // is an error unless `or_values` (then the values region stands in: kernels never read it).
+  Tensor region(Region r, bool or_values = false) const;
 
   std::string str() const;  // "f32[2, 3]"
 

@@ -24,17 +24,37 @@ std::string_view dtype_name(Dtype dt) {
       return "mlx4";
     case Dtype::mlx8:
       return "mlx8";
+    case Dtype::q4_1:
+      return "q4_1";
+    case Dtype::q5_0:
+      return "q5_0";
+    case Dtype::q5_1:
+      return "q5_1";
+    case Dtype::q2_k:
+      return "q2_k";
+    case Dtype::q3_k:
+      return "q3_k";
+    case Dtype::q4_k:
+      return "q4_k";
+    case Dtype::q5_k:
+      return "q5_k";
+    case Dtype::q6_k:
+      return "q6_k";
+    case Dtype::iq4_nl:
+      return "iq4_nl";
+    case Dtype::iq4_xs:
+      return "iq4_xs";
   }
   return "?";
 }
 
 Dtype parse_dtype(std::string_view name) {
-  for (Dtype dt : {Dtype::f32, Dtype::f16, Dtype::bf16, Dtype::i32, Dtype::q8_0, Dtype::q4_0,
-                   Dtype::mlx4, Dtype::mlx8}) {
-    if (dtype_name(dt) == name) return dt;
+  std::string known;
+  for (int i = 0; i <= int(Dtype::iq4_xs); ++i) {
+    if (dtype_name(Dtype(i)) == name) return Dtype(i);
+    known += (i ? ", " : "") + std::string(dtype_name(Dtype(i)));
   }
-  throw InputError("unknown dtype '" + std::string(name) +
-                   "' (known: f32, f16, bf16, i32, q8_0, q4_0, mlx4, mlx8)");
+  throw InputError("unknown dtype '" + std::string(name) + "' (known: " + known + ")");
 }
 
 uint16_t f32_to_f16(float f) {

@@ -11,10 +11,9 @@
 // into a vector gather, so this cuts the gathers of x by 8 and leaves the weights' alone.
 //
 // Weight formats (WTYPE): 0 f32, 1 f16, 2 bf16 (dense rows, stride a multiple of 32, zero
-// padded), 3 8-bit affine, 4 4-bit affine (values packed in row order into 32-bit words; one
-// scale per GROUP values and either a stored bias (QBIAS) or the implied zero point ZP):
-//   w = q * s + b   or   w = (q - ZP) * s
-// so each block contributes  s * sum(q x) + beta * sum(x)  with beta = b or -ZP * s.
+// padded), 3 quantized (quant.glsl: a low plane of LOW_BITS 2, 4 or 8 per value, an optional
+// high plane of HIGH_BITS, a scale and bias per GROUP of 16 or more values), so each group
+// contributes  s * sum(v x) + beta * sum(x).
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #extension GL_KHR_shader_subgroup_shuffle : enable
 #include "common.glsl"
@@ -30,16 +29,23 @@ layout(constant_id = 8) const bool HAS_BIAS = false;
 layout(constant_id = 9) const bool HAS_RESIDUAL = false;
 layout(constant_id = 10) const int LANES = 1;
 layout(constant_id = 11) const bool XSHARE = false;
+layout(constant_id = 12) const int LOW_BITS = 4;
+layout(constant_id = 13) const int HIGH_BITS = 0;
+layout(constant_id = 14) const bool SUPER = false;
+layout(constant_id = 15) const bool TABLE = false;
 
 TEXELS(0, X);
 TEXELS(1, W);
-WORDS(2, S);
-WORDS(3, QB);
-WORDS(4, BIAS);
-WORDS(5, R);
-OUT_F32(6, Y);
+WORDS(2, H);
+WORDS(3, S);
+WORDS(4, QB);
+WORDS(5, D);
+WORDS(6, BIAS);
+WORDS(7, R);
+OUT_F32(8, Y);
+#include "quant.glsl"
 layout(push_constant) uniform PC {
-  uint o_x, o_w, o_s, o_qb, o_bias, o_r, o_y;
+  uint o_x, o_w, o_h, o_s, o_qb, o_d, o_bias, o_r, o_y;
   uint M, N, K;
   uint x_stride;   // floats between token rows (multiple of 4)
   uint w_stride;   // dense: elements between weight rows (multiple of 32); quant: unused
@@ -49,18 +55,14 @@ layout(push_constant) uniform PC {
 
 const bool QUANT = WTYPE >= 3;
 const bool PART = QUANT && TM == 1;
-// 16-byte texels per 32-value block
-const int BLOCK_TEXELS = WTYPE == 0 ? 8 : (WTYPE == 1 || WTYPE == 2) ? 4 : WTYPE == 3 ? 2 : 1;
-
-float load_scale(uint off, uint i) {
-  return SCALES_F32 ? uintBitsToFloat(fetch1(S, off + i)) : fetch_half(S, off, i);
-}
-float load_qbias(uint off, uint i) {
-  return SCALES_F32 ? uintBitsToFloat(fetch1(QB, off + i)) : fetch_half(QB, off, i);
-}
+// 16-byte texels per 32-value block (a 2-bit block is half a texel)
+const int BLOCK_TEXELS = WTYPE == 0 ? 8 : (WTYPE == 1 || WTYPE == 2) ? 4 : LOW_BITS == 8 ? 2 : 1;
+// Groups per 32-value block: 2 for groups of 16 (the K-quants' 16-value sub-blocks)
+const int GPB = QUANT && GROUP < 32 ? 32 / GROUP : 1;
 
 // Texel index of block kb of weight row n.
 uint w_texel(uint n, uint kb) {
+  if (QUANT && LOW_BITS == 2) return pc.o_w / 4u + (n * (pc.K / 32u) + kb) / 2u;
   if (QUANT) return pc.o_w / 4u + (n * (pc.K / 32u) + kb) * uint(BLOCK_TEXELS);
   uint per_row = WTYPE == 0 ? pc.w_stride / 4u : pc.w_stride / 8u;
   return pc.o_w / 4u + n * per_row + kb * uint(BLOCK_TEXELS);
@@ -70,6 +72,8 @@ vec4 half4(uint a, uint b) { return vec4(unpackHalf2x16(a), unpackHalf2x16(b)); 
 vec4 bf4(uint a, uint b) { return vec4(bf16_lo(a), bf16_hi(a), bf16_lo(b), bf16_hi(b)); }
 vec4 nib4(uint w) { return vec4(uvec4(w, w >> 4, w >> 8, w >> 12) & 0xfu); }
 vec4 byte4(uint w) { return vec4(uvec4(w, w >> 8, w >> 16, w >> 24) & 0xffu); }
+vec4 crumb4(uint w) { return vec4(uvec4(w, w >> 2, w >> 4, w >> 6) & 3u); }
+vec4 bit4(uint w) { return vec4(uvec4(w, w >> 1, w >> 2, w >> 3) & 1u); }
 
 // acc + dot(a, x) + dot(b, y) as a chain of fused multiply-adds (llvmpipe keeps dot() as separate
 // multiplies and adds).
@@ -84,8 +88,9 @@ float fma8(vec4 a, vec4 x, vec4 b, vec4 y, float acc) {
   return fma(b.w, y.w, acc);
 }
 
-// Values 8s .. 8s+7 of a block from its raw texels (unscaled for quantized formats).
-void decode8(uvec4 raw[8], int s, out vec4 a, out vec4 b) {
+// Values 8s .. 8s+7 of a block from its raw texels (unscaled for quantized formats; `hsel` picks
+// a 2-bit block's half of its texel, `hi` holds the block's high-plane words).
+void decode8(uvec4 raw[8], uint hsel, uvec2 hi, int s, out vec4 a, out vec4 b) {
   if (WTYPE == 0) {
     a = uintBitsToFloat(raw[2 * s]);
     b = uintBitsToFloat(raw[2 * s + 1]);
@@ -97,17 +102,39 @@ void decode8(uvec4 raw[8], int s, out vec4 a, out vec4 b) {
     uvec4 t = raw[s];
     a = bf4(t.x, t.y);
     b = bf4(t.z, t.w);
-  } else if (WTYPE == 3) {
+  } else if (LOW_BITS == 8) {
     uvec4 t = raw[s / 2];
     uint w0 = (s & 1) == 0 ? t.x : t.z;
     uint w1 = (s & 1) == 0 ? t.y : t.w;
     a = byte4(w0);
     b = byte4(w1);
-  } else {
+  } else if (LOW_BITS == 4) {
     uint w = raw[0][s];
     a = nib4(w);
     b = nib4(w >> 16);
+  } else {
+    uint w = raw[0][hsel * 2u + uint(s / 2)] >> (16 * (s & 1));
+    a = crumb4(w);
+    b = crumb4(w >> 8);
   }
+  if (QUANT && HIGH_BITS == 1) {
+    uint h = hi.x >> (8 * s);
+    a += bit4(h) * float(1 << LOW_BITS);
+    b += bit4(h >> 4) * float(1 << LOW_BITS);
+  } else if (QUANT && HIGH_BITS == 2) {
+    uint h = hi[s / 2] >> (16 * (s & 1));
+    a += crumb4(h) * float(1 << LOW_BITS);
+    b += crumb4(h >> 8) * float(1 << LOW_BITS);
+  }
+  if (QUANT && TABLE) {
+    a = quant_table(a);
+    b = quant_table(b);
+  }
+}
+
+// Group index of values 8s.. of block kb in row `row`.
+uint group_of(uint row, uint kb, int s) {
+  return row * (pc.K / uint(GROUP)) + (kb * 32u + uint(s) * 8u) / uint(GROUP);
 }
 
 void main() {
@@ -123,24 +150,32 @@ void main() {
     [[unroll]] for (int m = 0; m < TM; ++m) acc[n][m] = 0.0;
 
   uint nblocks = (pc.K + 31u) / 32u;
-  uint groups_per_row = pc.K / uint(GROUP);
   for (uint kb = lane; kb < nblocks; kb += uint(LANES)) {
     uvec4 raw[TN][8];
+    uvec2 hi[TN];
+    uint hsel = 0u;
     [[unroll]] for (int n = 0; n < TN; ++n) {
-      uint t = w_texel(min(n0 + uint(n), pc.N - 1u), kb);
+      uint row = min(n0 + uint(n), pc.N - 1u);
+      uint t = w_texel(row, kb);
       [[unroll]] for (int i = 0; i < BLOCK_TEXELS; ++i) raw[n][i] = fetch4(W, t + uint(i));
+      uint bi = row * (pc.K / 32u) + kb;
+      if (QUANT && LOW_BITS == 2) hsel = bi & 1u;  // the same for every row: K / 32 is even
+      hi[n] = uvec2(0u);
+      [[unroll]] for (int i = 0; i < HIGH_BITS; ++i)
+        hi[n][i] = fetch1(H, pc.o_h + bi * uint(HIGH_BITS) + uint(i));
     }
-    // Quantized decode (TM = 1) sums q * x per block and scales once; with several tokens the
+    // Quantized decode (TM = 1) sums v * x per group and scales once; with several tokens the
     // weights are dequantized as decoded so the products go straight into acc (fewer live
     // registers: llvmpipe spills a second TN x TM array).
     float part[TN][TM];
     float xsum[TM];
-    float wscale[TN], wbeta[TN];
+    float wscale[TN][GPB], wbeta[TN][GPB];
     if (QUANT && !PART) {
       [[unroll]] for (int n = 0; n < TN; ++n) {
-        uint gi = min(n0 + uint(n), pc.N - 1u) * groups_per_row + (kb * 32u) / uint(GROUP);
-        wscale[n] = load_scale(pc.o_s, gi);
-        wbeta[n] = QBIAS ? load_qbias(pc.o_qb, gi) : -float(ZP) * wscale[n];
+        uint row = min(n0 + uint(n), pc.N - 1u);
+        [[unroll]] for (int g = 0; g < GPB; ++g)
+          group_params(pc.o_s, pc.o_qb, pc.o_d, group_of(row, kb, g * 4 / GPB), wscale[n][g],
+                       wbeta[n][g]);
       }
     }
     [[unroll]] for (int m = 0; m < TM; ++m) {
@@ -180,10 +215,11 @@ void main() {
       }
       [[unroll]] for (int n = 0; n < TN; ++n) {
         vec4 wa, wb;
-        decode8(raw[n], s, wa, wb);
+        decode8(raw[n], hsel, hi[n], s, wa, wb);
         if (QUANT && !PART) {
-          wa = fma(wa, vec4(wscale[n]), vec4(wbeta[n]));
-          wb = fma(wb, vec4(wscale[n]), vec4(wbeta[n]));
+          int g = s * GPB / 4;
+          wa = fma(wa, vec4(wscale[n][g]), vec4(wbeta[n][g]));
+          wb = fma(wb, vec4(wscale[n][g]), vec4(wbeta[n][g]));
         }
         [[unroll]] for (int m = 0; m < TM; ++m) {
           if (PART)
@@ -192,14 +228,18 @@ void main() {
             acc[n][m] = fma8(wa, xa[m], wb, xb[m], acc[n][m]);
         }
       }
-    }
-    if (PART) {
-      [[unroll]] for (int n = 0; n < TN; ++n) {
-        uint row = min(n0 + uint(n), pc.N - 1u);
-        uint gi = row * groups_per_row + (kb * 32u) / uint(GROUP);
-        float sc = load_scale(pc.o_s, gi);
-        float beta = QBIAS ? load_qbias(pc.o_qb, gi) : -float(ZP) * sc;
-        [[unroll]] for (int m = 0; m < TM; ++m) acc[n][m] += sc * part[n][m] + beta * xsum[m];
+      // The end of a group: its sums times its scale and bias.
+      if (PART && (s + 1) % (4 / GPB) == 0) {
+        [[unroll]] for (int n = 0; n < TN; ++n) {
+          float sc, beta;
+          group_params(pc.o_s, pc.o_qb, pc.o_d, group_of(min(n0 + uint(n), pc.N - 1u), kb, s),
+                       sc, beta);
+          [[unroll]] for (int m = 0; m < TM; ++m) {
+            acc[n][m] += sc * part[n][m] + beta * xsum[m];
+            part[n][m] = 0.0;
+          }
+        }
+        [[unroll]] for (int m = 0; m < TM; ++m) xsum[m] = 0.0;
       }
     }
   }

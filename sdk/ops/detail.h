@@ -57,6 +57,44 @@ inline int dtype_code(Dtype dt, const char* op) {
   }
 }
 
+// A weight as the matmul and embedding kernels read it: WTYPE (0 f32, 1 f16, 2 bf16, 3
+// quantized), its regions (the tensor itself stands in for those a format lacks) and the
+// quantized format's specialization constants (kernels/quant.glsl).
+struct WeightArgs {
+  int wtype = 0;
+  Tensor values, high, scales, biases, super;
+  int group = 32, qbias = 0, zero_point = 0, scales_f32 = 0, low_bits = 4, high_bits = 0,
+      super_blocks = 0, table = 0;
+};
+inline WeightArgs weight_args(const Tensor& w, const char* op) {
+  WeightArgs a;
+  if (!is_quantized(w.dtype())) {
+    a.wtype = w.dtype() == Dtype::f32    ? 0
+              : w.dtype() == Dtype::f16  ? 1
+              : w.dtype() == Dtype::bf16 ? 2
+                                         : -1;
+    if (a.wtype < 0) fail(op, "weights of dtype {} are not supported", dtype_name(w.dtype()));
+    a.values = a.high = a.scales = a.biases = a.super = w;
+    return a;
+  }
+  const QuantFormat f = quant_format(w.dtype());
+  a.wtype = 3;
+  a.values = w.region(sdk::Region::values);
+  a.high = w.region(sdk::Region::high, true);
+  a.scales = w.region(sdk::Region::scales);
+  a.biases = w.region(sdk::Region::biases, true);
+  a.super = w.region(sdk::Region::super, true);
+  a.group = w.quant().group;
+  a.qbias = f.bias;
+  a.zero_point = f.zero_point;
+  a.scales_f32 = w.quant().scales_f32;
+  a.low_bits = f.low_bits;
+  a.high_bits = f.high_bits;
+  a.super_blocks = f.super;
+  a.table = f.table;
+  return a;
+}
+
 // Shape padded to 4 dims (leading 1s) and matching strides (leading 0s).
 struct Dims4 {
   uint32_t d[4];

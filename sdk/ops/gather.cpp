@@ -14,10 +14,10 @@ struct EmbedParams {
   uint32_t T, D, vocab, w_stride;
   float scale;
 };
-const KernelDesc kEmbed{
-    "embed",
-    {Binding::words, Binding::words, Binding::words, Binding::words, Binding::storage},
-    sizeof(EmbedParams)};
+const KernelDesc kEmbed{"embed",
+                        {Binding::words, Binding::words, Binding::words, Binding::words,
+                         Binding::words, Binding::words, Binding::storage},
+                        sizeof(EmbedParams)};
 struct ScatterParams {
   uint32_t n, D, x_stride, y_stride, y_rows;
 };
@@ -32,40 +32,15 @@ Tensor embedding(Graph& g, const Tensor& ids, const Tensor& w, float scale) {
   expect(w.rank() == 2, op, "weight must be [V, D], got " + w.str());
   int64_t T = ids.dim(0), V = w.dim(0), D = w.dim(1);
   bool quant = is_quantized(w.dtype());
-  int wt = 0;
-  switch (w.dtype()) {
-    case Dtype::f32:
-      wt = 0;
-      break;
-    case Dtype::f16:
-      wt = 1;
-      break;
-    case Dtype::bf16:
-      wt = 2;
-      break;
-    case Dtype::q8_0:
-    case Dtype::mlx8:
-      wt = 3;
-      break;
-    case Dtype::q4_0:
-    case Dtype::mlx4:
-      wt = 4;
-      break;
-    default:
-      fail(op, "weight dtype {} not supported", dtype_name(w.dtype()));
-  }
+  const WeightArgs a = weight_args(w, op);
   if (!quant) expect(w.stride(1) == 1, op, "weight rows must be contiguous");
-  Tensor values = quant ? w.region(sdk::Region::values) : w;
-  Tensor scales = quant ? w.region(sdk::Region::scales) : w;
-  bool qbias = w.dtype() == Dtype::mlx4 || w.dtype() == Dtype::mlx8;
-  Tensor qb = qbias ? w.region(sdk::Region::biases) : scales;
   Tensor y = g.alloc(Dtype::f32, {T, D});
   EmbedParams p{uint32_t(T), uint32_t(D), uint32_t(V), uint32_t(quant ? D : w.stride(0)), scale};
   uint32_t local = elementwise_local(g);
-  g.dispatch(kEmbed, {&ids, &values, &scales, &qb, &y}, &p, sizeof p,
+  g.dispatch(kEmbed, {&ids, &a.values, &a.high, &a.scales, &a.biases, &a.super, &y}, &p, sizeof p,
              grid_1d(uint64_t(T * D), local),
-             {int32_t(local), wt, quant ? w.quant().group : 32, qbias ? 1 : 0,
-              sdk::quant_zero_point(w.dtype()), w.quant().scales_f32 ? 1 : 0});
+             {int32_t(local), a.wtype, a.group, a.qbias, a.zero_point, a.scales_f32, a.low_bits,
+              a.high_bits, a.super_blocks, a.table});
   return y;
 }
 

@@ -14,29 +14,11 @@ namespace {
 struct Params {
   uint32_t M, N, K, x_stride, w_stride, y_stride, r_stride;
 };
-const KernelDesc kMatmul{"matmul",
-                         {Binding::texels, Binding::texels, Binding::words, Binding::words,
-                          Binding::words, Binding::words, Binding::storage},
-                         sizeof(Params)};
-
-int wtype(Dtype dt) {
-  switch (dt) {
-    case Dtype::f32:
-      return 0;
-    case Dtype::f16:
-      return 1;
-    case Dtype::bf16:
-      return 2;
-    case Dtype::q8_0:
-    case Dtype::mlx8:
-      return 3;
-    case Dtype::q4_0:
-    case Dtype::mlx4:
-      return 4;
-    default:
-      fail("matmul", "weights of dtype {} are not supported", dtype_name(dt));
-  }
-}
+const KernelDesc kMatmul{
+    "matmul",
+    {Binding::texels, Binding::texels, Binding::words, Binding::words, Binding::words,
+     Binding::words, Binding::words, Binding::words, Binding::storage},
+    sizeof(Params)};
 
 struct Tiling {
   int tn, tm, lanes;
@@ -129,22 +111,20 @@ Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOp
   }
 
   Tiling t = choose_tiling(g, M, quant);
-  Tensor values = quant ? w.region(sdk::Region::values) : w;
-  Tensor scales = quant ? w.region(sdk::Region::scales) : w;
-  bool qbias = w.dtype() == Dtype::mlx4 || w.dtype() == Dtype::mlx8;
-  Tensor qb = qbias ? w.region(sdk::Region::biases) : scales;
+  const WeightArgs a = weight_args(w, op);
   Params p{uint32_t(M), uint32_t(N), uint32_t(K), x_stride, uint32_t(quant ? 0 : w.stride(0)),
            uint32_t(N), r_stride};
   uint64_t tiles = uint64_t((N + t.tn - 1) / t.tn) * uint64_t(t.lanes);
   sdk::Groups groups = grid_1d(tiles, t.local);
   groups.z = uint32_t((M + t.tm - 1) / t.tm);
   // Absent optional inputs bind a read-only stand-in the kernel never reads.
-  const Tensor* bias = opt.bias ? opt.bias : &values;
-  const Tensor* res = opt.residual ? opt.residual : &values;
-  g.dispatch(kMatmul, {&x, &values, &scales, &qb, bias, res, &y}, &p, sizeof p, groups,
-             {int32_t(t.local), wtype(w.dtype()), t.tn, t.tm, quant ? w.quant().group : 32,
-              qbias ? 1 : 0, sdk::quant_zero_point(w.dtype()), w.quant().scales_f32 ? 1 : 0,
-              opt.bias ? 1 : 0, opt.residual ? 1 : 0, t.lanes, t.xshare ? 1 : 0});
+  const Tensor* bias = opt.bias ? opt.bias : &a.values;
+  const Tensor* res = opt.residual ? opt.residual : &a.values;
+  g.dispatch(kMatmul, {&x, &a.values, &a.high, &a.scales, &a.biases, &a.super, bias, res, &y}, &p,
+             sizeof p, groups,
+             {int32_t(t.local), a.wtype, t.tn, t.tm, a.group, a.qbias, a.zero_point, a.scales_f32,
+              opt.bias ? 1 : 0, opt.residual ? 1 : 0, t.lanes, t.xshare ? 1 : 0, a.low_bits,
+              a.high_bits, a.super_blocks, a.table});
   return y;
 }
 

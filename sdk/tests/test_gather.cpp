@@ -14,11 +14,12 @@ namespace {
 class Gather : public SdkTest {};
 
 TEST_F(Gather, EmbeddingEveryWeightFormat) {
-  int64_t V = 37, D = 64;
+  int64_t V = 37, D = 256;
   auto wv = randn(size_t(V * D));
   std::vector<int32_t> ids = {0, 36, 5, 5, 17, 2, 36};
-  for (Dtype dt :
-       {Dtype::f32, Dtype::f16, Dtype::bf16, Dtype::q8_0, Dtype::q4_0, Dtype::mlx4, Dtype::mlx8}) {
+  for (Dtype dt : {Dtype::f32, Dtype::f16, Dtype::bf16, Dtype::q8_0, Dtype::q4_0, Dtype::mlx4,
+                   Dtype::mlx8, Dtype::q4_1, Dtype::q5_0, Dtype::q5_1, Dtype::q2_k, Dtype::q3_k,
+                   Dtype::q4_k, Dtype::q5_k, Dtype::q6_k, Dtype::iq4_nl, Dtype::iq4_xs}) {
     poison_arena(dev());
     sdk::Tensor w;
     std::vector<float> wd;

@@ -10,8 +10,35 @@
 namespace vkllm::test {
 namespace {
 
+// llama.cpp's formats beyond q8_0/q4_0, read as stored (sdk/quant.h).
+constexpr Dtype kGgufFormats[] = {Dtype::q4_1,   Dtype::q5_0,  Dtype::q5_1, Dtype::q2_k,
+                                  Dtype::q3_k,   Dtype::q4_k,  Dtype::q5_k, Dtype::q6_k,
+                                  Dtype::iq4_nl, Dtype::iq4_xs};
+
 class Matmul : public SdkTest {
  protected:
+  // Every stored field random over its whole range: values, scales of both signs, the
+  // K-quants' sub-scales and mins at their extremes (what a quantizer rarely produces).
+  sdk::QuantHost random_quant(Dtype dt, int64_t N, int64_t K) {
+    auto q = sdk::detail::quant_host(dt, N, K, 32);
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng()); };
+    auto f16 = [&](float lo, float hi) {
+      float v = std::uniform_real_distribution<float>(lo, hi)(rng());
+      return f16_to_f32(f32_to_f16(pick(0, 1) ? v : -v));
+    };
+    for (auto& v : q.values) v = uint8_t(pick(0, (1 << quant_bits(dt)) - 1));
+    for (auto& s : q.scales) s = f16(0.01f, 0.1f);
+    for (auto& b : q.biases) b = f16(0.0f, 0.5f);
+    const bool signed_sub = dt == Dtype::q3_k || dt == Dtype::q6_k || dt == Dtype::iq4_xs;
+    const int sub_hi = dt == Dtype::q2_k ? 15 : dt == Dtype::q6_k ? 127 : signed_sub ? 31 : 63;
+    const int sub_lo = dt == Dtype::q6_k ? -128 : signed_sub ? -32 : 0;
+    for (auto& s : q.sub_scales) s = int8_t(pick(sub_lo, sub_hi));
+    for (auto& m : q.sub_mins) m = int8_t(pick(0, dt == Dtype::q2_k ? 15 : 63));
+    for (auto& d : q.supers) d = f16(0.0005f, 0.004f);
+    for (auto& d : q.super_mins) d = std::fabs(f16(0.0f, 0.02f));
+    return q;
+  }
+
   // Uploads w [N, K] as `dt` and returns the tensor and the values the device sees.
   std::pair<sdk::Tensor, std::vector<float>> weight(Dtype dt, int64_t N, int64_t K,
                                                     std::span<const float> w, int group = 32) {
@@ -24,12 +51,18 @@ class Matmul : public SdkTest {
     return {t, round_to(dt, w)};
   }
 
-  void check(Dtype dt, int64_t M, int64_t N, int64_t K, bool bias, bool residual, int group = 32) {
-    SCOPED_TRACE(fmt::format("{} M={} N={} K={} bias={} residual={} group={}", dtype_name(dt), M, N,
-                             K, bias, residual, group));
+  void check(Dtype dt, int64_t M, int64_t N, int64_t K, bool bias, bool residual, int group = 32,
+             bool random_fields = false) {
+    SCOPED_TRACE(fmt::format("{} M={} N={} K={} bias={} residual={} group={}{}", dtype_name(dt), M,
+                             N, K, bias, residual, group, random_fields ? " random fields" : ""));
     poison_arena(dev());
     auto wv = randn(size_t(N * K), 0.5f);
     auto [w, wd] = weight(dt, N, K, wv, group);
+    if (random_fields) {
+      auto q = random_quant(dt, N, K);
+      w = sdk::upload_quant(dev().weights(), q);
+      wd = sdk::dequantize(q);
+    }
     auto xv = randn(size_t(M * K));
     auto x = input(Dtype::f32, {M, K}, xv);
     auto bv = randn(size_t(N));
@@ -80,6 +113,20 @@ TEST_F(Matmul, QuantizedAllShapes) {
   }
 }
 
+// Every tiling the device picks (decode, a few tokens, prefill tiles) over rows that end inside
+// a tile, for llama.cpp's other formats: quantized by our quantizers, and with every stored
+// field random over its range.
+TEST_F(Matmul, GgufFormatsAllShapes) {
+  for (Dtype dt : kGgufFormats) {
+    const bool super = quant_format(dt).super;
+    for (auto [M, N, K] :
+         {std::tuple{1, 37, 512}, std::tuple{3, 50, 256}, std::tuple{19, 45, 768}}) {
+      check(dt, M, N, super ? K : K / 2 + 32, false, false);
+      check(dt, M, N, K, false, false, 32, true);
+    }
+  }
+}
+
 TEST_F(Matmul, MlxGroupSizes) {
   for (Dtype dt : {Dtype::mlx4, Dtype::mlx8}) {
     for (int group : {32, 64, 128}) {
@@ -122,15 +169,49 @@ TEST_F(Matmul, StridedAndUnalignedInputs) {
   expect_within(sdk::download_f32(y), want, bound, "strided matmul");
 }
 
+// Every field written to llama.cpp's blocks reads back the same (the block layouts against
+// llama.cpp's own dequantization: tests/llamacpp, vkllm_ggml_quants_tests).
 TEST_F(Matmul, GgufBlocksRoundTrip) {
-  for (Dtype dt : {Dtype::q8_0, Dtype::q4_0}) {
-    auto w = randn(64 * 3);
-    auto q = sdk::quantize(dt, w.data(), 3, 64);
+  std::vector<Dtype> all = {Dtype::q8_0, Dtype::q4_0};
+  all.insert(all.end(), std::begin(kGgufFormats), std::end(kGgufFormats));
+  for (Dtype dt : all) {
+    SCOPED_TRACE(dtype_name(dt));
+    auto q = random_quant(dt, 3, 512);
     auto blocks = sdk::to_gguf_blocks(q);
-    EXPECT_EQ(blocks.size(), size_t(dt == Dtype::q8_0 ? 6 * 34 : 6 * 18));
-    auto back = sdk::from_gguf_blocks(dt, blocks.data(), 3, 64);
+    const auto info = *sdk::ggml_type_info(uint32_t(sdk::ggml_type_of(dt)));
+    EXPECT_EQ(blocks.size(), size_t(3 * 512 / info.block_values * info.block_bytes));
+    auto back = sdk::from_gguf_blocks(dt, blocks.data(), 3, 512);
     EXPECT_EQ(back.values, q.values);
     EXPECT_EQ(back.scales, q.scales);
+    EXPECT_EQ(back.biases, q.biases);
+    EXPECT_EQ(back.sub_scales, q.sub_scales);
+    EXPECT_EQ(back.sub_mins, q.sub_mins);
+    EXPECT_EQ(back.supers, q.supers);
+    EXPECT_EQ(back.super_mins, q.super_mins);
+  }
+}
+
+// The quantizers of llama.cpp's formats: every value within its group's range at the stored
+// scales, and an RMS error per weight near what the format's bits allow (on N(0, 1) weights;
+// llama.cpp's own quantizers measured on the same data in vkllm_ggml_quants_tests).
+TEST_F(Matmul, GgufQuantizersErrors) {
+  auto w = randn(16 * 1024);
+  // Upper bounds of RMS error / RMS weight, about 1.25x what these quantizers reach.
+  const std::pair<Dtype, double> bounds[] = {
+      {Dtype::q4_1, 0.12},   {Dtype::q5_0, 0.06},  {Dtype::q5_1, 0.06},  {Dtype::q2_k, 0.40},
+      {Dtype::q3_k, 0.22},   {Dtype::q4_k, 0.11},  {Dtype::q5_k, 0.055}, {Dtype::q6_k, 0.03},
+      {Dtype::iq4_nl, 0.11}, {Dtype::iq4_xs, 0.11}};
+  for (auto [dt, bound] : bounds) {
+    auto q = sdk::quantize(dt, w.data(), 16, 1024);
+    auto d = sdk::dequantize(q);
+    double se = 0, sw = 0;
+    for (size_t i = 0; i < w.size(); ++i) {
+      se += (double(d[i]) - w[i]) * (double(d[i]) - w[i]);
+      sw += double(w[i]) * w[i];
+    }
+    const double rel = std::sqrt(se / sw);
+    EXPECT_LE(rel, bound) << dtype_name(dt);
+    fmt::print("{}: relative RMS error {:.4f}\n", dtype_name(dt), rel);
   }
 }
 

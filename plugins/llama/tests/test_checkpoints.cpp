@@ -102,7 +102,7 @@ TEST(Checkpoints, MlxQuantizedMatchesItsDequantizedWeights) {
     int bits = mod == override_mod ? 8 : 4;
     auto qh =
         sdk::quantize(bits == 8 ? Dtype::mlx8 : Dtype::mlx4, v.data(), t.shape[0], t.shape[1], 32);
-    const auto& packed = hold(qh.values);
+    const auto& packed = hold(sdk::pack_values(qh));
     qw.push_back({name,
                   core::StDtype::U32,
                   {t.shape[0], t.shape[1] * bits / 32},
