@@ -217,8 +217,10 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   core::LoadOptions lo;
   if (!opt.quantize.empty()) {
     Dtype q = parse_dtype(opt.quantize);
-    if (q != Dtype::q8_0 && q != Dtype::q4_0) {
-      throw InputError("--quantize takes q8_0 or q4_0, not '" + opt.quantize + "'");
+    if (!is_quantized(q) || q == Dtype::mlx4 || q == Dtype::mlx8) {
+      throw InputError(
+          "--quantize takes a llama.cpp format (q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, "
+          "q5_k, q6_k, iq4_nl, iq4_xs), not '" + opt.quantize + "'");
     }
     lo.quantize = q;
   }

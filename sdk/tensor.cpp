@@ -121,6 +121,26 @@ Tensor Tensor::allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64
   return t;
 }
 
+Tensor Tensor::concat_rows(std::vector<Tensor> parts) {
+  if (parts.empty()) throw InternalError("[concat_rows] needs parts");
+  Tensor t = parts[0];
+  int64_t rows = 0;
+  for (const Tensor& p : parts) {
+    if (p.rank() != 2 || p.dim(1) != parts[0].dim(1) || !p.parts().empty())
+      throw InternalError("[concat_rows] parts must be 2-D weights with equal columns, got " +
+                          p.str());
+    rows += p.dim(0);
+  }
+  t.shape_ = {rows, parts[0].dim(1)};
+  t.parts_ = std::make_shared<const std::vector<Tensor>>(std::move(parts));
+  return t;
+}
+
+const std::vector<Tensor>& Tensor::parts() const {
+  static const std::vector<Tensor> none;
+  return parts_ ? *parts_ : none;
+}
+
 bool Tensor::contiguous() const {
   int64_t s = 1;
   for (int i = rank() - 1; i >= 0; --i) {
@@ -224,6 +244,7 @@ Tensor Tensor::with_padding() const {
 
 Tensor Tensor::region(Region r, bool or_values) const {
   if (!is_quantized(dtype_)) throw InternalError("[region] " + str() + " is not quantized");
+  if (parts_) throw InternalError("[region] " + str() + " is stored in parts of several formats");
   if (!quant_.bytes[int(r)]) {
     if (or_values) return region(Region::values);
     throw InternalError(fmt::format("[region] {} has no region {}", str(), int(r)));
@@ -263,6 +284,14 @@ Tensor Tensor::unflatten(int dim, int64_t a, int64_t b) const {
   return t;
 }
 
-std::string Tensor::str() const { return std::string(dtype_name(dtype_)) + shape_.str(); }
+std::string Tensor::str() const {
+  if (!parts_) return std::string(dtype_name(dtype_)) + shape_.str();
+  std::string s;
+  for (const Tensor& p : *parts_) {
+    if (!s.empty()) s.push_back('+');
+    s.append(p.str());
+  }
+  return s;
+}
 
 }  // namespace vkllm::sdk

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sdk/base/dtype.h"
 #include "sdk/vk/memory.h"
@@ -60,6 +61,11 @@ class Tensor {
   // 256 for super-block formats). `group` matters for MLX only (the others have their own).
   static Tensor allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64_t cols, int group,
                                bool scales_f32 = false);
+  // A 2-D weight whose row ranges are stored in different formats (GGUF files mix quantized
+  // formats within one fused projection: Q4_K_M keeps V as Q6_K beside Q/K as Q4_K). ops::matmul
+  // runs one product per part into its columns of the output; other ops refuse it. It shares
+  // the first part's allocation (its identity for LoRA tables) and reports its dtype.
+  static Tensor concat_rows(std::vector<Tensor> parts);
   // Where the regions of a [rows, cols] weight lie and how large they are (16-byte aligned).
   static QuantLayout quant_layout(Dtype dtype, int64_t rows, int64_t cols, int group,
                                   bool scales_f32);
@@ -75,6 +81,8 @@ class Tensor {
   // Rows (all but the last dim) may be strided but each row is contiguous.
   bool rows_contiguous() const { return rank() == 0 || stride(-1) == 1; }
   const QuantLayout& quant() const { return quant_; }
+  // The parts of a concat_rows() weight; empty for every other tensor.
+  const std::vector<Tensor>& parts() const;
 
   // Byte offset of element 0 from the start of the allocation.
   uint64_t byte_offset() const { return offset_; }
@@ -106,6 +114,7 @@ class Tensor {
   Shape shape_;
   std::array<int64_t, kMaxRank> strides_{};
   QuantLayout quant_;
+  std::shared_ptr<const std::vector<Tensor>> parts_;
 };
 
 }  // namespace vkllm::sdk

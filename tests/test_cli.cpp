@@ -371,8 +371,10 @@ TEST(Cli, BadIds) {
 }
 
 TEST(Cli, BadDtypeAndTokenizer) {
-  expect_error(vkllm("generate -m " + fixture("qwen2") + " --quantize q3_k --prompt-ids 1"),
-               {"q3_k"});
+  expect_error(vkllm("generate -m " + fixture("qwen2") + " --quantize q3_x --prompt-ids 1"),
+               {"unknown dtype 'q3_x'", "q4_k"});
+  expect_error(vkllm("generate -m " + fixture("qwen2") + " --quantize mlx4 --prompt-ids 1"),
+               {"--quantize takes a llama.cpp format", "mlx4"});
   expect_error(vkllm("tokenize -t " + fixture("qwen2") + " --text hi"),
                {"tokenizer.json", "missing"});
 }

@@ -45,8 +45,7 @@ size_t st_dtype_size(StDtype dt) {
 const char* st_dtype_name(StDtype dt) {
   for (auto& d : kDtypes)
     if (d.dt == dt) return d.name;
-  if (dt == StDtype::GGML_Q8_0) return "Q8_0";
-  if (dt == StDtype::GGML_Q4_0) return "Q4_0";
+  if (dt == StDtype::GGML) return "GGML";
   return "?";
 }
 
@@ -76,28 +75,18 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open_gguf(const std::string& p
     StTensor st;
     st.name = name;
     for (auto it = t->ne.rbegin(); it != t->ne.rend(); ++it) st.shape.push_back(*it);
-    switch (sdk::GgmlType(t->type)) {
-      case sdk::GgmlType::f32:
-        st.dtype = StDtype::F32;
-        break;
-      case sdk::GgmlType::f16:
-        st.dtype = StDtype::F16;
-        break;
-      case sdk::GgmlType::bf16:
-        st.dtype = StDtype::BF16;
-        break;
-      case sdk::GgmlType::q8_0:
-        st.dtype = StDtype::GGML_Q8_0;
-        break;
-      case sdk::GgmlType::q4_0:
-        st.dtype = StDtype::GGML_Q4_0;
-        break;
-      default:
-        throw ModelError(fmt::format(
-            "{}: tensor '{}' is {}: this build loads F32, F16, BF16, Q8_0 and Q4_0 GGUF tensors "
-            "(K-quants and IQ types are not supported yet)",
-            path, gname, sdk::ggml_type_name(t->type)));
+    const auto dt = sdk::dtype_of_ggml(sdk::GgmlType(t->type));
+    if (!dt) {
+      throw ModelError(fmt::format(
+          "{}: tensor '{}' is {}: this build reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+          "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS GGUF tensors",
+          path, gname, sdk::ggml_type_name(t->type)));
     }
+    st.dtype = *dt == Dtype::f32   ? StDtype::F32
+               : *dt == Dtype::f16 ? StDtype::F16
+               : *dt == Dtype::bf16 ? StDtype::BF16
+                                    : StDtype::GGML;
+    st.ggml = *dt;
     st.unpermute_heads = ref.value("unpermute_heads", 0);
     st.add = ref.value("add", 0.0f);
     if (st.unpermute_heads > 0 &&
@@ -291,11 +280,9 @@ std::vector<float> SafetensorsFile::f32(const StTensor& t) const {
         out[size_t(i)] = t.dtype == StDtype::F16 ? f16_to_f32(h) : bf16_to_f32(h);
       }
       break;
-    case StDtype::GGML_Q8_0:
-    case StDtype::GGML_Q4_0: {
+    case StDtype::GGML: {
       const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
-      out = sdk::dequantize(sdk::from_gguf_blocks(
-          t.dtype == StDtype::GGML_Q8_0 ? Dtype::q8_0 : Dtype::q4_0, b.data(), n / cols, cols));
+      out = sdk::dequantize(sdk::from_gguf_blocks(t.ggml, b.data(), n / cols, cols));
       break;
     }
     default:

@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "sdk/base/dtype.h"
+
 namespace vkllm::core {
 
-// GGML_Q8_0 / GGML_Q4_0: blocks of a GGUF file opened as a checkpoint (never in a safetensors
-// header).
+// GGML: llama.cpp's quantized blocks (of the format StTensor::ggml) in a GGUF file opened as a
+// checkpoint (never in a safetensors header).
 enum class StDtype {
   F64,
   F32,
@@ -29,8 +31,7 @@ enum class StDtype {
   U16,
   U8,
   BOOL,
-  GGML_Q8_0,
-  GGML_Q4_0
+  GGML
 };
 size_t st_dtype_size(StDtype dt);
 const char* st_dtype_name(StDtype dt);
@@ -38,6 +39,7 @@ const char* st_dtype_name(StDtype dt);
 struct StTensor {
   std::string name;
   StDtype dtype = StDtype::F32;
+  Dtype ggml = Dtype::f32;  // GGML: the SDK format of the blocks (q4_k, ...)
   std::vector<int64_t> shape;
   uint64_t begin = 0, end = 0;  // byte range within the data section
   // GGUF: the rows of each of this many heads are stored in llama.cpp's interleaved rotary
@@ -68,8 +70,9 @@ class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
   // A GGUF file's tensors under checkpoint names: `tensors` maps each name to
-  // {"gguf": GGUF tensor name, "unpermute_heads": n, "add": x} (core/gguf). F32, F16, BF16, Q8_0
-  // and Q4_0 tensors; other ggml types are a ModelError naming the tensor and its type.
+  // {"gguf": GGUF tensor name, "unpermute_heads": n, "add": x} (core/gguf). F32, F16, BF16 and
+  // the quantized types the SDK reads as stored (sdk::dtype_of_ggml); others are a ModelError
+  // naming the tensor and its type.
   static std::unique_ptr<SafetensorsFile> open_gguf(const std::string& path,
                                                     const nlohmann::json& tensors);
   // Parses a header from memory (used by the fuzzer and tests); `file_size` is the whole
@@ -92,7 +95,7 @@ class SafetensorsFile {
     return v;
   }
   const StTensor& tensor(const std::string& name) const;
-  // A float tensor's values (F32, F16, BF16, or GGUF Q8_0/Q4_0 dequantized) as f32, rows in
+  // A float tensor's values (F32, F16, BF16, or GGUF blocks dequantized) as f32, rows in
   // checkpoint order; ModelError naming it for other dtypes.
   std::vector<float> f32(const StTensor& t) const;
 

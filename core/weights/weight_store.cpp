@@ -110,7 +110,7 @@ std::vector<std::unique_ptr<SafetensorsFile>> open_checkpoint(const std::string&
 
 namespace {
 
-bool ggml_blocks(StDtype dt) { return dt == StDtype::GGML_Q8_0 || dt == StDtype::GGML_Q4_0; }
+bool ggml_blocks(StDtype dt) { return dt == StDtype::GGML; }
 
 // Adds one file's parameters and device bytes (as loaded, with `quantize`) to `s`.
 void add_size(const SafetensorsFile& st, const nlohmann::json& config,
@@ -123,9 +123,11 @@ void add_size(const SafetensorsFile& st, const nlohmann::json& config,
     if (mlx && t.dtype == StDtype::U32) n = n * 32 / bits;
     if (!is_qparam) s.parameters += n;
     uint64_t bytes = t.end - t.begin;
-    if (quantize && t.shape.size() == 2 && t.shape[1] % 32 == 0 && !mlx && !ggml_blocks(t.dtype)) {
-      bytes = uint64_t(n) * uint64_t(quant_bits(*quantize)) / 8 +
-              uint64_t(n) / 32 * 2;  // values + f16 scales
+    if (quantize && t.shape.size() == 2 && t.shape[1] % quant_row_multiple(*quantize) == 0 &&
+        !mlx && !ggml_blocks(t.dtype)) {
+      const auto l = sdk::Tensor::quant_layout(*quantize, t.shape[0], t.shape[1], 32, false);
+      bytes = 0;
+      for (uint64_t b : l.bytes) bytes += b;
     }
     s.device_bytes += bytes;
   }
@@ -319,15 +321,19 @@ sdk::Tensor WeightStore::load_merged(const std::vector<std::string>& names, plug
   if (use == plugin::WeightUse::matmul_transposed)
     throw ModelError(
         fmt::format("'{}': adapters on [in, out] parameters are not supported", names.front()));
-  std::optional<Dtype> q = options_.quantize && cols % 32 == 0 ? options_.quantize : std::nullopt;
+  // Requantized to --quantize, the MLX base's format, or a GGUF base's (the first part's, where
+  // a fused projection mixes them); f32 stands for "kept dense".
+  Dtype q = quantizes(cols) ? *options_.quantize : Dtype::f32;
   int group = 32;
   if (quant) {
     auto [bits, g] = mlx_params(names.front());
     q = bits == 8 ? Dtype::mlx8 : Dtype::mlx4;
     group = g;
   }
-  if (q) {  // requantized: the error it adds over the merged weights is measured
-    auto host = sdk::quantize(*q, v.data(), rows, cols, group);
+  if (const StTensor& t0 = *ref(names.front()).tensor; q == Dtype::f32 && ggml_blocks(t0.dtype))
+    q = t0.ggml;
+  if (q != Dtype::f32) {  // requantized: the error it adds over the merged weights is measured
+    auto host = sdk::quantize(q, v.data(), rows, cols, group);
     auto back = sdk::dequantize(host);
     for (size_t i = 0; i < v.size(); ++i) {
       const double d = double(back[i]) - v[i];
@@ -395,7 +401,7 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
     std::vector<float> wt(v.size());
     for (int64_t i = 0; i < in; ++i)
       for (int64_t o = 0; o < out_dim; ++o) wt[size_t(o * in + i)] = v[size_t(i * out_dim + o)];
-    if (options_.quantize && in % 32 == 0) {
+    if (quantizes(in)) {
       auto out = sdk::upload_quant(device_->weights(),
                                    sdk::quantize(*options_.quantize, wt.data(), out_dim, in));
       bytes_uploaded_ += out.memory()->size();
@@ -417,6 +423,8 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
       throw ModelError(fmt::format("{}: expected a 2-D weight, shape has {} dims", where(refs[i]),
                                    t.shape.size()));
     }
+    // GGUF files mix quantized formats within a fused projection (Q4_K_M: V as Q6_K): such a
+    // weight loads as parts, one per run of equal formats.
     if (mlx_quantized(names[i]) != quant || t.dtype != refs[0].tensor->dtype ||
         matrix_cols(t) != matrix_cols(*refs[0].tensor) ||
         (quant && mlx_params(names[i]) != mlx_params(name))) {
@@ -460,27 +468,29 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
   for (const auto& r : refs)
     if (r.tensor->add != 0.0f)
       throw InternalError(fmt::format("{}: a value offset applies to vectors only", where(r)));
-  if (ggml_blocks(t0.dtype)) {  // GGUF Q8_0/Q4_0: the blocks as stored, rows concatenated
-    const bool q8 = t0.dtype == StDtype::GGML_Q8_0;
-    const Dtype dt = q8 ? Dtype::q8_0 : Dtype::q4_0;
-    const auto block =
-        *sdk::ggml_type_info(uint32_t(q8 ? sdk::GgmlType::q8_0 : sdk::GgmlType::q4_0));
+  if (ggml_blocks(t0.dtype)) {  // GGUF blocks as stored, rows concatenated per run of a format
     const int64_t cols = matrix_cols(t0);
-    const size_t row_bytes = size_t(cols / block.block_values * block.block_bytes);
-    std::vector<uint8_t> blocks;
-    int64_t rows = 0;
-    for (const auto& r : refs) {
-      auto src = r.file->bytes(*r.tensor);
-      for (int64_t i = 0; i < r.tensor->shape[0]; ++i) {
-        const uint8_t* row = src.data() + size_t(r.tensor->stored_row(i)) * row_bytes;
-        blocks.insert(blocks.end(), row, row + row_bytes);
+    std::vector<sdk::Tensor> parts;
+    for (size_t i = 0; i < refs.size();) {
+      const Dtype dt = refs[i].tensor->ggml;
+      const auto block = *sdk::ggml_type_info(uint32_t(sdk::ggml_type_of(dt)));
+      const size_t row_bytes = size_t(cols / block.block_values * block.block_bytes);
+      std::vector<uint8_t> blocks;
+      int64_t rows = 0;
+      for (; i < refs.size() && refs[i].tensor->ggml == dt; ++i) {
+        const auto& r = refs[i];
+        auto src = r.file->bytes(*r.tensor);
+        for (int64_t j = 0; j < r.tensor->shape[0]; ++j) {
+          const uint8_t* row = src.data() + size_t(r.tensor->stored_row(j)) * row_bytes;
+          blocks.insert(blocks.end(), row, row + row_bytes);
+        }
+        rows += r.tensor->shape[0];
       }
-      rows += r.tensor->shape[0];
+      parts.push_back(sdk::upload_quant(device_->weights(),
+                                        sdk::from_gguf_blocks(dt, blocks.data(), rows, cols)));
+      bytes_uploaded_ += parts.back().memory()->size();
     }
-    auto out =
-        sdk::upload_quant(device_->weights(), sdk::from_gguf_blocks(dt, blocks.data(), rows, cols));
-    bytes_uploaded_ += out.memory()->size();
-    return out;
+    return parts.size() == 1 ? parts[0] : sdk::Tensor::concat_rows(std::move(parts));
   }
   if (t0.dtype != StDtype::F32 && t0.dtype != StDtype::F16 && t0.dtype != StDtype::BF16) {
     throw ModelError(
@@ -490,7 +500,7 @@ sdk::Tensor WeightStore::load_rows_impl(const std::vector<std::string>& names,
   }
   int64_t cols = matrix_cols(t0), rows = 0;  // a convolution kernel [out, c, ...] -> [out, c * ...]
   for (const auto& r : refs) rows += r.tensor->shape[0];
-  if (options_.quantize && cols % 32 == 0) {
+  if (quantizes(cols)) {
     std::vector<float> v;
     for (const auto& r : refs) {
       auto part = to_f32(r);

@@ -101,6 +101,10 @@ class WeightStore : public plugin::WeightSource {
   };
   Ref ref(const std::string& name) const;
   bool mlx_quantized(const std::string& name) const;
+  // Whether a matrix of `cols` columns is quantized at load (--quantize, and rows whole blocks).
+  bool quantizes(int64_t cols) const {
+    return options_.quantize && cols % quant_row_multiple(*options_.quantize) == 0;
+  }
   std::pair<int, int> mlx_params(const std::string& name) const;  // bits, group
   std::vector<float> to_f32(const Ref& r) const;
 

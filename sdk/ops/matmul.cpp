@@ -1,5 +1,7 @@
 #include "sdk/ops/matmul.h"
 
+#include <optional>
+
 #include "sdk/ops/detail.h"
 #include "sdk/ops/elementwise.h"
 #include "sdk/quant.h"
@@ -70,9 +72,39 @@ Tensor kernel_rows(Graph& g, const Tensor& x, int64_t K) {
   return view;
 }
 
+Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOptions& opt);
+
+// A weight stored in parts of different formats: one product per part into its columns of y
+// (the kernel writes rows with y's stride), with the matching columns of bias and residual.
+Tensor matmul_parts(Graph& g, const Tensor& x, const Tensor& w, const MatmulOptions& opt) {
+  const int64_t N = w.dim(0), K = w.dim(1);
+  expect(x.dtype() == Dtype::f32 && x.rank() >= 1 && x.dim(-1) == K, "matmul",
+         fmt::format("x {} does not match weight {} (K = {})", x.str(), w.str(), K));
+  const int64_t M = x.numel() / std::max<int64_t>(K, 1);
+  sdk::Shape out_shape = x.shape();
+  out_shape[-1] = N;
+  Tensor y = opt.out ? *opt.out : g.alloc(Dtype::f32, out_shape);
+  Tensor y2 = y.reshape({M, N});
+  std::optional<Tensor> r2;
+  if (opt.residual) r2 = opt.residual->rank() == 2 ? *opt.residual : opt.residual->reshape({M, N});
+  int64_t at = 0;
+  for (const Tensor& part : w.parts()) {
+    const int64_t n = part.dim(0);
+    Tensor out = y2.slice(1, at, n);
+    std::optional<Tensor> bias, res;
+    if (opt.bias) bias = opt.bias->slice(0, at, n);
+    if (r2) res = r2->slice(1, at, n);
+    matmul_base(g, x, part,
+                {.bias = bias ? &*bias : nullptr, .residual = res ? &*res : nullptr, .out = &out});
+    at += n;
+  }
+  return y;
+}
+
 Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOptions& opt) {
   const char* op = "matmul";
   expect(w.rank() == 2, op, "weight must be 2-D, got " + w.str());
+  if (!w.parts().empty()) return matmul_parts(g, x_in, w, opt);
   int64_t N = w.dim(0), K = w.dim(1);
   expect(x_in.dtype() == Dtype::f32, op, "x must be f32, got " + x_in.str());
   expect(x_in.rank() >= 1 && x_in.dim(-1) == K, op,
@@ -90,11 +122,16 @@ Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOp
   sdk::Shape out_shape = x_in.shape();
   out_shape[-1] = N;
   Tensor y;
+  uint32_t y_stride = uint32_t(N);
   if (opt.out) {
     y = *opt.out;
     expect(y.dtype() == Dtype::f32 && y.numel() == M * N && y.rows_contiguous() &&
-               (y.rank() < 2 || y.stride(-2) == N),
-           op, "out must be f32 [M, N] with rows of N, got " + y.str());
+               (y.rank() < 2 || y.stride(-2) >= N),
+           op, "out must be f32 [M, N] with rows of N (or strided rows), got " + y.str());
+    if (y.rank() >= 2) y_stride = uint32_t(y.stride(-2));
+    for (int i = y.rank() - 3; i >= 0; --i)
+      expect(y.dim(i) == 1 || y.stride(i) == y.stride(i + 1) * y.dim(i + 1), op,
+             "out rows must be evenly strided, got " + y.str());
   } else {
     y = g.alloc(Dtype::f32, out_shape);
   }
@@ -113,7 +150,7 @@ Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOp
   Tiling t = choose_tiling(g, M, quant);
   const WeightArgs a = weight_args(w, op);
   Params p{uint32_t(M), uint32_t(N), uint32_t(K), x_stride, uint32_t(quant ? 0 : w.stride(0)),
-           uint32_t(N), r_stride};
+           y_stride, r_stride};
   uint64_t tiles = uint64_t((N + t.tn - 1) / t.tn) * uint64_t(t.lanes);
   sdk::Groups groups = grid_1d(tiles, t.local);
   groups.z = uint32_t((M + t.tm - 1) / t.tm);

@@ -11,13 +11,15 @@ using sdk::Tensor;
 struct MatmulOptions {
   const Tensor* bias = nullptr;      // f32 [N], added to every row
   const Tensor* residual = nullptr;  // f32 [..., N] like the output, added (fused residual)
-  // Written instead of a new tensor: f32 [M, N] rows contiguous with stride N (a row range of
-  // an output); may be the residual (each element is read before it is written).
+  // Written instead of a new tensor: f32 [M, N] with contiguous rows, evenly strided (a row
+  // range or a column range of an output); may be the residual (each element is read before
+  // it is written).
   const Tensor* out = nullptr;
 };
 
 // x: f32 [..., K] (rows contiguous); w: [N, K] dense weight from Tensor::allocate_weight (f32,
-// f16, bf16) or a quantized weight (q8_0, q4_0, mlx4, mlx8). Returns f32 [..., N].
+// f16, bf16), a quantized weight (any quantized dtype, sdk/quant.h) or a concat_rows() of
+// quantized parts. Returns f32 [..., N].
 // One kernel serves decode (one token: matrix-vector) and prefill (register tiles of tokens).
 // With a LoraPass on the graph, the rows of its spans also get their adapter's (x·Aᵀ)·Bᵀ.
 Tensor matmul(Graph& g, const Tensor& x, const Tensor& w, MatmulOptions opt = {});

@@ -8,7 +8,9 @@
 // 5: Batch over several sequences (KvStep parts, logits_rows). 6: runtime LoRA in the SDK
 // (sdk::Graph carries a LoraPass, MatmulOptions::out): plugins see adapters through ops::matmul.
 // 7: ModelInfo's activation and vision estimates. 8: Family::import_gguf (GGUF files as models).
-#define VKLLM_PLUGIN_ABI_VERSION 8u
+// 9: llama.cpp's quantized formats as Dtypes, sdk::Tensor parts (concat_rows) and the
+// five-region QuantLayout.
+#define VKLLM_PLUGIN_ABI_VERSION 9u
 #define VKLLM_PLUGIN_ENTRY_SYMBOL "vkllm_plugin_entry"
 
 #ifdef __cplusplus

@@ -335,3 +335,52 @@ TEST_F(Matmul, LoraOnOtherRowsNeedsOneAdapter) {
 
 }  // namespace
 }  // namespace vkllm::test
+
+namespace vkllm::test {
+namespace {
+
+// A fused projection whose row ranges come in different formats (a Q4_K_M file's Q/K/V): one
+// product per part into its columns, with bias and residual columns, as one weight would give.
+TEST_F(Matmul, WeightInPartsOfSeveralFormats) {
+  const int64_t K = 512;
+  const std::pair<Dtype, int64_t> parts[] = {{Dtype::q4_k, 37}, {Dtype::q6_k, 16}, {Dtype::q8_0, 9}};
+  for (int64_t M : {1, 6, 13}) {
+    SCOPED_TRACE(fmt::format("M={}", M));
+    poison_arena(dev());
+    std::vector<sdk::Tensor> ts;
+    std::vector<float> wd;
+    for (auto [dt, n] : parts) {
+      auto wv = randn(size_t(n * K), 0.5f);
+      auto q = sdk::quantize(dt, wv.data(), n, K);
+      ts.push_back(sdk::upload_quant(dev().weights(), q));
+      auto d = sdk::dequantize(q);
+      wd.insert(wd.end(), d.begin(), d.end());
+    }
+    auto w = sdk::Tensor::concat_rows(ts);
+    const int64_t N = w.dim(0);
+    ASSERT_EQ(N, 62);
+    auto xv = randn(size_t(M * K)), bv = randn(size_t(N)), rv = randn(size_t(M * N));
+    auto x = input(Dtype::f32, {M, K}, xv);
+    auto b = input(Dtype::f32, {N}, bv);
+    auto r = input(Dtype::f32, {M, N}, rv);
+    auto g = graph();
+    auto y = ops::matmul(*g, x, w, {.bias = &b, .residual = &r});
+    g->run();
+    std::vector<double> want, bound;
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double s = bv[size_t(n)] + rv[size_t(m * N + n)], mag = std::fabs(s);
+        for (int64_t k = 0; k < K; ++k) {
+          const double t = double(wd[size_t(n * K + k)]) * xv[size_t(m * K + k)];
+          s += t;
+          mag += std::fabs(t);
+        }
+        want.push_back(s);
+        bound.push_back(4e-7 * mag * std::sqrt(double(K)) + 1e-6);
+      }
+    expect_within(sdk::download_f32(y), want, bound, "matmul over parts");
+  }
+}
+
+}  // namespace
+}  // namespace vkllm::test
