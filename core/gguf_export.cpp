@@ -129,10 +129,11 @@ void write_tokenizer(sdk::GgufWriter& out, const std::string& folder, int64_t vo
 
 void export_gguf(const std::string& folder, const std::string& out_path, Dtype type,
                  const PluginHost& plugins) {
-  if (type != Dtype::f32 && type != Dtype::f16 && type != Dtype::q8_0 && type != Dtype::q4_0) {
-    throw InputError(fmt::format("--type {} is not a GGUF export type (f32, f16, q8_0, q4_0)",
-                                 dtype_name(type)));
-  }
+  export_gguf(folder, out_path, sdk::gguf_export_type(std::string(dtype_name(type))), plugins);
+}
+
+void export_gguf(const std::string& folder, const std::string& out_path,
+                 const sdk::GgufExportType& type, const PluginHost& plugins) {
   std::string cfg_path = (fs::path(folder) / "config.json").string();
   if (!fs::exists(cfg_path)) throw InputError(fmt::format("{}: config.json is missing", folder));
   auto raw = read_json_file(cfg_path);
@@ -148,7 +149,8 @@ void export_gguf(const std::string& folder, const std::string& out_path, Dtype t
   auto info = family->describe(config);
   WeightStore weights(folder, config, nullptr);
   sdk::GgufWriter out;
-  family->export_gguf(config, weights, out, type);
+  out.set_export(type, info.num_layers);
+  family->export_gguf(config, weights, out, type.base);
   write_tokenizer(out, folder, info.vocab_size);
   out.write(out_path);
 }

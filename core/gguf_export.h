@@ -5,9 +5,13 @@
 
 #include "core/plugin_host.h"
 #include "sdk/base/dtype.h"
+#include "sdk/gguf.h"
 
 namespace vkllm::core {
 
+void export_gguf(const std::string& folder, const std::string& out_path,
+                 const sdk::GgufExportType& type, const PluginHost& plugins);
+// One format for every matrix (the export type of the same name).
 void export_gguf(const std::string& folder, const std::string& out_path, Dtype type,
                  const PluginHost& plugins);
 

@@ -86,10 +86,95 @@ void GgufWriter::kv(const std::string& key, const std::vector<int32_t>& v) {
   ++n_kv_;
 }
 
+namespace {
+struct ExportName {
+  const char* name;
+  Dtype base;
+  uint32_t file_type;
+  bool mix;
+};
+constexpr ExportName kExports[] = {
+    {"f32", Dtype::f32, 0, false},       {"f16", Dtype::f16, 1, false},
+    {"q8_0", Dtype::q8_0, 7, false},     {"q4_0", Dtype::q4_0, 2, false},
+    {"q4_1", Dtype::q4_1, 3, false},     {"q5_0", Dtype::q5_0, 8, false},
+    {"q5_1", Dtype::q5_1, 9, false},     {"q2_k", Dtype::q2_k, 10, false},
+    {"q3_k", Dtype::q3_k, 11, false},    {"q4_k", Dtype::q4_k, 14, false},
+    {"q4_k_m", Dtype::q4_k, 15, true},   {"q5_k", Dtype::q5_k, 16, false},
+    {"q5_k_m", Dtype::q5_k, 17, true},   {"q6_k", Dtype::q6_k, 18, false},
+    {"iq4_nl", Dtype::iq4_nl, 25, false}, {"iq4_xs", Dtype::iq4_xs, 30, false},
+};
+
+// Layer index of "blk.N.…", or -1.
+int layer_of(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  int n = 0;
+  size_t i = 4;
+  for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) n = n * 10 + (name[i] - '0');
+  return i > 4 ? n : -1;
+}
+
+// llama.cpp gives these layers' attn_v and ffn_down more bits in its _M mixes.
+bool more_bits(int layer, int layers) {
+  return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
+}
+
+bool ends_with(const std::string& s, const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+}  // namespace
+
+Dtype GgufExportType::matrix_type(const std::string& gguf_name, int64_t cols, int layers) const {
+  Dtype t = base;
+  if (mix) {
+    const int layer = layer_of(gguf_name);
+    if (gguf_name == "output.weight" ||
+        ((ends_with(gguf_name, ".attn_v.weight") || ends_with(gguf_name, ".ffn_down.weight")) &&
+         layer >= 0 && more_bits(layer, layers)))
+      t = Dtype::q6_k;
+  }
+  if (is_quantized(t) && cols % quant_row_multiple(t) != 0) {
+    switch (t) {
+      case Dtype::q4_k: t = Dtype::q5_0; break;
+      case Dtype::q5_k: t = Dtype::q5_1; break;
+      case Dtype::q6_k: t = Dtype::q8_0; break;
+      case Dtype::q2_k:
+      case Dtype::q3_k: t = Dtype::q4_0; break;
+      case Dtype::iq4_xs: t = Dtype::iq4_nl; break;
+      default: break;
+    }
+    if (cols % quant_row_multiple(t) != 0) t = Dtype::f16;
+  }
+  return t;
+}
+
+GgufExportType gguf_export_type(const std::string& name) {
+  for (const auto& e : kExports)
+    if (name == e.name) return {e.name, e.base, e.file_type, e.mix};
+  std::string known;
+  for (const auto& n : gguf_export_type_names()) known += (known.empty() ? "" : ", ") + n;
+  throw InputError(fmt::format("'{}' is not a GGUF export type ({})", name, known));
+}
+
+std::vector<std::string> gguf_export_type_names() {
+  std::vector<std::string> v;
+  for (const auto& e : kExports) v.emplace_back(e.name);
+  return v;
+}
+
+void GgufWriter::set_export(const GgufExportType& type, int layers) {
+  export_ = type;
+  has_export_ = true;
+  layers_ = layers;
+  kv("general.file_type", type.file_type);
+}
+
 void GgufWriter::tensor(const std::string& name, const std::vector<int64_t>& shape,
                         const std::vector<float>& values, Dtype type) {
   Tensor t{name, shape, 0, {}};
   int64_t cols = shape.back(), rows = int64_t(values.size()) / std::max<int64_t>(cols, 1);
+  if (has_export_ && shape.size() == 2 && type == export_.base)
+    type = export_.matrix_type(name, cols, layers_);
   switch (type) {
     case Dtype::f32:
       t.ggml_type = 0;
@@ -100,17 +185,15 @@ void GgufWriter::tensor(const std::string& name, const std::vector<int64_t>& sha
       t.ggml_type = 1;
       for (float x : values) put<uint16_t>(t.data, f32_to_f16(x));
       break;
-    case Dtype::q8_0:
-    case Dtype::q4_0: {
-      if (cols % 32)
+    default:
+      if (!is_quantized(type) || type == Dtype::mlx4 || type == Dtype::mlx8)
+        throw InputError(fmt::format("[gguf] {} cannot be written", dtype_name(type)));
+      if (cols % quant_row_multiple(type))
         throw InputError(
             fmt::format("[gguf] {}: {} columns cannot be {}", name, cols, dtype_name(type)));
-      t.ggml_type = type == Dtype::q8_0 ? 8 : 2;
+      t.ggml_type = uint32_t(ggml_type_of(type));
       t.data = to_gguf_blocks(quantize(type, values.data(), rows, cols));
       break;
-    }
-    default:
-      throw InputError(fmt::format("[gguf] {} cannot be written", dtype_name(type)));
   }
   tensors_.push_back(std::move(t));
 }

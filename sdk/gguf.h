@@ -1,6 +1,7 @@
 #pragma once
-// Writes GGUF v3 files (llama.cpp's format): metadata key/values and tensors in F32, F16,
-// Q8_0 or Q4_0, so other engines can run the very weights vkllm runs.
+// Writes GGUF v3 files (llama.cpp's format): metadata key/values and tensors in F32, F16 or any
+// quantized format llama.cpp and vkllm share, so other engines can run the very weights vkllm
+// runs.
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -10,9 +11,30 @@
 
 namespace vkllm::sdk {
 
+// What `export-gguf --type` writes: one format for every matrix, or one of llama.cpp's K-quant
+// mixes (q4_k_m, q5_k_m: output.weight, and attn_v/ffn_down in the layers llama.cpp's
+// use_more_bits picks, as Q6_K). Matrices whose columns the format cannot hold fall back as
+// llama.cpp's quantizer does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0,
+// IQ4_XS -> IQ4_NL; then F16).
+struct GgufExportType {
+  std::string name;
+  Dtype base = Dtype::f16;
+  uint32_t file_type = 1;  // general.file_type (llama_ftype)
+  bool mix = false;
+
+  // The format of 2-D tensor `gguf_name` with `cols` columns in a model of `layers` layers.
+  Dtype matrix_type(const std::string& gguf_name, int64_t cols, int layers) const;
+};
+// "f32", "f16", "q8_0", ..., "q4_k_m", "q5_k_m"; InputError listing the names.
+GgufExportType gguf_export_type(const std::string& name);
+std::vector<std::string> gguf_export_type_names();
+
 class GgufWriter {
  public:
   GgufWriter() = default;
+  // Matrices written with the export's base type take the export's per-tensor format; the
+  // file records its general.file_type. `layers`: the model's block count.
+  void set_export(const GgufExportType& type, int layers);
   void kv(const std::string& key, const std::string& v);
   void kv(const std::string& key, uint32_t v);
   void kv(const std::string& key, int32_t v);
@@ -21,8 +43,9 @@ class GgufWriter {
   void kv(const std::string& key, const std::vector<std::string>& v);
   void kv(const std::string& key, const std::vector<float>& v);
   void kv(const std::string& key, const std::vector<int32_t>& v);
-  // A 2-D [rows, cols] or 1-D tensor from f32 values, stored as `type` (f32, f16, q8_0, q4_0;
-  // quantized types need cols % 32 == 0). Shapes are given outermost first.
+  // A 2-D [rows, cols] or 1-D tensor from f32 values, stored as `type` (f32, f16 or a
+  // quantized format with a ggml type; cols must be whole blocks). Shapes are given outermost
+  // first.
   void tensor(const std::string& name, const std::vector<int64_t>& shape,
               const std::vector<float>& values, Dtype type);
   // Tokenizer metadata. A byte-level BPE vocabulary (GGUF's "gpt2" model): tokens by id, their
@@ -54,6 +77,9 @@ class GgufWriter {
   std::vector<uint8_t> kvs_;
   uint64_t n_kv_ = 0;
   std::vector<Tensor> tensors_;
+  GgufExportType export_;
+  bool has_export_ = false;
+  int layers_ = 0;
 };
 
 }  // namespace vkllm::sdk

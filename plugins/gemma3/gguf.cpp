@@ -51,10 +51,6 @@ void export_gguf(const nn::DecoderConfig& c, plugin::WeightSource& src, const st
   const std::string arch = "gemma3";
   out.kv("general.architecture", arch);
   out.kv("general.name", "vkllm export (" + c.model_type + ")");
-  out.kv("general.file_type", uint32_t(type == Dtype::f32    ? 0
-                                       : type == Dtype::f16  ? 1
-                                       : type == Dtype::q8_0 ? 7
-                                                             : 2));
   out.kv(arch + ".context_length", uint32_t(c.max_position_embeddings));
   out.kv(arch + ".embedding_length", uint32_t(c.hidden_size));
   out.kv(arch + ".block_count", uint32_t(c.num_hidden_layers));

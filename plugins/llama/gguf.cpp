@@ -43,13 +43,8 @@ void export_gguf(const Config& c, plugin::WeightSource& src, sdk::GgufWriter& ou
         c.model_type));
   const bool qwen = c.model_type == "qwen2" || c.model_type == "qwen3";
   const std::string arch = c.qk_norm ? "qwen3" : qwen ? "qwen2" : "llama";
-  uint32_t file_type = type == Dtype::f32    ? 0
-                       : type == Dtype::f16  ? 1
-                       : type == Dtype::q8_0 ? 7
-                                             : 2;
   out.kv("general.architecture", arch);
   out.kv("general.name", "vkllm export (" + c.model_type + ")");
-  out.kv("general.file_type", file_type);
   out.kv(arch + ".context_length", uint32_t(c.max_position_embeddings));
   out.kv(arch + ".embedding_length", uint32_t(c.hidden_size));
   out.kv(arch + ".block_count", uint32_t(c.num_hidden_layers));
