@@ -94,13 +94,13 @@ struct ExportName {
   bool mix;
 };
 constexpr ExportName kExports[] = {
-    {"f32", Dtype::f32, 0, false},       {"f16", Dtype::f16, 1, false},
-    {"q8_0", Dtype::q8_0, 7, false},     {"q4_0", Dtype::q4_0, 2, false},
-    {"q4_1", Dtype::q4_1, 3, false},     {"q5_0", Dtype::q5_0, 8, false},
-    {"q5_1", Dtype::q5_1, 9, false},     {"q2_k", Dtype::q2_k, 10, false},
-    {"q3_k", Dtype::q3_k, 11, false},    {"q4_k", Dtype::q4_k, 14, false},
-    {"q4_k_m", Dtype::q4_k, 15, true},   {"q5_k", Dtype::q5_k, 16, false},
-    {"q5_k_m", Dtype::q5_k, 17, true},   {"q6_k", Dtype::q6_k, 18, false},
+    {"f32", Dtype::f32, 0, false},        {"f16", Dtype::f16, 1, false},
+    {"q8_0", Dtype::q8_0, 7, false},      {"q4_0", Dtype::q4_0, 2, false},
+    {"q4_1", Dtype::q4_1, 3, false},      {"q5_0", Dtype::q5_0, 8, false},
+    {"q5_1", Dtype::q5_1, 9, false},      {"q2_k", Dtype::q2_k, 10, false},
+    {"q3_k", Dtype::q3_k, 11, false},     {"q4_k", Dtype::q4_k, 14, false},
+    {"q4_k_m", Dtype::q4_k, 15, true},    {"q5_k", Dtype::q5_k, 16, false},
+    {"q5_k_m", Dtype::q5_k, 17, true},    {"q6_k", Dtype::q6_k, 18, false},
     {"iq4_nl", Dtype::iq4_nl, 25, false}, {"iq4_xs", Dtype::iq4_xs, 30, false},
 };
 
@@ -135,13 +135,24 @@ Dtype GgufExportType::matrix_type(const std::string& gguf_name, int64_t cols, in
   }
   if (is_quantized(t) && cols % quant_row_multiple(t) != 0) {
     switch (t) {
-      case Dtype::q4_k: t = Dtype::q5_0; break;
-      case Dtype::q5_k: t = Dtype::q5_1; break;
-      case Dtype::q6_k: t = Dtype::q8_0; break;
+      case Dtype::q4_k:
+        t = Dtype::q5_0;
+        break;
+      case Dtype::q5_k:
+        t = Dtype::q5_1;
+        break;
+      case Dtype::q6_k:
+        t = Dtype::q8_0;
+        break;
       case Dtype::q2_k:
-      case Dtype::q3_k: t = Dtype::q4_0; break;
-      case Dtype::iq4_xs: t = Dtype::iq4_nl; break;
-      default: break;
+      case Dtype::q3_k:
+        t = Dtype::q4_0;
+        break;
+      case Dtype::iq4_xs:
+        t = Dtype::iq4_nl;
+        break;
+      default:
+        break;
     }
     if (cols % quant_row_multiple(t) != 0) t = Dtype::f16;
   }

@@ -82,8 +82,8 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open_gguf(const std::string& p
           "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS GGUF tensors",
           path, gname, sdk::ggml_type_name(t->type)));
     }
-    st.dtype = *dt == Dtype::f32   ? StDtype::F32
-               : *dt == Dtype::f16 ? StDtype::F16
+    st.dtype = *dt == Dtype::f32    ? StDtype::F32
+               : *dt == Dtype::f16  ? StDtype::F16
                : *dt == Dtype::bf16 ? StDtype::BF16
                                     : StDtype::GGML;
     st.ggml = *dt;

@@ -17,22 +17,7 @@ namespace vkllm::core {
 
 // GGML: llama.cpp's quantized blocks (of the format StTensor::ggml) in a GGUF file opened as a
 // checkpoint (never in a safetensors header).
-enum class StDtype {
-  F64,
-  F32,
-  F16,
-  BF16,
-  I64,
-  I32,
-  I16,
-  I8,
-  U64,
-  U32,
-  U16,
-  U8,
-  BOOL,
-  GGML
-};
+enum class StDtype { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, GGML };
 size_t st_dtype_size(StDtype dt);
 const char* st_dtype_name(StDtype dt);
 

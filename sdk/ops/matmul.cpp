@@ -150,7 +150,7 @@ Tensor matmul_base(Graph& g, const Tensor& x_in, const Tensor& w, const MatmulOp
   Tiling t = choose_tiling(g, M, quant);
   const WeightArgs a = weight_args(w, op);
   Params p{uint32_t(M), uint32_t(N), uint32_t(K), x_stride, uint32_t(quant ? 0 : w.stride(0)),
-           y_stride, r_stride};
+           y_stride,    r_stride};
   uint64_t tiles = uint64_t((N + t.tn - 1) / t.tn) * uint64_t(t.lanes);
   sdk::Groups groups = grid_1d(tiles, t.local);
   groups.z = uint32_t((M + t.tm - 1) / t.tm);

@@ -343,7 +343,8 @@ namespace {
 // product per part into its columns, with bias and residual columns, as one weight would give.
 TEST_F(Matmul, WeightInPartsOfSeveralFormats) {
   const int64_t K = 512;
-  const std::pair<Dtype, int64_t> parts[] = {{Dtype::q4_k, 37}, {Dtype::q6_k, 16}, {Dtype::q8_0, 9}};
+  const std::pair<Dtype, int64_t> parts[] = {
+      {Dtype::q4_k, 37}, {Dtype::q6_k, 16}, {Dtype::q8_0, 9}};
   for (int64_t M : {1, 6, 13}) {
     SCOPED_TRACE(fmt::format("M={}", M));
     poison_arena(dev());
