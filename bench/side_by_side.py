@@ -3,17 +3,18 @@
 
     bench/side_by_side.py [--build build/release] [--models random134m,bundled]
     (builds the release preset first when build/release has no vkllm)
-                          [--types f16,q8_0,q4_0] [-p 128] [-n 32] [-r 3]
+                          [--types f16,q8_0,q4_0,q4_k_m,q6_k] [-p 128] [-n 32] [-r 3]
 
 For each model and weight type: writes the model as GGUF with `vkllm export-gguf`, then measures
   * vkllm (`vkllm bench --json`, default device: lavapipe here),
   * llama.cpp's CPU build with 2 threads and its Vulkan build on the same Vulkan device
     (node-llama-cpp's prebuilt binaries, installed from the npm registry into a scratch folder
     on first use; llama.cpp only sees lavapipe with GGML_VK_VISIBLE_DEVICES=0),
-and prints prefill and decode tokens/s with vkllm's ratio to each. Identical weights: q8_0 and
-q4_0 are made by the same quantizer for vkllm (`--quantize`) and for the GGUF; f16 models run
-from their f16 safetensors (the bundled model is bf16 and its GGUF is f16: same bytes per
-weight). `--json FILE` also writes every measurement.
+and prints prefill and decode tokens/s with vkllm's ratio to each. Identical weights: every
+quantized type (q8_0, q4_0, the K-quants and their mixes such as q4_k_m) runs from the very GGUF
+file llama.cpp runs (`vkllm bench FILE.gguf`); f16 models run from their f16 safetensors (the
+bundled model is bf16 and its GGUF is f16: same bytes per weight). `--json FILE` also writes
+every measurement.
 """
 import argparse
 import json
@@ -50,10 +51,9 @@ def llamacpp(prefix, gguf, backend, a):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def vkllm(vk, model, dtype, a):
-    cmd = [vk, "bench", model, "-p", a.p, "-n", a.n, "-r", a.r, "--json"]
-    if dtype in ("q8_0", "q4_0"):
-        cmd += ["--quantize", dtype]
+def vkllm(vk, model, gguf, dtype, a):
+    cmd = [vk, "bench", gguf if dtype not in ("f16", "f32") else model, "-p", a.p, "-n", a.n,
+           "-r", a.r, "--json"]
     out = run(cmd, stdout=subprocess.PIPE, timeout=3600).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -62,7 +62,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--build", default=str(ROOT / "build" / "release"))
     ap.add_argument("--models", default="random134m,bundled")
-    ap.add_argument("--types", default="f16,q8_0,q4_0")
+    ap.add_argument("--types", default="f16,q8_0,q4_0,q4_k_m,q6_k")
     ap.add_argument("-p", type=int, default=128, help="prompt tokens (prefill)")
     ap.add_argument("-n", type=int, default=32, help="generated tokens (decode)")
     ap.add_argument("-r", type=int, default=3, help="repeats (median reported)")
@@ -101,7 +101,7 @@ def main():
             gguf = scratch / f"{mname}-{dtype}.gguf"
             if not gguf.exists():
                 run([vk, "export-gguf", mdir, gguf, "--type", dtype])
-            row = {"model": mname, "type": dtype, "vkllm": vkllm(vk, mdir, dtype, a)}
+            row = {"model": mname, "type": dtype, "vkllm": vkllm(vk, mdir, gguf, dtype, a)}
             for backend in a.backends.split(","):
                 row[f"llama.cpp {backend}"] = llamacpp(prefix, gguf, backend, a)
             rows.append(row)
@@ -112,7 +112,7 @@ def main():
 
 def print_table(rows, a):
     refs = [k for k in rows[0] if k.startswith("llama.cpp")]
-    head = f"{'model':<12} {'type':<5} {'phase':<8} {'vkllm':>9}"
+    head = f"{'model':<12} {'type':<6} {'phase':<8} {'vkllm':>9}"
     for r in refs:
         head += f" {r:>17} {'ratio':>7}"
     print(f"\nprefill: {a.p} tokens, decode: {a.n} tokens, median of {a.r}; tokens/s")
@@ -120,7 +120,7 @@ def print_table(rows, a):
     for row in rows:
         for phase in ("prefill", "decode"):
             v = row["vkllm"][f"{phase}_tps"]
-            line = f"{row['model']:<12} {row['type']:<5} {phase:<8} {v:>9.1f}"
+            line = f"{row['model']:<12} {row['type']:<6} {phase:<8} {v:>9.1f}"
             for r in refs:
                 ref = row[r][f"{phase}_tps"]
                 line += f" {ref:>17.1f} {v / ref if ref else 0:>6.2f}x"

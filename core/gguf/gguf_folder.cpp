@@ -44,6 +44,18 @@ void write_json(const fs::path& p, const nlohmann::json& j) {
   if (!out) throw ModelError(fmt::format("{}: cannot write", p.string()));
 }
 
+// The names GGUF files give their general.file_type values (the type their tools report).
+std::string file_type_name(int64_t t) {
+  static const std::pair<int, const char*> names[] = {
+      {0, "F32"},     {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},
+      {8, "Q5_0"},    {9, "Q5_1"},    {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"},
+      {13, "Q3_K_L"}, {14, "Q4_K_S"}, {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"},
+      {18, "Q6_K"},   {25, "IQ4_NL"}, {30, "IQ4_XS"}, {32, "BF16"}};
+  for (auto [id, name] : names)
+    if (id == t) return name;
+  return fmt::format("GGUF file type {}", t);
+}
+
 }  // namespace
 
 bool is_gguf_file(const std::string& path) {
@@ -106,7 +118,12 @@ std::string model_folder(const std::string& path, const PluginHost& plugins) {
   if (fs::create_directories(tmp, ec); ec)
     throw ModelError(fmt::format("{}: cannot make its model folder {}: {}", file.string(),
                                  tmp.string(), ec.message()));
-  write_json(tmp / "config.json", im.config);
+  // The checkpoint's type as llama.cpp names it (inspect, ModelInfo::dtype), not the family's
+  // default torch_dtype.
+  nlohmann::json config = im.config;
+  if (g.has("general.file_type"))
+    config["torch_dtype"] = file_type_name(g.integer("general.file_type"));
+  write_json(tmp / "config.json", config);
   if (tok) {
     write_json(tmp / "tokenizer.json", tok->tokenizer);
     write_json(tmp / "tokenizer_config.json", tok->config);

@@ -26,6 +26,7 @@
 #include "sdk/base/hash.h"
 #include "sdk/gguf_file.h"
 #include "sdk/kv_disk.h"
+#include "sdk/quant.h"
 
 namespace vkllm::fuzz {
 namespace {
@@ -142,8 +143,16 @@ void gguf(std::string_view input) {
                                   "fuzz.gguf");
     (void)f.metadata().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     uint64_t sum = 0;
-    for (const auto& t : f.tensors())
+    for (const auto& t : f.tensors()) {
       for (uint8_t b : f.data(t)) sum += b;
+      // Quantized blocks through the SDK's codec (a small tensor's worth: the codec's cost is
+      // per value, the parser already bounded the bytes).
+      const auto dt = sdk::dtype_of_ggml(sdk::GgmlType(t.type));
+      if (dt && is_quantized(*dt) && t.cols() % quant_row_multiple(*dt) == 0 && t.numel() > 0 &&
+          t.numel() <= (1 << 16))
+        sum += sdk::dequantize(sdk::from_gguf_blocks(*dt, f.data(t).data(), t.rows(), t.cols()))
+                   .size();
+    }
     (void)sum;
     expecting_errors([&] {  // the vocabulary, then a tokenizer built from it and run
       if (auto files = core::tokenizer_from_gguf(f)) {
