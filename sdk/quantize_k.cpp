@@ -15,6 +15,14 @@ namespace {
 int nearest(float x) { return int(std::lrintf(x)); }
 float round_f16(float x) { return f16_to_f32(f32_to_f16(x)); }
 
+// The value of largest magnitude (the first of equals), sign kept.
+float signed_max(const float* x, int n) {
+  float max = 0;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(x[i]) > std::fabs(max)) max = x[i];
+  return max;
+}
+
 // x ≈ scale * L - min with L in [0, nmax] and min >= 0, minimising the weighted squared (or
 // absolute) error: starting from the range, tries inverse scales (nmax + rmin + i * rdelta) /
 // range and solves the weighted least squares for scale and min at each assignment.
@@ -76,10 +84,8 @@ float fit_affine(const float* x, const float* w, int n, int nmax, uint8_t* L, fl
 // x ≈ scale * l with l in [-nmax, nmax - 1], weighted by x²: the scale that puts the largest
 // magnitude at -nmax, then 18 nearby inverse scales, keeping the best least-squares fit.
 float fit_symmetric(const float* x, int n, int nmax) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), max = x[i];
-  if (amax < 1e-15f) return 0.0f;
+  const float max = signed_max(x, n);
+  if (std::fabs(max) < 1e-15f) return 0.0f;
   float best_scale = 0, best = -1;
   for (int t = 0; t <= 18; ++t) {
     const float inv = -(float(nmax) + 0.1f * float(t == 0 ? 0 : t <= 9 ? t - 10 : t - 9)) / max;
@@ -102,10 +108,8 @@ float fit_symmetric(const float* x, int n, int nmax) {
 // Like fit_symmetric for 3-bit values: one starting scale, then coordinate descent on the
 // values (each moved to its best level for the others' fit) while the fit improves.
 float fit_q3(const float* x, int n, int nmax) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), max = x[i];
-  if (amax < 1e-15f) return 0.0f;
+  const float max = signed_max(x, n);
+  if (std::fabs(max) < 1e-15f) return 0.0f;
   const float inv = -float(nmax) / max;
   int l[32];
   float slx = 0, sl2 = 0;
@@ -148,10 +152,8 @@ uint8_t table_index(float x) {
 // x ≈ scale * table[L], weighted by x²: 15 candidate scales around the one mapping the largest
 // magnitude to the table's end, each refit by least squares.
 float fit_table(const float* x, int n) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), max = x[i];
-  if (amax < 1e-15f) return 0.0f;
+  const float max = signed_max(x, n);
+  if (std::fabs(max) < 1e-15f) return 0.0f;
   auto fit = [&](float inv, float* sqx, float* sq2) {
     *sqx = *sq2 = 0;
     for (int i = 0; i < n; ++i) {
@@ -176,9 +178,7 @@ float fit_table(const float* x, int n) {
 // Sub-scales of one super-block against one f16 super scale: sub = round(scale / d) within
 // [lo, hi], with d chosen so that the largest (signed) scale lands on `target`.
 float quantize_scales(const float* scales, int groups, float target, int lo, int hi, int8_t* sub) {
-  float max = 0;
-  for (int g = 0; g < groups; ++g)
-    if (std::fabs(scales[g]) > std::fabs(max)) max = scales[g];
+  const float max = signed_max(scales, groups);
   if (max == 0) {
     std::fill_n(sub, groups, int8_t(0));
     return 0.0f;

@@ -29,6 +29,39 @@ namespace fs = std::filesystem;
 
 class GgufLlamaCpp : public ::testing::TestWithParam<std::string> {};
 
+}  // namespace
+
+// One GGUF file run by vkllm (prompt logits and n greedy tokens) and by llama.cpp
+// (tests/llamacpp/greedy.mjs): vkllm's result, llama.cpp's logits rows and greedy tokens.
+struct BothRuns {
+  std::unique_ptr<Engine> engine;
+  Request request;
+  Result ours;
+  std::vector<std::vector<float>> rows;
+  std::vector<int32_t> theirs;
+};
+
+BothRuns run_both(const std::string& gguf, const std::vector<int32_t>& ids, int n) {
+  BothRuns b;
+  b.engine = Engine::load(gguf);
+  b.request.prompt_ids = ids;
+  b.request.prompt_logits = true;
+  b.request.sampling.temperature = 0.0f;
+  b.request.max_tokens = n;
+  b.request.ignore_eos = true;
+  b.ours = b.engine->generate(b.request);
+  auto out =
+      run_json_lines(fmt::format("node {}/tests/llamacpp/greedy.mjs {} {} {} {}", VKLLM_SOURCE_DIR,
+                                 VKLLM_LLAMACPP_DIR, gguf, fmt::join(ids, ","), n),
+                     {});
+  if (out.size() != 1) throw std::runtime_error("greedy.mjs printed no result for " + gguf);
+  b.rows = out[0]["logits"].get<std::vector<std::vector<float>>>();
+  b.theirs = out[0]["greedy"].get<std::vector<int32_t>>();
+  return b;
+}
+
+namespace {
+
 TEST_P(GgufLlamaCpp, SameFileSameLogitsAndGreedy) {
   const std::string dir = std::string(VKLLM_TEST_DATA) + "/llama/" + GetParam();
   core::SafetensorsFile ref(dir + "/reference.safetensors");
@@ -41,21 +74,10 @@ TEST_P(GgufLlamaCpp, SameFileSameLogitsAndGreedy) {
         fs::temp_directory_path() /
         fmt::format("vkllm-llamacpp-{}-{}-{}.gguf", GetParam(), dtype_name(type), ::getpid());
     core::export_gguf(dir, gguf.string(), type, host);
-    auto engine = Engine::load(gguf.string());
-    Request r;
-    r.prompt_ids = ids;
-    r.prompt_logits = true;
-    r.sampling.temperature = 0.0f;
-    r.max_tokens = n;
-    r.ignore_eos = true;
-    auto ours = engine->generate(r);
-    auto out = run_json_lines(
-        fmt::format("node {}/tests/llamacpp/greedy.mjs {} {} {} {}", VKLLM_SOURCE_DIR,
-                    VKLLM_LLAMACPP_DIR, gguf.string(), fmt::join(ids, ","), n),
-        {});
+    auto both = run_both(gguf.string(), ids, n);
     fs::remove(gguf);
-    ASSERT_EQ(out.size(), 1u);
-    auto rows = out[0]["logits"].get<std::vector<std::vector<float>>>();
+    const auto& rows = both.rows;
+    const auto& ours = both.ours;
     ASSERT_EQ(rows.size(), ids.size());
     const size_t vocab = rows[0].size();
     ASSERT_EQ(ours.prompt_logits.size(), rows.size() * vocab);
@@ -96,7 +118,7 @@ TEST_P(GgufLlamaCpp, SameFileSameLogitsAndGreedy) {
     // 18-20 of 21 positions; Q8_0/Q4_0 by 0.040-0.058 (about the same for both: the activations'
     // rounding, not the weights', dominates) and decide 8-17.
     EXPECT_GE(decided, rows.size() / 3) << "too few positions with a clear top token to compare";
-    const auto theirs = out[0]["greedy"].get<std::vector<int32_t>>();
+    const auto& theirs = both.theirs;
     if (!quant) {
       EXPECT_EQ(ours.ids, theirs);
     } else {
@@ -130,22 +152,10 @@ struct Compared {
 };
 
 Compared compare_file(const std::string& gguf, const std::vector<int32_t>& ids, int n) {
-  auto engine = Engine::load(gguf);
-  Request r;
-  r.prompt_ids = ids;
-  r.prompt_logits = true;
-  r.sampling.temperature = 0.0f;
-  r.max_tokens = n;
-  r.ignore_eos = true;
-  auto ours = engine->generate(r);
-  auto out =
-      run_json_lines(fmt::format("node {}/tests/llamacpp/greedy.mjs {} {} {} {}", VKLLM_SOURCE_DIR,
-                                 VKLLM_LLAMACPP_DIR, gguf, fmt::join(ids, ","), n),
-                     {});
-  EXPECT_EQ(out.size(), 1u);
+  auto both = run_both(gguf, ids, n);
+  const auto& rows = both.rows;
+  const auto& ours = both.ours;
   Compared c;
-  if (out.size() != 1) return c;
-  auto rows = out[0]["logits"].get<std::vector<std::vector<float>>>();
   const size_t vocab = rows[0].size();
   EXPECT_EQ(ours.prompt_logits.size(), rows.size() * vocab);
   for (size_t t = 0; t < rows.size(); ++t)
@@ -154,16 +164,16 @@ Compared compare_file(const std::string& gguf, const std::vector<int32_t>& ids, 
           std::max(c.worst, std::fabs(double(rows[t][v]) - ours.prompt_logits[t * vocab + v]));
       c.spread = std::max(c.spread, std::fabs(double(rows[t][v])));
     }
-  const auto theirs = out[0]["greedy"].get<std::vector<int32_t>>();
+  const auto& theirs = both.theirs;
   while (c.same_greedy < theirs.size() && c.same_greedy < ours.ids.size() &&
          theirs[c.same_greedy] == ours.ids[c.same_greedy])
     ++c.same_greedy;
   if (c.same_greedy < theirs.size() && c.same_greedy < ours.ids.size()) {
-    Request at = r;  // the prompt and the shared continuation: the last row decides
+    Request at = both.request;  // the prompt and the shared continuation: the last row decides
     at.prompt_ids.insert(at.prompt_ids.end(), ours.ids.begin(),
                          ours.ids.begin() + long(c.same_greedy));
     at.max_tokens = 1;
-    auto o = engine->generate(at);
+    auto o = both.engine->generate(at);
     const float* last = o.prompt_logits.data() + (at.prompt_ids.size() - 1) * vocab;
     c.parting_margin = double(last[ours.ids[c.same_greedy]]) - last[theirs[c.same_greedy]];
   }
