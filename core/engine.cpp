@@ -220,7 +220,8 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
     if (!is_quantized(q) || q == Dtype::mlx4 || q == Dtype::mlx8) {
       throw InputError(
           "--quantize takes a llama.cpp format (q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, "
-          "q5_k, q6_k, iq4_nl, iq4_xs), not '" + opt.quantize + "'");
+          "q5_k, q6_k, iq4_nl, iq4_xs), not '" +
+          opt.quantize + "'");
     }
     lo.quantize = q;
   }

@@ -115,9 +115,7 @@ Tensor Tensor::allocate_quant(MemoryPool& pool, Dtype dtype, int64_t rows, int64
   t.shape_ = {rows, cols};
   t.strides_ = {cols, 1};
   t.quant_ = quant_layout(dtype, rows, cols, group, scales_f32);
-  uint64_t total = 0;
-  for (uint64_t b : t.quant_.bytes) total += b;
-  t.mem_ = pool.allocate(total);
+  t.mem_ = pool.allocate(t.quant_.total());
   return t;
 }
 

@@ -46,6 +46,11 @@ struct QuantLayout {
   bool scales_f32 = false;         // direct formats' scales (and biases) as f32 instead of f16
   uint64_t offset[kRegions] = {};  // bytes from the tensor's start
   uint64_t bytes[kRegions] = {};   // 0: the format has no such region
+  uint64_t total() const {         // bytes of all regions: the weight's allocation
+    uint64_t n = 0;
+    for (uint64_t b : bytes) n += b;
+    return n;
+  }
 };
 
 class Tensor {

@@ -77,10 +77,14 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open_gguf(const std::string& p
     for (auto it = t->ne.rbegin(); it != t->ne.rend(); ++it) st.shape.push_back(*it);
     const auto dt = sdk::dtype_of_ggml(sdk::GgmlType(t->type));
     if (!dt) {
-      throw ModelError(fmt::format(
-          "{}: tensor '{}' is {}: this build reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-          "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS GGUF tensors",
-          path, gname, sdk::ggml_type_name(t->type)));
+      std::string known;  // every type the SDK reads, named as ggml does
+      for (uint32_t id = 0; id < 64; ++id) {
+        if (!sdk::dtype_of_ggml(sdk::GgmlType(id))) continue;
+        if (!known.empty()) known.append(", ");
+        known.append(sdk::ggml_type_name(id));
+      }
+      throw ModelError(fmt::format("{}: tensor '{}' is {}: this build reads {} GGUF tensors", path,
+                                   gname, sdk::ggml_type_name(t->type), known));
     }
     st.dtype = *dt == Dtype::f32    ? StDtype::F32
                : *dt == Dtype::f16  ? StDtype::F16

@@ -125,9 +125,7 @@ void add_size(const SafetensorsFile& st, const nlohmann::json& config,
     uint64_t bytes = t.end - t.begin;
     if (quantize && t.shape.size() == 2 && t.shape[1] % quant_row_multiple(*quantize) == 0 &&
         !mlx && !ggml_blocks(t.dtype)) {
-      const auto l = sdk::Tensor::quant_layout(*quantize, t.shape[0], t.shape[1], 32, false);
-      bytes = 0;
-      for (uint64_t b : l.bytes) bytes += b;
+      bytes = sdk::Tensor::quant_layout(*quantize, t.shape[0], t.shape[1], 32, false).total();
     }
     s.device_bytes += bytes;
   }
